@@ -1,0 +1,180 @@
+package servicedir
+
+// This file fixes the package's API so that other packages can be written
+// against it while the bodies are being filled in. Bodies that still panic
+// are being implemented; signatures are the contract.
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// File and directory names inside a service directory (s6 2.11 layout).
+const (
+	SuperviseDir   = "supervise"
+	EventDir       = "event"
+	ControlPath    = "supervise/control"
+	LockPath       = "supervise/lock"
+	StatusPath     = "supervise/status"
+	DeathTallyPath = "supervise/death_tally"
+	DownFile       = "down"
+	RunFile        = "run"
+	FinishFile     = "finish"
+	LogDir         = "log"
+	// GosvStateDir holds gosv-only state; s6 tools never look inside it.
+	GosvStateDir = "supervise/gosv"
+	// PidRecordPath records "PID STARTTIME\n" of the run process at each spawn,
+	// so that a restarted scanner can adopt a service that is still running.
+	PidRecordPath = "supervise/gosv/pid"
+
+	// ScanCtlDir is the scanner's control directory inside a scan directory.
+	ScanCtlDir     = ".s6-svscan"
+	ScanLockPath   = ".s6-svscan/lock"
+	ScanCtlPath    = ".s6-svscan/control"
+	StatusSize     = 35
+	DeathTallySize = 14
+	// EventFifoNameLen is the length of a listener fifo name: "ftrig1:@" + 24 hex + ":" + 6.
+	EventFifoNameLen = 39
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrLocked       = errors.New("lock held by another supervisor") // Lock: somebody holds it
+	ErrNotListening = errors.New("supervisor not listening")        // WriteControl: ENXIO/ENOENT on the fifo
+	ErrShortStatus  = errors.New("status file too short")           // ReadStatus/UnpackStatus: < 35 bytes
+)
+
+// TAI64N is a 12-byte external TAI64N label as skalibs packs it:
+// 8 bytes big-endian 2^62 + unix seconds + 37 (10 + 27 leap seconds), 4 bytes nanoseconds.
+type TAI64N [12]byte
+
+// TAI64NFromTime converts a wall-clock time to its TAI64N label.
+func TAI64NFromTime(t time.Time) TAI64N { panic("unimplemented") }
+
+// Time converts the label back to wall-clock time (subtracting the 37 s offset).
+func (l TAI64N) Time() time.Time { panic("unimplemented") }
+
+// String formats the label as s6-svstat does: "@" and 24 lower-case hex digits.
+func (l TAI64N) String() string { panic("unimplemented") }
+
+// Status is the decoded content of supervise/status (PROTOCOL.md §status).
+type Status struct {
+	Stamp      time.Time // last up/down transition
+	ReadyStamp time.Time // last readiness (or down-and-ready) transition
+	Pid        int       // run pid while up; finish pid while finishing; 0 when down
+	Wstat      uint16    // raw wait status of the last run death
+	Paused     bool      // flag bit 0
+	Finishing  bool      // flag bit 1
+	WantUp     bool      // flag bit 2
+	Ready      bool      // flag bit 3
+}
+
+// Up reports what every s6 client calls up: a pid and not finishing.
+func (s *Status) Up() bool { return s.Pid != 0 && !s.Finishing }
+
+// Pack encodes s into the 35-byte big-endian layout.
+func (s *Status) Pack() [StatusSize]byte { panic("unimplemented") }
+
+// UnpackStatus decodes the first 35 bytes of b; extra bytes are ignored.
+func UnpackStatus(b []byte) (Status, error) { panic("unimplemented") }
+
+// ReadStatus reads dir/supervise/status.
+func ReadStatus(dir string) (Status, error) { panic("unimplemented") }
+
+// WriteStatus writes dir/supervise/status atomically (status.new, then rename).
+func WriteStatus(dir string, s *Status) error { panic("unimplemented") }
+
+// Death is one 14-byte record of supervise/death_tally.
+type Death struct {
+	Stamp time.Time
+	Code  uint8 // exit code, or 128+signal
+	Sig   uint8 // signal number, or 0 when it exited
+}
+
+// DeathFromWstat builds the record for a run death with raw wait status wstat.
+func DeathFromWstat(stamp time.Time, wstat uint16) Death { panic("unimplemented") }
+
+// AppendDeath appends d to dir/supervise/death_tally keeping at most max records
+// (max 0: nothing written; capped at 4096), via death_tally.new and rename.
+func AppendDeath(dir string, d Death, max int) error { panic("unimplemented") }
+
+// ReadDeathTally returns the records of dir/supervise/death_tally, oldest first.
+func ReadDeathTally(dir string) ([]Death, error) { panic("unimplemented") }
+
+// TruncateDeathTally empties dir/supervise/death_tally (done at supervisor start).
+func TruncateDeathTally(dir string) error { panic("unimplemented") }
+
+// Notify writes ev (one write) to every listener fifo in eventDir, unlinking
+// fifos without a reader (ENXIO, EPIPE). Missing eventDir is not an error.
+func Notify(eventDir string, ev string) error { panic("unimplemented") }
+
+// MakeEventDir creates eventDir with mode 03730 and group gid if it does not exist;
+// an existing directory is left untouched.
+func MakeEventDir(eventDir string, gid int) error { panic("unimplemented") }
+
+// Subscription is a listener fifo in a service's event/ directory.
+// It is not safe for concurrent use.
+type Subscription struct {
+	File *os.File // read end, non-blocking, registered with Go's poller (SetReadDeadline works)
+	w    int      // write end kept open so reads never see EOF
+	Path string
+}
+
+// Subscribe creates event/ if needed and a 39-character listener fifo in it
+// (temp name with a leading dot, then rename), as s6-ftrigrd does.
+func Subscribe(serviceDir string) (*Subscription, error) { panic("unimplemented") }
+
+// Close unlinks the fifo and closes both ends.
+func (s *Subscription) Close() error { panic("unimplemented") }
+
+// WriteControl writes letters to dir/supervise/control in one write.
+// No reader (ENXIO) or no fifo (ENOENT) yields an error wrapping ErrNotListening.
+func WriteControl(dir string, letters []byte) error { panic("unimplemented") }
+
+// Lock creates path (mode 0644 unless it exists) and takes a whole-file OFD
+// write lock (F_OFD_SETLK). ErrLocked if held, also by this process.
+// The returned file must stay open for as long as the lock is held.
+func Lock(path string, mode os.FileMode) (*os.File, error) { panic("unimplemented") }
+
+// IsLocked probes path with F_GETLK as s6_svc_ok does. A missing file is not locked.
+func IsLocked(path string) (bool, error) { panic("unimplemented") }
+
+// HolderPid returns the pid holding a POSIX lock on path, or -1 for an OFD lock, 0 if unlocked.
+func HolderPid(path string) (int, error) { panic("unimplemented") }
+
+// ReadUintFile reads an s6 "uint file" dir/name: at most 11 bytes, cut at the first
+// newline, decimal digits only. present is false when the file does not exist;
+// err is non-nil (naming the file and the value) when the content is invalid.
+func ReadUintFile(dir, name string) (v uint64, present bool, err error) { panic("unimplemented") }
+
+// ReadDownSignal reads dir/down-signal (SIGTERM when absent; error when invalid).
+func ReadDownSignal(dir string) (unix.Signal, error) { panic("unimplemented") }
+
+// ParseSignal parses a signal the way skalibs sig0_scan does: a name with or
+// without "SIG", any case, or a decimal number.
+func ParseSignal(s string) (unix.Signal, bool) { panic("unimplemented") }
+
+// SignalName returns the skalibs name without "SIG" (first match in its table),
+// or "???" for unknown numbers.
+func SignalName(sig unix.Signal) string { panic("unimplemented") }
+
+// PidRecord is the gosv-only record of the running run process.
+type PidRecord struct {
+	Pid       int
+	StartTime uint64 // field 22 of /proc/PID/stat (clock ticks since boot)
+}
+
+// WritePidRecord writes dir/supervise/gosv/pid atomically (creating supervise/gosv).
+func WritePidRecord(dir string, r PidRecord) error { panic("unimplemented") }
+
+// ReadPidRecord reads dir/supervise/gosv/pid; os.ErrNotExist when absent.
+func ReadPidRecord(dir string) (PidRecord, error) { panic("unimplemented") }
+
+// RemovePidRecord removes dir/supervise/gosv/pid; absence is not an error.
+func RemovePidRecord(dir string) error { panic("unimplemented") }
+
+// ProcStartTime returns field 22 of /proc/PID/stat.
+func ProcStartTime(pid int) (uint64, error) { panic("unimplemented") }
