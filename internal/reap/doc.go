@@ -1,0 +1,7 @@
+// Package reap is the only package of gosv that waits for child processes.
+//
+// The scanner's event loop calls [Drain] after every wakeup; nothing else in
+// the process may call wait4 or waitid, or os/exec's Wait, because two waiters
+// for the same children lose exit statuses (research/anchors-style.md §1.6).
+// A test in this package greps the tree to keep it that way.
+package reap

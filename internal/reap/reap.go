@@ -1,0 +1,51 @@
+package reap
+
+import (
+	"golang.org/x/sys/unix"
+)
+
+// Exit is one reaped child: its pid and raw wait status.
+type Exit struct {
+	Pid    int
+	Status unix.WaitStatus
+}
+
+// Drain reaps every child that has exited, without blocking, and appends
+// them to buf. It loops wait4(-1, WNOHANG) until there is nothing left,
+// because SIGCHLD notifications coalesce: one signal may stand for many
+// deaths (tini reap_zombies, s6-svscan reap).
+func Drain(buf []Exit) []Exit {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		// NOTE: ECHILD (no children at all) and pid 0 (children, none dead)
+		// both mean "nothing more to reap"; any other error cannot happen
+		// with these arguments (wait4(2)).
+		if err != nil || pid <= 0 {
+			return buf
+		}
+		buf = append(buf, Exit{Pid: pid, Status: ws})
+	}
+}
+
+// Wstat returns the raw 16-bit wait status s6 stores in supervise/status.
+func Wstat(ws unix.WaitStatus) uint16 { return uint16(ws) }
+
+// ExitCode maps a wait status to one number: the exit code, or 128 + the
+// signal number for a signalled process (tini, containerd exitStatus).
+func ExitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// SetSubreaper makes the calling process a child subreaper
+// (PR_SET_CHILD_SUBREAPER): orphaned descendants are reparented to it, so
+// Drain reaps them instead of leaving them to PID 1.
+func SetSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
