@@ -5,87 +5,11 @@ package servicedir
 // are being implemented; signatures are the contract.
 
 import (
-	"errors"
 	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// File and directory names inside a service directory (s6 2.11 layout).
-const (
-	SuperviseDir   = "supervise"
-	EventDir       = "event"
-	ControlPath    = "supervise/control"
-	LockPath       = "supervise/lock"
-	StatusPath     = "supervise/status"
-	DeathTallyPath = "supervise/death_tally"
-	DownFile       = "down"
-	RunFile        = "run"
-	FinishFile     = "finish"
-	LogDir         = "log"
-	// GosvStateDir holds gosv-only state; s6 tools never look inside it.
-	GosvStateDir = "supervise/gosv"
-	// PidRecordPath records "PID STARTTIME\n" of the run process at each spawn,
-	// so that a restarted scanner can adopt a service that is still running.
-	PidRecordPath = "supervise/gosv/pid"
-
-	// ScanCtlDir is the scanner's control directory inside a scan directory.
-	ScanCtlDir     = ".s6-svscan"
-	ScanLockPath   = ".s6-svscan/lock"
-	ScanCtlPath    = ".s6-svscan/control"
-	StatusSize     = 35
-	DeathTallySize = 14
-	// EventFifoNameLen is the length of a listener fifo name: "ftrig1:@" + 24 hex + ":" + 6.
-	EventFifoNameLen = 39
-)
-
-// Sentinel errors callers branch on.
-var (
-	ErrLocked       = errors.New("lock held by another supervisor") // Lock: somebody holds it
-	ErrNotListening = errors.New("supervisor not listening")        // WriteControl: ENXIO/ENOENT on the fifo
-	ErrShortStatus  = errors.New("status file too short")           // ReadStatus/UnpackStatus: < 35 bytes
-)
-
-// TAI64N is a 12-byte external TAI64N label as skalibs packs it:
-// 8 bytes big-endian 2^62 + unix seconds + 37 (10 + 27 leap seconds), 4 bytes nanoseconds.
-type TAI64N [12]byte
-
-// TAI64NFromTime converts a wall-clock time to its TAI64N label.
-func TAI64NFromTime(t time.Time) TAI64N { panic("unimplemented") }
-
-// Time converts the label back to wall-clock time (subtracting the 37 s offset).
-func (l TAI64N) Time() time.Time { panic("unimplemented") }
-
-// String formats the label as s6-svstat does: "@" and 24 lower-case hex digits.
-func (l TAI64N) String() string { panic("unimplemented") }
-
-// Status is the decoded content of supervise/status (PROTOCOL.md §status).
-type Status struct {
-	Stamp      time.Time // last up/down transition
-	ReadyStamp time.Time // last readiness (or down-and-ready) transition
-	Pid        int       // run pid while up; finish pid while finishing; 0 when down
-	Wstat      uint16    // raw wait status of the last run death
-	Paused     bool      // flag bit 0
-	Finishing  bool      // flag bit 1
-	WantUp     bool      // flag bit 2
-	Ready      bool      // flag bit 3
-}
-
-// Up reports what every s6 client calls up: a pid and not finishing.
-func (s *Status) Up() bool { return s.Pid != 0 && !s.Finishing }
-
-// Pack encodes s into the 35-byte big-endian layout.
-func (s *Status) Pack() [StatusSize]byte { panic("unimplemented") }
-
-// UnpackStatus decodes the first 35 bytes of b; extra bytes are ignored.
-func UnpackStatus(b []byte) (Status, error) { panic("unimplemented") }
-
-// ReadStatus reads dir/supervise/status.
-func ReadStatus(dir string) (Status, error) { panic("unimplemented") }
-
-// WriteStatus writes dir/supervise/status atomically (status.new, then rename).
-func WriteStatus(dir string, s *Status) error { panic("unimplemented") }
 
 // Death is one 14-byte record of supervise/death_tally.
 type Death struct {

@@ -1,0 +1,49 @@
+package servicedir
+
+import "errors"
+
+// File and directory names inside a service directory (s6 2.11 layout).
+// Paths are relative to the service directory; PROTOCOL.md describes each one.
+const (
+	SuperviseDir   = "supervise"
+	EventDir       = "event"
+	ControlPath    = "supervise/control"
+	LockPath       = "supervise/lock"
+	StatusPath     = "supervise/status"
+	DeathTallyPath = "supervise/death_tally"
+	DownFile       = "down"
+	RunFile        = "run"
+	FinishFile     = "finish"
+	LogDir         = "log"
+	// GosvStateDir holds gosv-only state; s6 tools never look inside it.
+	GosvStateDir = "supervise/gosv"
+	// PidRecordPath records "PID STARTTIME\n" of the run process at each spawn,
+	// so that a restarted scanner can adopt a service that is still running.
+	PidRecordPath = "supervise/gosv/pid"
+
+	// ScanCtlDir is the scanner's control directory inside a scan directory.
+	ScanCtlDir     = ".s6-svscan"
+	ScanLockPath   = ".s6-svscan/lock"
+	ScanCtlPath    = ".s6-svscan/control"
+	StatusSize     = 35
+	DeathTallySize = 14
+	// EventFifoNameLen is the length of a listener fifo name: "ftrig1:@" + 24 hex + ":" + 6.
+	EventFifoNameLen = 39
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrLocked       = errors.New("lock held by another supervisor") // Lock: somebody holds it
+	ErrNotListening = errors.New("supervisor not listening")        // WriteControl: ENXIO/ENOENT on the fifo
+	ErrShortStatus  = errors.New("status file too short")           // ReadStatus/UnpackStatus: < 35 bytes
+	// ErrBadValue is wrapped by the errors of the config-file and pid-record
+	// parsers; s6-supervise warns and falls back to the default in that case.
+	ErrBadValue = errors.New("invalid value")
+	// ErrBadDeathTally reports a death_tally whose size is not a multiple of
+	// 14 bytes. s6 truncates such a file; AppendDeath starts it over.
+	ErrBadDeathTally = errors.New("size is not a multiple of 14")
+)
+
+// tmpSuffix is the suffix of the temporary files renamed into place, as in
+// skalibs openwritenclose_suffix (supervise/status.new, death_tally.new).
+const tmpSuffix = ".new"

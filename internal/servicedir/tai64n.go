@@ -1,0 +1,62 @@
+package servicedir
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// taiOffset is what skalibs adds to Unix seconds to get an external TAI64
+// label: 2^62 marks the label as a date after 1970, 10 s is the TAI-UTC
+// offset of 1970 and 27 s the leap seconds inserted since (the last one on
+// 2017-01-01, skalibs leapsecs_table.c). Debian's skalibs is built without
+// --enable-tai-clock, so the system clock is read as UTC and the sum is +37
+// for every current date; measured with s6-tai64n against date +%s.
+const (
+	taiEpoch  = uint64(1) << 62
+	leapSecs  = 37
+	taiOffset = taiEpoch + leapSecs
+)
+
+// TAI64N is a 12-byte external TAI64N label as skalibs packs it:
+// 8 bytes big-endian 2^62 + unix seconds + 37 (10 + 27 leap seconds), 4 bytes nanoseconds.
+type TAI64N [12]byte
+
+// TAI64NFromTime converts a wall-clock time to its TAI64N label.
+func TAI64NFromTime(t time.Time) TAI64N {
+	var l TAI64N
+	putTAI64N(l[:], t)
+	return l
+}
+
+// putTAI64N packs t into b[0:12]. The uint64 conversion wraps for times
+// before 2^62 s before 1970; Time wraps back the same way, so every label
+// round-trips.
+func putTAI64N(b []byte, t time.Time) {
+	binary.BigEndian.PutUint64(b[0:8], uint64(t.Unix())+taiOffset)
+	binary.BigEndian.PutUint32(b[8:12], uint32(t.Nanosecond()))
+}
+
+// Time converts the label back to wall-clock time (subtracting the 37 s offset).
+// A nanosecond field of 10^9 or more, which skalibs never writes, is carried
+// into the seconds.
+func (l TAI64N) Time() time.Time {
+	return tai64nTime(l[:])
+}
+
+func tai64nTime(b []byte) time.Time {
+	sec := int64(binary.BigEndian.Uint64(b[0:8]) - taiOffset)
+	nsec := int64(binary.BigEndian.Uint32(b[8:12]))
+	return time.Unix(sec, nsec)
+}
+
+// String formats the label as s6-svstat does: "@" and 24 lower-case hex digits.
+func (l TAI64N) String() string {
+	const hexdigits = "0123456789abcdef"
+	var buf [1 + 2*len(l)]byte
+	buf[0] = '@'
+	for i, c := range l {
+		buf[1+2*i] = hexdigits[c>>4]
+		buf[2+2*i] = hexdigits[c&0xf]
+	}
+	return string(buf[:])
+}
