@@ -1,0 +1,95 @@
+package svwait
+
+import (
+	"strings"
+	"testing"
+)
+
+// st turns "dU" into states using the event letters: d (down), D (down,
+// ready), u (up), U (up, ready).
+func st(s string) []svState {
+	out := make([]svState, len(s))
+	for i, c := range s {
+		out[i] = svState{up: c == 'u' || c == 'U', ready: c == 'D' || c == 'U'}
+	}
+	return out
+}
+
+func TestTracker(t *testing.T) {
+	tests := []struct {
+		goal    Goal
+		mode    Mode
+		initial string
+		events  string // "0u 1U": service index, event byte
+		done    int    // index of the event that ends the wait; -1 at start, 99 never
+		failed  string // per service: 1 if a failure was counted
+	}{
+		{Up, All, "u", "", -1, "0"},
+		{Up, All, "U", "", -1, "0"},
+		{Up, All, "d", "0u", 0, "0"},
+		{Up, All, "D", "0d 0D 0u", 2, "0"},
+		{UpReady, All, "u", "0U", 0, "0"},
+		{UpReady, All, "d", "0u 0U", 1, "0"},
+		{UpReady, All, "D", "0u 0d 0D", 99, "0"}, // raw ready flag alone is not up
+		{Down, All, "d", "", -1, "0"},
+		{Down, All, "D", "", -1, "0"},
+		{Down, All, "U", "0d", 0, "0"},
+		{DownReady, All, "d", "0D", 0, "0"}, // finishing: down, not ready yet
+		{DownReady, All, "u", "0d 0D", 1, "0"},
+		{Up, All, "dd", "0u 1u", 1, "00"},
+		{Up, Any, "dd", "0u", 0, "00"},
+		{Up, Any, "dd", "1U", 0, "00"},
+		{Down, Any, "uu", "1d", 0, "00"},
+		// 'O' counts only while waiting for an up state.
+		{Up, All, "d", "0O", 0, "1"},
+		{UpReady, All, "u", "0O", 0, "1"},
+		{Down, All, "u", "0O 0d", 1, "0"},
+		{DownReady, All, "u", "0d 0O 0D", 2, "0"},
+		{Up, All, "dd", "0O 1u", 1, "10"}, // the failed one no longer blocks "all"
+		// 'x' counts when the state differs from the wanted one.
+		{Up, All, "d", "0x", 0, "1"},
+		{Down, All, "u", "0x", 0, "1"},
+		{Up, All, "ud", "0x 1u", 1, "00"},
+		{Up, All, "Ud", "0x 1u", 1, "10"}, // s6 compares the ready bit too
+		{Down, All, "Du", "0x 1d", 1, "10"},
+		{DownReady, All, "Du", "0x 1D", 1, "00"},
+		// Restart: all down first, then the goal.
+		{Restart, All, "U", "0d 0D 0u", 2, "0"},
+		{Restart, All, "D", "0u", 0, "0"},
+		{Restart, All, "U", "0u", 99, "0"}, // an up event alone is not a restart
+		{RestartReady, All, "U", "0d 0D 0u 0U", 3, "0"},
+		{Restart, Any, "UU", "0d 0u 1d 0d 1u", 4, "00"}, // the down phase is always "all"
+		{Restart, All, "U", "0x", 0, "1"},               // failure in the down phase ends it
+		{Restart, All, "U", "0d 0O 0D", 1, "1"},
+		// Bytes other than [DuUdOx] are ignored.
+		{Up, All, "d", "0s 0? 0u", 2, "0"},
+	}
+	for _, tt := range tests {
+		tr := newTracker(tt.goal, tt.mode, st(tt.initial))
+		done := 99
+		if tr.settle() {
+			done = -1
+		} else {
+			for k, ev := range strings.Fields(tt.events) {
+				if tr.feed(int(ev[0]-'0'), ev[1]) {
+					done = k
+					break
+				}
+			}
+		}
+		var failed strings.Builder
+		n := 0
+		for _, f := range tr.failed {
+			if f {
+				failed.WriteByte('1')
+				n++
+			} else {
+				failed.WriteByte('0')
+			}
+		}
+		if done != tt.done || failed.String() != tt.failed || tr.n != n {
+			t.Errorf("goal %d mode %d initial %q events %q: done at %d, failed %s (n=%d); want done at %d, failed %s",
+				tt.goal, tt.mode, tt.initial, tt.events, done, failed.String(), tr.n, tt.done, tt.failed)
+		}
+	}
+}
