@@ -6,30 +6,7 @@ package servicedir
 
 import (
 	"os"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
-
-// Death is one 14-byte record of supervise/death_tally.
-type Death struct {
-	Stamp time.Time
-	Code  uint8 // exit code, or 128+signal
-	Sig   uint8 // signal number, or 0 when it exited
-}
-
-// DeathFromWstat builds the record for a run death with raw wait status wstat.
-func DeathFromWstat(stamp time.Time, wstat uint16) Death { panic("unimplemented") }
-
-// AppendDeath appends d to dir/supervise/death_tally keeping at most max records
-// (max 0: nothing written; capped at 4096), via death_tally.new and rename.
-func AppendDeath(dir string, d Death, max int) error { panic("unimplemented") }
-
-// ReadDeathTally returns the records of dir/supervise/death_tally, oldest first.
-func ReadDeathTally(dir string) ([]Death, error) { panic("unimplemented") }
-
-// TruncateDeathTally empties dir/supervise/death_tally (done at supervisor start).
-func TruncateDeathTally(dir string) error { panic("unimplemented") }
 
 // Notify writes ev (one write) to every listener fifo in eventDir, unlinking
 // fifos without a reader (ENXIO, EPIPE). Missing eventDir is not an error.
@@ -68,22 +45,6 @@ func IsLocked(path string) (bool, error) { panic("unimplemented") }
 
 // HolderPid returns the pid holding a POSIX lock on path, or -1 for an OFD lock, 0 if unlocked.
 func HolderPid(path string) (int, error) { panic("unimplemented") }
-
-// ReadUintFile reads an s6 "uint file" dir/name: at most 11 bytes, cut at the first
-// newline, decimal digits only. present is false when the file does not exist;
-// err is non-nil (naming the file and the value) when the content is invalid.
-func ReadUintFile(dir, name string) (v uint64, present bool, err error) { panic("unimplemented") }
-
-// ReadDownSignal reads dir/down-signal (SIGTERM when absent; error when invalid).
-func ReadDownSignal(dir string) (unix.Signal, error) { panic("unimplemented") }
-
-// ParseSignal parses a signal the way skalibs sig0_scan does: a name with or
-// without "SIG", any case, or a decimal number.
-func ParseSignal(s string) (unix.Signal, bool) { panic("unimplemented") }
-
-// SignalName returns the skalibs name without "SIG" (first match in its table),
-// or "???" for unknown numbers.
-func SignalName(sig unix.Signal) string { panic("unimplemented") }
 
 // PidRecord is the gosv-only record of the running run process.
 type PidRecord struct {
