@@ -1,0 +1,154 @@
+// Command svhelper is the service program of the integration tests: every
+// run script in tests/testdata execs it in one of a few modes. It exists so
+// that the tests depend on no system daemon (not even /bin/sleep) and so
+// that each behaviour a supervisor must cope with is one small, named mode.
+//
+// Usage:
+//
+//	svhelper [-record FILE] MODE [ARGS]
+//
+// -record appends "PID\n" to FILE (relative to the service directory, the
+// run script's cwd) before anything else, so that tests can count starts
+// and find the process without scanning for names.
+//
+// Modes:
+//
+//	pause            block until killed; default signal dispositions
+//	ready FD         write "\n" to FD (notification-fd readiness), then pause
+//	ready-on-usr1 FD pause; on SIGUSR1 write "\n" to FD (s6-svc -1 makes it ready)
+//	forker N         ignore SIGTERM, start N children that ignore SIGTERM too
+//	                 (same process group), then pause; only SIGKILL ends it
+//	exit N           exit with status N at once
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "svhelper: fatal: %v\n", err)
+		os.Exit(100)
+	}
+}
+
+func run(args []string) error {
+	if len(args) >= 2 && args[0] == "-record" {
+		if err := record(args[1]); err != nil {
+			return err
+		}
+		args = args[2:]
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("usage: svhelper [-record FILE] pause|ready FD|ready-on-usr1 FD|forker N|exit N")
+	}
+	mode, rest := args[0], args[1:]
+	switch {
+	case mode == "pause" && len(rest) == 0:
+		pause()
+	case mode == "ready" && len(rest) == 1:
+		n, err := strconv.Atoi(rest[0])
+		if err != nil {
+			return err
+		}
+		if err := notify(n); err != nil {
+			return err
+		}
+		pause()
+	case mode == "ready-on-usr1" && len(rest) == 1:
+		n, err := strconv.Atoi(rest[0])
+		if err != nil {
+			return err
+		}
+		return readyOnUsr1(n)
+	case mode == "forker" && len(rest) == 1:
+		n, err := strconv.Atoi(rest[0])
+		if err != nil {
+			return err
+		}
+		return forker(n)
+	case mode == "forker-child" && len(rest) == 0:
+		ignoreTerm()
+		pause()
+	case mode == "exit" && len(rest) == 1:
+		n, err := strconv.Atoi(rest[0])
+		if err != nil {
+			return err
+		}
+		os.Exit(n)
+	}
+	return fmt.Errorf("bad mode or arguments: %q", args)
+}
+
+func record(file string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "%d\n", os.Getpid()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// pause blocks the process until a signal with a default "terminate"
+// disposition ends it. NOTE: a raw pause(2) instead of select{}: the Go
+// runtime reports a goroutine-less select{} as a deadlock and exits.
+func pause() {
+	for {
+		unix.Pause()
+	}
+}
+
+func notify(fd int) error {
+	f := os.NewFile(uintptr(fd), "notification-fd")
+	if _, err := f.Write([]byte("\n")); err != nil {
+		return fmt.Errorf("write notification fd %d: %w", fd, err)
+	}
+	return f.Close()
+}
+
+func readyOnUsr1(fd int) error {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, unix.SIGUSR1)
+	<-c
+	signal.Stop(c)
+	if err := notify(fd); err != nil {
+		return err
+	}
+	pause()
+	return nil
+}
+
+// ignoreTerm makes SIGTERM have no effect, as a badly written daemon does.
+// NOTE: signal.Ignore sets SIG_IGN, which survives exec; that is wanted here.
+func ignoreTerm() { signal.Ignore(unix.SIGTERM) }
+
+func forker(n int) error {
+	ignoreTerm()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		// Children stay in the caller's process group (no Setpgid): a
+		// supervisor that kills the group must catch them all.
+		p, err := os.StartProcess(self, []string{"svhelper", "forker-child"}, &os.ProcAttr{
+			Files: []*os.File{nil, os.Stdout, os.Stderr},
+		})
+		if err != nil {
+			return err
+		}
+		// NOTE: never waited for. They outlive this process on purpose and
+		// are reaped by whoever inherits them.
+		p.Release()
+	}
+	pause()
+	return nil
+}
