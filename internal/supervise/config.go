@@ -1,0 +1,65 @@
+package supervise
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// ReadConfig reads the configuration files of service directory dir that
+// the machine needs: down-signal, timeout-kill and timeout-finish. A
+// missing file means its default; an invalid one means its default plus an
+// error in warns (s6 warns and goes on), so supervision never stops on a
+// bad config file.
+func ReadConfig(dir string, warns []error) (Config, []error) {
+	c := DefaultConfig
+	sig, err := servicedir.ReadDownSignal(dir)
+	if err != nil {
+		warns = append(warns, err)
+		sig = unix.SIGTERM
+	}
+	c.DownSignal = sig
+	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-kill"); err != nil {
+		warns = append(warns, err)
+	} else if ok {
+		c.TimeoutKill = time.Duration(v) * time.Millisecond
+	}
+	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-finish"); err != nil {
+		warns = append(warns, err)
+	} else if ok {
+		c.TimeoutFinish = time.Duration(v) * time.Millisecond
+	}
+	return c, warns
+}
+
+// ReadNotificationFd returns the fd number in dir/notification-fd, or -1.
+func ReadNotificationFd(dir string) (int, error) {
+	v, ok, err := servicedir.ReadUintFile(dir, "notification-fd")
+	if err != nil || !ok {
+		return -1, err
+	}
+	if v < 3 || v > 1<<20 {
+		// fds 0-2 are the service's stdio; s6 accepts them but the
+		// result is never what the user meant.
+		return -1, &configError{dir + "/notification-fd", "fd must be at least 3"}
+	}
+	return int(v), nil
+}
+
+// ReadMaxDeathTally returns max-death-tally (default 100, capped at 4096).
+func ReadMaxDeathTally(dir string) (int, error) {
+	v, ok, err := servicedir.ReadUintFile(dir, "max-death-tally")
+	switch {
+	case err != nil || !ok:
+		return 100, err
+	case v > 4096:
+		return 4096, nil
+	}
+	return int(v), nil
+}
+
+type configError struct{ path, msg string }
+
+func (e *configError) Error() string { return "parse " + e.path + ": " + e.msg }

@@ -1,0 +1,605 @@
+package supervise
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// The per-service state machine.
+//
+// A Machine is the whole supervision state of one service directory. [Step]
+// is a pure function of (machine, event, time): it reads no clock, touches
+// no file and starts nothing; it returns the next machine and the actions
+// the event loop must perform, in order. The loop feeds back the results of
+// the actions that can fail (spawns) as events, before any other event.
+//
+// States (what processes exist):
+//
+//	Down       no run, no finish, the run's process group is empty.
+//	           WantUp && SpawnAt set: a throttled or retried spawn is due.
+//	           WantUp && WaitRun: ./run is missing or not executable; the
+//	           loop watches the directory and sends EvRunChanged.
+//	Starting   a SpawnRun action was issued; only EvSpawned/EvSpawnFailed
+//	           may follow (the loop spawns synchronously).
+//	Up         run is alive (Pid). Ready says whether it has signalled
+//	           readiness since it was spawned. KillAt is armed after a
+//	           d/D/SIGTERM when timeout-kill is set.
+//	Finishing  run is dead; one or more of: finish is being spawned
+//	           (FinishPending), finish is running (FinishPid), members of
+//	           the run's process group are still alive (GroupAlive).
+//	           The status file says "finishing" until all three are over;
+//	           only then is D announced (gosv's process-group rule).
+//	Exited     the machine is done (x, exit of the scanner); absorbing.
+//	Fatal      an invariant was broken; the service was stopped and
+//	           reported; absorbing.
+//
+// Flags: WantUp (s6's want-up bit), Ready, Paused, Last (exit after the
+// next death: s6's LASTUP/LASTFINISH), Perm (finish exited 125: announce O).
+//
+// Meaningful combinations: Down with any WantUp; Up with any WantUp,
+// Ready, Paused, Last; Finishing with any WantUp, Last, Perm. Paused and
+// Ready are always false outside Up except Ready, which is true in Down
+// (s6 reports a down service as "down and ready").
+//
+// What interrupts what: control letters apply to the current state one
+// byte at a time; a run death always leads through Finishing; a deadline
+// (SpawnAt, KillAt, FinishKillAt) fires EvTimeout, and Step acts on every
+// deadline that has passed.
+type Machine struct {
+	State State
+
+	WantUp bool
+	Ready  bool
+	Paused bool
+	Last   bool // exit after the next death (x, SIGHUP, SIGTERM)
+	Perm   bool // finish exited 125: announce O before D
+
+	Pid           int    // run pid while Up
+	Pgid          int    // process group of the last run (its pid)
+	FinishPid     int    // finish pid while it runs
+	FinishPending bool   // SpawnFinish issued, result not yet fed
+	GroupAlive    bool   // members of Pgid may still live
+	Adopted       bool   // Pid is not our child: its exit status is unknown
+	WaitRun       bool   // waiting for ./run to become executable
+	Wstat         uint16 // raw wait status of the last run death
+
+	Stamp      time.Time // last up/down transition (wall clock)
+	ReadyStamp time.Time // last readiness transition (wall clock)
+	SpawnedAt  time.Time // last spawn, for the crash-loop throttle
+
+	SpawnAt      time.Time // due spawn (throttle or retry); zero if none
+	KillAt       time.Time // next SIGKILL to the run's group; zero if none
+	FinishKillAt time.Time // next SIGKILL to finish; zero if none
+
+	Cfg Config // re-read by the loop before the events that use it
+}
+
+// Config is the part of the service directory the machine needs. The loop
+// re-reads it where s6-supervise does: before each spawn and before the
+// control letters and signals that stop the service.
+type Config struct {
+	DownSignal    unix.Signal   // down-signal, default SIGTERM
+	TimeoutKill   time.Duration // timeout-kill; 0 = never
+	TimeoutFinish time.Duration // timeout-finish; 0 = unlimited
+}
+
+// DefaultConfig is what a service directory without config files means.
+var DefaultConfig = Config{DownSignal: unix.SIGTERM, TimeoutFinish: DefaultTimeoutFinish}
+
+// Timing rules, documented in README "Restart timing".
+const (
+	// ThrottleInterval: at most one spawn per second in a crash loop; a
+	// service that ran at least this long is restarted at once (s6 waits
+	// 1 s unless the service had been ready for 1 s).
+	ThrottleInterval = time.Second
+	// KillRepeat: SIGKILL is repeated this often until the target dies (s6).
+	KillRepeat = 5 * time.Second
+	// DefaultTimeoutFinish is s6's default for timeout-finish.
+	DefaultTimeoutFinish = 5 * time.Second
+	// RetryExec: ./run exists but exec fails (ENOEXEC, ...): retry (s6).
+	RetryExec = 10 * time.Second
+	// RetryFork: fork itself failed (EAGAIN, ENOMEM, EMFILE): retry (s6).
+	RetryFork = 60 * time.Second
+	// GroupDrainKill: when run dies on its own leaving members in its
+	// process group and timeout-kill is 0, they get SIGKILL after this.
+	// s6 never signals the group; gosv does so that a restart never
+	// overlaps the previous instance.
+	GroupDrainKill = 10 * time.Second
+)
+
+// State is the process state of a service.
+type State uint8
+
+const (
+	Down      State = iota // no process
+	Starting               // spawn in progress (transient, within one loop turn)
+	Up                     // run alive
+	Finishing              // run dead; finish and/or the old process group alive
+	Exited                 // machine done
+	Fatal                  // invariant broken; machine stopped
+	numStates
+)
+
+var stateNames = [numStates]string{"down", "starting", "up", "finishing", "exited", "fatal"}
+
+func (s State) String() string {
+	if s < numStates {
+		return stateNames[s]
+	}
+	return "invalid"
+}
+
+// EventKind says what happened.
+type EventKind uint8
+
+const (
+	EvStart       EventKind = iota // machine created: announce s, spawn if wanted
+	EvAdopt                        // machine created over a live run (Pid): announce s
+	EvCtl                          // one control byte (Byte)
+	EvSpawned                      // the last spawn succeeded (Pid)
+	EvSpawnFailed                  // the last spawn failed; retry after Delay (0: when ./run changes)
+	EvRunChanged                   // ./run was created or changed
+	EvExit                         // a child of this machine exited (Pid, Wstat, Unknown)
+	EvGroupEmpty                   // the run's process group has no member left
+	EvReady                        // readiness was signalled
+	EvTimeout                      // a deadline passed
+	EvTerm                         // stop and exit when down (s6-supervise SIGTERM)
+	EvHup                          // exit after the next death (s6-supervise SIGHUP, x)
+	EvQuit                         // exit now, leave the service running (SIGQUIT, svscan b)
+	numEvents
+)
+
+var eventNames = [numEvents]string{"start", "adopt", "ctl", "spawned", "spawn-failed", "run-changed",
+	"exit", "group-empty", "ready", "timeout", "term", "hup", "quit"}
+
+func (k EventKind) String() string {
+	if k < numEvents {
+		return eventNames[k]
+	}
+	return "invalid"
+}
+
+// Event is one input to [Step].
+type Event struct {
+	Kind    EventKind
+	Byte    byte          // EvCtl
+	Pid     int           // EvSpawned, EvExit, EvAdopt
+	Wstat   uint16        // EvExit
+	Unknown bool          // EvExit: status unknown (adopted process)
+	Delay   time.Duration // EvSpawnFailed
+}
+
+// ActionKind says what the loop must do.
+type ActionKind uint8
+
+const (
+	ActWriteStatus ActionKind = iota // write Status to supervise/status
+	ActNotify                        // send Ev to event/ listeners
+	ActSpawnRun                      // spawn ./run; feed EvSpawned/EvSpawnFailed
+	ActSpawnFinish                   // spawn ./finish Code Sig; feed EvSpawned/EvSpawnFailed
+	ActKill                          // send Sig to Pid (Group: to the process group Pid)
+	ActWatchGroup                    // feed EvGroupEmpty once process group Pid is empty
+	ActDeathTally                    // append a death_tally record (Wstat)
+	ActCreateDown                    // create ./down
+	ActRemoveDown                    // remove ./down
+	ActCloseNotify                   // close the readiness channel of the dead run
+	ActWaitRun                       // watch the directory for ./run
+	ActReport                        // log Msg ("please report" class)
+	ActExit                          // the machine is done; Leave: processes keep running
+	numActions
+)
+
+// Action is one output of [Step].
+type Action struct {
+	Kind   ActionKind
+	Sig    unix.Signal
+	Pid    int
+	Group  bool
+	Leave  bool
+	Ev     string
+	Code   int // ActSpawnFinish: exit code, 256 if signalled, -1 if unknown
+	FinSig int // ActSpawnFinish: signal number or 0
+	Wstat  uint16
+	Msg    string
+	Status servicedir.Status
+}
+
+// Deadline returns the earliest armed deadline, or the zero time.
+func (m *Machine) Deadline() time.Time {
+	d := m.SpawnAt
+	for _, t := range [...]time.Time{m.KillAt, m.FinishKillAt} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+// Status is what supervise/status says about m.
+func (m *Machine) Status() servicedir.Status {
+	s := servicedir.Status{
+		Stamp: m.Stamp, ReadyStamp: m.ReadyStamp, Wstat: m.Wstat,
+		Paused: m.Paused, WantUp: m.WantUp, Ready: m.Ready,
+	}
+	switch m.State {
+	case Up:
+		s.Pid = m.Pid
+	case Finishing:
+		s.Finishing = true
+		s.Pid = m.FinishPid
+		if s.Pid == 0 {
+			// No finish runs: the pid of the draining group stands in,
+			// so clients see "finishing" with a pid, as with s6.
+			s.Pid = m.Pgid
+		}
+	}
+	return s
+}
+
+// Step applies e to m at time now and appends the actions to buf.
+func Step(m Machine, e Event, now time.Time, buf []Action) (Machine, []Action) {
+	t := stepper{m: m, now: now, acts: buf}
+	if e.Kind >= numEvents {
+		t.fatal("unknown event kind")
+		return t.m, t.acts
+	}
+	switch m.State {
+	case Down:
+		t.down(e)
+	case Starting:
+		t.starting(e)
+	case Up:
+		t.up(e)
+	case Finishing:
+		t.finishing(e)
+	case Exited, Fatal:
+		// Absorbing: the loop drops the machine after ActExit; events
+		// that were already queued for it are ignored.
+	default:
+		t.fatal("unknown state")
+	}
+	return t.m, t.acts
+}
+
+// stepper carries one Step's work so the handlers stay small.
+type stepper struct {
+	m    Machine
+	now  time.Time
+	acts []Action
+}
+
+func (t *stepper) act(a Action)     { t.acts = append(t.acts, a) }
+func (t *stepper) notify(ev string) { t.act(Action{Kind: ActNotify, Ev: ev}) }
+func (t *stepper) writeStatus()     { t.act(Action{Kind: ActWriteStatus, Status: t.m.Status()}) }
+func (t *stepper) kill(pid int, sig unix.Signal, group bool) {
+	t.act(Action{Kind: ActKill, Pid: pid, Sig: sig, Group: group})
+}
+
+// fatal stops the service and makes the machine absorbing: an invariant
+// violation inside one service never takes the scanner down.
+func (t *stepper) fatal(why string) {
+	m := &t.m
+	if m.Pgid != 0 && (m.State == Up || m.State == Finishing) {
+		t.kill(m.Pgid, m.Cfg.DownSignal, true)
+		t.kill(m.Pgid, unix.SIGCONT, true)
+	}
+	t.act(Action{Kind: ActReport, Msg: "invariant violated: " + why + " in state " + m.State.String() + " (please report)"})
+	m.State, m.WantUp = Fatal, false
+	m.SpawnAt, m.KillAt, m.FinishKillAt = time.Time{}, time.Time{}, time.Time{}
+	t.act(Action{Kind: ActExit})
+}
+
+func (t *stepper) exit(leave bool) {
+	t.m.State = Exited
+	t.m.SpawnAt, t.m.KillAt, t.m.FinishKillAt = time.Time{}, time.Time{}, time.Time{}
+	t.act(Action{Kind: ActExit, Leave: leave})
+}
+
+func (t *stepper) spawn() {
+	t.m.State = Starting
+	t.m.SpawnAt = time.Time{}
+	t.m.WaitRun = false
+	t.act(Action{Kind: ActSpawnRun})
+}
+
+// wantLetter applies the want-up side of a control letter (common to
+// every state) and reports whether the letter was one of them.
+func (t *stepper) wantLetter(b byte) bool {
+	m := &t.m
+	switch b {
+	case 'd', 'o', 'O':
+		m.WantUp = false
+	case 'D', 'Q':
+		t.act(Action{Kind: ActCreateDown})
+		m.WantUp = false
+	case 'u':
+		m.WantUp = true
+	case 'U':
+		t.act(Action{Kind: ActRemoveDown})
+		m.WantUp = true
+	default:
+		return false
+	}
+	return true
+}
+
+func (t *stepper) down(e Event) {
+	m := &t.m
+	switch e.Kind {
+	case EvStart:
+		m.Ready, m.Stamp, m.ReadyStamp = true, t.now, t.now
+		t.writeStatus()
+		t.notify("s")
+		if m.WantUp {
+			t.spawn()
+		}
+	case EvAdopt:
+		m.State, m.Pid, m.Pgid, m.Adopted = Up, e.Pid, e.Pid, true
+		if m.Stamp.IsZero() {
+			m.Stamp = t.now
+		}
+		if m.ReadyStamp.IsZero() {
+			m.ReadyStamp = t.now
+		}
+		m.SpawnedAt = time.Time{} // unknown age: restart at once if it dies
+		t.writeStatus()
+		t.notify("s")
+	case EvCtl:
+		switch e.Byte {
+		case 'x':
+			t.exit(false)
+			return
+		}
+		if !t.wantLetter(e.Byte) {
+			return // signal letters, p, c, r and unknown bytes: nothing to do
+		}
+		switch e.Byte {
+		case 'u', 'U', 'o':
+			t.spawn() // explicit start bypasses the throttle (s6)
+		default:
+			m.SpawnAt, m.WaitRun = time.Time{}, false
+			t.writeStatus()
+		}
+	case EvRunChanged:
+		if m.WantUp && m.WaitRun {
+			t.spawn()
+		}
+	case EvTimeout:
+		if !m.SpawnAt.IsZero() && !t.now.Before(m.SpawnAt) {
+			t.spawn()
+		}
+	case EvTerm, EvHup, EvQuit:
+		t.exit(false)
+	case EvGroupEmpty, EvReady:
+		// Stale: the group or readiness channel of a finished run.
+	case EvSpawned, EvSpawnFailed, EvExit:
+		t.fatal(e.Kind.String() + " without a process")
+	}
+}
+
+func (t *stepper) starting(e Event) {
+	m := &t.m
+	switch e.Kind {
+	case EvSpawned:
+		m.State, m.Pid, m.Pgid = Up, e.Pid, e.Pid
+		m.Adopted, m.Ready, m.Stamp, m.SpawnedAt = false, false, t.now, t.now
+		t.writeStatus()
+		t.notify("u")
+	case EvSpawnFailed:
+		m.State = Down
+		if e.Delay == 0 {
+			m.WaitRun = true
+			t.act(Action{Kind: ActWaitRun})
+		} else {
+			m.SpawnAt = t.now.Add(e.Delay)
+		}
+	default:
+		t.fatal(e.Kind.String() + " during a spawn")
+	}
+}
+
+func (t *stepper) up(e Event) {
+	m := &t.m
+	switch e.Kind {
+	case EvCtl:
+		t.upCtl(e.Byte)
+	case EvExit:
+		if e.Pid != m.Pid {
+			t.fatal("exit of a foreign pid")
+			return
+		}
+		t.runDied(e)
+	case EvReady:
+		if !m.Ready {
+			m.Ready, m.ReadyStamp = true, t.now
+			t.writeStatus()
+			t.notify("U")
+		}
+	case EvTimeout:
+		if !m.KillAt.IsZero() && !t.now.Before(m.KillAt) {
+			t.kill(m.Pgid, unix.SIGKILL, true)
+			m.KillAt = t.now.Add(KillRepeat)
+		}
+	case EvTerm:
+		m.Last = true
+		t.upCtl('d')
+	case EvHup:
+		m.Last = true
+	case EvQuit:
+		t.exit(true)
+	case EvGroupEmpty, EvRunChanged:
+		// Stale or irrelevant while run lives.
+	default:
+		t.fatal(e.Kind.String() + " while up")
+	}
+}
+
+// upSignals maps the single-signal letters to the signal s6 sends to the
+// run pid (not the group).
+var upSignals = [256]unix.Signal{
+	'a': unix.SIGALRM, 'b': unix.SIGABRT, 'q': unix.SIGQUIT, 'h': unix.SIGHUP,
+	'k': unix.SIGKILL, 't': unix.SIGTERM, 'i': unix.SIGINT, '1': unix.SIGUSR1,
+	'2': unix.SIGUSR2, 'y': unix.SIGWINCH,
+}
+
+func (t *stepper) upCtl(b byte) {
+	m := &t.m
+	if sig := upSignals[b]; sig != 0 {
+		t.kill(m.Pid, sig, false)
+		return
+	}
+	switch b {
+	case 'p':
+		t.kill(m.Pid, unix.SIGSTOP, false)
+		m.Paused = true
+		t.writeStatus()
+	case 'c':
+		t.kill(m.Pid, unix.SIGCONT, false)
+		m.Paused = false
+		t.writeStatus()
+	case 'r':
+		t.kill(m.Pgid, m.Cfg.DownSignal, true)
+	case 'x':
+		m.Last = true
+	case 'd', 'D':
+		t.wantLetter(b)
+		t.kill(m.Pgid, m.Cfg.DownSignal, true)
+		t.kill(m.Pgid, unix.SIGCONT, true)
+		m.Paused = false
+		if m.Cfg.TimeoutKill > 0 && m.KillAt.IsZero() {
+			m.KillAt = t.now.Add(m.Cfg.TimeoutKill)
+		}
+		t.writeStatus()
+	default:
+		if t.wantLetter(b) {
+			t.writeStatus()
+		}
+	}
+}
+
+// runDied handles the death of run: announce d once finish is spawned,
+// and watch the rest of the process group.
+func (t *stepper) runDied(e Event) {
+	m := &t.m
+	m.State, m.Pid = Finishing, 0
+	m.Ready, m.Paused, m.Stamp = false, false, t.now
+	m.KillAt = time.Time{}
+	code, sig := -1, 0
+	if !e.Unknown {
+		m.Wstat = e.Wstat
+		ws := unix.WaitStatus(e.Wstat)
+		code = ws.ExitStatus()
+		if ws.Signaled() {
+			code, sig = 256, int(ws.Signal())
+		}
+		t.act(Action{Kind: ActDeathTally, Wstat: e.Wstat})
+	}
+	m.Adopted = false
+	t.act(Action{Kind: ActCloseNotify})
+	// The group may outlive run (daemons that fork, shells' children):
+	// they are part of the service, so they get the down-signal now and
+	// SIGKILL later, and the next run waits for them.
+	m.GroupAlive = true
+	t.kill(m.Pgid, m.Cfg.DownSignal, true)
+	t.kill(m.Pgid, unix.SIGCONT, true)
+	drain := m.Cfg.TimeoutKill
+	if drain == 0 {
+		drain = GroupDrainKill
+	}
+	m.KillAt = t.now.Add(drain)
+	t.act(Action{Kind: ActWatchGroup, Pid: m.Pgid})
+	m.FinishPending = true
+	t.act(Action{Kind: ActSpawnFinish, Code: code, FinSig: sig})
+}
+
+func (t *stepper) finishing(e Event) {
+	m := &t.m
+	switch e.Kind {
+	case EvCtl:
+		if e.Byte == 'x' {
+			m.Last = true
+		} else if t.wantLetter(e.Byte) {
+			t.writeStatus()
+		}
+	case EvSpawned, EvSpawnFailed:
+		if !m.FinishPending {
+			t.fatal(e.Kind.String() + " without a finish spawn")
+			return
+		}
+		m.FinishPending = false
+		if e.Kind == EvSpawned {
+			m.FinishPid = e.Pid
+			if m.Cfg.TimeoutFinish > 0 {
+				m.FinishKillAt = t.now.Add(m.Cfg.TimeoutFinish)
+			}
+		}
+		t.writeStatus()
+		t.notify("d")
+		t.maybeDone()
+	case EvExit:
+		if e.Pid != m.FinishPid || m.FinishPid == 0 {
+			t.fatal("exit of a foreign pid")
+			return
+		}
+		m.FinishPid, m.FinishKillAt = 0, time.Time{}
+		if !e.Unknown && unix.WaitStatus(e.Wstat).Exited() && unix.WaitStatus(e.Wstat).ExitStatus() == 125 {
+			m.WantUp, m.Perm = false, true
+		}
+		t.maybeDone()
+	case EvGroupEmpty:
+		m.GroupAlive, m.KillAt = false, time.Time{}
+		t.maybeDone()
+	case EvTimeout:
+		if !m.FinishKillAt.IsZero() && !t.now.Before(m.FinishKillAt) {
+			t.kill(m.FinishPid, unix.SIGCONT, false)
+			t.kill(m.FinishPid, unix.SIGKILL, false)
+			m.FinishKillAt = t.now.Add(KillRepeat)
+		}
+		if !m.KillAt.IsZero() && !t.now.Before(m.KillAt) {
+			t.kill(m.Pgid, unix.SIGKILL, true)
+			m.KillAt = t.now.Add(KillRepeat)
+		}
+	case EvTerm:
+		m.WantUp, m.Last = false, true
+	case EvHup:
+		m.Last = true
+	case EvQuit:
+		t.exit(true)
+	case EvReady, EvRunChanged:
+		// Stale.
+	default:
+		t.fatal(e.Kind.String() + " while finishing")
+	}
+}
+
+// maybeDone ends Finishing once finish has exited and the group is empty:
+// announce D (or OD), then exit, restart or stay down.
+func (t *stepper) maybeDone() {
+	m := &t.m
+	if m.FinishPending || m.FinishPid != 0 || m.GroupAlive {
+		return
+	}
+	m.State, m.Pgid = Down, 0
+	m.Ready, m.ReadyStamp = true, t.now
+	m.KillAt, m.FinishKillAt = time.Time{}, time.Time{}
+	t.writeStatus()
+	if m.Perm {
+		m.Perm = false
+		t.notify("OD")
+	} else {
+		t.notify("D")
+	}
+	switch {
+	case m.Last:
+		t.exit(false)
+	case m.WantUp:
+		if next := m.SpawnedAt.Add(ThrottleInterval); m.SpawnedAt.IsZero() || !t.now.Before(next) {
+			t.spawn()
+		} else {
+			m.SpawnAt = next
+		}
+	}
+}

@@ -1,0 +1,378 @@
+package scan
+
+import (
+	"container/heap"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/reap"
+	"github.com/gosv/gosv/internal/supervise"
+)
+
+// Config says what to supervise and how to report.
+type Config struct {
+	Prog       string        // message prefix, e.g. "gosv svscan"
+	ScanDir    string        // scanner mode: the scan directory
+	ServiceDir string        // supervise mode: the one service directory
+	Rescan     time.Duration // -t: periodic full rescan; 0 = only on events
+	NotifyFd   int           // -d: write "\n" there once ready; -1 = none
+	Stderr     io.Writer     // warnings
+}
+
+// fdKind says what an fd registered in the epoll set is.
+type fdKind uint8
+
+const (
+	fdSignal  fdKind = iota // eventfd written by the signal forwarder
+	fdInotify               // the inotify instance
+	fdScanCtl               // .s6-svscan/control
+	fdControl               // a service's supervise/control
+	fdNotify                // a run's notification-fd pipe
+	fdAdopted               // pidfd of an adopted run
+	fdGroup                 // pidfd of a member of a dead run's process group
+)
+
+type fdOwner struct {
+	kind fdKind
+	svc  *service
+	pid  int
+}
+
+// handledSignals are caught by the scanner. SIGPIPE is caught only so
+// that a write to a closed stdout/stderr returns EPIPE instead of killing
+// the scanner (os/signal: "If the program is not ... SIGPIPE").
+var handledSignals = []os.Signal{
+	unix.SIGCHLD, unix.SIGTERM, unix.SIGHUP, unix.SIGINT, unix.SIGQUIT,
+	unix.SIGALRM, unix.SIGABRT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPWR,
+	unix.SIGWINCH, unix.SIGPIPE,
+}
+
+// loop is the one event loop. Only the goroutine running run() touches it,
+// except pendSig, which the signal forwarder sets.
+type loop struct {
+	cfg     Config
+	ep      int
+	evfd    int
+	ino     int
+	pendSig atomic.Uint64
+
+	fds     map[int32]fdOwner
+	byPid   map[int]*service
+	wds     map[int32]*service // inotify watches waiting for ./run
+	draining []*service        // services whose dead run's group still has members
+	timers  timerHeap
+	closing []int // fds to close at the end of the batch (epoll may still report them)
+
+	pending []supervise.Event // feedback events of the service being stepped
+	acts    []supervise.Action
+	exits   []reap.Exit
+	warns   []error
+	env     []string
+	buf     [4096]byte
+	events  [128]unix.EpollEvent
+
+	sc     *scanner // nil in supervise mode
+	single *service // supervise mode
+	done   bool
+}
+
+// Run supervises until told to exit. Setup errors are returned (fatal);
+// after setup every error becomes a warning and supervision goes on.
+func Run(cfg Config) error {
+	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
+		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}}
+	l.env = childEnv()
+	if err := l.setup(); err != nil {
+		return err
+	}
+	if cfg.NotifyFd >= 0 {
+		unix.Write(cfg.NotifyFd, []byte("\n"))
+		unix.Close(cfg.NotifyFd)
+	}
+	l.run()
+	if l.sc != nil {
+		return l.sc.finish()
+	}
+	return nil
+}
+
+func (l *loop) setup() error {
+	var err error
+	if l.ep, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	if l.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return os.NewSyscallError("eventfd", err)
+	}
+	if l.ino, err = unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK); err != nil {
+		return os.NewSyscallError("inotify_init1", err)
+	}
+	l.register(l.evfd, fdOwner{kind: fdSignal})
+	l.register(l.ino, fdOwner{kind: fdInotify})
+	// NOTE: subscribe to SIGCHLD before the first spawn, or an early
+	// death could go unnoticed until the next wakeup (runc #5208).
+	sigc := make(chan os.Signal, 64)
+	signal.Notify(sigc, handledSignals...)
+	go l.forwardSignals(sigc)
+	if err := reap.SetSubreaper(); err != nil {
+		return os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
+	}
+	if l.cfg.ServiceDir != "" {
+		s, err := l.newService(l.cfg.ServiceDir, l.cfg.ServiceDir, 0, 1)
+		if err != nil {
+			return err
+		}
+		l.single = s
+		l.startService(s)
+		return nil
+	}
+	sc, err := newScanner(l, l.cfg.ScanDir)
+	if err != nil {
+		return err
+	}
+	l.sc = sc
+	sc.rescan()
+	return nil
+}
+
+// forwardSignals is the only goroutine besides the loop: it records each
+// signal and wakes the loop. It decides nothing.
+func (l *loop) forwardSignals(sigc chan os.Signal) {
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for s := range sigc {
+		l.pendSig.Or(1 << uint(s.(syscall.Signal)))
+		unix.Write(l.evfd, one)
+	}
+}
+
+func (l *loop) register(fd int, o fdOwner) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	l.fds[int32(fd)] = o
+	return nil
+}
+
+// release removes fd from the epoll set and closes it at the end of the
+// batch, so that a number reused within the batch is never confused.
+func (l *loop) release(fd int) {
+	if fd < 0 {
+		return
+	}
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, fd, nil)
+	delete(l.fds, int32(fd))
+	l.closing = append(l.closing, fd)
+}
+
+func (l *loop) run() {
+	for !l.done {
+		n, err := unix.EpollWait(l.ep, l.events[:], l.timeout())
+		if err != nil && err != unix.EINTR {
+			l.warnf("unable to epoll_wait: %v", err)
+		}
+		l.reapAll()
+		for i := 0; i < n && !l.done; i++ {
+			ev := l.events[i]
+			o, ok := l.fds[ev.Fd]
+			if !ok {
+				continue // released earlier in this batch
+			}
+			l.dispatch(int(ev.Fd), o)
+		}
+		l.fireTimers()
+		for _, fd := range l.closing {
+			unix.Close(fd)
+		}
+		l.closing = l.closing[:0]
+	}
+}
+
+// timeout converts the earliest deadline into epoll_wait's milliseconds,
+// rounded up so that a deadline never fires early.
+func (l *loop) timeout() int {
+	d := l.nextDeadline()
+	if d.IsZero() {
+		return -1
+	}
+	ms := math.Ceil(float64(time.Until(d)) / float64(time.Millisecond))
+	switch {
+	case ms < 0:
+		return 0
+	case ms > math.MaxInt32:
+		return math.MaxInt32
+	}
+	return int(ms)
+}
+
+func (l *loop) nextDeadline() time.Time {
+	var d time.Time
+	if len(l.timers) > 0 {
+		d = l.timers[0].deadline
+	}
+	if l.sc != nil {
+		if t := l.sc.deadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	return d
+}
+
+func (l *loop) fireTimers() {
+	now := time.Now()
+	for len(l.timers) > 0 && !l.timers[0].deadline.After(now) {
+		s := l.timers[0]
+		heap.Pop(&l.timers)
+		l.feed(s, supervise.Event{Kind: supervise.EvTimeout})
+	}
+	if l.sc != nil {
+		l.sc.fireTimers(now)
+	}
+}
+
+// reapAll drains every dead child and routes each exit to its machine.
+// Unknown pids are orphans reparented to us as subreaper: reaped, dropped.
+func (l *loop) reapAll() {
+	l.exits = reap.Drain(l.exits[:0])
+	for _, e := range l.exits {
+		s, ok := l.byPid[e.Pid]
+		if !ok {
+			continue
+		}
+		delete(l.byPid, e.Pid)
+		if s.pidfd >= 0 && s.m.Pid == e.Pid {
+			l.release(s.pidfd)
+			s.pidfd = -1
+		}
+		l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: e.Pid, Wstat: reap.Wstat(e.Status)})
+	}
+	// Members of draining groups may have been among the reaped.
+	for i := 0; i < len(l.draining); i++ {
+		s := l.draining[i]
+		l.checkGroup(s)
+		if !s.draining {
+			i-- // checkGroup took it off the list
+		}
+	}
+}
+
+func (l *loop) dispatch(fd int, o fdOwner) {
+	switch o.kind {
+	case fdSignal:
+		var b [8]byte
+		unix.Read(fd, b[:])
+		l.handleSignals(l.pendSig.Swap(0))
+	case fdInotify:
+		l.readInotify()
+	case fdScanCtl:
+		l.sc.readControl(fd)
+	case fdControl:
+		l.readControl(o.svc, fd)
+	case fdNotify:
+		l.readNotify(o.svc, fd)
+	case fdAdopted:
+		s := o.svc
+		l.release(fd)
+		s.pidfd = -1
+		if s.m.State == supervise.Up && s.m.Pid == o.pid {
+			delete(l.byPid, o.pid)
+			l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: o.pid, Unknown: true})
+		}
+	case fdGroup:
+		l.release(fd)
+		o.svc.dropGroupFd(fd)
+		l.checkGroup(o.svc)
+	}
+}
+
+func (l *loop) handleSignals(set uint64) {
+	for sig := unix.Signal(1); sig < 64; sig++ {
+		if set&(1<<uint(sig)) == 0 || sig == unix.SIGCHLD || sig == unix.SIGPIPE {
+			continue // SIGCHLD: reapAll runs after every wakeup anyway
+		}
+		if l.sc != nil {
+			l.sc.signal(sig)
+		} else {
+			l.superviseSignal(sig)
+		}
+	}
+}
+
+// superviseSignal applies s6-supervise's signal semantics (spec §4.3).
+func (l *loop) superviseSignal(sig unix.Signal) {
+	s := l.single
+	switch sig {
+	case unix.SIGTERM:
+		l.feed(s, supervise.Event{Kind: supervise.EvTerm})
+	case unix.SIGHUP:
+		l.feed(s, supervise.Event{Kind: supervise.EvHup})
+	case unix.SIGQUIT:
+		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
+	case unix.SIGINT:
+		if s.m.Pgid > 0 {
+			unix.Kill(-s.m.Pgid, unix.SIGINT)
+		}
+		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
+	}
+}
+
+func (l *loop) warnf(format string, args ...any) {
+	fmt.Fprintf(l.cfg.Stderr, "%s: warning: "+format+"\n", append([]any{l.cfg.Prog}, args...)...)
+}
+
+// childEnv is the environment of every run and finish: the scanner's own,
+// minus the marker of the signal-mask re-exec.
+func childEnv() []string {
+	env := os.Environ()
+	out := env[:0]
+	for _, kv := range env {
+		if len(kv) >= len(cleanSigEnv)+1 && kv[:len(cleanSigEnv)+1] == cleanSigEnv+"=" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// timerHeap orders services by their machine's earliest deadline.
+type timerHeap []*service
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+func (h *timerHeap) Push(x any) { s := x.(*service); s.hidx = len(*h); *h = append(*h, s) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	s.hidx = -1
+	return s
+}
+
+// rearm puts s at the right place in the timer heap after a step.
+func (l *loop) rearm(s *service) {
+	d := s.m.Deadline()
+	switch {
+	case d.IsZero() && s.hidx >= 0:
+		heap.Remove(&l.timers, s.hidx)
+	case d.IsZero():
+	case s.hidx >= 0:
+		s.deadline = d
+		heap.Fix(&l.timers, s.hidx)
+	default:
+		s.deadline = d
+		heap.Push(&l.timers, s)
+	}
+}

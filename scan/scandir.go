@@ -1,0 +1,452 @@
+package scan
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/supervise"
+)
+
+// Scanner timing (s6-svscan's, adapted: inotify replaces most rescans).
+const (
+	// RecreateDelay: a service whose machine exited (x) while its
+	// directory is still in the scan directory is taken again after this.
+	RecreateDelay = time.Second
+	// RetryScan: a scan-directory entry that could not be examined or
+	// taken (stat error, EMFILE, lock held) is tried again after this.
+	RetryScan = 3 * time.Second
+)
+
+type devIno struct{ dev, ino uint64 }
+
+// entry is one service of the scan directory: a service directory,
+// identified by device and inode as s6-svscan does, and its optional
+// logger NAME/log, with the pipe between them that the scanner holds so
+// that it survives restarts of either side.
+type entry struct {
+	name       string
+	id         devIno
+	active     bool // still present in the scan directory
+	hasLog     bool
+	svc, log   *service
+	pipe       [2]int // read end (logger's stdin), write end (service's stdout); -1 when closed
+	recreateAt time.Time
+}
+
+// scanner is the scan-directory half of the loop: entries, .s6-svscan/,
+// and the scanner's control letters.
+type scanner struct {
+	l        *loop
+	dir      string
+	lock     *os.File
+	ctl      int
+	wd       int32
+	byName   map[string]*entry
+	byID     map[devIno]*entry
+	exiting  bool
+	killer   byte // the letter that started the exit: t, i, q or b
+	rescanAt time.Time
+}
+
+func newScanner(l *loop, dir string) (*scanner, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	sc := &scanner{l: l, dir: abs, ctl: -1, byName: map[string]*entry{}, byID: map[devIno]*entry{}}
+	ctlDir := filepath.Join(abs, servicedir.ScanCtlDir)
+	if err := mkdirAll(ctlDir, 0o700); err != nil {
+		return nil, err
+	}
+	if sc.lock, err = servicedir.Lock(filepath.Join(abs, servicedir.ScanLockPath), 0o600); err != nil {
+		return nil, err
+	}
+	if sc.ctl, err = openControl(filepath.Join(abs, servicedir.ScanCtlPath)); err != nil {
+		return nil, err
+	}
+	if err := l.register(sc.ctl, fdOwner{kind: fdScanCtl}); err != nil {
+		return nil, err
+	}
+	wd, err := unix.InotifyAddWatch(l.ino, abs, unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ONLYDIR)
+	if err != nil {
+		return nil, &os.PathError{Op: "inotify_add_watch", Path: abs, Err: err}
+	}
+	sc.wd = int32(wd)
+	if l.cfg.Rescan > 0 {
+		sc.rescanAt = time.Now().Add(l.cfg.Rescan)
+	}
+	return sc, nil
+}
+
+// rescan reads the whole scan directory: new entries are taken, vanished
+// ones become inactive (they keep running until h, n or N).
+func (sc *scanner) rescan() {
+	d, err := os.ReadDir(sc.dir)
+	if err != nil {
+		sc.l.warnf("unable to scan %s: %v - retrying in %d seconds", sc.dir, err, RetryScan/time.Second)
+		sc.retryScan()
+		return
+	}
+	for _, e := range sc.byName {
+		e.active = false
+	}
+	for _, de := range d {
+		sc.found(de.Name())
+	}
+	for name, e := range sc.byName {
+		if !e.active {
+			delete(sc.byName, name)
+			sc.dropIfIdle(e)
+		}
+	}
+}
+
+func (sc *scanner) retryScan() {
+	if t := time.Now().Add(RetryScan); sc.rescanAt.IsZero() || t.Before(sc.rescanAt) {
+		sc.rescanAt = t
+	}
+}
+
+// found examines one name of the scan directory.
+func (sc *scanner) found(name string) {
+	if strings.HasPrefix(name, ".") || sc.exiting {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(sc.dir, name), &st); err != nil {
+		if err != unix.ENOENT {
+			sc.l.warnf("unable to stat %s: %v - retrying in %d seconds", filepath.Join(sc.dir, name), err, RetryScan/time.Second)
+			sc.retryScan()
+		}
+		return
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return
+	}
+	id := devIno{st.Dev, st.Ino}
+	e := sc.byID[id]
+	if e == nil {
+		e = &entry{id: id, pipe: [2]int{-1, -1}}
+		sc.byID[id] = e
+	}
+	if old := sc.byName[name]; old != nil && old != e {
+		old.active = false
+		sc.dropIfIdle(old)
+	}
+	if e.name != name && e.name != "" {
+		delete(sc.byName, e.name)
+		sc.renamed(e, name)
+	}
+	e.name, e.active = name, true
+	sc.byName[name] = e
+	sc.take(e)
+}
+
+// renamed follows an entry renamed within the scan directory.
+func (sc *scanner) renamed(e *entry, name string) {
+	for _, s := range []*service{e.svc, e.log} {
+		if s == nil {
+			continue
+		}
+		rel := name
+		if s == e.log {
+			rel = name + "/" + servicedir.LogDir
+		}
+		s.dir, s.name = filepath.Join(sc.dir, rel), rel
+	}
+}
+
+// take starts the machines an active entry lacks: the logger first, as
+// s6-svscan does, so the service's first line has a reader.
+func (sc *scanner) take(e *entry) {
+	if !e.recreateAt.IsZero() {
+		return // x: waiting for RecreateDelay
+	}
+	dir := filepath.Join(sc.dir, e.name)
+	if fi, err := os.Stat(filepath.Join(dir, servicedir.LogDir)); err == nil && fi.IsDir() {
+		e.hasLog = true
+	}
+	if e.hasLog && e.pipe[0] < 0 {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			sc.l.warnf("unable to create log pipe for %s: %v - retrying in %d seconds", dir, err, RetryScan/time.Second)
+			sc.retryScan()
+			return
+		}
+		e.pipe = p
+	}
+	if e.hasLog && e.log == nil {
+		name := e.name + "/" + servicedir.LogDir
+		if e.log = sc.newService(e, filepath.Join(sc.dir, name), name, e.pipe[0], 1); e.log == nil {
+			return
+		}
+	}
+	if e.svc == nil {
+		out := 1
+		if e.hasLog {
+			out = e.pipe[1]
+		}
+		e.svc = sc.newService(e, dir, e.name, 0, out)
+	}
+}
+
+func (sc *scanner) newService(e *entry, dir, name string, stdin, stdout int) *service {
+	s, err := sc.l.newService(dir, name, stdin, stdout)
+	if err != nil {
+		if errors.Is(err, servicedir.ErrLocked) {
+			sc.l.warnf("unable to supervise %s: another supervisor holds %s", dir, servicedir.LockPath)
+		} else {
+			sc.l.warnf("unable to supervise %s: %v - retrying in %d seconds", dir, err, RetryScan/time.Second)
+		}
+		sc.retryScan()
+		return nil
+	}
+	s.entry = e
+	sc.l.startService(s)
+	if s.m.State == supervise.Exited || s.m.State == supervise.Fatal {
+		return nil
+	}
+	return s
+}
+
+// inotify handles a change of one name in the scan directory.
+func (sc *scanner) inotify(mask uint32, name string) {
+	switch {
+	case mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
+		sc.found(name)
+	case mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
+		if e := sc.byName[name]; e != nil {
+			delete(sc.byName, name)
+			e.active = false
+			sc.dropIfIdle(e)
+		}
+	}
+}
+
+// serviceGone is called when a machine of e exits.
+func (sc *scanner) serviceGone(s *service) {
+	e := s.entry
+	if e == nil {
+		return
+	}
+	fatal := s.m.State == supervise.Fatal
+	if s == e.svc {
+		e.svc = nil
+		if sc.exiting || !e.active {
+			// The logger reads until every writer is gone: ours too.
+			closeFd(&e.pipe[1])
+		}
+	} else {
+		e.log = nil
+	}
+	if sc.exiting || !e.active {
+		sc.dropIfIdle(e)
+		return
+	}
+	if !fatal && e.recreateAt.IsZero() {
+		e.recreateAt = time.Now().Add(RecreateDelay)
+	}
+}
+
+// dropIfIdle forgets an entry whose machines are gone and that is no
+// longer in the scan directory (or the scanner is exiting).
+func (sc *scanner) dropIfIdle(e *entry) {
+	if e.svc != nil || e.log != nil || (e.active && !sc.exiting) {
+		return
+	}
+	closeFd(&e.pipe[0])
+	closeFd(&e.pipe[1])
+	delete(sc.byID, e.id)
+	if sc.byName[e.name] == e {
+		delete(sc.byName, e.name)
+	}
+	if sc.exiting && len(sc.byID) == 0 {
+		sc.l.done = true
+	}
+}
+
+func closeFd(fd *int) {
+	if *fd >= 0 {
+		unix.Close(*fd)
+		*fd = -1
+	}
+}
+
+func (sc *scanner) deadline() time.Time {
+	d := sc.rescanAt
+	for _, e := range sc.byID {
+		if !e.recreateAt.IsZero() && (d.IsZero() || e.recreateAt.Before(d)) {
+			d = e.recreateAt
+		}
+	}
+	return d
+}
+
+func (sc *scanner) fireTimers(now time.Time) {
+	for _, e := range sc.byID {
+		if !e.recreateAt.IsZero() && !now.Before(e.recreateAt) {
+			e.recreateAt = time.Time{}
+			if e.active && !sc.exiting {
+				sc.take(e)
+			} else {
+				sc.dropIfIdle(e)
+			}
+		}
+	}
+	if !sc.rescanAt.IsZero() && !now.Before(sc.rescanAt) {
+		sc.rescanAt = time.Time{}
+		if sc.l.cfg.Rescan > 0 {
+			sc.rescanAt = now.Add(sc.l.cfg.Rescan)
+		}
+		sc.rescan()
+	}
+}
+
+// readControl applies .s6-svscan/control letters in order (spec §7.2).
+func (sc *scanner) readControl(fd int) {
+	var b [64]byte
+	n, err := unix.Read(fd, b[:])
+	if err != nil || n <= 0 {
+		return
+	}
+	for _, c := range b[:n] {
+		sc.command(c)
+	}
+}
+
+func (sc *scanner) command(c byte) {
+	switch c {
+	case 'a':
+		sc.rescan()
+	case 'z':
+		sc.l.reapAll()
+	case 'h':
+		sc.rescan()
+		sc.killInactive(false)
+	case 'n':
+		sc.killInactive(false)
+	case 'N':
+		sc.killInactive(true)
+	case 't', 'i', 'q', 'b':
+		sc.exit(c)
+	case '\n':
+		// echo a >control adds a newline: not worth a warning.
+	default:
+		sc.l.warnf("received unknown control command: %q", c)
+	}
+}
+
+// killInactive stops the services whose directory left the scan
+// directory: the service with SIGTERM semantics, its logger with SIGHUP
+// semantics (it drains the pipe and exits at EOF) unless hard.
+func (sc *scanner) killInactive(hard bool) {
+	for _, e := range sc.byID {
+		if !e.active {
+			sc.stopEntry(e, hard)
+		}
+	}
+}
+
+func (sc *scanner) stopEntry(e *entry, hard bool) {
+	if e.svc != nil {
+		sc.l.feed(e.svc, supervise.Event{Kind: supervise.EvTerm})
+	}
+	if e.log != nil {
+		k := supervise.EvHup
+		if hard {
+			k = supervise.EvTerm
+		}
+		sc.l.feed(e.log, supervise.Event{Kind: k})
+	}
+}
+
+// exit starts the scanner's exit: t and i stop every service (loggers
+// drain), q stops loggers too, b leaves everything running for the next
+// scanner, which adopts the services.
+func (sc *scanner) exit(c byte) {
+	if sc.exiting && c != 'b' && c != 'q' {
+		return
+	}
+	sc.exiting, sc.killer = true, c
+	for _, e := range sc.byID {
+		e.recreateAt = time.Time{}
+		if c == 'b' {
+			for _, s := range []*service{e.svc, e.log} {
+				if s != nil {
+					sc.l.feed(s, supervise.Event{Kind: supervise.EvQuit})
+				}
+			}
+			continue
+		}
+		sc.stopEntry(e, c == 'q')
+	}
+	for _, e := range sc.byID {
+		sc.dropIfIdle(e)
+	}
+	if len(sc.byID) == 0 {
+		sc.l.done = true
+	}
+}
+
+// signal applies s6-svscan's signal handling: a .s6-svscan/SIGNAME script
+// if there is one, else the default action.
+func (sc *scanner) signal(sig unix.Signal) {
+	if sc.runSignalScript(sig) {
+		return
+	}
+	switch sig {
+	case unix.SIGHUP:
+		sc.command('h')
+	case unix.SIGINT, unix.SIGTERM:
+		sc.command('t')
+	case unix.SIGQUIT:
+		sc.command('q')
+	case unix.SIGABRT:
+		sc.command('b')
+	case unix.SIGALRM:
+		sc.command('a')
+	}
+}
+
+var signalScripts = map[unix.Signal]string{
+	unix.SIGHUP: "SIGHUP", unix.SIGINT: "SIGINT", unix.SIGTERM: "SIGTERM", unix.SIGQUIT: "SIGQUIT",
+	unix.SIGUSR1: "SIGUSR1", unix.SIGUSR2: "SIGUSR2", unix.SIGPWR: "SIGPWR", unix.SIGWINCH: "SIGWINCH",
+}
+
+func (sc *scanner) runSignalScript(sig unix.Signal) bool {
+	name, ok := signalScripts[sig]
+	if !ok {
+		return false
+	}
+	path := filepath.Join(servicedir.ScanCtlDir, name)
+	if unix.Access(filepath.Join(sc.dir, path), unix.X_OK) != nil {
+		return false
+	}
+	_, err := supervise.Start(&supervise.Proc{Dir: sc.dir, Path: "./" + path, Argv: []string{name},
+		Env: sc.l.env, Files: []int{0, 1, 2}})
+	if err != nil {
+		sc.l.warnf("unable to spawn %s: %v", filepath.Join(sc.dir, path), err)
+		return false
+	}
+	return true
+}
+
+// finish runs after the loop: exec .s6-svscan/finish if it exists.
+func (sc *scanner) finish() error {
+	path := filepath.Join(sc.dir, servicedir.ScanCtlDir, "finish")
+	if err := os.Chdir(sc.dir); err != nil {
+		return err
+	}
+	err := syscall.Exec(path, []string{"finish"}, sc.l.env)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	return &os.PathError{Op: "exec", Path: path, Err: err}
+}

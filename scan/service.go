@@ -1,0 +1,544 @@
+package scan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/supervise"
+)
+
+// service is one supervised directory: its machine and the resources the
+// loop holds for it. File descriptors held per service: the lock and the
+// control FIFO always (2); the readiness pipe while a run with
+// notification-fd has not yet signalled (1); a pidfd while an adopted run
+// lives (1); one pidfd per leftover group member while a dead run's
+// process group drains. A logged pair adds the two ends of its log pipe.
+type service struct {
+	dir      string // path of the service directory
+	name     string // run's and finish's NAME argument: "foo", "foo/log" or DIR
+	m        supervise.Machine
+	lock     *os.File
+	ctl      int // supervise/control, opened O_RDWR so it never reports EOF
+	notify   int // read end of the notification-fd pipe, or -1
+	pidfd    int // pidfd of an adopted run, or -1
+	wd       int32
+	group    []int // pidfds of leftover members of the dead run's group
+	draining bool
+	stdin    int // fd given to children as 0
+	stdout   int // fd given to children as 1
+	deadline time.Time
+	hidx     int
+	entry    *entry // scan-directory entry, nil in supervise mode
+	lastWarn string // last config warning, so each is reported once
+}
+
+// newService takes a service directory: supervise/ and event/, the lock
+// (which proves nobody else supervises it), the control FIFO. Nothing is
+// started yet (see startService).
+func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error) {
+	if err := mkdirAll(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+		return nil, err
+	}
+	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
+		return nil, err
+	}
+	lock, err := servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
+	if err != nil {
+		return nil, err
+	}
+	ctl, err := openControl(filepath.Join(dir, servicedir.ControlPath))
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s := &service{dir: dir, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
+		stdin: stdin, stdout: stdout, hidx: -1}
+	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
+		unix.Close(ctl)
+		lock.Close()
+		return nil, err
+	}
+	if err := servicedir.TruncateDeathTally(dir); err != nil {
+		l.warnf("unable to truncate %s: %v", filepath.Join(dir, servicedir.DeathTallyPath), err)
+	}
+	s.m.Cfg = l.config(s)
+	return s, nil
+}
+
+func mkdirAll(path string, mode os.FileMode) error {
+	err := os.Mkdir(path, mode)
+	if err == nil {
+		return os.Chmod(path, mode) // NOTE: Mkdir's mode is filtered by the umask
+	}
+	if errors.Is(err, os.ErrExist) {
+		fi, serr := os.Stat(path)
+		if serr == nil && !fi.IsDir() {
+			return &os.PathError{Op: "mkdir", Path: path, Err: unix.ENOTDIR}
+		}
+		return serr
+	}
+	return err
+}
+
+// openControl creates the control FIFO if needed and opens it read-write:
+// on Linux a FIFO opened O_RDWR never reports EOF nor blocks, so one fd
+// does what s6's reader plus kept writer do with two (fifo(7)).
+func openControl(path string) (int, error) {
+	if err := unix.Mkfifo(path, 0o600); err != nil && err != unix.EEXIST {
+		return -1, &os.PathError{Op: "mkfifo", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return -1, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not a named pipe")}
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+// startService announces s and starts (or adopts) its run. A run recorded
+// in supervise/gosv/pid that is still alive — same pid, same start time —
+// was left by a scanner that died: it is adopted, never spawned twice.
+func (l *loop) startService(s *service) {
+	if pid, ok := l.adoptable(s); ok {
+		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+			s.pidfd = fd
+			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+			l.byPid[pid] = s // in case it is our child after all (re-exec)
+			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid})
+			return
+		}
+	}
+	servicedir.RemovePidRecord(s.dir)
+	_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
+	s.m.WantUp = err != nil
+	l.feed(s, supervise.Event{Kind: supervise.EvStart})
+}
+
+// adoptable checks the pid record and, if its process lives, restores what
+// the old status file says about it.
+func (l *loop) adoptable(s *service) (int, bool) {
+	rec, err := servicedir.ReadPidRecord(s.dir)
+	if err != nil {
+		return 0, false
+	}
+	if st, err := servicedir.ProcStartTime(rec.Pid); err != nil || st != rec.StartTime {
+		return 0, false
+	}
+	old, err := servicedir.ReadStatus(s.dir)
+	if err == nil && old.Pid == rec.Pid {
+		s.m.Stamp, s.m.ReadyStamp = old.Stamp, old.ReadyStamp
+		s.m.Ready, s.m.WantUp, s.m.Wstat = old.Ready, old.WantUp, old.Wstat
+	} else {
+		_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
+		s.m.WantUp = err != nil
+	}
+	return rec.Pid, true
+}
+
+// config re-reads the files the machine needs, reporting each distinct
+// problem once.
+func (l *loop) config(s *service) supervise.Config {
+	cfg, warns := supervise.ReadConfig(s.dir, l.warns[:0])
+	l.warns = warns[:0]
+	if len(warns) > 0 {
+		if msg := warns[0].Error(); msg != s.lastWarn {
+			s.lastWarn = msg
+			l.warnf("unable to read configuration: %v (using the default)", warns[0])
+		}
+	} else {
+		s.lastWarn = ""
+	}
+	return cfg
+}
+
+// needsConfig: the events before which s6-supervise re-reads its files.
+func needsConfig(e supervise.Event) bool {
+	switch e.Kind {
+	case supervise.EvTerm, supervise.EvExit:
+		return true
+	case supervise.EvCtl:
+		return e.Byte == 'd' || e.Byte == 'D' || e.Byte == 'r'
+	}
+	return false
+}
+
+// feed steps s's machine with e and performs the actions, then the events
+// the actions produced (spawn results, an already empty group), in order.
+func (l *loop) feed(s *service, e supervise.Event) {
+	l.pending = append(l.pending[:0], e)
+	for i := 0; i < len(l.pending); i++ {
+		ev := l.pending[i]
+		if needsConfig(ev) {
+			s.m.Cfg = l.config(s)
+		}
+		s.m, l.acts = supervise.Step(s.m, ev, time.Now(), l.acts[:0])
+		for j := range l.acts {
+			l.do(s, &l.acts[j])
+		}
+	}
+	l.pending = l.pending[:0]
+	l.rearm(s)
+}
+
+func (l *loop) do(s *service, a *supervise.Action) {
+	switch a.Kind {
+	case supervise.ActWriteStatus:
+		if err := servicedir.WriteStatus(s.dir, &a.Status); err != nil {
+			l.warnf("unable to write status: %v", err)
+		}
+	case supervise.ActNotify:
+		if err := servicedir.Notify(filepath.Join(s.dir, servicedir.EventDir), a.Ev); err != nil {
+			l.warnf("unable to notify event listeners: %v", err)
+		}
+	case supervise.ActSpawnRun:
+		l.spawnRun(s)
+	case supervise.ActSpawnFinish:
+		l.spawnFinish(s, a)
+	case supervise.ActKill:
+		// NOTE: never kill(0) or kill(-0): that is our own process group.
+		if a.Pid > 0 {
+			pid := a.Pid
+			if a.Group {
+				pid = -pid
+			}
+			unix.Kill(pid, a.Sig)
+		}
+	case supervise.ActWatchGroup:
+		l.watchGroup(s)
+	case supervise.ActDeathTally:
+		l.deathTally(s, a.Wstat)
+	case supervise.ActCreateDown:
+		if f, err := os.OpenFile(filepath.Join(s.dir, servicedir.DownFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666); err != nil {
+			l.warnf("unable to create %v", err)
+		} else {
+			f.Close()
+		}
+	case supervise.ActRemoveDown:
+		if err := os.Remove(filepath.Join(s.dir, servicedir.DownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.warnf("unable to remove %v", err)
+		}
+	case supervise.ActCloseNotify:
+		l.release(s.notify)
+		s.notify = -1
+	case supervise.ActWaitRun:
+		l.watchRun(s)
+	case supervise.ActReport:
+		l.warnf("%s: %s", s.dir, a.Msg)
+	case supervise.ActExit:
+		l.exitService(s, a.Leave)
+	}
+}
+
+func (l *loop) spawnRun(s *service) {
+	nfd, err := supervise.ReadNotificationFd(s.dir)
+	if err != nil {
+		l.warnf("unable to read configuration: %v (no readiness)", err)
+	}
+	files := append(make([]int, 0, 8), s.stdin, s.stdout, 2)
+	r := -1
+	if nfd >= 0 {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+			l.warnf("unable to create notification pipe for %s: %v", s.dir, err)
+			l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryFork})
+			return
+		}
+		r = p[0]
+		for len(files) <= nfd {
+			files = append(files, -1)
+		}
+		files[nfd] = p[1]
+		defer unix.Close(p[1])
+	}
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: l.env, Files: files})
+	if err != nil {
+		if r >= 0 {
+			unix.Close(r)
+		}
+		delay := supervise.RetryDelay(err)
+		if delay == 0 {
+			l.warnf("unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
+		} else {
+			l.warnf("unable to spawn %s: %v - waiting %d seconds", filepath.Join(s.dir, servicedir.RunFile), err, delay/time.Second)
+		}
+		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: delay})
+		return
+	}
+	l.byPid[pid] = s
+	if r >= 0 {
+		s.notify = r
+		l.register(r, fdOwner{kind: fdNotify, svc: s})
+	}
+	if s.wd >= 0 {
+		unix.InotifyRmWatch(l.ino, uint32(s.wd))
+		delete(l.wds, s.wd)
+		s.wd = -1
+	}
+	st, err := servicedir.ProcStartTime(pid)
+	if err == nil {
+		err = servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: st})
+	}
+	if err != nil {
+		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
+	}
+	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
+}
+
+func (l *loop) spawnFinish(s *service, a *supervise.Action) {
+	servicedir.RemovePidRecord(s.dir)
+	// A missing finish is the common case: skip the fork s6 makes for it.
+	if unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) != nil {
+		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
+		return
+	}
+	argv := []string{"finish", strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./finish", Argv: argv, Env: l.env,
+		Files: []int{s.stdin, s.stdout, 2}})
+	if err != nil {
+		l.warnf("unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
+		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
+		return
+	}
+	l.byPid[pid] = s
+	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
+}
+
+func (l *loop) deathTally(s *service, wstat uint16) {
+	max, err := supervise.ReadMaxDeathTally(s.dir)
+	if err != nil {
+		l.warnf("unable to read configuration: %v (using 100)", err)
+	}
+	if err := servicedir.AppendDeath(s.dir, servicedir.DeathFromWstat(time.Now(), wstat), max); err != nil {
+		l.warnf("unable to write death tally: %v", err)
+	}
+}
+
+// readControl applies each byte of the control FIFO in order, as
+// s6-supervise does (so "ud" starts then stops). Bytes it does not know
+// are ignored by the machine.
+func (l *loop) readControl(s *service, fd int) {
+	n, err := unix.Read(fd, l.buf[:64])
+	if err != nil || n <= 0 {
+		return
+	}
+	var b [64]byte
+	copy(b[:], l.buf[:n])
+	for _, c := range b[:n] {
+		if s.m.State == supervise.Exited || s.m.State == supervise.Fatal {
+			return
+		}
+		l.feed(s, supervise.Event{Kind: supervise.EvCtl, Byte: c})
+	}
+}
+
+// readNotify reads the notification-fd pipe: the first read containing a
+// newline means ready; EOF without one means never (s6).
+func (l *loop) readNotify(s *service, fd int) {
+	n, err := unix.Read(fd, l.buf[:])
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	if n > 0 && bytes.IndexByte(l.buf[:n], '\n') < 0 {
+		return
+	}
+	l.release(fd)
+	s.notify = -1
+	if n > 0 {
+		l.feed(s, supervise.Event{Kind: supervise.EvReady})
+	}
+}
+
+// watchRun waits for ./run to be created or made executable.
+func (l *loop) watchRun(s *service) {
+	if s.wd >= 0 {
+		return
+	}
+	wd, err := unix.InotifyAddWatch(l.ino, s.dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_ONLYDIR)
+	if err != nil {
+		l.warnf("unable to watch %s: %v - retrying in %d seconds", s.dir, err, supervise.RetryExec/time.Second)
+		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryExec})
+		return
+	}
+	s.wd = int32(wd)
+	l.wds[s.wd] = s
+}
+
+// watchGroup starts watching the process group of a dead run: one pidfd
+// per member, which works whether or not the members are our children
+// (they are not when the run was adopted). An empty group is reported at
+// once.
+func (l *loop) watchGroup(s *service) {
+	if groupEmpty(s.m.Pgid) {
+		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvGroupEmpty})
+		return
+	}
+	s.draining = true
+	l.draining = append(l.draining, s)
+	l.watchMembers(s)
+}
+
+func groupEmpty(pgid int) bool {
+	return pgid <= 0 || unix.Kill(-pgid, 0) == unix.ESRCH
+}
+
+// watchMembers opens a pidfd on every live member of s's group.
+func (l *loop) watchMembers(s *service) {
+	for _, pid := range groupMembers(s.m.Pgid) {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // already gone
+		}
+		s.group = append(s.group, fd)
+		l.register(fd, fdOwner{kind: fdGroup, svc: s, pid: pid})
+	}
+}
+
+// checkGroup re-examines a draining group after a member died.
+func (l *loop) checkGroup(s *service) {
+	if !s.draining {
+		return
+	}
+	if !groupEmpty(s.m.Pgid) {
+		if len(s.group) == 0 {
+			// Every watched member died but the group lives on: members
+			// forked after the last look. Look again.
+			l.watchMembers(s)
+		}
+		return
+	}
+	l.stopDraining(s)
+	l.feed(s, supervise.Event{Kind: supervise.EvGroupEmpty})
+}
+
+func (s *service) dropGroupFd(fd int) {
+	for i, g := range s.group {
+		if g == fd {
+			s.group = append(s.group[:i], s.group[i+1:]...)
+			return
+		}
+	}
+}
+
+// stopDraining takes s off the list of services whose group drains.
+func (l *loop) stopDraining(s *service) {
+	if !s.draining {
+		return
+	}
+	s.draining = false
+	for i, x := range l.draining {
+		if x == s {
+			l.draining = append(l.draining[:i], l.draining[i+1:]...)
+			break
+		}
+	}
+	for _, fd := range s.group {
+		l.release(fd)
+	}
+	s.group = s.group[:0]
+}
+
+// groupMembers lists the pids whose process group is pgid (/proc/PID/stat
+// field 5). Called only when a dead run left members behind.
+func groupMembers(pgid int) []int {
+	d, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range d {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		var state byte
+		var ppid, pg int
+		if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d %d", &state, &ppid, &pg); err == nil && pg == pgid {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// exitService releases everything s holds and tells the scanner.
+func (l *loop) exitService(s *service, leave bool) {
+	if err := servicedir.Notify(filepath.Join(s.dir, servicedir.EventDir), "x"); err != nil {
+		l.warnf("unable to notify event listeners: %v", err)
+	}
+	if !leave {
+		servicedir.RemovePidRecord(s.dir)
+	}
+	for pid, o := range l.byPid {
+		if o == s {
+			delete(l.byPid, pid)
+		}
+	}
+	l.release(s.ctl)
+	l.release(s.notify)
+	l.release(s.pidfd)
+	l.stopDraining(s)
+	s.ctl, s.notify, s.pidfd = -1, -1, -1
+	if s.wd >= 0 {
+		unix.InotifyRmWatch(l.ino, uint32(s.wd))
+		delete(l.wds, s.wd)
+		s.wd = -1
+	}
+	s.lock.Close()
+	if l.sc != nil {
+		l.sc.serviceGone(s)
+	} else {
+		l.done = true
+	}
+}
+
+// readInotify routes inotify events to the scan directory or to the
+// services waiting for their ./run.
+func (l *loop) readInotify() {
+	for {
+		n, err := unix.Read(l.ino, l.buf[:])
+		if err != nil || n <= 0 {
+			return
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= n; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&l.buf[off]))
+			nameb := l.buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+			if i := bytes.IndexByte(nameb, 0); i >= 0 {
+				nameb = nameb[:i]
+			}
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 && l.sc != nil {
+				l.sc.rescan()
+				continue
+			}
+			if l.sc != nil && ev.Wd == l.sc.wd {
+				l.sc.inotify(ev.Mask, string(nameb))
+				continue
+			}
+			if s, ok := l.wds[ev.Wd]; ok && string(nameb) == servicedir.RunFile {
+				l.feed(s, supervise.Event{Kind: supervise.EvRunChanged})
+			}
+		}
+	}
+}
