@@ -64,12 +64,12 @@ type loop struct {
 	ino     int
 	pendSig atomic.Uint64
 
-	fds     map[int32]fdOwner
-	byPid   map[int]*service
-	wds     map[int32]*service // inotify watches waiting for ./run
-	draining []*service        // services whose dead run's group still has members
-	timers  timerHeap
-	closing []int // fds to close at the end of the batch (epoll may still report them)
+	fds      map[int32]fdOwner
+	byPid    map[int]*service
+	wds      map[int32]*service // inotify watches waiting for ./run
+	draining []*service         // services whose dead run's group still has members
+	timers   timerHeap
+	closing  []int // fds to close at the end of the batch (epoll may still report them)
 
 	pending []supervise.Event // feedback events of the service being stepped
 	acts    []supervise.Action
