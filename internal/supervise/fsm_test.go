@@ -1,0 +1,384 @@
+package supervise
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// Machine constructors for the table.
+func down(want bool) Machine { return Machine{State: Down, WantUp: want, Ready: true, Cfg: DefaultConfig} }
+func up(pid int) Machine {
+	return Machine{State: Up, WantUp: true, Pid: pid, Pgid: pid, SpawnedAt: t0, Cfg: DefaultConfig}
+}
+func fin(finPid int, group bool) Machine {
+	return Machine{State: Finishing, WantUp: true, Pgid: 100, FinishPid: finPid, GroupAlive: group, SpawnedAt: t0, Cfg: DefaultConfig}
+}
+func with(m Machine, f func(*Machine)) Machine { f(&m); return m }
+
+func ctl(b byte) Event             { return Event{Kind: EvCtl, Byte: b} }
+func exit(pid int, ws int) Event   { return Event{Kind: EvExit, Pid: pid, Wstat: uint16(ws)} }
+func ev(k EventKind) Event         { return Event{Kind: k} }
+func spawned(pid int) Event        { return Event{Kind: EvSpawned, Pid: pid} }
+func failed(d time.Duration) Event { return Event{Kind: EvSpawnFailed, Delay: d} }
+
+// acts renders actions compactly: "status notify:u spawn kill:-100/15 ...".
+func acts(as []Action) string {
+	var b []string
+	for _, a := range as {
+		switch a.Kind {
+		case ActWriteStatus:
+			b = append(b, "status")
+		case ActNotify:
+			b = append(b, "notify:"+a.Ev)
+		case ActSpawnRun:
+			b = append(b, "spawn")
+		case ActSpawnFinish:
+			b = append(b, fmt.Sprintf("finish:%d,%d", a.Code, a.FinSig))
+		case ActKill:
+			p := a.Pid
+			if a.Group {
+				p = -p
+			}
+			b = append(b, fmt.Sprintf("kill:%d/%d", p, int(a.Sig)))
+		case ActWatchGroup:
+			b = append(b, "watchgroup")
+		case ActDeathTally:
+			b = append(b, "tally")
+		case ActCreateDown:
+			b = append(b, "mkdown")
+		case ActRemoveDown:
+			b = append(b, "rmdown")
+		case ActCloseNotify:
+			b = append(b, "closenotify")
+		case ActWaitRun:
+			b = append(b, "waitrun")
+		case ActReport:
+			b = append(b, "report")
+		case ActExit:
+			if a.Leave {
+				b = append(b, "exit:leave")
+			} else {
+				b = append(b, "exit")
+			}
+		}
+	}
+	return strings.Join(b, " ")
+}
+
+func TestStepTable(t *testing.T) {
+	sigterm := int(unix.SIGTERM)
+	for i, tc := range []struct {
+		m     Machine
+		e     Event
+		now   time.Time
+		state State
+		acts  string
+		check func(Machine) string
+	}{
+		// Down
+		{down(true), ev(EvStart), t0, Starting, "status notify:s spawn", nil},
+		{down(false), ev(EvStart), t0, Down, "status notify:s", nil},
+		{down(false), Event{Kind: EvAdopt, Pid: 7}, t0, Up, "status notify:s", func(m Machine) string {
+			return check(m.Pid == 7 && m.Adopted && m.Pgid == 7, "adopted pid")
+		}},
+		{down(false), ctl('u'), t0, Starting, "spawn", nil},
+		{down(false), ctl('U'), t0, Starting, "rmdown spawn", nil},
+		{down(false), ctl('o'), t0, Starting, "spawn", func(m Machine) string { return check(!m.WantUp, "o keeps want down") }},
+		{down(true), ctl('d'), t0, Down, "status", func(m Machine) string { return check(!m.WantUp, "want down") }},
+		{down(true), ctl('D'), t0, Down, "mkdown status", nil},
+		{down(true), ctl('Q'), t0, Down, "mkdown status", nil},
+		{down(true), ctl('O'), t0, Down, "status", nil},
+		{down(true), ctl('x'), t0, Exited, "exit", nil},
+		{down(true), ctl('k'), t0, Down, "", nil},
+		{down(true), ctl('?'), t0, Down, "", nil},
+		{with(down(true), func(m *Machine) { m.SpawnAt = at(time.Second) }), ev(EvTimeout), at(time.Second), Starting, "spawn", nil},
+		{with(down(true), func(m *Machine) { m.SpawnAt = at(time.Second) }), ev(EvTimeout), at(time.Millisecond), Down, "", nil},
+		{with(down(true), func(m *Machine) { m.WaitRun = true }), ev(EvRunChanged), t0, Starting, "spawn", nil},
+		{down(false), ev(EvRunChanged), t0, Down, "", nil},
+		{down(true), ev(EvTerm), t0, Exited, "exit", nil},
+		{down(true), exit(5, 0), t0, Fatal, "report exit", nil},
+		// Starting
+		{with(down(true), func(m *Machine) { m.State = Starting }), spawned(42), at(time.Second), Up, "status notify:u", func(m Machine) string {
+			return check(m.Pid == 42 && m.Pgid == 42 && !m.Ready && m.Stamp.Equal(at(time.Second)), "spawned fields")
+		}},
+		{with(down(true), func(m *Machine) { m.State = Starting }), failed(0), t0, Down, "waitrun", func(m Machine) string { return check(m.WaitRun, "waitrun") }},
+		{with(down(true), func(m *Machine) { m.State = Starting }), failed(RetryExec), t0, Down, "", func(m Machine) string {
+			return check(m.SpawnAt.Equal(at(RetryExec)), "retry in 10s")
+		}},
+		{with(down(true), func(m *Machine) { m.State = Starting }), ctl('d'), t0, Fatal, "report exit", nil},
+		// Up: signal letters go to the pid, down-signal to the group
+		{up(100), ctl('k'), t0, Up, "kill:100/9", nil},
+		{up(100), ctl('1'), t0, Up, "kill:100/10", nil},
+		{up(100), ctl('p'), t0, Up, "kill:100/19 status", func(m Machine) string { return check(m.Paused, "paused") }},
+		{with(up(100), func(m *Machine) { m.Paused = true }), ctl('c'), t0, Up, "kill:100/18 status", nil},
+		{up(100), ctl('r'), t0, Up, fmt.Sprintf("kill:-100/%d", sigterm), nil},
+		{up(100), ctl('d'), t0, Up, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string {
+			return check(!m.WantUp && m.KillAt.IsZero(), "no timeout-kill by default")
+		}},
+		{with(up(100), func(m *Machine) { m.Cfg.TimeoutKill = 500 * time.Millisecond; m.Cfg.DownSignal = unix.SIGHUP }), ctl('d'), t0,
+			Up, "kill:-100/1 kill:-100/18 status", func(m Machine) string { return check(m.KillAt.Equal(at(500*time.Millisecond)), "kill armed") }},
+		{with(up(100), func(m *Machine) { m.KillAt = at(time.Second) }), ev(EvTimeout), at(time.Second), Up, "kill:-100/9", func(m Machine) string {
+			return check(m.KillAt.Equal(at(time.Second+KillRepeat)), "kill repeats")
+		}},
+		{up(100), ctl('O'), t0, Up, "status", func(m Machine) string { return check(!m.WantUp, "O: want down, no signal") }},
+		{up(100), ctl('Q'), t0, Up, "mkdown status", nil},
+		{up(100), ctl('x'), t0, Up, "", func(m Machine) string { return check(m.Last, "last") }},
+		{up(100), ev(EvReady), at(time.Second), Up, "status notify:U", func(m Machine) string { return check(m.Ready, "ready") }},
+		{with(up(100), func(m *Machine) { m.Ready = true }), ev(EvReady), t0, Up, "", nil},
+		{up(100), ev(EvTerm), t0, Up, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
+		{up(100), ev(EvQuit), t0, Exited, "exit:leave", nil},
+		{up(100), exit(101, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
+		// Up: run dies
+		{up(100), exit(100, 3<<8), at(2 * time.Second), Finishing,
+			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
+				return check(m.Wstat == 3<<8 && m.FinishPending && m.GroupAlive && m.Pid == 0, "died")
+			}},
+		{up(100), exit(100, int(unix.SIGKILL)), t0, Finishing,
+			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,9", sigterm), nil},
+		{with(up(100), func(m *Machine) { m.Adopted = true }), Event{Kind: EvExit, Pid: 100, Unknown: true}, t0, Finishing,
+			fmt.Sprintf("closenotify kill:-100/%d kill:-100/18 watchgroup finish:-1,0", sigterm), nil},
+		// Finishing
+		{with(fin(0, true), func(m *Machine) { m.FinishPending = true }), spawned(200), t0, Finishing, "status notify:d", func(m Machine) string {
+			return check(m.FinishPid == 200 && m.FinishKillAt.Equal(at(DefaultTimeoutFinish)), "finish running")
+		}},
+		{with(fin(0, false), func(m *Machine) { m.FinishPending = true; m.SpawnedAt = t0 }), failed(0), at(2 * time.Second), Starting,
+			"status notify:d status notify:D spawn", nil},
+		{with(fin(0, false), func(m *Machine) { m.FinishPending = true; m.SpawnedAt = t0 }), failed(0), at(300 * time.Millisecond), Down,
+			"status notify:d status notify:D", func(m Machine) string { return check(m.SpawnAt.Equal(at(time.Second)), "throttled") }},
+		{fin(200, false), exit(200, 0), at(5 * time.Second), Starting, "status notify:D spawn", nil},
+		{fin(200, false), exit(200, 125<<8), t0, Down, "status notify:OD", func(m Machine) string { return check(!m.WantUp, "125 clears want-up") }},
+		{fin(200, true), exit(200, 0), t0, Finishing, "", nil},
+		{fin(0, true), ev(EvGroupEmpty), at(5 * time.Second), Starting, "status notify:D spawn", nil},
+		{with(fin(0, true), func(m *Machine) { m.Last = true }), ev(EvGroupEmpty), t0, Exited, "status notify:D exit", nil},
+		{with(fin(0, true), func(m *Machine) { m.WantUp = false }), ev(EvGroupEmpty), t0, Down, "status notify:D", nil},
+		{with(fin(200, true), func(m *Machine) { m.FinishKillAt = t0; m.KillAt = t0 }), ev(EvTimeout), t0, Finishing,
+			"kill:200/18 kill:200/9 kill:-100/9", nil},
+		{fin(200, true), ctl('d'), t0, Finishing, "status", func(m Machine) string { return check(!m.WantUp, "d while finishing") }},
+		{fin(200, true), ctl('k'), t0, Finishing, "", nil},
+		{fin(200, true), ev(EvTerm), t0, Finishing, "", func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
+		{fin(200, true), exit(201, 0), t0, Fatal, "kill:-100/15 kill:-100/18 report exit", nil},
+		// Absorbing
+		{Machine{State: Exited}, ctl('u'), t0, Exited, "", nil},
+		{Machine{State: Fatal}, ev(EvStart), t0, Fatal, "", nil},
+	} {
+		got, as := Step(tc.m, tc.e, tc.now, nil)
+		name := fmt.Sprintf("#%d %s+%s(%q)", i, tc.m.State, tc.e.Kind, tc.e.Byte)
+		if got.State != tc.state {
+			t.Errorf("%s: state %s, want %s", name, got.State, tc.state)
+		}
+		if a := acts(as); a != tc.acts {
+			t.Errorf("%s: actions %q, want %q", name, a, tc.acts)
+		}
+		if tc.check != nil {
+			if msg := tc.check(got); msg != "" {
+				t.Errorf("%s: %s", name, msg)
+			}
+		}
+	}
+}
+
+func check(ok bool, what string) string {
+	if ok {
+		return ""
+	}
+	return "failed: " + what
+}
+
+// impossible lists the (state, event) pairs the loop never produces; every
+// other pair must be handled without breaking the machine.
+func impossible(s State, k EventKind) bool {
+	switch s {
+	case Down:
+		return k == EvSpawned || k == EvSpawnFailed || k == EvExit
+	case Starting:
+		return k != EvSpawned && k != EvSpawnFailed
+	case Up:
+		return k == EvSpawned || k == EvSpawnFailed || k == EvStart || k == EvAdopt
+	case Finishing:
+		return k == EvStart || k == EvAdopt
+	}
+	return false
+}
+
+// TestTotality steps every state with every event (and every byte) and
+// checks that only impossible pairs lead to Fatal.
+func TestTotality(t *testing.T) {
+	machines := map[State]Machine{
+		Down: down(true), Starting: with(down(true), func(m *Machine) { m.State = Starting }),
+		Up: up(100), Finishing: fin(200, true), Exited: {State: Exited}, Fatal: {State: Fatal},
+	}
+	for s := State(0); s < numStates; s++ {
+		m, ok := machines[s]
+		if !ok {
+			t.Fatalf("no sample machine for state %s", s)
+		}
+		for k := EventKind(0); k < numEvents; k++ {
+			bytes := []byte{0}
+			if k == EvCtl {
+				bytes = bytes[:0]
+				for b := 0; b < 256; b++ {
+					bytes = append(bytes, byte(b))
+				}
+			}
+			for _, b := range bytes {
+				e := Event{Kind: k, Byte: b, Pid: m.Pid + m.FinishPid}
+				got, _ := Step(m, e, t0, nil)
+				if got.State >= numStates {
+					t.Fatalf("%s+%s: invalid state %d", s, k, got.State)
+				}
+				wantFatal := impossible(s, k) || (s == Finishing && (k == EvSpawned || k == EvSpawnFailed))
+				if (got.State == Fatal) != wantFatal && s != Fatal {
+					t.Errorf("%s+%s(%q): state %s (fatal expected: %v)", s, k, b, got.State, wantFatal)
+				}
+			}
+		}
+	}
+	if _, as := Step(Machine{State: Down}, Event{Kind: numEvents}, t0, nil); acts(as) != "report exit" {
+		t.Errorf("unknown event kind not reported: %q", acts(as))
+	}
+}
+
+// TestStepAllocs guards the zero-allocation event path: stepping with a
+// reused action buffer must not allocate.
+func TestStepAllocs(t *testing.T) {
+	buf := make([]Action, 0, 16)
+	m := up(100)
+	n := testing.AllocsPerRun(100, func() {
+		m2, as := Step(m, ctl('1'), t0, buf[:0])
+		m2, as = Step(m2, ev(EvReady), t0, as[:0])
+		_, buf = Step(m2, exit(100, 0), t0, as[:0])
+	})
+	if n != 0 {
+		t.Errorf("Step allocates %v times per run", n)
+	}
+}
+
+// FuzzStep drives a machine with random event sequences that respect the
+// loop's protocol and checks the invariants after every step.
+func FuzzStep(f *testing.F) {
+	f.Add([]byte("u d u x"))
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+	f.Add([]byte("\x03\x03\x05\x05dduuOx"))
+	letters := []byte("abqhkti12pcyroduDUxOQz")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := down(len(data) > 0 && data[0]&1 == 1)
+		now := t0
+		m, as := Step(m, ev(EvStart), now, nil)
+		nextPid := 1000
+		spawnPending := acts(as) == "status notify:s spawn"
+		for i := 0; i < len(data); i++ {
+			c := data[i]
+			now = now.Add(time.Duration(c) * 37 * time.Millisecond)
+			var e Event
+			switch {
+			case spawnPending:
+				spawnPending = false
+				if c%4 == 0 {
+					e = failed(time.Duration(c%2) * RetryExec)
+				} else {
+					nextPid++
+					e = spawned(nextPid)
+				}
+			default:
+				switch c % 10 {
+				case 0, 1, 2:
+					e = ctl(letters[int(c/10)%len(letters)])
+				case 3:
+					if m.State == Up {
+						e = exit(m.Pid, int(c)<<8)
+					} else if m.FinishPid != 0 {
+						e = exit(m.FinishPid, int(c%3)*125<<8)
+					} else {
+						e = ev(EvRunChanged)
+					}
+				case 4:
+					if m.GroupAlive {
+						e = ev(EvGroupEmpty)
+					} else {
+						e = ev(EvReady)
+					}
+				case 5:
+					if d := m.Deadline(); !d.IsZero() {
+						now = d
+					}
+					e = ev(EvTimeout)
+				case 6:
+					e = ev(EvReady)
+				case 7:
+					e = ev([]EventKind{EvTerm, EvHup, EvQuit, EvRunChanged}[int(c/10)%4])
+				default:
+					e = ctl(c)
+				}
+			}
+			prev := m
+			m, as = Step(m, e, now, as[:0])
+			if msg := invariants(prev, m, e, as); msg != "" {
+				t.Fatalf("step %d: %s+%v -> %s: %s (actions %q)", i, prev.State, e, m.State, msg, acts(as))
+			}
+			for _, a := range as {
+				if a.Kind == ActSpawnRun || a.Kind == ActSpawnFinish {
+					spawnPending = true
+				}
+			}
+			if m.State == Exited {
+				return
+			}
+		}
+	})
+}
+
+func invariants(prev, m Machine, e Event, as []Action) string {
+	switch {
+	case m.State == Fatal:
+		return "a valid sequence reached Fatal"
+	case m.State == Exited:
+		// Absorbing; Leave keeps the pid of the process left running.
+	case (m.State == Up) != (m.Pid != 0):
+		return "Pid set exactly when Up"
+	case m.FinishPid != 0 && m.State != Finishing:
+		return "finish pid outside Finishing"
+	case m.State == Finishing && !m.FinishPending && m.FinishPid == 0 && !m.GroupAlive:
+		return "Finishing with nothing left to wait for"
+	case m.State == Down && (m.GroupAlive || m.FinishPending):
+		return "Down with processes"
+	case m.State == Down && !m.Ready:
+		return "Down but not ready"
+	case m.State == Down && !m.WantUp && !m.SpawnAt.IsZero():
+		return "spawn armed without want-up"
+	case m.State == Down && m.WantUp && m.SpawnAt.IsZero() && !m.WaitRun:
+		return "wanted up, down, and nothing will start it"
+	case m.State == Finishing && m.Ready:
+		return "ready while finishing"
+	case !m.FinishKillAt.IsZero() && m.FinishPid == 0:
+		return "finish kill armed without finish"
+	}
+	statusSeen := false
+	for _, a := range as {
+		switch a.Kind {
+		case ActWriteStatus:
+			statusSeen = true
+		case ActNotify:
+			if !statusSeen {
+				return "event " + a.Ev + " before the status write"
+			}
+		case ActSpawnRun:
+			explicit := e.Kind == EvCtl && (e.Byte == 'u' || e.Byte == 'U' || e.Byte == 'o')
+			if !m.WantUp && !explicit && !(e.Kind == EvStart) {
+				return "spawn while want-up is off"
+			}
+		case ActKill:
+			if a.Pid <= 0 {
+				return "kill of pid <= 0"
+			}
+		}
+	}
+	return ""
+}
