@@ -15,9 +15,13 @@
 //
 //	pause            block until killed; default signal dispositions
 //	ready FD         write "\n" to FD (notification-fd readiness), then pause
-//	ready-on-usr1 FD pause; on SIGUSR1 write "\n" to FD (s6-svc -1 makes it ready)
-//	forker N         ignore SIGTERM, start N children that ignore SIGTERM too
-//	                 (same process group), then pause; only SIGKILL ends it
+//	ready-on-file FD FILE
+//	                 pause; once FILE exists write "\n" to FD (the test makes
+//	                 the service ready by creating FILE; a signal would be lost
+//	                 if it came before the Go runtime subscribed to it)
+//	forker N FD      ignore SIGTERM, start N children that ignore SIGTERM too
+//	                 (same process group), write "\n" to FD once they are
+//	                 started, then pause; only SIGKILL ends it
 //	exit N           exit with status N at once
 package main
 
@@ -25,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -45,7 +50,7 @@ func run(args []string) error {
 		args = args[2:]
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("usage: svhelper [-record FILE] pause|ready FD|ready-on-usr1 FD|forker N|exit N")
+		return fmt.Errorf("usage: svhelper [-record FILE] pause|ready FD|ready-on-file FD FILE|forker N FD|exit N")
 	}
 	mode, rest := args[0], args[1:]
 	switch {
@@ -60,18 +65,22 @@ func run(args []string) error {
 			return err
 		}
 		pause()
-	case mode == "ready-on-usr1" && len(rest) == 1:
+	case mode == "ready-on-file" && len(rest) == 2:
 		n, err := strconv.Atoi(rest[0])
 		if err != nil {
 			return err
 		}
-		return readyOnUsr1(n)
-	case mode == "forker" && len(rest) == 1:
+		return readyOnFile(n, rest[1])
+	case mode == "forker" && len(rest) == 2:
 		n, err := strconv.Atoi(rest[0])
 		if err != nil {
 			return err
 		}
-		return forker(n)
+		fd, err := strconv.Atoi(rest[1])
+		if err != nil {
+			return err
+		}
+		return forker(n, fd)
 	case mode == "forker-child" && len(rest) == 0:
 		ignoreTerm()
 		pause()
@@ -114,11 +123,28 @@ func notify(fd int) error {
 	return f.Close()
 }
 
-func readyOnUsr1(fd int) error {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, unix.SIGUSR1)
-	<-c
-	signal.Stop(c)
+// readyOnFile notifies readiness on fd once file exists. It watches the
+// file's directory before looking for the file, so a file created at any
+// time is seen.
+func readyOnFile(fd int, file string) error {
+	in, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	if _, err := unix.InotifyAddWatch(in, filepath.Dir(file), unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		return fmt.Errorf("inotify %s: %w", filepath.Dir(file), err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		if _, err := os.Stat(file); err == nil {
+			break
+		}
+		// Blocking read: any creation in the directory wakes us up to look again.
+		if _, err := unix.Read(in, buf); err != nil && err != unix.EINTR {
+			return fmt.Errorf("read inotify: %w", err)
+		}
+	}
+	unix.Close(in)
 	if err := notify(fd); err != nil {
 		return err
 	}
@@ -130,12 +156,14 @@ func readyOnUsr1(fd int) error {
 // NOTE: signal.Ignore sets SIG_IGN, which survives exec; that is wanted here.
 func ignoreTerm() { signal.Ignore(unix.SIGTERM) }
 
-func forker(n int) error {
+func forker(n, fd int) error {
 	ignoreTerm()
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	// The children must not hold the notification pipe.
+	unix.CloseOnExec(fd)
 	for i := 0; i < n; i++ {
 		// Children stay in the caller's process group (no Setpgid): a
 		// supervisor that kills the group must catch them all.
@@ -148,6 +176,9 @@ func forker(n int) error {
 		// NOTE: never waited for. They outlive this process on purpose and
 		// are reaped by whoever inherits them.
 		p.Release()
+	}
+	if err := notify(fd); err != nil {
+		return err
 	}
 	pause()
 	return nil
