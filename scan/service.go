@@ -271,6 +271,12 @@ func (l *loop) spawnRun(s *service) {
 			unix.Close(r)
 		}
 		delay := supervise.RetryDelay(err)
+		if delay == 0 && unix.Access(filepath.Join(s.dir, servicedir.RunFile), unix.X_OK) == nil {
+			// ./run is there and executable, yet exec says ENOENT or
+			// EACCES: a missing interpreter, a noexec mount. Waiting for
+			// ./run to change would spin; retry on a timer as s6 does.
+			delay = supervise.RetryExec
+		}
 		if delay == 0 {
 			l.warnf("unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
 		} else {
@@ -376,29 +382,43 @@ func (l *loop) watchRun(s *service) {
 	}
 	s.wd = int32(wd)
 	l.wds[s.wd] = s
+	// ./run may have appeared between the failed exec and the watch.
+	if unix.Access(filepath.Join(s.dir, servicedir.RunFile), unix.X_OK) == nil {
+		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvRunChanged})
+	}
 }
 
 // watchGroup starts watching the process group of a dead run: one pidfd
-// per member, which works whether or not the members are our children
-// (they are not when the run was adopted). An empty group is reported at
-// once.
+// per live member, which works whether or not the members are our
+// children (they are not when the run was adopted). An empty group is
+// reported at once.
 func (l *loop) watchGroup(s *service) {
-	if groupEmpty(s.m.Pgid) {
+	members, empty := groupState(s.m.Pgid)
+	if empty {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvGroupEmpty})
 		return
 	}
 	s.draining = true
 	l.draining = append(l.draining, s)
-	l.watchMembers(s)
+	l.watchMembers(s, members)
 }
 
-func groupEmpty(pgid int) bool {
-	return pgid <= 0 || unix.Kill(-pgid, 0) == unix.ESRCH
+// groupState says whether process group pgid has live members and, when
+// it may, lists them. kill(-pgid, 0) answers the common case without
+// reading /proc; only when it finds members is /proc read, because
+// zombies count for kill(2) and zombies whose parent is not us (adopted
+// services) are dead for our purpose.
+func groupState(pgid int) (members []int, empty bool) {
+	if pgid <= 0 || unix.Kill(-pgid, 0) == unix.ESRCH {
+		return nil, true
+	}
+	members = liveGroupMembers(pgid)
+	return members, len(members) == 0
 }
 
-// watchMembers opens a pidfd on every live member of s's group.
-func (l *loop) watchMembers(s *service) {
-	for _, pid := range groupMembers(s.m.Pgid) {
+// watchMembers opens a pidfd on each member.
+func (l *loop) watchMembers(s *service, members []int) {
+	for _, pid := range members {
 		fd, err := unix.PidfdOpen(pid, 0)
 		if err != nil {
 			continue // already gone
@@ -413,11 +433,12 @@ func (l *loop) checkGroup(s *service) {
 	if !s.draining {
 		return
 	}
-	if !groupEmpty(s.m.Pgid) {
+	members, empty := groupState(s.m.Pgid)
+	if !empty {
 		if len(s.group) == 0 {
 			// Every watched member died but the group lives on: members
-			// forked after the last look. Look again.
-			l.watchMembers(s)
+			// forked after the last look. Watch those.
+			l.watchMembers(s, members)
 		}
 		return
 	}
@@ -452,9 +473,9 @@ func (l *loop) stopDraining(s *service) {
 	s.group = s.group[:0]
 }
 
-// groupMembers lists the pids whose process group is pgid (/proc/PID/stat
-// field 5). Called only when a dead run left members behind.
-func groupMembers(pgid int) []int {
+// liveGroupMembers lists the pids whose process group is pgid (/proc/PID/stat
+// field 5), zombies excluded. Called only when a dead run left members behind.
+func liveGroupMembers(pgid int) []int {
 	d, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -475,7 +496,7 @@ func groupMembers(pgid int) []int {
 		}
 		var state byte
 		var ppid, pg int
-		if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d %d", &state, &ppid, &pg); err == nil && pg == pgid {
+		if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d %d", &state, &ppid, &pg); err == nil && pg == pgid && state != 'Z' {
 			out = append(out, pid)
 		}
 	}
