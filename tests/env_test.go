@@ -4,6 +4,7 @@ package tests
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -252,14 +253,20 @@ func tai64nHex(t time.Time) string {
 // read by earlier Waits do not count) and returns it.
 func (l *Listener) Wait(t testing.TB, want string) byte {
 	t.Helper()
-	if err := l.r.SetReadDeadline(time.Now().Add(eventTimeout)); err != nil {
+	return l.WaitTimeout(t, want, eventTimeout)
+}
+
+// WaitTimeout is Wait with a deadline d from now.
+func (l *Listener) WaitTimeout(t testing.TB, want string, d time.Duration) byte {
+	t.Helper()
+	if err := l.r.SetReadDeadline(time.Now().Add(d)); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 64)
 	for {
 		n, err := l.r.Read(buf)
 		if err != nil {
-			t.Fatalf("%s: waiting for one of %q (seen %q): %v", l.dir, want, l.seen, err)
+			t.Fatalf("%s: waiting for one of %q (seen %q): %v", l.path, want, l.seen, errors.Unwrap(err))
 		}
 		for _, b := range buf[:n] {
 			l.seen = append(l.seen, b)

@@ -359,10 +359,7 @@ func waitExit(t testing.TB, hostPid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		ms := int(time.Until(deadline).Milliseconds())
-		if ms < 0 {
-			return false
-		}
+		ms := max(0, int(time.Until(deadline).Milliseconds()))
 		n, err := unix.Poll(fds, ms)
 		if err == unix.EINTR {
 			continue
