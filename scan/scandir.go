@@ -149,17 +149,14 @@ func (sc *scanner) found(name string) {
 	sc.take(e)
 }
 
-// renamed follows an entry renamed within the scan directory.
+// renamed follows an entry renamed within the scan directory: the
+// directory is the same (same device and inode), its NAME argument is not.
 func (sc *scanner) renamed(e *entry, name string) {
-	for _, s := range []*service{e.svc, e.log} {
-		if s == nil {
-			continue
-		}
-		rel := name
-		if s == e.log {
-			rel = name + "/" + servicedir.LogDir
-		}
-		s.dir, s.name = filepath.Join(sc.dir, rel), rel
+	if e.svc != nil {
+		e.svc.name = name
+	}
+	if e.log != nil {
+		e.log.name = name + "/" + servicedir.LogDir
 	}
 }
 
@@ -169,7 +166,15 @@ func (sc *scanner) take(e *entry) {
 	if !e.recreateAt.IsZero() {
 		return // x: waiting for RecreateDelay
 	}
-	dir := filepath.Join(sc.dir, e.name)
+	// NOTE: the machines work on the resolved path, as s6-supervise works
+	// from inside the directory after chdir: once a symlink leaves the scan
+	// directory (s6-svunlink), the service must still reach its files.
+	dir, err := filepath.EvalSymlinks(filepath.Join(sc.dir, e.name))
+	if err != nil {
+		sc.l.warnf("unable to resolve %s: %v - retrying in %d seconds", filepath.Join(sc.dir, e.name), err, RetryScan/time.Second)
+		sc.retryScan()
+		return
+	}
 	if fi, err := os.Stat(filepath.Join(dir, servicedir.LogDir)); err == nil && fi.IsDir() {
 		e.hasLog = true
 	}
@@ -184,7 +189,7 @@ func (sc *scanner) take(e *entry) {
 	}
 	if e.hasLog && e.log == nil {
 		name := e.name + "/" + servicedir.LogDir
-		if e.log = sc.newService(e, filepath.Join(sc.dir, name), name, e.pipe[0], 1); e.log == nil {
+		if e.log = sc.newService(e, filepath.Join(dir, servicedir.LogDir), name, e.pipe[0], 1); e.log == nil {
 			return
 		}
 	}
