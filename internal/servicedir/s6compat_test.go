@@ -359,3 +359,28 @@ func stopSupervise(t *testing.T, sup *exec.Cmd, dir string) {
 	_ = sup.Process.Kill()
 	_ = sup.Wait()
 }
+
+// TestS6superviseRefusesOurLock: the conflict works the other way too: a
+// real s6-supervise will not start on a directory whose lock gosv holds
+// ("another instance ... is already running", exit 100), and leaves the
+// status file alone.
+func TestS6superviseRefusesOurLock(t *testing.T) {
+	bin := requireS6(t, "s6-supervise")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, RunFile), []byte("#!/bin/sh\nexit 1\n"))
+	mkdir(t, filepath.Join(dir, SuperviseDir))
+	f, err := Lock(filepath.Join(dir, LockPath), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(bin, dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if rc := exitCode(t, cmd); rc != 100 || !strings.Contains(stderr.String(), "already running") {
+		t.Errorf("s6-supervise under our lock exited %d (%q), want 100", rc, stderr.String())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, StatusPath)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("s6-supervise wrote a status under our lock: %v", err)
+	}
+}
