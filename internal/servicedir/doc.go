@@ -7,4 +7,10 @@
 // through this package, so that they agree byte for byte with each other and
 // with the real s6 tools. The format is specified in PROTOCOL.md beside this
 // file.
+//
+// Functions are safe for concurrent use. A [Notifier] and a [Subscription]
+// are not: each belongs to one goroutine (the supervisor's event loop keeps
+// one Notifier for all its services). Errors have the os.PathError shape
+// and wrap the sentinels callers branch on ([ErrLocked], [ErrNotListening],
+// [ErrShortStatus], [ErrBadValue], [ErrBadDeathTally]).
 package servicedir

@@ -73,7 +73,7 @@ func liveDir(t *testing.T) string {
 
 // TestS6svstatReadsOurStatus writes the states of s6-protocol.md §6 with
 // WriteStatus and compares what the real s6-svstat prints, in field mode
-// (exact) and in its default line (seconds within one of the expected).
+// (exact) and in its default line (seconds within a few of the expected).
 func TestS6svstatReadsOurStatus(t *testing.T) {
 	bin := requireS6(t, "s6-svstat")
 	const fields = "up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum"
@@ -121,8 +121,8 @@ func TestS6svstatReadsOurStatus(t *testing.T) {
 			t.Errorf("s6-svstat -o for %+v:\n got %s\nwant %s", tt.s, out, want)
 		}
 		re := "^" + regexp.QuoteMeta(tt.line) + "$"
-		re = strings.Replace(re, "S seconds", "10[01] seconds", 1)
-		re = strings.Replace(re, "R seconds", "5[01] seconds", 1)
+		re = strings.Replace(re, "S seconds", "10[0-9] seconds", 1)
+		re = strings.Replace(re, "R seconds", "5[0-9] seconds", 1)
 		if out := s6output(t, bin, dir); !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("s6-svstat for %+v:\n got %s\nwant %s", tt.s, out, tt.line)
 		}
