@@ -33,7 +33,19 @@ import (
 // is not reading; callers that cannot wait should run it with a deadline
 // of their own.
 func WriteControl(dir string, letters []byte) error {
-	p := filepath.Join(dir, ControlPath)
+	return writeControl(dir, ControlPath, letters)
+}
+
+// WriteScanControl writes letters to scanDir/.s6-svscan/control in one
+// write, the way s6-svscanctl does; errors are classified exactly as for
+// [WriteControl] (ErrNotListening: exit 100; a missing scanDir: 111).
+func WriteScanControl(scanDir string, letters []byte) error {
+	return writeControl(scanDir, ScanCtlPath, letters)
+}
+
+// writeControl implements s6_svc_writectl for the fifo at dir/ctl.
+func writeControl(dir, ctl string, letters []byte) error {
+	p := filepath.Join(dir, ctl)
 	fd, err := openRetry(p, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	switch err {
 	case nil:
@@ -69,8 +81,8 @@ func WriteControl(dir string, letters []byte) error {
 	}
 }
 
-// diagnoseControl tells a missing service directory (a system error) from
-// a service directory without a usable supervise/ (not listening), as
+// diagnoseControl tells a missing service or scan directory (a system
+// error) from one without a usable control directory (not listening), as
 // s6_svc_writectl does after its open fails with ENOENT/ENOTDIR/EISDIR.
 func diagnoseControl(dir, fifo string, openErr error) error {
 	fi, err := os.Stat(dir)
@@ -80,9 +92,9 @@ func diagnoseControl(dir, fifo string, openErr error) error {
 	if !fi.IsDir() {
 		return &os.PathError{Op: "open", Path: dir, Err: unix.ENOTDIR}
 	}
-	// supervise/ missing, not a directory, or without a fifo: s6-svc says
-	// "supervisor not listening" or "something is wrong with the supervise
-	// directory", both exit 100.
+	// supervise/ (or .s6-svscan/) missing, not a directory, or without a
+	// fifo: s6-svc says "supervisor not listening" or "something is wrong
+	// with the supervise directory", both exit 100.
 	return notListening(fifo, openErr)
 }
 
