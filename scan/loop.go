@@ -82,6 +82,12 @@ type loop struct {
 	sc     *scanner // nil in supervise mode
 	single *service // supervise mode
 	done   bool
+
+	// trace (GOSV_TRACE set): report, for each spawn caused by a death,
+	// the time from wait4's return to execve's success — gosv's own share
+	// of the restart latency (bench/ reads it).
+	trace    bool
+	reapedAt time.Time
 }
 
 // Run supervises until told to exit. Setup errors are returned (fatal);
@@ -90,6 +96,7 @@ func Run(cfg Config) error {
 	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
 		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}}
 	l.env = childEnv()
+	l.trace = os.Getenv("GOSV_TRACE") != ""
 	if err := l.setup(); err != nil {
 		return err
 	}
@@ -242,6 +249,10 @@ func (l *loop) fireTimers() {
 // Unknown pids are orphans reparented to us as subreaper: reaped, dropped.
 func (l *loop) reapAll() {
 	l.exits = reap.Drain(l.exits[:0])
+	if l.trace && len(l.exits) > 0 {
+		l.reapedAt = time.Now()
+		defer func() { l.reapedAt = time.Time{} }()
+	}
 	for _, e := range l.exits {
 		s, ok := l.byPid[e.Pid]
 		if !ok {

@@ -39,6 +39,8 @@ type service struct {
 	hidx     int
 	entry    *entry // scan-directory entry, nil in supervise mode
 	lastWarn string // last config warning, so each is reported once
+	badCtl   bool   // an unknown control byte was reported already
+	retried  bool   // a spawn failed with ./run executable: retried at once already
 }
 
 // newService takes a service directory: supervise/ and event/, the lock
@@ -272,10 +274,14 @@ func (l *loop) spawnRun(s *service) {
 		}
 		delay := supervise.RetryDelay(err)
 		if delay == 0 && unix.Access(filepath.Join(s.dir, servicedir.RunFile), unix.X_OK) == nil {
-			// ./run is there and executable, yet exec says ENOENT or
-			// EACCES: a missing interpreter, a noexec mount. Waiting for
-			// ./run to change would spin; retry on a timer as s6 does.
-			delay = supervise.RetryExec
+			// ./run is there and executable, yet exec said ENOENT or
+			// EACCES: either it just appeared (retry at once, once), or
+			// its interpreter is missing or the mount is noexec, where
+			// waiting for ./run to change would spin: retry on a timer.
+			if s.retried {
+				delay = supervise.RetryExec
+			}
+			s.retried = true
 		}
 		if delay == 0 {
 			l.warnf("unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
@@ -285,7 +291,12 @@ func (l *loop) spawnRun(s *service) {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: delay})
 		return
 	}
+	if !l.reapedAt.IsZero() {
+		fmt.Fprintf(l.cfg.Stderr, "%s: trace: %s: spawned %d %d us after wait4 returned\n",
+			l.cfg.Prog, s.name, pid, time.Since(l.reapedAt).Microseconds())
+	}
 	l.byPid[pid] = s
+	s.retried = false
 	if r >= 0 {
 		s.notify = r
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
@@ -347,6 +358,12 @@ func (l *loop) readControl(s *service, fd int) {
 	for _, c := range b[:n] {
 		if s.m.State == supervise.Exited || s.m.State == supervise.Fatal {
 			return
+		}
+		if !supervise.IsControlLetter(c) && !s.badCtl {
+			// s6 ignores such bytes silently; gosv ignores them too but
+			// says so once per service, so garbage has a visible source.
+			s.badCtl = true
+			l.warnf("%s: ignoring unknown control byte %q (reported once)", filepath.Join(s.dir, servicedir.ControlPath), c)
 		}
 		l.feed(s, supervise.Event{Kind: supervise.EvCtl, Byte: c})
 	}

@@ -445,6 +445,20 @@ var upSignals = [256]unix.Signal{
 	'2': unix.SIGUSR2, 'y': unix.SIGWINCH,
 }
 
+// ControlLetters are the bytes s6-supervise 2.11 accepts on its control
+// FIFO; any other byte is ignored.
+const ControlLetters = "abqhkti12pcyroduDUxOQ"
+
+// IsControlLetter reports whether b is one of [ControlLetters].
+func IsControlLetter(b byte) bool {
+	for i := 0; i < len(ControlLetters); i++ {
+		if ControlLetters[i] == b {
+			return true
+		}
+	}
+	return false
+}
+
 func (t *stepper) upCtl(b byte) {
 	m := &t.m
 	if sig := upSignals[b]; sig != 0 {

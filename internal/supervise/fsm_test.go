@@ -14,7 +14,9 @@ var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
 // Machine constructors for the table.
-func down(want bool) Machine { return Machine{State: Down, WantUp: want, Ready: true, Cfg: DefaultConfig} }
+func down(want bool) Machine {
+	return Machine{State: Down, WantUp: want, Ready: true, Cfg: DefaultConfig}
+}
 func up(pid int) Machine {
 	return Machine{State: Up, WantUp: true, Pid: pid, Pgid: pid, SpawnedAt: t0, Cfg: DefaultConfig}
 }
