@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/internal/reap"
+	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
 )
 
@@ -71,13 +72,14 @@ type loop struct {
 	timers   timerHeap
 	closing  []int // fds to close at the end of the batch (epoll may still report them)
 
-	pending []supervise.Event // feedback events of the service being stepped
-	acts    []supervise.Action
-	exits   []reap.Exit
-	warns   []error
-	env     []string
-	buf     [4096]byte
-	events  [128]unix.EpollEvent
+	pending  []supervise.Event // feedback events of the service being stepped
+	acts     []supervise.Action
+	exits    []reap.Exit
+	warns    []error
+	notifier servicedir.Notifier
+	env      []string
+	buf      [4096]byte
+	events   [128]unix.EpollEvent
 
 	sc     *scanner // nil in supervise mode
 	single *service // supervise mode

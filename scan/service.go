@@ -204,7 +204,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 			l.warnf("unable to write status: %v", err)
 		}
 	case supervise.ActNotify:
-		if err := servicedir.Notify(filepath.Join(s.dir, servicedir.EventDir), a.Ev); err != nil {
+		if err := l.notify(s, a.Ev); err != nil {
 			l.warnf("unable to notify event listeners: %v", err)
 		}
 	case supervise.ActSpawnRun:
@@ -520,9 +520,16 @@ func liveGroupMembers(pgid int) []int {
 	return out
 }
 
+// notify sends ev to the listeners of s's event directory through the
+// loop's one Notifier, which reuses its buffers (no allocation per event).
+func (l *loop) notify(s *service, ev string) error {
+	_, err := l.notifier.Notify(filepath.Join(s.dir, servicedir.EventDir), ev)
+	return err
+}
+
 // exitService releases everything s holds and tells the scanner.
 func (l *loop) exitService(s *service, leave bool) {
-	if err := servicedir.Notify(filepath.Join(s.dir, servicedir.EventDir), "x"); err != nil {
+	if err := l.notify(s, "x"); err != nil {
 		l.warnf("unable to notify event listeners: %v", err)
 	}
 	if !leave {

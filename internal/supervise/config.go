@@ -16,6 +16,10 @@ import (
 func ReadConfig(dir string, warns []error) (Config, []error) {
 	c := DefaultConfig
 	sig, err := servicedir.ReadDownSignal(dir)
+	if err == nil && sig == 0 {
+		// skalibs accepts 0, but a null down-signal would stop nothing.
+		err = &configError{dir + "/down-signal", "signal 0 stops nothing"}
+	}
 	if err != nil {
 		warns = append(warns, err)
 		sig = unix.SIGTERM
