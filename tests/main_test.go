@@ -94,13 +94,15 @@ func checkGosv() string {
 	return ""
 }
 
-// hasSubcommand reports whether the gosv binary knows sub. Cobra answers
-// an unknown subcommand with "unknown command"; anything else (help or a
-// usage error) means the subcommand exists. NOTE: --help, so that an
-// existing svscan never starts scanning on the host.
+// hasSubcommand reports whether the gosv binary knows sub: `gosv sub
+// --help` must neither say "unknown command" nor fall back to the root's
+// help (cobra does either for an unknown subcommand, depending on flags).
+// NOTE: --help, so that an existing svscan never starts scanning on the
+// host.
 func hasSubcommand(gosv, sub string) bool {
+	root, _ := exec.Command(gosv, "--help").CombinedOutput()
 	out, _ := exec.Command(gosv, sub, "--help").CombinedOutput()
-	return !strings.Contains(string(out), "unknown command")
+	return !strings.Contains(string(out), "unknown command") && string(out) != string(root)
 }
 
 // suiteEnv is the environment of every command run in a namespace: the

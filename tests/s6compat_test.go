@@ -8,11 +8,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // clients is a set of client programs that speak the s6 protocol: the real
-// s6 tools, or gosv's subcommands.
+// s6 tools, or gosv's subcommands. In the gosv set, a tool gosv does not
+// have yet falls back to s6's, so that a test of gosv svstat can still use
+// s6-svwait to reach the state it checks.
 type clients struct {
 	name string
 	gosv bool
@@ -20,13 +23,13 @@ type clients struct {
 
 // cmd returns the argv prefix of a client tool ("svc", "svstat", ...).
 func (c clients) cmd(tool string) []string {
-	if c.gosv {
+	if c.gosv && gosvHas(tool) {
 		return []string{gosvInstallBin, tool}
 	}
 	return []string{"s6-" + tool}
 }
 
-// need skips t when a gosv client subcommand does not exist yet.
+// need skips t, in the gosv set, unless gosv has every tool under test.
 func (c clients) need(t testing.TB, tools ...string) {
 	t.Helper()
 	if !c.gosv {
@@ -34,10 +37,26 @@ func (c clients) need(t testing.TB, tools ...string) {
 	}
 	requireGosv(t)
 	for _, tool := range tools {
-		if !hasSubcommand(filepath.Join(suite.repoRoot, "bin", "gosv"), tool) {
+		if !gosvHas(tool) {
 			t.Skipf("gosv %s does not exist yet", tool)
 		}
 	}
+}
+
+// gosvSubcommands caches gosvHas: bin/gosv does not change during a run.
+var gosvSubcommands sync.Map // tool → bool
+
+// gosvHas reports whether bin/gosv has the subcommand tool.
+func gosvHas(tool string) bool {
+	if suite.gosvErr != "" {
+		return false
+	}
+	if v, ok := gosvSubcommands.Load(tool); ok {
+		return v.(bool)
+	}
+	has := hasSubcommand(filepath.Join(suite.repoRoot, "bin", "gosv"), tool)
+	gosvSubcommands.Store(tool, has)
+	return has
 }
 
 // run runs a client tool with args inside e's namespace.
@@ -131,7 +150,7 @@ func testSvok(t *testing.T, c clients) {
 }
 
 func testSvstat(t *testing.T, c clients) {
-	c.need(t, "svstat", "svc", "svwait")
+	c.need(t, "svstat")
 	e := newEnv(t)
 	const pidRe = `\(pid ([0-9]+)\) [0-9]+ seconds`
 
@@ -206,7 +225,7 @@ func testSvstat(t *testing.T, c clients) {
 }
 
 func testSvc(t *testing.T, c clients) {
-	c.need(t, "svc", "svstat", "svwait")
+	c.need(t, "svc")
 	e := newEnv(t)
 	dir := e.AddService(t, "pause", "svc", nil)
 	c.must(t, e, "svwait", "-u", "-t", waitMs, dir)
@@ -258,7 +277,7 @@ func testSvc(t *testing.T, c clients) {
 }
 
 func testSvcWait(t *testing.T, c clients) {
-	c.need(t, "svc", "svwait")
+	c.need(t, "svc")
 	e := newEnv(t)
 
 	t.Run("wD-d", func(t *testing.T) {
@@ -289,7 +308,7 @@ func testSvcWait(t *testing.T, c clients) {
 }
 
 func testSvwait(t *testing.T, c clients) {
-	c.need(t, "svc", "svwait")
+	c.need(t, "svwait")
 	e := newEnv(t)
 	dir := e.AddService(t, "notify", "w", nil)
 
@@ -314,7 +333,7 @@ func testSvwait(t *testing.T, c clients) {
 }
 
 func testSvscanctl(t *testing.T, c clients) {
-	c.need(t, "svscanctl", "svwait")
+	c.need(t, "svscanctl")
 
 	t.Run("a", func(t *testing.T) {
 		e := newEnv(t)
