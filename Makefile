@@ -3,6 +3,7 @@
 #   make build                      bin/gosv
 #   make install DESTDIR= PREFIX=/usr
 #   make test                       deps (as root), vet, unit tests, integration tests
+#   make demo                       end-to-end demo in a throw-away namespace (root)
 #   make bench                      bench/run.sh, if present
 
 GO      ?= go
@@ -14,7 +15,10 @@ BINDIR  ?= $(PREFIX)/bin
 # references gosv is compared with).
 TEST_PKGS := openrc s6 execline runit daemontools
 
-.PHONY: all build install uninstall test test-deps test-unit test-integration bench fmt vet
+demo: build
+	demo/svscan-demo.sh bin/gosv
+
+.PHONY: demo all build install uninstall test test-deps test-unit test-integration bench fmt vet
 
 all: build
 
