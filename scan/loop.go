@@ -70,7 +70,8 @@ type loop struct {
 	wds      map[int32]*service // inotify watches waiting for ./run
 	draining []*service         // services whose dead run's group still has members
 	timers   timerHeap
-	closing  []int // fds to close at the end of the batch (epoll may still report them)
+	due      []*service // services whose deadline passed, this turn
+	closing  []int      // fds to close at the end of the batch (epoll may still report them)
 
 	pending  []supervise.Event // feedback events of the service being stepped
 	acts     []supervise.Action
@@ -237,11 +238,16 @@ func (l *loop) nextDeadline() time.Time {
 
 func (l *loop) fireTimers() {
 	now := time.Now()
+	// Pop first, then feed: each due machine gets one EvTimeout per turn
+	// even if a step left a deadline in the past.
+	due := l.due[:0]
 	for len(l.timers) > 0 && !l.timers[0].deadline.After(now) {
-		s := l.timers[0]
-		heap.Pop(&l.timers)
+		due = append(due, heap.Pop(&l.timers).(*service))
+	}
+	for _, s := range due {
 		l.feed(s, supervise.Event{Kind: supervise.EvTimeout})
 	}
+	l.due = due[:0]
 	if l.sc != nil {
 		l.sc.fireTimers(now)
 	}

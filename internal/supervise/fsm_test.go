@@ -322,7 +322,7 @@ func FuzzStep(f *testing.F) {
 			}
 			prev := m
 			m, as = Step(m, e, now, as[:0])
-			if msg := invariants(prev, m, e, as); msg != "" {
+			if msg := invariants(prev, m, e, now, as); msg != "" {
 				t.Fatalf("step %d: %s+%v -> %s: %s (actions %q)", i, prev.State, e, m.State, msg, acts(as))
 			}
 			for _, a := range as {
@@ -337,7 +337,7 @@ func FuzzStep(f *testing.F) {
 	})
 }
 
-func invariants(prev, m Machine, e Event, as []Action) string {
+func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 	switch {
 	case m.State == Fatal:
 		return "a valid sequence reached Fatal"
@@ -361,6 +361,8 @@ func invariants(prev, m Machine, e Event, as []Action) string {
 		return "ready while finishing"
 	case !m.FinishKillAt.IsZero() && m.FinishPid == 0:
 		return "finish kill armed without finish"
+	case e.Kind == EvTimeout && !m.Deadline().IsZero() && !m.Deadline().After(now):
+		return "a deadline that passed is still armed after EvTimeout (the loop would spin)"
 	}
 	statusSeen := false
 	for _, a := range as {
