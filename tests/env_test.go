@@ -337,7 +337,9 @@ func (w *StatusWatch) Wait(t testing.TB) Status {
 }
 
 // svPids returns the pids recorded by svhelper -record ./pids in dir,
-// oldest first (one line per start of the service).
+// oldest first (one line per start of the service). A start is recorded
+// after u is announced: read it only after an event that follows the
+// record (U for the ready template).
 func svPids(t testing.TB, dir string) []int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "pids"))

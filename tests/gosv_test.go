@@ -122,8 +122,8 @@ func compareScenario(t *testing.T, refKind, kind string) {
 	}
 }
 
-// markerCmdline is the command line of every pause service's run.
-const markerCmdline = "svhelper -record ./pids pause"
+// markerCmdline is the command line of every ready service's run.
+const markerCmdline = "svhelper -record ./pids ready 3"
 
 func (e *Env) countMarker() int {
 	n := 0
@@ -147,9 +147,10 @@ func testScannerKillAdopts(t *testing.T, e *Env) {
 	const n = 10
 	var dirs []string
 	for i := 0; i < n; i++ {
-		dirs = append(dirs, e.AddService(t, "pause", "svc"+strconv.Itoa(i), nil))
+		dirs = append(dirs, e.AddService(t, "ready", "svc"+strconv.Itoa(i), nil))
 	}
-	e.MustRun(t, append([]string{"s6-svwait", "-u", "-t", waitMs}, dirs...)...)
+	// Ready (U) comes after the service recorded its pid in ./pids.
+	e.MustRun(t, append([]string{"s6-svwait", "-U", "-t", waitMs}, dirs...)...)
 	before := make([]uint64, n)
 	for i, d := range dirs {
 		before[i] = ReadStatus(t, d).Pid
