@@ -398,10 +398,14 @@ func checkNoZombies(t testing.TB, n *NS) {
 		return
 	}
 	time.Sleep(zombieGrace) // see the NOTE above
+	var left []string
 	for _, z := range zs {
 		if p, ok := readProcess(z.HostPid); ok && p.State == 'Z' {
-			t.Errorf("zombie left in the namespace: pid %d (parent %d) %q\n%s", p.NsPid, p.NsPPid, p.Comm, n.psTree())
+			left = append(left, fmt.Sprintf("pid %d (parent %d) %q", p.NsPid, p.NsPPid, p.Comm))
 		}
+	}
+	if len(left) > 0 {
+		t.Errorf("zombies left in the namespace: %s\n%s", strings.Join(left, ", "), n.psTree())
 	}
 }
 
