@@ -189,14 +189,28 @@ func (l *loop) run() {
 		if err != nil && err != unix.EINTR {
 			l.warnf("unable to epoll_wait: %v", err)
 		}
+		// NOTE: consume the signal eventfd before reaping. Reading it
+		// after reapAll would swallow the wakeup of a child that died in
+		// between, leaving a zombie until some unrelated event.
+		var sigs uint64
+		for i := 0; i < n; i++ {
+			if int(l.events[i].Fd) == l.evfd {
+				var b [8]byte
+				unix.Read(l.evfd, b[:])
+				sigs = l.pendSig.Swap(0)
+			}
+		}
 		l.reapAll()
 		for i := 0; i < n && !l.done; i++ {
 			ev := l.events[i]
 			o, ok := l.fds[ev.Fd]
-			if !ok {
-				continue // released earlier in this batch
+			if !ok || o.kind == fdSignal {
+				continue // released earlier in this batch, or consumed above
 			}
 			l.dispatch(int(ev.Fd), o)
+		}
+		if sigs != 0 && !l.done {
+			l.handleSignals(sigs)
 		}
 		l.fireTimers()
 		for _, fd := range l.closing {
@@ -285,10 +299,6 @@ func (l *loop) reapAll() {
 
 func (l *loop) dispatch(fd int, o fdOwner) {
 	switch o.kind {
-	case fdSignal:
-		var b [8]byte
-		unix.Read(fd, b[:])
-		l.handleSignals(l.pendSig.Swap(0))
 	case fdInotify:
 		l.readInotify()
 	case fdScanCtl:
