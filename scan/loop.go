@@ -78,6 +78,7 @@ type loop struct {
 	exits    []reap.Exit
 	warns    []error
 	notifier servicedir.Notifier
+	self     servicedir.PidRecord // this process, for supervise/gosv/supervisor
 	env      []string
 	buf      [4096]byte
 	events   [128]unix.EpollEvent
@@ -100,6 +101,8 @@ func Run(cfg Config) error {
 		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}}
 	l.env = childEnv()
 	l.trace = os.Getenv("GOSV_TRACE") != ""
+	l.self.Pid = os.Getpid()
+	l.self.StartTime, _ = servicedir.ProcStartTime(l.self.Pid)
 	if err := l.setup(); err != nil {
 		return err
 	}

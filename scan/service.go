@@ -69,6 +69,9 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 		lock.Close()
 		return nil, err
 	}
+	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
+		l.warnf("unable to record the supervisor pid: %v", err)
+	}
 	if err := servicedir.TruncateDeathTally(dir); err != nil {
 		l.warnf("unable to truncate %s: %v", filepath.Join(dir, servicedir.DeathTallyPath), err)
 	}

@@ -20,6 +20,11 @@ const (
 	// PidRecordPath records "PID STARTTIME\n" of the run process at each spawn,
 	// so that a restarted scanner can adopt a service that is still running.
 	PidRecordPath = "supervise/gosv/pid"
+	// SupervisorRecordPath records "PID STARTTIME\n" of the process that
+	// supervises the directory (the scanner, or gosv supervise), written
+	// when it takes the directory: OFD locks do not tell their holder's
+	// pid, and waiters need it to notice a supervisor's death at once.
+	SupervisorRecordPath = "supervise/gosv/supervisor"
 
 	// ScanCtlDir is the scanner's control directory inside a scan directory.
 	ScanCtlDir     = ".s6-svscan"

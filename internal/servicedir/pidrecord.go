@@ -36,7 +36,11 @@ type PidRecord struct {
 
 // WritePidRecord writes dir/supervise/gosv/pid atomically (creating supervise/gosv).
 // The format is "PID STARTTIME\n" in decimal. supervise/ must exist.
-func WritePidRecord(dir string, r PidRecord) error {
+func WritePidRecord(dir string, r PidRecord) error { return WriteRecord(dir, PidRecordPath, r) }
+
+// WriteRecord writes a "PID STARTTIME\n" record at dir/rel (a path under
+// supervise/gosv/) atomically, creating supervise/gosv.
+func WriteRecord(dir, rel string, r PidRecord) error {
 	gdir := filepath.Join(dir, GosvStateDir)
 	if err := unix.Mkdir(gdir, gosvDirPerm); err != nil && err != unix.EEXIST {
 		return &os.PathError{Op: "mkdir", Path: gdir, Err: err}
@@ -46,14 +50,17 @@ func WritePidRecord(dir string, r PidRecord) error {
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.StartTime, 10)
 	b = append(b, '\n')
-	return writeAtomic(filepath.Join(dir, PidRecordPath), b, pidRecordPerm)
+	return writeAtomic(filepath.Join(dir, rel), b, pidRecordPerm)
 }
 
 // ReadPidRecord reads dir/supervise/gosv/pid; os.ErrNotExist when absent.
 // Content other than "PID STARTTIME\n" with a positive pid is an
 // *os.PathError wrapping [ErrBadValue].
-func ReadPidRecord(dir string) (PidRecord, error) {
-	p := filepath.Join(dir, PidRecordPath)
+func ReadPidRecord(dir string) (PidRecord, error) { return ReadRecord(dir, PidRecordPath) }
+
+// ReadRecord reads a record written by [WriteRecord].
+func ReadRecord(dir, rel string) (PidRecord, error) {
+	p := filepath.Join(dir, rel)
 	var buf [pidRecordMaxBytes]byte
 	n, err := readAtMost(p, buf[:])
 	if err != nil {
