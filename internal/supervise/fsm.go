@@ -74,6 +74,16 @@ type Machine struct {
 	KillAt       time.Time // next SIGKILL to the run's group; zero if none
 	FinishKillAt time.Time // next SIGKILL to finish; zero if none
 
+	// Readiness by ./check (runit's convention), run while up and not ready.
+	CheckPid    int           // running check, or 0
+	CheckAt     time.Time     // next check run; zero if none
+	CheckKillAt time.Time     // SIGKILL to a check that overran timeout-check
+	CheckEvery  time.Duration // current interval, doubling from CheckFirst to CheckMax
+
+	// WatchdogAt: with sd_notify and timeout-watchdog, the instant by which
+	// the next WATCHDOG=1 must arrive.
+	WatchdogAt time.Time
+
 	Cfg Config // re-read by the loop before the events that use it
 }
 
@@ -84,10 +94,13 @@ type Config struct {
 	DownSignal    unix.Signal   // down-signal, default SIGTERM
 	TimeoutKill   time.Duration // timeout-kill; 0 = never
 	TimeoutFinish time.Duration // timeout-finish; 0 = unlimited
+	Check         bool          // ./check exists: readiness by check script
+	TimeoutCheck  time.Duration // timeout-check: limit of one check run
+	Watchdog      time.Duration // timeout-watchdog (with sd_notify); 0 = none
 }
 
 // DefaultConfig is what a service directory without config files means.
-var DefaultConfig = Config{DownSignal: unix.SIGTERM, TimeoutFinish: DefaultTimeoutFinish}
+var DefaultConfig = Config{DownSignal: unix.SIGTERM, TimeoutFinish: DefaultTimeoutFinish, TimeoutCheck: DefaultTimeoutCheck}
 
 // Timing rules, documented in README "Restart timing".
 const (
@@ -108,6 +121,12 @@ const (
 	// s6 never signals the group; gosv does so that a restart never
 	// overlaps the previous instance.
 	GroupDrainKill = 10 * time.Second
+	// CheckFirst is the delay from spawn to the first ./check run, and its
+	// first interval; intervals double up to CheckMax.
+	CheckFirst = 200 * time.Millisecond
+	CheckMax   = 5 * time.Second
+	// DefaultTimeoutCheck bounds one ./check run when timeout-check is absent.
+	DefaultTimeoutCheck = 2 * time.Second
 )
 
 // State is the process state of a service.
@@ -136,24 +155,30 @@ func (s State) String() string {
 type EventKind uint8
 
 const (
-	EvStart       EventKind = iota // machine created: announce s, spawn if wanted
-	EvAdopt                        // machine created over a live run (Pid): announce s
-	EvCtl                          // one control byte (Byte)
-	EvSpawned                      // the last spawn succeeded (Pid)
-	EvSpawnFailed                  // the last spawn failed; retry after Delay (0: when ./run changes)
-	EvRunChanged                   // ./run was created or changed
-	EvExit                         // a child of this machine exited (Pid, Wstat, Unknown)
-	EvGroupEmpty                   // the run's process group has no member left
-	EvReady                        // readiness was signalled
-	EvTimeout                      // a deadline passed
-	EvTerm                         // stop and exit when down (s6-supervise SIGTERM)
-	EvHup                          // exit after the next death (s6-supervise SIGHUP, x)
-	EvQuit                         // exit now, leave the service running (SIGQUIT, svscan b)
+	EvStart        EventKind = iota // machine created: announce s, spawn if wanted
+	EvAdopt                         // machine created over a live run (Pid): announce s
+	EvCtl                           // one control byte (Byte)
+	EvSpawned                       // the last spawn succeeded (Pid)
+	EvSpawnFailed                   // the last spawn failed; retry after Delay (0: when ./run changes)
+	EvRunChanged                    // ./run was created or changed
+	EvExit                          // a child of this machine exited (Pid, Wstat, Unknown)
+	EvGroupEmpty                    // the run's process group has no member left
+	EvReady                         // readiness was signalled
+	EvTimeout                       // a deadline passed
+	EvTerm                          // stop and exit when down (s6-supervise SIGTERM)
+	EvHup                           // exit after the next death (s6-supervise SIGHUP, x)
+	EvQuit                          // exit now, leave the service running (SIGQUIT, svscan b)
+	EvNotReady                      // sd_notify RELOADING=1: ready again only at the next READY=1
+	EvMainPid                       // sd_notify MAINPID=Pid: Pid is now the service's main process
+	EvWatchdog                      // sd_notify WATCHDOG=1: the keepalive
+	EvCheckStarted                  // a ./check run was spawned (Pid)
+	EvCheckDone                     // the ./check run ended: Wstat 0 = ready; Unknown: not even spawned
 	numEvents
 )
 
 var eventNames = [numEvents]string{"start", "adopt", "ctl", "spawned", "spawn-failed", "run-changed",
-	"exit", "group-empty", "ready", "timeout", "term", "hup", "quit"}
+	"exit", "group-empty", "ready", "timeout", "term", "hup", "quit",
+	"not-ready", "main-pid", "watchdog", "check-started", "check-done"}
 
 func (k EventKind) String() string {
 	if k < numEvents {
@@ -189,6 +214,8 @@ const (
 	ActWaitRun                       // watch the directory for ./run
 	ActReport                        // log Msg ("please report" class)
 	ActExit                          // the machine is done; Leave: processes keep running
+	ActSpawnCheck                    // spawn ./check NAME; feed EvCheckStarted or EvCheckDone{Unknown}
+	ActCheckFailed                   // a check run failed (Wstat): record its output, send event c
 	numActions
 )
 
@@ -210,7 +237,7 @@ type Action struct {
 // Deadline returns the earliest armed deadline, or the zero time.
 func (m *Machine) Deadline() time.Time {
 	d := m.SpawnAt
-	for _, t := range [...]time.Time{m.KillAt, m.FinishKillAt} {
+	for _, t := range [...]time.Time{m.KillAt, m.FinishKillAt, m.CheckAt, m.CheckKillAt, m.WatchdogAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -245,6 +272,14 @@ func Step(m Machine, e Event, now time.Time, buf []Action) (Machine, []Action) {
 	if e.Kind >= numEvents {
 		t.fatal("unknown event kind")
 		return t.m, t.acts
+	}
+	switch {
+	case m.State == Exited || m.State == Fatal || m.State == Starting:
+	case e.Kind == EvCheckDone:
+		t.checkDone(e)
+		return t.m, t.acts
+	case e.Kind == EvTimeout:
+		t.checkKill()
 	}
 	switch m.State {
 	case Down:
@@ -373,9 +408,9 @@ func (t *stepper) down(e Event) {
 		}
 	case EvTerm, EvHup, EvQuit:
 		t.exit(false)
-	case EvGroupEmpty, EvReady:
+	case EvGroupEmpty, EvReady, EvNotReady, EvMainPid, EvWatchdog:
 		// Stale: the group or readiness channel of a finished run.
-	case EvSpawned, EvSpawnFailed, EvExit:
+	case EvSpawned, EvSpawnFailed, EvExit, EvCheckStarted:
 		t.fatal(e.Kind.String() + " without a process")
 	}
 }
@@ -386,6 +421,13 @@ func (t *stepper) starting(e Event) {
 	case EvSpawned:
 		m.State, m.Pid, m.Pgid = Up, e.Pid, e.Pid
 		m.Adopted, m.Ready, m.Stamp, m.SpawnedAt = false, false, t.now, t.now
+		if m.Cfg.Check {
+			m.CheckEvery = CheckFirst
+			m.CheckAt = t.now.Add(CheckFirst)
+		}
+		if m.Cfg.Watchdog > 0 {
+			m.WatchdogAt = t.now.Add(m.Cfg.Watchdog)
+		}
 		t.writeStatus()
 		t.notify("u")
 	case EvSpawnFailed:
@@ -413,16 +455,29 @@ func (t *stepper) up(e Event) {
 		}
 		t.runDied(e)
 	case EvReady:
-		if !m.Ready {
-			m.Ready, m.ReadyStamp = true, t.now
+		t.ready()
+	case EvNotReady:
+		if m.Ready {
+			m.Ready = false
 			t.writeStatus()
-			t.notify("U")
+			t.notify("u")
+		}
+	case EvMainPid:
+		if e.Pid > 0 && e.Pid != m.Pid {
+			m.Pid, m.Adopted = e.Pid, e.Unknown
+			t.writeStatus()
+		}
+	case EvWatchdog:
+		if m.Cfg.Watchdog > 0 {
+			m.WatchdogAt = t.now.Add(m.Cfg.Watchdog)
+		}
+	case EvCheckStarted:
+		m.CheckPid = e.Pid
+		if m.Cfg.TimeoutCheck > 0 {
+			m.CheckKillAt = t.now.Add(m.Cfg.TimeoutCheck)
 		}
 	case EvTimeout:
-		if !m.KillAt.IsZero() && !t.now.Before(m.KillAt) {
-			t.kill(m.Pgid, unix.SIGKILL, true)
-			m.KillAt = t.now.Add(KillRepeat)
-		}
+		t.upTimeout()
 	case EvTerm:
 		m.Last = true
 		t.upCtl('d')
@@ -434,6 +489,86 @@ func (t *stepper) up(e Event) {
 		// Stale or irrelevant while run lives.
 	default:
 		t.fatal(e.Kind.String() + " while up")
+	}
+}
+
+func (t *stepper) upTimeout() {
+	m := &t.m
+	if !m.KillAt.IsZero() && !t.now.Before(m.KillAt) {
+		t.kill(m.Pgid, unix.SIGKILL, true)
+		m.KillAt = t.now.Add(KillRepeat)
+	}
+	if !m.CheckAt.IsZero() && !t.now.Before(m.CheckAt) {
+		m.CheckAt = time.Time{}
+		if !m.Ready && m.CheckPid == 0 {
+			t.act(Action{Kind: ActSpawnCheck})
+		}
+	}
+	if !m.WatchdogAt.IsZero() && !t.now.Before(m.WatchdogAt) {
+		// Like systemd's WatchdogSec: the service is killed and, as
+		// want-up is unchanged, restarted.
+		m.WatchdogAt = time.Time{}
+		t.act(Action{Kind: ActReport, Msg: "watchdog timeout: no WATCHDOG=1 for " + m.Cfg.Watchdog.String() + ", killing the service"})
+		t.kill(m.Pgid, m.Cfg.DownSignal, true)
+		t.kill(m.Pgid, unix.SIGCONT, true)
+		if m.KillAt.IsZero() {
+			m.KillAt = t.now.Add(drainDelay(m.Cfg))
+		}
+	}
+}
+
+// drainDelay is how long a signalled group gets before SIGKILL.
+func drainDelay(c Config) time.Duration {
+	if c.TimeoutKill > 0 {
+		return c.TimeoutKill
+	}
+	return GroupDrainKill
+}
+
+// ready records readiness from any source (notification-fd, sd_notify,
+// check) once per run.
+func (t *stepper) ready() {
+	m := &t.m
+	if m.Ready {
+		return
+	}
+	m.Ready, m.ReadyStamp, m.CheckAt = true, t.now, time.Time{}
+	t.writeStatus()
+	t.notify("U")
+}
+
+// checkDone handles the end of a check run, in any state: only the
+// current run's check counts.
+func (t *stepper) checkDone(e Event) {
+	m := &t.m
+	if !e.Unknown && (e.Pid == 0 || e.Pid != m.CheckPid) {
+		return // a check of a dead run, killed at its death
+	}
+	m.CheckPid, m.CheckKillAt = 0, time.Time{}
+	if m.State != Up || m.Ready {
+		return
+	}
+	if !e.Unknown && e.Wstat == 0 {
+		t.ready()
+		return
+	}
+	t.act(Action{Kind: ActCheckFailed, Wstat: e.Wstat})
+	m.CheckEvery *= 2
+	if m.CheckEvery < CheckFirst {
+		m.CheckEvery = CheckFirst
+	}
+	if m.CheckEvery > CheckMax {
+		m.CheckEvery = CheckMax
+	}
+	m.CheckAt = t.now.Add(m.CheckEvery)
+}
+
+// checkKill enforces timeout-check on a running check, in any state.
+func (t *stepper) checkKill() {
+	m := &t.m
+	if m.CheckPid != 0 && !m.CheckKillAt.IsZero() && !t.now.Before(m.CheckKillAt) {
+		t.kill(m.CheckPid, unix.SIGKILL, true)
+		m.CheckKillAt = t.now.Add(KillRepeat)
 	}
 }
 
@@ -500,7 +635,13 @@ func (t *stepper) runDied(e Event) {
 	m := &t.m
 	m.State, m.Pid = Finishing, 0
 	m.Ready, m.Paused, m.Stamp = false, false, t.now
-	m.KillAt = time.Time{}
+	m.KillAt, m.CheckAt, m.WatchdogAt = time.Time{}, time.Time{}, time.Time{}
+	if m.CheckPid != 0 {
+		// The check belongs to the dead run: kill it and forget it; its
+		// exit will not match CheckPid any more.
+		t.kill(m.CheckPid, unix.SIGKILL, true)
+		m.CheckPid, m.CheckKillAt = 0, time.Time{}
+	}
 	code, sig := -1, 0
 	if !e.Unknown {
 		m.Wstat = e.Wstat
@@ -519,11 +660,7 @@ func (t *stepper) runDied(e Event) {
 	m.GroupAlive = true
 	t.kill(m.Pgid, m.Cfg.DownSignal, true)
 	t.kill(m.Pgid, unix.SIGCONT, true)
-	drain := m.Cfg.TimeoutKill
-	if drain == 0 {
-		drain = GroupDrainKill
-	}
-	m.KillAt = t.now.Add(drain)
+	m.KillAt = t.now.Add(drainDelay(m.Cfg))
 	t.act(Action{Kind: ActWatchGroup, Pid: m.Pgid})
 	m.FinishPending = true
 	t.act(Action{Kind: ActSpawnFinish, Code: code, FinSig: sig})
@@ -582,7 +719,7 @@ func (t *stepper) finishing(e Event) {
 		m.Last = true
 	case EvQuit:
 		t.exit(true)
-	case EvReady, EvRunChanged:
+	case EvReady, EvRunChanged, EvNotReady, EvMainPid, EvWatchdog:
 		// Stale.
 	default:
 		t.fatal(e.Kind.String() + " while finishing")

@@ -64,6 +64,10 @@ func acts(as []Action) string {
 			b = append(b, "waitrun")
 		case ActReport:
 			b = append(b, "report")
+		case ActSpawnCheck:
+			b = append(b, "spawncheck")
+		case ActCheckFailed:
+			b = append(b, "checkfailed")
 		case ActExit:
 			if a.Leave {
 				b = append(b, "exit:leave")
@@ -167,6 +171,37 @@ func TestStepTable(t *testing.T) {
 		{fin(200, true), ctl('k'), t0, Finishing, "", nil},
 		{fin(200, true), ev(EvTerm), t0, Finishing, "", func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
 		{fin(200, true), exit(201, 0), t0, Fatal, "kill:-100/15 kill:-100/18 report exit", nil},
+		// Readiness by check script and sd_notify, watchdog
+		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg.Check = true; m.Cfg.Watchdog = time.Second }), spawned(42), t0, Up, "status notify:u", func(m Machine) string {
+			return check(m.CheckAt.Equal(at(CheckFirst)) && m.WatchdogAt.Equal(at(time.Second)), "check and watchdog armed")
+		}},
+		{with(up(100), func(m *Machine) { m.CheckAt = t0 }), ev(EvTimeout), t0, Up, "spawncheck", nil},
+		{with(up(100), func(m *Machine) { m.CheckAt = t0; m.CheckPid = 7 }), ev(EvTimeout), t0, Up, "", nil},
+		{up(100), Event{Kind: EvCheckStarted, Pid: 7}, t0, Up, "", func(m Machine) string {
+			return check(m.CheckPid == 7 && m.CheckKillAt.Equal(at(DefaultTimeoutCheck)), "check running")
+		}},
+		{with(up(100), func(m *Machine) { m.CheckPid = 7 }), Event{Kind: EvCheckDone, Pid: 7}, t0, Up, "status notify:U", nil},
+		{with(up(100), func(m *Machine) { m.CheckPid = 7; m.CheckEvery = CheckFirst }), Event{Kind: EvCheckDone, Pid: 7, Wstat: 1 << 8}, t0, Up, "checkfailed", func(m Machine) string {
+			return check(m.CheckAt.Equal(at(2*CheckFirst)) && m.CheckPid == 0, "next check doubled")
+		}},
+		{with(up(100), func(m *Machine) { m.CheckPid = 7; m.CheckEvery = CheckMax }), Event{Kind: EvCheckDone, Pid: 7, Wstat: 1 << 8}, t0, Up, "checkfailed", func(m Machine) string {
+			return check(m.CheckAt.Equal(at(CheckMax)), "interval capped")
+		}},
+		{with(up(100), func(m *Machine) { m.CheckPid = 7 }), Event{Kind: EvCheckDone, Pid: 8}, t0, Up, "", nil},
+		{with(up(100), func(m *Machine) { m.CheckPid = 7; m.CheckKillAt = t0 }), ev(EvTimeout), t0, Up, "kill:-7/9", nil},
+		{with(up(100), func(m *Machine) { m.CheckPid = 7 }), exit(100, 0), t0, Finishing,
+			fmt.Sprintf("kill:-7/9 tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), func(m Machine) string {
+				return check(m.CheckPid == 0, "check forgotten at death")
+			}},
+		{with(up(100), func(m *Machine) { m.Ready = true }), ev(EvNotReady), t0, Up, "status notify:u", nil},
+		{up(100), Event{Kind: EvMainPid, Pid: 150}, t0, Up, "status", func(m Machine) string { return check(m.Pid == 150 && m.Pgid == 100, "main pid") }},
+		{with(up(100), func(m *Machine) { m.Cfg.Watchdog = time.Second }), ev(EvWatchdog), at(time.Second), Up, "", func(m Machine) string {
+			return check(m.WatchdogAt.Equal(at(2*time.Second)), "watchdog re-armed")
+		}},
+		{with(up(100), func(m *Machine) { m.Cfg.Watchdog = time.Second; m.WatchdogAt = t0 }), ev(EvTimeout), t0, Up,
+			fmt.Sprintf("report kill:-100/%d kill:-100/18", sigterm), func(m Machine) string {
+				return check(m.WantUp && m.KillAt.Equal(at(GroupDrainKill)), "watchdog kill keeps want-up")
+			}},
 		// Absorbing
 		{Machine{State: Exited}, ctl('u'), t0, Exited, "", nil},
 		{Machine{State: Fatal}, ev(EvStart), t0, Fatal, "", nil},
@@ -199,13 +234,13 @@ func check(ok bool, what string) string {
 func impossible(s State, k EventKind) bool {
 	switch s {
 	case Down:
-		return k == EvSpawned || k == EvSpawnFailed || k == EvExit
+		return k == EvSpawned || k == EvSpawnFailed || k == EvExit || k == EvCheckStarted
 	case Starting:
 		return k != EvSpawned && k != EvSpawnFailed
 	case Up:
 		return k == EvSpawned || k == EvSpawnFailed || k == EvStart || k == EvAdopt
 	case Finishing:
-		return k == EvStart || k == EvAdopt
+		return k == EvStart || k == EvAdopt || k == EvCheckStarted
 	}
 	return false
 }
@@ -272,15 +307,30 @@ func FuzzStep(f *testing.F) {
 	letters := []byte("abqhkti12pcyroduDUxOQz")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := down(len(data) > 0 && data[0]&1 == 1)
+		if len(data) > 0 {
+			m.Cfg.Check = data[0]&2 != 0
+			if data[0]&4 != 0 {
+				m.Cfg.Watchdog = time.Second
+			}
+		}
 		now := t0
 		m, as := Step(m, ev(EvStart), now, nil)
 		nextPid := 1000
 		spawnPending := acts(as) == "status notify:s spawn"
+		checkPending := false
 		for i := 0; i < len(data); i++ {
 			c := data[i]
 			now = now.Add(time.Duration(c) * 37 * time.Millisecond)
 			var e Event
 			switch {
+			case checkPending:
+				checkPending = false
+				if c%5 == 0 {
+					e = Event{Kind: EvCheckDone, Unknown: true}
+				} else {
+					nextPid++
+					e = Event{Kind: EvCheckStarted, Pid: nextPid}
+				}
 			case spawnPending:
 				spawnPending = false
 				if c%4 == 0 {
@@ -315,7 +365,15 @@ func FuzzStep(f *testing.F) {
 				case 6:
 					e = ev(EvReady)
 				case 7:
-					e = ev([]EventKind{EvTerm, EvHup, EvQuit, EvRunChanged}[int(c/10)%4])
+					e = ev([]EventKind{EvTerm, EvHup, EvQuit, EvRunChanged, EvNotReady, EvWatchdog}[int(c/10)%6])
+				case 8:
+					if m.CheckPid != 0 {
+						e = Event{Kind: EvCheckDone, Pid: m.CheckPid, Wstat: uint16(c%2) << 8}
+					} else if m.State == Up {
+						e = Event{Kind: EvMainPid, Pid: m.Pid + 1}
+					} else {
+						e = ev(EvWatchdog)
+					}
 				default:
 					e = ctl(c)
 				}
@@ -326,8 +384,11 @@ func FuzzStep(f *testing.F) {
 				t.Fatalf("step %d: %s+%v -> %s: %s (actions %q)", i, prev.State, e, m.State, msg, acts(as))
 			}
 			for _, a := range as {
-				if a.Kind == ActSpawnRun || a.Kind == ActSpawnFinish {
+				switch a.Kind {
+				case ActSpawnRun, ActSpawnFinish:
 					spawnPending = true
+				case ActSpawnCheck:
+					checkPending = true
 				}
 			}
 			if m.State == Exited {
@@ -361,6 +422,12 @@ func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 		return "ready while finishing"
 	case !m.FinishKillAt.IsZero() && m.FinishPid == 0:
 		return "finish kill armed without finish"
+	case m.CheckPid != 0 && m.State != Up:
+		return "a check outlived its run"
+	case (!m.CheckAt.IsZero() || !m.WatchdogAt.IsZero()) && m.State != Up:
+		return "check or watchdog armed outside Up"
+	case m.Ready && !m.CheckAt.IsZero():
+		return "check scheduled although ready"
 	case e.Kind == EvTimeout && !m.Deadline().IsZero() && !m.Deadline().After(now):
 		return "a deadline that passed is still armed after EvTimeout (the loop would spin)"
 	}
