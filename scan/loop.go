@@ -32,13 +32,15 @@ type Config struct {
 type fdKind uint8
 
 const (
-	fdSignal  fdKind = iota // eventfd written by the signal forwarder
-	fdInotify               // the inotify instance
-	fdScanCtl               // .s6-svscan/control
-	fdControl               // a service's supervise/control
-	fdNotify                // a run's notification-fd pipe
-	fdAdopted               // pidfd of an adopted run
-	fdGroup                 // pidfd of a member of a dead run's process group
+	fdSignal   fdKind = iota // eventfd written by the signal forwarder
+	fdInotify                // the inotify instance
+	fdScanCtl                // .s6-svscan/control
+	fdControl                // a service's supervise/control
+	fdNotify                 // a run's notification-fd pipe
+	fdAdopted                // pidfd of an adopted run
+	fdGroup                  // pidfd of a member of a dead run's process group
+	fdSdNotify               // a service's sd_notify datagram socket
+	fdCheckOut               // output pipe of a running ./check
 )
 
 type fdOwner struct {
@@ -67,6 +69,7 @@ type loop struct {
 
 	fds      map[int32]fdOwner
 	byPid    map[int]*service
+	checks   map[int]*service   // running ./check processes
 	wds      map[int32]*service // inotify watches waiting for ./run
 	draining []*service         // services whose dead run's group still has members
 	timers   timerHeap
@@ -78,6 +81,9 @@ type loop struct {
 	exits    []reap.Exit
 	warns    []error
 	notifier servicedir.Notifier
+	ndir     string // sd_notify socket directory, made on first use
+	devnull  int
+	oob      [512]byte            // SCM_CREDENTIALS and SCM_RIGHTS of sd_notify datagrams
 	self     servicedir.PidRecord // this process, for supervise/gosv/supervisor
 	env      []string
 	buf      [4096]byte
@@ -98,7 +104,8 @@ type loop struct {
 // after setup every error becomes a warning and supervision goes on.
 func Run(cfg Config) error {
 	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
-		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}}
+		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{},
+		checks: map[int]*service{}, devnull: -1}
 	l.env = childEnv()
 	l.trace = os.Getenv("GOSV_TRACE") != ""
 	l.self.Pid = os.Getpid()
@@ -127,6 +134,9 @@ func (l *loop) setup() error {
 	}
 	if l.ino, err = unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK); err != nil {
 		return os.NewSyscallError("inotify_init1", err)
+	}
+	if l.devnull, err = unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+		return &os.PathError{Op: "open", Path: "/dev/null", Err: err}
 	}
 	l.register(l.evfd, fdOwner{kind: fdSignal})
 	l.register(l.ino, fdOwner{kind: fdInotify})
@@ -279,6 +289,11 @@ func (l *loop) reapAll() {
 		defer func() { l.reapedAt = time.Time{} }()
 	}
 	for _, e := range l.exits {
+		if s, ok := l.checks[e.Pid]; ok {
+			delete(l.checks, e.Pid)
+			l.checkExited(s, e)
+			continue
+		}
 		s, ok := l.byPid[e.Pid]
 		if !ok {
 			continue
@@ -318,6 +333,10 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 			delete(l.byPid, o.pid)
 			l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: o.pid, Unknown: true})
 		}
+	case fdSdNotify:
+		l.readSdNotify(o.svc, fd)
+	case fdCheckOut:
+		l.readCheckOutput(o.svc)
 	case fdGroup:
 		l.release(fd)
 		o.svc.dropGroupFd(fd)

@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,6 +34,44 @@ func TestMain(m *testing.M) {
 	case "pause":
 		// A service: block until a signal kills it.
 		block()
+	case "sd-ready":
+		// sd_notify READY=1 (optionally as another user first), then block.
+		if len(os.Args) > 1 && os.Args[len(os.Args)-1] == "as-nobody" {
+			if err := syscall.Setgid(65534); err == nil {
+				err = syscall.Setuid(65534)
+			}
+		}
+		sdNotify("READY=1")
+		block()
+	case "sd-msg":
+		// Send $GOSV_TEST_MSG now, then block.
+		sdNotify(strings.ReplaceAll(os.Getenv("GOSV_TEST_MSG"), `\n`, "\n"))
+		block()
+	case "sd-on-fifo":
+		// Send $GOSV_TEST_MSG each time a line arrives on the fifo named
+		// by the last argument (a signal could arrive before a handler).
+		f, err := os.Open(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(5)
+		}
+		buf := make([]byte, 64)
+		for {
+			if n, err := f.Read(buf); n > 0 {
+				sdNotify(strings.ReplaceAll(os.Getenv("GOSV_TEST_MSG"), `\n`, "\n"))
+			} else if err != nil {
+				block()
+			}
+		}
+	case "sd-mainpid":
+		// Fork a child that declares itself the main pid and ready; exit.
+		if len(os.Args) > 1 && os.Args[len(os.Args)-1] == "child" {
+			sdNotify("MAINPID=" + strconv.Itoa(os.Getpid()) + "\nREADY=1")
+			block()
+		}
+		c := exec.Command(os.Args[0], "child")
+		c.Env = os.Environ()
+		c.Start()
+		block() // killed by the test after MAINPID moved
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
 		signal.Ignore(syscall.SIGTERM)
@@ -46,6 +83,19 @@ func TestMain(m *testing.M) {
 		block()
 	}
 	os.Exit(m.Run())
+}
+
+// sdNotify sends one datagram to $NOTIFY_SOCKET.
+func sdNotify(msg string) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		os.Exit(3)
+	}
+	if err := unix.Sendto(fd, []byte(msg), 0, &unix.SockaddrUnix{Name: os.Getenv("NOTIFY_SOCKET")}); err != nil {
+		fmt.Fprintln(os.Stderr, "sdnotify:", err)
+		os.Exit(4)
+	}
+	unix.Close(fd)
 }
 
 // block parks the process until a signal kills it (select{} would trip
@@ -115,7 +165,7 @@ func mksvc(t *testing.T, scan, name, run string, files map[string]string) string
 	}
 	for f, content := range files {
 		mode := os.FileMode(0o644)
-		if f == "finish" || strings.HasSuffix(f, "/run") {
+		if f == "finish" || f == "check" || strings.HasSuffix(f, "/run") {
 			mode = 0o755
 		}
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
@@ -316,12 +366,14 @@ func TestExitRecreates(t *testing.T) {
 	waitFor(t, svc, svwait.Up)
 	// x then d: the machine exits after the death and is taken again 1 s
 	// later because the directory is still there.
-	w, _ := svwait.Listen([]string{svc}, svwait.Up, svwait.All)
-	defer w.Close()
-	servicedir.WriteControl(svc, []byte("xd"))
-	if err := w.Wait(deadline(t)); err != nil && !errors.As(err, new(*svwait.FailedError)) {
+	sub, err := servicedir.Subscribe(svc)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer sub.Close()
+	servicedir.WriteControl(svc, []byte("xd"))
+	waitEvent(t, sub, "x")
+	waitEvent(t, sub, "s") // taken again, RecreateDelay later
 	waitFor(t, svc, svwait.Up)
 }
 
@@ -361,4 +413,172 @@ func TestAdoptAfterSIGKILL(t *testing.T) {
 			t.Errorf("adopted service still alive after d")
 		}
 	}
+}
+
+func role(r string, args ...string) string {
+	return "#!/bin/sh\nGOSV_TEST_ROLE=" + r + " exec \"$GOSV_TEST_BIN\" " + strings.Join(args, " ") + "\n"
+}
+
+// waitEvent subscribes to dir's events (already subscribed: sub) and
+// returns once one of the bytes in want arrives.
+func waitEvent(t *testing.T, sub *servicedir.Subscription, want string) {
+	t.Helper()
+	sub.File.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	for {
+		n, err := sub.File.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for one of %q: %v", want, err)
+		}
+		if strings.ContainsAny(string(buf[:n]), want) {
+			return
+		}
+	}
+}
+
+func TestCheckReadiness(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	count := filepath.Join(t.TempDir(), "count")
+	check := "#!/bin/sh\necho try >> " + count + "\n[ $(wc -l < " + count + ") -ge 3 ] || { echo not yet; exit 1; }\n"
+	svc := link(t, scan, mksvc(t, scan, "chk", pauseRun, map[string]string{"finish": "#!/bin/sh\n", "check": check}))
+	sub, err := servicedir.Subscribe(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	waitEvent(t, sub, "c") // a failed check announces itself
+	b, err := os.ReadFile(filepath.Join(svc, checkOutputFile))
+	if err != nil || !strings.Contains(string(b), "not yet") || !strings.Contains(string(b), "exited 1") {
+		t.Fatalf("check-output %q, %v", b, err)
+	}
+	waitFor(t, svc, svwait.UpReady)
+	if b, _ := os.ReadFile(count); strings.Count(string(b), "try") != 3 {
+		t.Fatalf("check ran %d times, want 3", strings.Count(string(b), "try"))
+	}
+	// Readiness is tracked again after a crash: the new run is checked
+	// again (the counter is past 3, so the first check succeeds).
+	pid := status(t, svc).Pid
+	w, _ := svwait.Listen([]string{svc}, svwait.DownReady, svwait.All)
+	unix.Kill(pid, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid == pid {
+		t.Fatalf("not restarted: %+v", st)
+	}
+}
+
+func TestSdNotifyReady(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	args := []string{}
+	if os.Getuid() == 0 {
+		args = append(args, "as-nobody") // READY=1 after dropping privileges
+		// t.TempDir is 0700: let nobody reach the socket directory.
+		for d := scan; d != os.TempDir(); d = filepath.Dir(d) {
+			os.Chmod(d, 0o755)
+		}
+	}
+	svc := link(t, scan, mksvc(t, scan, "sd", role("sd-ready", args...), map[string]string{"notification-socket": "main\n"}))
+	waitFor(t, svc, svwait.UpReady)
+	b, err := os.ReadFile(filepath.Join(svc, notifySocketRecord))
+	if err != nil || !strings.HasPrefix(string(b), scan) {
+		t.Fatalf("notify-socket record %q, %v", b, err)
+	}
+}
+
+func TestSdNotifyImpostorIgnored(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	fifo := filepath.Join(t.TempDir(), "go")
+	unix.Mkfifo(fifo, 0o600)
+	run := "#!/bin/sh\nGOSV_TEST_MSG='STATUS=marker\\nEXTEND_TIMEOUT_USEC=5000000' GOSV_TEST_ROLE=sd-on-fifo exec \"$GOSV_TEST_BIN\" " + fifo + "\n"
+	svc := link(t, scan, mksvc(t, scan, "victim", run, map[string]string{"notification-socket": "main\n"}))
+	waitFor(t, svc, svwait.Up)
+	b, err := os.ReadFile(filepath.Join(svc, notifySocketRecord))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := strings.TrimSpace(string(b))
+	sub, err := servicedir.Subscribe(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// The test process is not in the service's session: its READY=1 and
+	// STATUS= must be ignored.
+	fd, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err := unix.Sendto(fd, []byte("READY=1\nSTATUS=impostor"), 0, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	// Then the real daemon speaks; datagrams are handled in order, so once
+	// its EXTEND_TIMEOUT_USEC has produced event e, the impostor's was seen.
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("go\n"))
+	waitEvent(t, sub, "e")
+	if st := status(t, svc); st.Ready {
+		t.Fatalf("impostor made the service ready: %+v", st)
+	}
+	if b, _ := os.ReadFile(filepath.Join(svc, statusTextFile)); string(b) != "marker\n" {
+		t.Fatalf("status-text %q, want the daemon's", b)
+	}
+	if b, err := os.ReadFile(filepath.Join(svc, readyDeadlineFile)); err != nil || !strings.HasPrefix(string(b), "@4000") {
+		t.Fatalf("ready-deadline %q, %v", b, err)
+	}
+}
+
+func TestWatchdogRestarts(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	// The daemon says READY=1 and WATCHDOG=1 once, then never again.
+	run := "#!/bin/sh\nGOSV_TEST_MSG='READY=1\\nWATCHDOG=1' GOSV_TEST_ROLE=sd-msg exec \"$GOSV_TEST_BIN\"\n"
+	svc := link(t, scan, mksvc(t, scan, "wd", run, map[string]string{"notification-socket": "main\n", "timeout-watchdog": "300\n"}))
+	w, _ := svwait.Listen([]string{svc}, svwait.UpReady, svwait.All)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	pid := status(t, svc).Pid
+	// No more pings: killed with the down-signal after 300 ms, restarted.
+	w, _ = svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitFor(t, svc, svwait.Up)
+	if st := status(t, svc); st.Pid == pid || st.Wstat != uint16(unix.SIGTERM) {
+		t.Fatalf("after the watchdog: %+v (old pid %d)", st, pid)
+	}
+}
+
+func TestSdNotifyMainPid(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	svc := link(t, scan, mksvc(t, scan, "mp", role("sd-mainpid"), map[string]string{"notification-socket": "main\n"}))
+	waitFor(t, svc, svwait.Up)
+	runPid := status(t, svc).Pid
+	// MAINPID comes from the run's child, so "main" alone would refuse its
+	// READY=1: the child becomes main with the same datagram, before READY.
+	waitFor(t, svc, svwait.UpReady)
+	st := status(t, svc)
+	if st.Pid == runPid || sessionOf(st.Pid) != runPid {
+		t.Fatalf("main pid %d (run %d, session %d)", st.Pid, runPid, sessionOf(st.Pid))
+	}
+	// The old run's death no longer counts; the main pid's does.
+	w, _ := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	defer w.Close()
+	unix.Kill(runPid, unix.SIGKILL)
+	unix.Kill(st.Pid, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, svc, svwait.Up)
 }

@@ -40,7 +40,15 @@ type service struct {
 	entry    *entry // scan-directory entry, nil in supervise mode
 	lastWarn string // last config warning, so each is reported once
 	badCtl   bool   // an unknown control byte was reported already
-	retried  bool   // a spawn failed with ./run executable: retried at once already
+
+	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
+	sdfd       int                  // sd_notify socket, or -1
+	sdpath     string
+	checkFd    int    // output pipe of the running ./check, or -1
+	checkOut   []byte // its output so far (bounded), nil when no check runs
+	stateFiles bool   // per-run state files were written (cleared at spawn)
+	cfgFresh   bool   // m.Cfg was read during the current feed
+	retried    bool   // a spawn failed with ./run executable: retried at once already
 }
 
 // newService takes a service directory: supervise/ and event/, the lock
@@ -63,7 +71,7 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 		return nil, err
 	}
 	s := &service{dir: dir, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
-		stdin: stdin, stdout: stdout, hidx: -1}
+		stdin: stdin, stdout: stdout, hidx: -1, sdfd: -1, checkFd: -1}
 	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
 		unix.Close(ctl)
 		lock.Close()
@@ -188,8 +196,8 @@ func (l *loop) feed(s *service, e supervise.Event) {
 	l.pending = append(l.pending[:0], e)
 	for i := 0; i < len(l.pending); i++ {
 		ev := l.pending[i]
-		if needsConfig(ev) {
-			s.m.Cfg = l.config(s)
+		if needsConfig(ev) && !s.cfgFresh {
+			s.m.Cfg, s.cfgFresh = l.config(s), true
 		}
 		s.m, l.acts = supervise.Step(s.m, ev, time.Now(), l.acts[:0])
 		for j := range l.acts {
@@ -197,6 +205,7 @@ func (l *loop) feed(s *service, e supervise.Event) {
 		}
 	}
 	l.pending = l.pending[:0]
+	s.cfgFresh = false
 	l.rearm(s)
 }
 
@@ -207,6 +216,9 @@ func (l *loop) do(s *service, a *supervise.Action) {
 			l.warnf("unable to write status: %v", err)
 		}
 	case supervise.ActNotify:
+		if s.stateFiles && (a.Ev == "U" || a.Ev == "D" || a.Ev == "OD") {
+			os.Remove(filepath.Join(s.dir, readyDeadlineFile)) // no deadline to extend any more
+		}
 		if err := l.notify(s, a.Ev); err != nil {
 			l.warnf("unable to notify event listeners: %v", err)
 		}
@@ -244,21 +256,47 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		l.watchRun(s)
 	case supervise.ActReport:
 		l.warnf("%s: %s", s.dir, a.Msg)
+	case supervise.ActSpawnCheck:
+		l.spawnCheck(s)
+	case supervise.ActCheckFailed:
+		l.checkFailed(s, a.Wstat)
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
 	}
 }
 
 func (l *loop) spawnRun(s *service) {
+	if !s.cfgFresh { // s6 reads its files at each spawn; a death just did
+		s.m.Cfg, s.cfgFresh = l.config(s), true
+	}
 	nfd, err := supervise.ReadNotificationFd(s.dir)
 	if err != nil {
 		l.warnf("unable to read configuration: %v (no readiness)", err)
 	}
+	env := l.env
+	if s.notifyMode, err = supervise.ReadNotifyMode(s.dir); err != nil {
+		l.warnf("unable to read configuration: %v", err)
+	}
+	if s.notifyMode != supervise.NotifyNone {
+		extra, err := l.openNotifySocket(s)
+		if err != nil {
+			l.warnf("unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)
+		}
+		env = append(env[:len(env):len(env)], extra...)
+	} else {
+		l.closeNotifySocket(s)
+	}
+	l.clearState(s)
 	files := append(make([]int, 0, 8), s.stdin, s.stdout, 2)
 	r := -1
 	if nfd >= 0 {
 		var p [2]int
-		if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		// NOTE: O_NONBLOCK only on our end: the flag belongs to the open
+		// file description, and the service's end must block like s6's.
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err == nil {
+			err = unix.SetNonblock(p[0], true)
+		}
+		if err != nil {
 			l.warnf("unable to create notification pipe for %s: %v", s.dir, err)
 			l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryFork})
 			return
@@ -270,7 +308,7 @@ func (l *loop) spawnRun(s *service) {
 		files[nfd] = p[1]
 		defer unix.Close(p[1])
 	}
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: l.env, Files: files})
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: env, Files: files})
 	if err != nil {
 		if r >= 0 {
 			unix.Close(r)
@@ -546,8 +584,10 @@ func (l *loop) exitService(s *service, leave bool) {
 	l.release(s.ctl)
 	l.release(s.notify)
 	l.release(s.pidfd)
+	l.release(s.checkFd)
+	l.closeNotifySocket(s)
 	l.stopDraining(s)
-	s.ctl, s.notify, s.pidfd = -1, -1, -1
+	s.ctl, s.notify, s.pidfd, s.checkFd = -1, -1, -1, -1
 	if s.wd >= 0 {
 		unix.InotifyRmWatch(l.ino, uint32(s.wd))
 		delete(l.wds, s.wd)

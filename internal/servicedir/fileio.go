@@ -2,6 +2,7 @@ package servicedir
 
 import (
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +19,16 @@ import (
 // removed. As in skalibs there is no fsync: the files are small, rewritten
 // often, and a crash loses at most the latest state, which the next
 // transition rewrites anyway.
+// WriteFile writes data to dir/rel atomically (rel.new, then rename), mode
+// 0644: for gosv's state files under supervise/gosv/.
+func WriteFile(dir, rel string, data []byte) error {
+	gdir := filepath.Join(dir, GosvStateDir)
+	if err := unix.Mkdir(gdir, gosvDirPerm); err != nil && err != unix.EEXIST {
+		return &os.PathError{Op: "mkdir", Path: gdir, Err: err}
+	}
+	return writeAtomic(filepath.Join(dir, rel), data, pidRecordPerm)
+}
+
 func writeAtomic(path string, data []byte, perm uint32) error {
 	tmp := path + tmpSuffix
 	fd, err := openRetry(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, perm)

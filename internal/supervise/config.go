@@ -1,6 +1,11 @@
 package supervise
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,7 +40,54 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 	} else if ok {
 		c.TimeoutFinish = time.Duration(v) * time.Millisecond
 	}
+	c.Check = unix.Access(filepath.Join(dir, CheckFile), unix.X_OK) == nil
+	if c.Check {
+		if v, ok, err := servicedir.ReadUintFile(dir, "timeout-check"); err != nil {
+			warns = append(warns, err)
+		} else if ok {
+			c.TimeoutCheck = time.Duration(v) * time.Millisecond
+		}
+	}
+	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-watchdog"); err != nil {
+		warns = append(warns, err)
+	} else if ok {
+		c.Watchdog = time.Duration(v) * time.Millisecond
+	}
 	return c, warns
+}
+
+// gosv-only service-directory files (PROTOCOL.md §9.1).
+const (
+	CheckFile              = "check"
+	NotificationSocketFile = "notification-socket"
+)
+
+// NotifyMode says whose sd_notify datagrams count.
+type NotifyMode uint8
+
+const (
+	NotifyNone NotifyMode = iota // no notification-socket file
+	NotifyMain                   // only the run (or MAINPID) process
+	NotifyAll                    // any process of the run's session
+)
+
+// ReadNotifyMode reads dir/notification-socket: "main" or "all".
+func ReadNotifyMode(dir string) (NotifyMode, error) {
+	p := filepath.Join(dir, NotificationSocketFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return NotifyNone, nil
+	}
+	if err != nil {
+		return NotifyNone, err
+	}
+	switch strings.TrimSpace(string(b)) {
+	case "main", "":
+		return NotifyMain, nil
+	case "all":
+		return NotifyAll, nil
+	}
+	return NotifyMain, &configError{p, fmt.Sprintf("invalid value %q (want main or all; using main)", strings.TrimSpace(string(b)))}
 }
 
 // ReadNotificationFd returns the fd number in dir/notification-fd, or -1.
