@@ -88,4 +88,3 @@ func (t *stepper) checkKill() {
 		m.CheckKillAt = t.now.Add(KillRepeat)
 	}
 }
-
