@@ -72,6 +72,21 @@ func TestMain(m *testing.M) {
 		c.Env = os.Environ()
 		c.Start()
 		block() // killed by the test after MAINPID moved
+	case "echo-on-fifo":
+		// Echo each line of the fifo named by the last argument to stdout.
+		f, err := os.Open(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(5)
+		}
+		buf := make([]byte, 256)
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				os.Stdout.Write(buf[:n])
+			} else if err != nil {
+				block()
+			}
+		}
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
 		signal.Ignore(syscall.SIGTERM)
@@ -581,4 +596,69 @@ func TestSdNotifyMainPid(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, svc, svwait.Up)
+}
+
+// waitFileContains waits (inotify, deadline) until path contains want.
+func waitFileContains(t *testing.T, path, want string) {
+	t.Helper()
+	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ino)
+	if _, err := unix.InotifyAddWatch(ino, filepath.Dir(path), unix.IN_MODIFY|unix.IN_CREATE|unix.IN_CLOSE_WRITE); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 4096)
+	for {
+		if b, _ := os.ReadFile(path); strings.Contains(string(b), want) {
+			return
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			b, _ := os.ReadFile(path)
+			t.Fatalf("%s: %q never appeared (content %q)", path, want, b)
+		}
+		fds := []unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(fds, int(left/time.Millisecond)+1); n > 0 {
+			unix.Read(ino, buf)
+		}
+	}
+}
+
+// TestLogPipeSurvivesScannerKill: a new scanner takes back the log pipe of
+// the service and logger it adopts, so a logger restart loses nothing.
+func TestLogPipeSurvivesScannerKill(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in, out := filepath.Join(tmp, "in"), filepath.Join(tmp, "out")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "p", role("echo-on-fifo", in), map[string]string{"log/run": "#!/bin/sh\nexec cat >> " + out + "\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	waitFor(t, filepath.Join(dir, "log"), svwait.Up)
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("line1\n"))
+	waitFileContains(t, out, "line1\n")
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	startScanner(t, scan)
+	waitFor(t, filepath.Join(dir, "log"), svwait.Up)
+	logPid := status(t, filepath.Join(dir, "log")).Pid
+	ww, _ := svwait.Listen([]string{filepath.Join(dir, "log")}, svwait.DownReady, svwait.All)
+	unix.Kill(logPid, unix.SIGKILL)
+	if err := ww.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	ww.Close()
+	waitFor(t, filepath.Join(dir, "log"), svwait.Up)
+	w.Write([]byte("line2\n"))
+	waitFileContains(t, out, "line1\nline2\n")
 }

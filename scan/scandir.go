@@ -2,6 +2,7 @@ package scan
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,10 +181,18 @@ func (sc *scanner) take(e *entry) {
 	}
 	if e.hasLog && e.pipe[0] < 0 {
 		var p [2]int
-		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-			sc.l.warnf("unable to create log pipe for %s: %v - retrying in %d seconds", dir, err, RetryScan/time.Second)
-			sc.retryScan()
-			return
+		var ok bool
+		// A logger or service left running by a killed scanner still has
+		// the old pipe: take it back, so that neither loses a line.
+		if p, ok = recoverPipe(filepath.Join(dir, servicedir.LogDir), 0); !ok {
+			p, ok = recoverPipe(dir, 1)
+		}
+		if !ok {
+			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+				sc.l.warnf("unable to create log pipe for %s: %v - retrying in %d seconds", dir, err, RetryScan/time.Second)
+				sc.retryScan()
+				return
+			}
 		}
 		e.pipe = p
 	}
@@ -454,4 +463,39 @@ func (sc *scanner) finish() error {
 		return nil
 	}
 	return &os.PathError{Op: "exec", Path: path, Err: err}
+}
+
+// recoverPipe opens both ends of the pipe that the live process recorded
+// in dir's pid record has as fd n, through /proc/PID/fd/N (open(2) on that
+// link reaches the same pipe). It is how a new scanner takes back the log
+// pipe of services and loggers it adopts.
+func recoverPipe(dir string, n int) ([2]int, bool) {
+	p := [2]int{-1, -1}
+	rec, err := servicedir.ReadPidRecord(dir)
+	if err != nil {
+		return p, false
+	}
+	if st, err := servicedir.ProcStartTime(rec.Pid); err != nil || st != rec.StartTime {
+		return p, false
+	}
+	link := fmt.Sprintf("/proc/%d/fd/%d", rec.Pid, n)
+	var st unix.Stat_t
+	if unix.Stat(link, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return p, false
+	}
+	// NOTE: O_NONBLOCK so that neither open waits for the other side
+	// (fifo(7)); the read end is opened first so the write end finds a
+	// reader. Both are made blocking again: children inherit them.
+	r, err := unix.Open(link, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return p, false
+	}
+	w, err := unix.Open(link, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(r)
+		return p, false
+	}
+	unix.SetNonblock(r, false)
+	unix.SetNonblock(w, false)
+	return [2]int{r, w}, true
 }
