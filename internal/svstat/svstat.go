@@ -115,7 +115,7 @@ func Print(w io.Writer, dir string, f Format, now func() time.Time) error {
 	var line []byte
 	switch {
 	case f.JSON:
-		line = JSON(dir, st, t, normallyUp)
+		line = JSONWith(dir, st, t, normallyUp, ReadExtras(dir))
 	case len(f.Fields) > 0:
 		line = []byte(Fields(st, t, normallyUp, f.Fields))
 	default:
@@ -255,12 +255,38 @@ type jsonV1 struct {
 	ExitCode      *int    `json:"exit_code"` // down and exited, else null
 	Signal        *string `json:"signal"`    // down and killed ("SIGTERM"), else null
 	UpdownSeconds uint64  `json:"updown_seconds"`
+	StatusText    *string `json:"status_text"`  // sd_notify STATUS= of the current run, else null
+	CheckOutput   *string `json:"check_output"` // output of the last failed ./check of the current run, else null
 }
 
 // JSON formats the gosv-only JSON object (without the newline). Its
 // booleans and nulls follow the field mode: ready is "-o ready", pid is
 // "-o pid", exit_code is "-o exitcode" and signal is "-o signal".
 func JSON(dir string, st servicedir.Status, now time.Time, normallyUp bool) []byte {
+	return JSONWith(dir, st, now, normallyUp, Extras{})
+}
+
+// Extras are the gosv-only state files shown by `svstat --json`
+// (PROTOCOL.md §9.2); empty strings print as null.
+type Extras struct {
+	StatusText  string
+	CheckOutput string
+}
+
+// ReadExtras reads dir's gosv-only state files; missing files are empty.
+func ReadExtras(dir string) Extras {
+	read := func(rel string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, rel))
+		return strings.TrimRight(string(b), "\n")
+	}
+	return Extras{
+		StatusText:  read("supervise/gosv/status-text"),
+		CheckOutput: read("supervise/gosv/check-output"),
+	}
+}
+
+// JSONWith is [JSON] with the gosv-only extras.
+func JSONWith(dir string, st servicedir.Status, now time.Time, normallyUp bool, ex Extras) []byte {
 	st = clamp(st, now)
 	up, w := st.Up(), wstat(st.Wstat)
 	j := jsonV1{
@@ -269,6 +295,12 @@ func JSON(dir string, st servicedir.Status, now time.Time, normallyUp bool) []by
 		Since:         st.Stamp.UTC().Format(time.RFC3339Nano),
 		ReadySince:    st.ReadyStamp.UTC().Format(time.RFC3339Nano),
 		UpdownSeconds: secondsSince(now, st.Stamp),
+	}
+	if ex.StatusText != "" {
+		j.StatusText = &ex.StatusText
+	}
+	if ex.CheckOutput != "" {
+		j.CheckOutput = &ex.CheckOutput
 	}
 	switch {
 	case up:

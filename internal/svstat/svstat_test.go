@@ -2,6 +2,7 @@ package svstat
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,17 +165,27 @@ func TestJSON(t *testing.T) {
 	}{
 		{sv(2, 1, 13683, 0x300, "wr"), true,
 			`{"version":1,"dir":"/run/svc/a","up":true,"pid":13683,"ready":true,"want_up":true,"normally_up":true,"paused":false,"finishing":false,` +
-				`"since":"2027-03-01T11:59:58.25Z","ready_since":"2027-03-01T11:59:59.25Z","exit_code":null,"signal":null,"updown_seconds":2}`},
+				`"since":"2027-03-01T11:59:58.25Z","ready_since":"2027-03-01T11:59:59.25Z","exit_code":null,"signal":null,"updown_seconds":2,"status_text":null,"check_output":null}`},
 		{sv(0, 8, 14194, 15, "f"), false,
 			`{"version":1,"dir":"/run/svc/a","up":false,"pid":null,"ready":false,"want_up":false,"normally_up":false,"paused":false,"finishing":true,` +
-				`"since":"2027-03-01T12:00:00.25Z","ready_since":"2027-03-01T11:59:52.25Z","exit_code":null,"signal":"SIGTERM","updown_seconds":0}`},
+				`"since":"2027-03-01T12:00:00.25Z","ready_since":"2027-03-01T11:59:52.25Z","exit_code":null,"signal":"SIGTERM","updown_seconds":0,"status_text":null,"check_output":null}`},
 		{sv(4, 1, 0, 0x300, "r"), true,
 			`{"version":1,"dir":"/run/svc/a","up":false,"pid":null,"ready":false,"want_up":false,"normally_up":true,"paused":false,"finishing":false,` +
-				`"since":"2027-03-01T11:59:56.25Z","ready_since":"2027-03-01T11:59:59.25Z","exit_code":3,"signal":null,"updown_seconds":4}`},
+				`"since":"2027-03-01T11:59:56.25Z","ready_since":"2027-03-01T11:59:59.25Z","exit_code":3,"signal":null,"updown_seconds":4,"status_text":null,"check_output":null}`},
 	}
 	for _, tt := range tests {
 		if got := string(JSON("/run/svc/a", tt.st, now, tt.normallyUp)); got != tt.want {
 			t.Errorf("JSON(%+v)\n got %s\nwant %s", tt.st, got, tt.want)
+		}
+	}
+}
+
+func TestJSONExtras(t *testing.T) {
+	st := servicedir.Status{Pid: 7, WantUp: true}
+	got := string(JSONWith("d", st, st.Stamp, true, Extras{StatusText: "serving", CheckOutput: "refused\n(./check exited 1)"}))
+	for _, want := range []string{`"status_text":"serving"`, `"check_output":"refused\n(./check exited 1)"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("JSON %s lacks %s", got, want)
 		}
 	}
 }
