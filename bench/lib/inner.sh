@@ -1,0 +1,105 @@
+#!/bin/bash
+# PID 1 of the benchmark's private mount+PID namespace (started by run.sh).
+# Runs every trial in a nested PID namespace and appends its results to
+# $BENCH_OUT/raw.tsv.
+set -euo pipefail
+here=$BENCH_HERE
+raw=$BENCH_OUT/raw.tsv
+log=$BENCH_OUT/trials.log
+: >"$raw"
+
+# A private /run: s6, runit and daemontools write nothing there, but
+# supervise-daemon hard-codes /run/openrc (each trial bind-mounts its own
+# directory there).
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/openrc
+
+# Run one trial in its own PID namespace. Output lines "key value" become raw
+# result lines; a failure becomes a note.
+#   trial BENCH SYSTEM FS LABEL TRIAL-ARGS...
+trial() {
+	local bench=$1 sys=$2 fs=$3 label=$4
+	shift 4
+	local w=$base/$sys-$bench-$label
+	rm -rf "$w"
+	mkdir -p "$w"
+	echo "== $bench $sys $fs $label $(date +%T)" >>"$log"
+	local rc=0 lines
+	# timeout ends unshare, whose --kill-child ends the trial's PID 1 and so
+	# the whole trial namespace.
+	lines=$(timeout -k 5 300 unshare --pid --fork --mount-proc --kill-child \
+		bash "$here/lib/trial.sh" "$bench" "$sys" "$w" "$@" 2>>"$log") || rc=$?
+	if [ $rc -ne 0 ]; then
+		# Keep the supervisor's own log for the post-mortem.
+		cat "$w"/log "$w"/*.log >"$BENCH_OUT/fail-$bench-$fs-$sys-$label.log" 2>/dev/null || true
+		local why
+		why=$(grep -v -e '^==' -e '^ *+' -e '^$' "$log" | tail -n 1 | tr '|\t' '/ ' | cut -c1-160)
+		printf '%s\t%s\t%s\tnote\tfailed (%s, exit %d): %s\n' "$bench" "$fs" "$sys" "$label" "$rc" "$why" >>"$raw"
+	fi
+	echo "$lines" >>"$log"
+	while read -r k v; do
+		[ -n "$k" ] && printf '%s\t%s\t%s\t%s\t%s\n' "$bench" "$fs" "$sys" "$k" "$v" >>"$raw"
+	done <<<"$lines"
+	rm -rf "$w"
+	echo "   $bench $sys $fs $label: $(echo $lines)" >&2
+}
+
+available() {
+	case $1 in
+	gosv) [ -z "$GOSV_NOTE" ] || { echo "$GOSV_NOTE"; return 1; } ;;
+	s6) command -v s6-svscan >/dev/null || { echo "not installed"; return 1; } ;;
+	runit) command -v runsvdir >/dev/null || { echo "not installed"; return 1; } ;;
+	daemontools) command -v svscan >/dev/null && command -v supervise >/dev/null || { echo "not installed"; return 1; } ;;
+	openrc) command -v supervise-daemon >/dev/null || { echo "not installed"; return 1; } ;;
+	supervisord) command -v supervisord >/dev/null || { echo "not installed"; return 1; } ;;
+	esac
+}
+
+for fs in $BENCH_FSS; do
+	case $fs in
+	tmpfs) base=/run/gosv-bench ;;
+	ext4)
+		base=$(mktemp -d /var/tmp/gosv-bench.XXXXXX)
+		trap 'rm -rf "$base"' EXIT
+		;;
+	esac
+	mkdir -p "$base"
+	echo "== fs $fs: $base ($(findmnt -no FSTYPE -T "$base"))" >>"$log"
+	for bench in $BENCH_BENCHES; do
+		# The floor under every restart and bring-up figure: fork+exec of
+		# the same run scripts by the measuring helper itself, no supervisor.
+		case $bench in
+		restart) trial restart baseline "$fs" n40 ;;
+		bringup) for i in 1 2 3; do trial bringup baseline "$fs" "t$i" "$i" 0; done ;;
+		esac
+		for sys in ${BENCH_SYSTEMS//,/ }; do
+			[ "$sys" != baseline ] || continue
+			if ! why=$(available "$sys"); then
+				printf '%s\t%s\t%s\tnote\t%s\n' "$bench" "$fs" "$sys" "$why" >>"$raw"
+				continue
+			fi
+			case $bench in
+			memory)
+				for n in 1 100 1000; do trial memory "$sys" "$fs" "n$n" "$n"; done
+				;;
+			restart) trial restart "$sys" "$fs" k10 ;;
+			bringup)
+				# runsvdir and svscan rescan every 5 s: start the three
+				# trials at different phases of that period. The others
+				# only need a moment to reach their idle loop.
+				case $sys in
+				runit | daemontools) settles="0.5 2.2 3.9" ;;
+				*) settles="0.3 0.3 0.3" ;;
+				esac
+				i=0
+				for s in $settles; do
+					i=$((i + 1))
+					trial bringup "$sys" "$fs" "t$i" "$i" "$s"
+				done
+				;;
+			idle) trial idle "$sys" "$fs" n100 ;;
+			esac
+		done
+	done
+	if [ "$fs" = ext4 ]; then rm -rf "$base"; fi
+done
