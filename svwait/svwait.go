@@ -3,11 +3,10 @@ package svwait
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/internal/servicedir"
 )
@@ -24,6 +23,10 @@ const (
 	RestartReady             // every service down first, then UpReady (-R)
 )
 
+// wantsReady reports whether the goal ends with readiness, the only goals a
+// service's ready deadline extends.
+func (g Goal) wantsReady() bool { return g == UpReady || g == RestartReady }
+
 // Mode says how many services must reach the goal.
 type Mode int
 
@@ -32,45 +35,42 @@ const (
 	Any             // at least one (-o)
 )
 
-// ErrTimeout is returned when the context's deadline passes first.
-var ErrTimeout = errors.New("timed out")
-
 // errNoDirs rejects an empty wait, which s6 treats as a usage error.
 var errNoDirs = errors.New("no service directory to wait for")
 
-// FailedError reports services that failed permanently (finish exited 125:
-// event 'O') or whose supervisor exited in the wrong state (event 'x')
-// while the wait was on. N is the number of failures counted, which the
-// s6 tools use as their exit code.
-type FailedError struct {
-	N    int
-	Dirs []string // the services that failed, in argument order
-}
-
-func (e *FailedError) Error() string {
-	if len(e.Dirs) == 1 {
-		return e.Dirs[0] + " failed permanently or its supervisor died"
-	}
-	return fmt.Sprintf("%d services failed permanently or their supervisor died: %s",
-		len(e.Dirs), strings.Join(e.Dirs, " "))
-}
-
-// Waiter is a wait in progress: subscribed to every directory's events and
-// with the initial states read. The two-phase form lets a caller subscribe,
-// then send control letters, then wait, without missing the transition its
-// own letters cause (s6-svlisten1).
+// Waiter is a wait in progress: subscribed to every directory's events,
+// with the initial states read and the supervisors identified. The
+// two-phase form lets a caller subscribe, then send control letters, then
+// wait, without missing the transition its own letters cause
+// (s6-svlisten1).
 //
 // A Waiter is not safe for concurrent use; Wait is called at most once, and
 // Close always.
 type Waiter struct {
-	dirs []string
-	subs []*servicedir.Subscription
-	t    *tracker
+	// Deadline is the wait's own deadline (zero: none), set before Wait.
+	// Unlike ctx's deadline it can move: for the UpReady and RestartReady
+	// goals, a service that announces a later supervise/gosv/ready-deadline
+	// (sd_notify EXTEND_TIMEOUT_USEC; event 'e', or the file present when
+	// Listen reads it) extends it, so that the wait ends at max(Deadline,
+	// the latest ready deadline seen). Extensions are never withdrawn
+	// during a wait. gosv svwait -t and svc -T set it.
+	Deadline time.Time
+
+	dirs   []string
+	goal   Goal
+	subs   []*servicedir.Subscription
+	fifos  []int // raw read ends of subs (non-blocking)
+	pidfds []int // per service: pidfd of its supervisor, -1 if not watched
+	gone   []bool
+	info   []Service // per service: what errors report
+	t      *tracker
+	// ready is the latest supervise/gosv/ready-deadline seen (zero: none).
+	ready time.Time
 }
 
-// Wait waits until dirs reach goal (see [Listen]). It returns nil once they
-// do, [ErrTimeout] if ctx's deadline passes first, ctx's error if it is
-// cancelled, and a [*FailedError] if services failed.
+// Wait waits until dirs reach goal; see [Listen] and [Waiter.Wait]. Its
+// only deadline is ctx's, which nothing extends; callers that honour
+// readiness-deadline extensions set [Waiter.Deadline] instead.
 func Wait(ctx context.Context, dirs []string, goal Goal, mode Mode) error {
 	w, err := Listen(dirs, goal, mode)
 	if err != nil {
@@ -80,136 +80,213 @@ func Wait(ctx context.Context, dirs []string, goal Goal, mode Mode) error {
 	return w.Wait(ctx)
 }
 
-// Listen subscribes to the events of every directory in dirs (creating
-// event/ if needed) and then reads its supervise/status, in that order, as
-// s6_svlisten_init does. Errors are *os.PathError values naming the
-// directory.
+// Listen starts a wait on dirs. For each directory, in this order, as
+// s6_svlisten_init does: it subscribes to the events (creating event/ if
+// needed), reads supervise/status, and then (gosv only) finds the
+// supervisor and opens a pidfd on it; a directory whose supervise/lock
+// nobody holds is noted, and counts as failed when the wait starts unless
+// it is already in the wanted state. For the UpReady and RestartReady
+// goals it also reads each supervise/gosv/ready-deadline.
+//
+// Errors are *os.PathError values naming the directory: a missing
+// directory or status file is an error, as in s6-svwait (exit 111).
 func Listen(dirs []string, goal Goal, mode Mode) (*Waiter, error) {
 	if len(dirs) == 0 {
 		return nil, errNoDirs
 	}
-	w := &Waiter{dirs: dirs}
-	initial := make([]svState, len(dirs))
+	n := len(dirs)
+	w := &Waiter{dirs: dirs, goal: goal, pidfds: make([]int, 0, n), gone: make([]bool, n), info: make([]Service, n)}
+	initial := make([]svState, n)
 	for i, dir := range dirs {
-		sub, err := servicedir.Subscribe(dir)
+		st, err := w.listen(dir)
 		if err != nil {
 			w.Close()
-			return nil, &os.PathError{Op: "subscribe to events for", Path: dir, Err: cause(err)}
-		}
-		w.subs = append(w.subs, sub)
-		// NOTE: Wait interrupts blocked reads with a read deadline; make
-		// sure now that the fifo supports them, rather than hang later.
-		if err := sub.File.SetReadDeadline(time.Time{}); err != nil {
-			w.Close()
-			return nil, &os.PathError{Op: "set read deadline on", Path: sub.Path, Err: err}
-		}
-		st, err := servicedir.ReadStatus(dir)
-		if err != nil {
-			w.Close()
-			return nil, &os.PathError{Op: "read status for", Path: dir, Err: cause(err)}
+			return nil, err
 		}
 		initial[i] = svState{up: st.Up(), ready: st.Ready}
+		w.info[i] = Service{Dir: dir, Up: st.Up(), Ready: st.Ready, Wstat: st.Wstat, Check: readCheckOutput(dir)}
+		pidfd, running := watchSupervisor(dir)
+		w.pidfds = append(w.pidfds, pidfd)
+		w.gone[i] = !running
+		if goal.wantsReady() {
+			w.extend(dir)
+		}
 	}
 	w.t = newTracker(goal, mode, initial)
 	return w, nil
 }
 
-// event is a chunk read from dir i's listener fifo, or the read error.
-type event struct {
-	i   int
-	b   []byte
-	err error
+// listen subscribes to dir's events and then reads its status.
+func (w *Waiter) listen(dir string) (servicedir.Status, error) {
+	if dir == "" {
+		// NOTE: s6-svwait turns "" into "/event" and creates it at the
+		// root; refuse instead, with s6's exit code (111).
+		return servicedir.Status{}, &os.PathError{Op: "subscribe to events for", Path: dir, Err: unix.ENOENT}
+	}
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		return servicedir.Status{}, &os.PathError{Op: "subscribe to events for", Path: dir, Err: cause(err)}
+	}
+	w.subs = append(w.subs, sub)
+	fd, err := rawFd(sub.File)
+	if err != nil {
+		return servicedir.Status{}, &os.PathError{Op: "subscribe to events for", Path: dir, Err: err}
+	}
+	w.fifos = append(w.fifos, fd)
+	st, err := servicedir.ReadStatus(dir)
+	if err != nil {
+		return servicedir.Status{}, &os.PathError{Op: "read status for", Path: dir, Err: cause(err)}
+	}
+	return st, nil
 }
 
-// Wait consumes events until the goal is reached, ctx is done or a read
-// fails. See [Wait] for the results.
+// rawFd returns f's descriptor without f.Fd's side effect of making it
+// blocking.
+func rawFd(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// Wait consumes events until the goal is reached, w.Deadline (as extended)
+// or ctx's deadline passes, ctx is cancelled or a read fails. ctx's
+// deadline, if any, is a hard limit that nothing extends.
+//
+// Results: nil once the goal is reached; a [*FailedError] if services
+// failed (s6's rules, plus supervisors that are gone); a [*TimeoutError]
+// (errors.Is [ErrTimeout]) when the deadline passes first; ctx's error if
+// it is cancelled; an *os.PathError if reading events fails.
+//
+// Events already queued when Wait starts are consumed first, then the
+// services without a supervisor fail. A supervisor that dies during the
+// wait is noticed through its pidfd at once, after every event it sent
+// before dying: it counts as an 'x' from a supervisor that could not say
+// so ([SupervisorDied]).
+//
+// Wait blocks in the Go poller on one epoll descriptor holding the
+// listener fifos and the pidfds; it starts no goroutine and never polls.
 func (w *Waiter) Wait(ctx context.Context) error {
-	if w.t.settle() {
-		return w.result()
+	if done, err := w.start(); done {
+		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	events := make(chan event)
-	var wg sync.WaitGroup
-	// NOTE: one reader per directory, parked in the Go poller. When Wait
-	// ends for any reason, cancel fires the AfterFunc, whose past read
-	// deadline unblocks them; Wait returns only once it ran and they are
-	// gone, so Close never races with them.
-	interrupted := make(chan struct{})
-	context.AfterFunc(ctx, func() {
-		w.interrupt()
-		close(interrupted)
-	})
-	defer func() {
-		cancel()
-		<-interrupted
-		wg.Wait()
-	}()
-	for i := range w.subs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.read(ctx, i, events)
-		}()
+	l, err := newLoop(w)
+	if err != nil {
+		return err
 	}
-	// TODO(supervisor-death issue): start one watcher per directory here
-	// (lock holder pid → pidfd); when the supervisor dies it sends
-	// event{i: i, b: []byte{'x'}}, which the tracker already handles.
-	for {
-		select {
-		case <-ctx.Done():
-			return ctxErr(ctx)
-		case ev := <-events:
-			if ev.err != nil {
-				if ctx.Err() != nil {
-					return ctxErr(ctx)
-				}
-				return &os.PathError{Op: "read", Path: w.subs[ev.i].Path, Err: ev.err}
-			}
-			for _, b := range ev.b {
-				if w.t.feed(ev.i, b) {
-					return w.result()
-				}
-			}
+	defer l.close()
+	return l.run(ctx, w.Deadline)
+}
+
+// start consumes the events queued since Listen and fails the services
+// found without a supervisor; done reports that the wait is over.
+func (w *Waiter) start() (done bool, err error) {
+	for i := range w.fifos {
+		if done, err := w.drain(i); done {
+			return true, err
 		}
 	}
+	for i, gone := range w.gone {
+		if gone && w.t.die(i, NoSupervisor) {
+			return true, w.result()
+		}
+	}
+	if w.t.settle() {
+		return true, w.result()
+	}
+	return false, nil
 }
 
-// readBufSize bounds one read from a listener fifo; events are single bytes
-// or pairs, so this only decides how many arrive per wakeup.
+// readBufSize bounds one read from a listener fifo; events are single
+// bytes or pairs, so this only decides how many arrive per read.
 const readBufSize = 64
 
-// read forwards the bytes of directory i's fifo to events until an error,
-// which is forwarded too, or until ctx is done.
-func (w *Waiter) read(ctx context.Context, i int, events chan<- event) {
+// drain reads service i's fifo until it is empty (EAGAIN) and applies
+// every byte; done reports that the wait is over, with its result.
+func (w *Waiter) drain(i int) (done bool, err error) {
 	var buf [readBufSize]byte
 	for {
-		n, err := w.subs[i].File.Read(buf[:])
-		ev := event{i: i, err: err}
-		if n > 0 {
-			ev.b, ev.err = append([]byte(nil), buf[:n]...), nil
-		}
-		if ev.b == nil && ev.err == nil {
+		n, err := unix.Read(w.fifos[i], buf[:])
+		switch {
+		case err == unix.EINTR:
 			continue
+		case err == unix.EAGAIN:
+			return false, nil
+		case err != nil:
+			return true, &os.PathError{Op: "read", Path: w.subs[i].Path, Err: err}
+		case n == 0:
+			// Unreachable: the Subscription keeps a write end open.
+			return true, &os.PathError{Op: "read", Path: w.subs[i].Path, Err: errors.New("unexpected EOF")}
 		}
-		select {
-		case events <- ev:
-		case <-ctx.Done():
-			return
-		}
-		if ev.err != nil {
-			return
+		for _, b := range buf[:n] {
+			if w.apply(i, b) {
+				return true, w.result()
+			}
 		}
 	}
 }
 
-// aLongTimeAgo is a read deadline that has always passed (net/http idiom).
-var aLongTimeAgo = time.Unix(1, 0)
-
-// interrupt wakes every blocked reader with a deadline in the past.
-func (w *Waiter) interrupt() {
-	for _, s := range w.subs {
-		s.File.SetReadDeadline(aLongTimeAgo)
+// apply records what event byte b from service i says about it for the
+// error messages, then feeds it to the tracker.
+func (w *Waiter) apply(i int, b byte) bool {
+	s := &w.info[i]
+	switch b {
+	case 'd', 'D', 'u', 'U':
+		s.Up, s.Ready = b == 'u' || b == 'U', b == 'D' || b == 'U'
+		if b == 'd' {
+			s.Deaths++
+			w.readWstat(i)
+		}
+	case 'O':
+		w.readWstat(i)
+	case 'c':
+		s.Check = readCheckOutput(w.dirs[i])
+	case 'e':
+		if w.goal.wantsReady() {
+			w.extend(w.dirs[i])
+		}
 	}
+	return w.t.feed(i, b)
+}
+
+// readWstat refreshes service i's last wait status; a status file that
+// cannot be read leaves the old value, as it only enriches messages.
+func (w *Waiter) readWstat(i int) {
+	if st, err := servicedir.ReadStatus(w.dirs[i]); err == nil {
+		w.info[i].Wstat = st.Wstat
+	}
+}
+
+// extend takes dir's ready deadline into account.
+func (w *Waiter) extend(dir string) {
+	if t, ok := readReadyDeadline(dir); ok && t.After(w.ready) {
+		w.ready = t
+	}
+}
+
+// effective returns the wait's deadline after extensions (zero: none).
+func (w *Waiter) effective(deadline time.Time) time.Time {
+	if deadline.IsZero() || !w.ready.After(deadline) {
+		return deadline
+	}
+	return w.ready
+}
+
+// dead handles the death of service i's supervisor, seen on its pidfd: the
+// events it sent before dying come first.
+func (w *Waiter) dead(i int) (done bool, err error) {
+	if done, err := w.drain(i); done {
+		return true, err
+	}
+	if w.t.die(i, SupervisorDied) {
+		return true, w.result()
+	}
+	return false, nil
 }
 
 func (w *Waiter) result() error {
@@ -219,27 +296,49 @@ func (w *Waiter) result() error {
 	e := &FailedError{N: w.t.n}
 	for i, f := range w.t.failed {
 		if f {
-			e.Dirs = append(e.Dirs, w.dirs[i])
+			e.Services = append(e.Services, w.service(i))
 		}
 	}
 	return e
 }
 
-// Close unsubscribes from every directory (removing the listener fifos).
+// timeout builds the error for a deadline that passed: every service that
+// failed or is not in the wanted state of the current phase.
+func (w *Waiter) timeout(deadline time.Time, extended bool) error {
+	e := &TimeoutError{Deadline: deadline, Extended: extended}
+	want := w.t.phases[w.t.ph]
+	for i := range w.dirs {
+		if w.t.failed[i] || !w.t.st[i].satisfies(want) {
+			e.Services = append(e.Services, w.service(i))
+		}
+	}
+	return e
+}
+
+func (w *Waiter) service(i int) Service {
+	s := w.info[i]
+	s.Reason = TimedOut
+	if w.t.failed[i] {
+		s.Reason = w.t.reason[i]
+	}
+	return s
+}
+
+// Close unsubscribes from every directory (removing the listener fifos)
+// and closes the pidfds.
 func (w *Waiter) Close() error {
+	for i, fd := range w.pidfds {
+		if fd >= 0 {
+			unix.Close(fd)
+			w.pidfds[i] = -1
+		}
+	}
 	var errs []error
 	for _, s := range w.subs {
 		errs = append(errs, s.Close())
 	}
-	w.subs = nil
+	w.subs, w.fifos = nil, nil
 	return errors.Join(errs...)
-}
-
-func ctxErr(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return ErrTimeout
-	}
-	return ctx.Err()
 }
 
 // cause strips an *os.PathError so that the caller's error names the

@@ -45,17 +45,28 @@ var (
 	stFinishing = servicedir.Status{Pid: 4343, Finishing: true, Wstat: 15}
 )
 
+// newFakeSup returns a service directory in state st whose lock is held
+// by the test process (an OFD lock without a supervisor record: a running
+// supervisor the waiter cannot watch).
 func newFakeSup(t *testing.T, st servicedir.Status) *fakeSup {
+	t.Helper()
+	f := newUnsupervised(t, st)
+	lock, err := servicedir.Lock(filepath.Join(f.dir, servicedir.LockPath), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	return f
+}
+
+// newUnsupervised returns a service directory in state st with nobody
+// holding its lock: a stale directory, or one for a helper to lock.
+func newUnsupervised(t *testing.T, st servicedir.Status) *fakeSup {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lock.Close() })
 	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +155,7 @@ func TestWaitEvents(t *testing.T) {
 		initial servicedir.Status
 		goal    Goal
 		events  []string
-		want    error
+		want    *FailedError
 	}{
 		{"up", stDown, Up, []string{"u"}, nil},
 		{"up ready", stDown, UpReady, []string{"u", "U"}, nil},
@@ -153,8 +164,9 @@ func TestWaitEvents(t *testing.T) {
 		{"down ready one write", stUp, DownReady, []string{"dD"}, nil},
 		{"restart", stUpReady, Restart, []string{"d", "D", "u"}, nil},
 		{"restart ready", stUpReady, RestartReady, []string{"d", "D", "u", "U"}, nil},
-		{"permanent failure", stFinishing, Up, []string{"OD"}, &FailedError{N: 1}},
-		{"supervisor exit", stUp, UpReady, []string{"d", "D", "x"}, &FailedError{N: 1}},
+		{"permanent failure", stFinishing, Up, []string{"OD"}, &FailedError{N: 1, Services: []Service{{Reason: Permanent}}}},
+		{"supervisor exit", stUp, UpReady, []string{"d", "D", "x"}, &FailedError{N: 1, Services: []Service{{Reason: SupervisorExited}}}},
+		{"gosv bytes", stUp, UpReady, []string{"c", "e", "U"}, nil},
 		{"ignored bytes", stDown, Up, []string{"s", "zz", "u"}, nil},
 	}
 	for _, tt := range tests {
@@ -172,8 +184,9 @@ func TestWaitEvents(t *testing.T) {
 				t.Fatalf("Wait = %v, want nil", err)
 			case tt.want != nil && !errors.As(err, &fe):
 				t.Fatalf("Wait = %v, want a *FailedError", err)
-			case tt.want != nil && (fe.N != 1 || len(fe.Dirs) != 1 || fe.Dirs[0] != f.dir):
-				t.Fatalf("Wait = %+v, want N=1 Dirs=[%s]", fe, f.dir)
+			case tt.want != nil && (fe.N != 1 || len(fe.Services) != 1 || fe.Services[0].Dir != f.dir ||
+				fe.Services[0].Reason != tt.want.Services[0].Reason):
+				t.Fatalf("Wait = %+v, want N=1, %s %v", fe, f.dir, tt.want.Services[0].Reason)
 			}
 		})
 	}
@@ -214,7 +227,7 @@ func TestWaitModes(t *testing.T) {
 	a.emit("u", stUp)
 	b.emit("x")
 	var fe *FailedError
-	if err := <-res; !errors.As(err, &fe) || fe.N != 1 || len(fe.Dirs) != 1 || fe.Dirs[0] != b.dir {
+	if err := <-res; !errors.As(err, &fe) || fe.N != 1 || len(fe.Services) != 1 || fe.Services[0].Dir != b.dir {
 		t.Fatalf("all with one dead supervisor: %v, want 1 failure in %s", err, b.dir)
 	}
 }
@@ -225,7 +238,7 @@ func TestWaitTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
 	defer cancel()
 	f.emit("d")
-	if err := w.Wait(ctx); err != ErrTimeout {
+	if err := w.Wait(ctx); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Wait = %v, want ErrTimeout", err)
 	}
 }

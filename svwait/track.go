@@ -15,7 +15,13 @@ type target struct {
 	up, ready, any bool
 }
 
-// tracker is the pure part of the waiter: s6_svlisten_loop's bookkeeping.
+// satisfies reports whether s is in the wanted state of phase want.
+func (s svState) satisfies(want target) bool {
+	return s.up == want.up && (!want.ready || s.ready)
+}
+
+// tracker is the pure part of the waiter: s6_svlisten_loop's bookkeeping,
+// plus gosv's rule for supervisors that are gone.
 //
 // A wait has one phase, or two for a restart: first every service down
 // (always all, as s6-svwait -r does), then the final goal. After each event
@@ -31,16 +37,25 @@ type target struct {
 //
 // Either way the service is then forced into the wanted state, so that a
 // failed service no longer blocks an "all" wait.
+//
+// gosv addition: a service whose supervisor exited ('x') or is gone (not
+// running when the wait started, or dead without an 'x': see die) is dead
+// for the rest of the wait. Its later event bytes are ignored, and when a
+// restart moves on to its up phase, a dead service that is not up counts
+// as a failure then (s6 would wait for it forever).
 type tracker struct {
 	st     []svState
 	phases []target
-	ph     int    // index of the current phase
-	failed []bool // per service: at least one failure counted
-	n      int    // failures counted, s6's e (and the exit code)
+	ph     int      // index of the current phase
+	reason []Reason // per service: why its first failure was counted
+	failed []bool   // per service: at least one failure counted
+	dead   []bool   // per service: its supervisor is gone
+	n      int      // failures counted, s6's e (and the exit code)
 }
 
 func newTracker(goal Goal, mode Mode, initial []svState) *tracker {
-	t := &tracker{st: initial, failed: make([]bool, len(initial))}
+	n := len(initial)
+	t := &tracker{st: initial, reason: make([]Reason, n), failed: make([]bool, n), dead: make([]bool, n)}
 	final := target{up: true, any: mode == Any}
 	switch goal {
 	case UpReady, RestartReady:
@@ -60,6 +75,9 @@ func newTracker(goal Goal, mode Mode, initial []svState) *tracker {
 // feed applies one event byte from service i and reports whether the wait
 // is over.
 func (t *tracker) feed(i int, b byte) bool {
+	if t.dead[i] {
+		return false
+	}
 	want := t.phases[t.ph]
 	s := &t.st[i]
 	switch b {
@@ -67,19 +85,37 @@ func (t *tracker) feed(i int, b byte) bool {
 		*s = svState{up: b == 'u' || b == 'U', ready: b == 'D' || b == 'U'}
 	case 'O':
 		if want.up {
-			t.fail(i)
+			t.fail(i, Permanent)
 			*s = svState{want.up, want.ready}
 		}
 	case 'x':
 		if s.up != want.up || s.ready != want.ready {
-			t.fail(i)
+			t.fail(i, SupervisorExited)
 		}
 		*s = svState{want.up, want.ready}
+		t.dead[i], t.reason[i] = true, firstReason(t.failed[i], t.reason[i], SupervisorExited)
 	default:
-		// s6-ftrigrd only passes bytes matching [DuUdOx]; 's' and any
-		// future event letters are not state changes.
+		// s6-ftrigrd only passes bytes matching [DuUdOx]; 's', gosv's 'e'
+		// and 'c', and any future event letters are not state changes.
 		return false
 	}
+	return t.settle()
+}
+
+// die records that service i's supervisor is gone without an 'x' (reason
+// NoSupervisor or SupervisorDied): a failure unless the service is in the
+// wanted state, which it is then forced into, as for 'x'. Unlike 'x', a
+// service that is up and ready satisfies a phase that wants it up.
+func (t *tracker) die(i int, r Reason) bool {
+	if t.dead[i] {
+		return false
+	}
+	want := t.phases[t.ph]
+	if !t.st[i].satisfies(want) {
+		t.fail(i, r)
+	}
+	t.st[i] = svState{want.up, want.ready}
+	t.dead[i], t.reason[i] = true, firstReason(t.failed[i], t.reason[i], r)
 	return t.settle()
 }
 
@@ -90,20 +126,43 @@ func (t *tracker) settle() bool {
 			return true
 		}
 		t.ph++
+		t.failDead()
 	}
 	return false
 }
 
-func (t *tracker) fail(i int) {
+// failDead counts, on entering a phase, the dead services that cannot
+// reach it any more.
+func (t *tracker) failDead() {
+	want := t.phases[t.ph]
+	for i, dead := range t.dead {
+		if dead && !t.st[i].satisfies(want) {
+			t.fail(i, t.reason[i])
+			t.st[i] = svState{want.up, want.ready}
+		}
+	}
+}
+
+func (t *tracker) fail(i int, r Reason) {
 	t.n++
-	t.failed[i] = true
+	if !t.failed[i] {
+		t.failed[i], t.reason[i] = true, r
+	}
+}
+
+// firstReason keeps the reason of a service's first failure.
+func firstReason(failed bool, old, r Reason) Reason {
+	if failed {
+		return old
+	}
+	return r
 }
 
 // reached is s6's got(): every service (or, for any, at least one) is in
 // the wanted state.
 func (t *tracker) reached(want target) bool {
 	for _, s := range t.st {
-		ok := s.up == want.up && (!want.ready || s.ready)
+		ok := s.satisfies(want)
 		if ok == want.any {
 			return ok
 		}

@@ -20,7 +20,7 @@ func TestTracker(t *testing.T) {
 		goal    Goal
 		mode    Mode
 		initial string
-		events  string // "0u 1U": service index, event byte
+		events  string // "0u 1U": service index, event byte; "0!": service 0's supervisor died
 		done    int    // index of the event that ends the wait; -1 at start, 99 never
 		failed  string // per service: 1 if a failure was counted
 	}{
@@ -62,7 +62,24 @@ func TestTracker(t *testing.T) {
 		{Restart, All, "U", "0x", 0, "1"},               // failure in the down phase ends it
 		{Restart, All, "U", "0d 0O 0D", 1, "1"},
 		// Bytes other than [DuUdOx] are ignored.
-		{Up, All, "d", "0s 0? 0u", 2, "0"},
+		{Up, All, "d", "0s 0? 0e 0c 0u", 4, "0"},
+		// A dead supervisor (gosv): a failure unless in the wanted state,
+		// where up and ready counts as up (unlike 'x').
+		{Up, All, "d", "0!", 0, "1"},
+		{Up, All, "Ud", "0! 1u", 1, "00"},
+		{Up, All, "dd", "0! 1u", 1, "10"},
+		{UpReady, All, "uu", "0! 1U", 1, "10"}, // the failure ends the wait once "all" is reached
+		{Down, Any, "uu", "0!", 0, "10"},
+		{DownReady, All, "u", "0d 0!", 1, "1"},
+		// Bytes from a dead service are ignored; it fails when a restart
+		// moves on to a phase it cannot reach.
+		{Up, All, "dd", "0! 0d 1u", 2, "10"},
+		{Up, All, "dd", "0x 0d 0! 1u", 3, "10"},
+		{Restart, All, "D", "0!", 0, "1"},
+		{Restart, All, "U", "0d 0!", 1, "1"},
+		{Restart, All, "Dd", "0x 1u", 1, "10"}, // s6 would wait for the first forever
+		{RestartReady, All, "UU", "0d 0D 0! 1d 1D 1u 1U", 6, "10"},
+		{Restart, All, "UU", "0d 0D 0u 0! 1d", 4, "10"}, // as 'x': up while all should be down
 	}
 	for _, tt := range tests {
 		tr := newTracker(tt.goal, tt.mode, st(tt.initial))
@@ -71,7 +88,8 @@ func TestTracker(t *testing.T) {
 			done = -1
 		} else {
 			for k, ev := range strings.Fields(tt.events) {
-				if tr.feed(int(ev[0]-'0'), ev[1]) {
+				i := int(ev[0] - '0')
+				if ev[1] == '!' && tr.die(i, SupervisorDied) || ev[1] != '!' && tr.feed(i, ev[1]) {
 					done = k
 					break
 				}

@@ -29,8 +29,8 @@ const (
 var ErrTooManyCommands = errors.New("too many commands")
 
 // CtlDirError is s6's "something is wrong with the DIR/supervise directory":
-// the control fifo could not be opened although the directory holding it is
-// there (or is not a directory). s6 exits 100 for it.
+// DIR/supervise is not a directory, or its control fifo is one. s6 exits
+// 100 for it, as for "supervisor not listening".
 type CtlDirError struct {
 	Path string // DIR/supervise or DIR/.s6-svscan
 	Err  error
@@ -55,12 +55,19 @@ type SvcRequest struct {
 // the state they cause, subscribing before sending (s6-svlisten1). Without
 // letters and wait, it only checks that a supervisor listens.
 //
+// The wait is svwait's: unlike s6-svc, a supervisor that is not running or
+// dies during the wait ends it at once as a failure.
+//
 // Errors: *os.PathError wrapping [servicedir.ErrNotListening], a
-// [*CtlDirError], [svwait.ErrTimeout], a [*svwait.FailedError], or other
-// *os.PathError values (system errors).
+// [*CtlDirError], a [*svwait.TimeoutError] (errors.Is [svwait.ErrTimeout]),
+// a [*svwait.FailedError], or other *os.PathError values (system errors).
 func Svc(ctx context.Context, r SvcRequest) error {
 	if r.Wait == 0 {
-		return writeCtl(r.Dir, servicedir.SuperviseDir, r.Letters)
+		return control(r.Dir, r.Letters)
+	}
+	var deadline time.Time
+	if r.Timeout > 0 {
+		deadline = time.Now().Add(r.Timeout)
 	}
 	wait := r.Wait
 	if wait == 'U' || wait == 'R' {
@@ -77,24 +84,22 @@ func Svc(ctx context.Context, r SvcRequest) error {
 	if !ok {
 		return fmt.Errorf("svc: invalid wait letter %q", wait)
 	}
-	if r.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.Timeout)
-		defer cancel()
-	}
-	if len(r.Letters) == 0 {
-		return svwait.Wait(ctx, []string{r.Dir}, goal, svwait.All) // s6-svwait
-	}
-	w, err := svwait.Listen([]string{r.Dir}, goal, svwait.Any) // s6-svlisten1
+	// Subscribe before sending, as s6-svlisten1 does (without letters,
+	// s6-svc runs s6-svwait: the same wait). All and Any are the same for
+	// one directory.
+	w, err := svwait.Listen([]string{r.Dir}, goal, svwait.All)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
+	w.Deadline = deadline
 	// NOTE: s6-svlisten1 ignores a failing inner s6-svc and waits until
 	// its timeout; failing at once with s6-svc's own error is kinder and
 	// returns the exit code s6-svc would.
-	if err := writeCtl(r.Dir, servicedir.SuperviseDir, r.Letters); err != nil {
-		return err
+	if len(r.Letters) > 0 {
+		if err := control(r.Dir, r.Letters); err != nil {
+			return err
+		}
 	}
 	return w.Wait(ctx)
 }
@@ -118,22 +123,26 @@ func GoalFor(letter byte) (svwait.Goal, bool) {
 	return 0, false
 }
 
+// readinessFiles are the service-directory files that make a service
+// notify readiness: s6's notification-fd, and gosv's sd_notify socket and
+// check script (PROTOCOL.md §9.1).
+var readinessFiles = []string{"notification-fd", "notification-socket", "check"}
+
 // hasReadiness reports whether dir's service notifies readiness, without
 // which a wait for up-and-ready never ends: s6-svc downgrades -wU/-wR to
-// -wu/-wr when it returns false.
-//
-// TODO(readiness issue): also accept gosv's own readiness configuration
-// once it exists; this is the one place that decides.
+// -wu/-wr when it returns false. The real s6-svc looks at notification-fd
+// only, so it downgrades for gosv's sd_notify and check services too.
 func hasReadiness(dir string) (bool, error) {
-	fn := filepath.Join(dir, "notification-fd")
-	switch err := unix.Access(fn, unix.F_OK); {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, unix.ENOENT):
-		return false, nil
-	default:
-		return false, &os.PathError{Op: "access", Path: fn, Err: err}
+	for _, name := range readinessFiles {
+		fn := filepath.Join(dir, name)
+		switch err := unix.Access(fn, unix.F_OK); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, unix.ENOENT):
+			return false, &os.PathError{Op: "access", Path: fn, Err: err}
+		}
 	}
+	return false, nil
 }
 
 // Svok reports whether a supervisor holds dir's supervise lock (s6_svc_ok).
@@ -149,74 +158,34 @@ func Svok(dir string) (bool, error) {
 // Svscanctl sends letters to the scanner of scandir dir in one write.
 // Errors are classified as for [Svc].
 func Svscanctl(dir string, letters []byte) error {
-	return writeCtl(dir, servicedir.ScanCtlDir, letters)
+	return classify(dir, servicedir.ScanCtlDir, servicedir.WriteScanControl(dir, letters))
 }
 
-// writeCtl writes letters in one write to dir/sub/control, classifying a
-// failure to open it as s6_svc_writectl does. Zero letters still open the
-// fifo: a liveness probe.
-//
-// NOTE: servicedir.WriteControl covers supervise/control only and folds a
-// missing service directory into ErrNotListening; s6-svc and s6-svscanctl
-// tell those apart (111 vs 100), hence this local copy.
-func writeCtl(dir, sub string, letters []byte) error {
-	fifo := filepath.Join(dir, sub, "control")
-	fd, err := openRetry(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
+// control sends letters to dir's supervisor in one write (none: a liveness
+// probe).
+func control(dir string, letters []byte) error {
+	return classify(dir, servicedir.SuperviseDir, servicedir.WriteControl(dir, letters))
+}
+
+// classify words a control error as s6-svc and s6-svscanctl do, keeping
+// servicedir's exit-code classes: not listening (100) says so; a sub
+// directory that is a file, or a control fifo that is a directory, is
+// "something is wrong with DIR/sub" (also 100); anything else, a missing
+// dir included, is a system error on dir (111).
+func classify(dir, sub string, err error) error {
 	switch {
-	case errors.Is(err, unix.ENXIO):
-		return &os.PathError{Op: "control", Path: dir, Err: servicedir.ErrNotListening}
-	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.EISDIR):
-		return investigate(dir, sub, err)
-	case err != nil:
-		return &os.PathError{Op: "control", Path: dir, Err: err}
-	}
-	defer unix.Close(fd)
-	// Blocking from here, as s6_svc_write does: a full fifo delays us
-	// rather than splitting or dropping the command.
-	if err := unix.SetNonblock(fd, false); err != nil {
-		return &os.PathError{Op: "control", Path: dir, Err: err}
-	}
-	if len(letters) == 0 {
+	case err == nil:
 		return nil
-	}
-	for {
-		_, err = unix.Write(fd, letters)
-		if err != unix.EINTR {
-			break
+	case errors.Is(err, servicedir.ErrNotListening) && (errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EISDIR)):
+		errno := unix.ENOTDIR
+		if errors.Is(err, unix.EISDIR) {
+			errno = unix.EISDIR
 		}
-	}
-	if err != nil {
-		return &os.PathError{Op: "control", Path: dir, Err: err}
-	}
-	return nil
-}
-
-// investigate tells a missing service directory (a system error) from a
-// missing or broken control directory (s6_svc_writectl's second half).
-func investigate(dir, sub string, openErr error) error {
-	if fd, err := openRetry(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC); err != nil {
-		return &os.PathError{Op: "control", Path: dir, Err: err}
-	} else {
-		unix.Close(fd)
-	}
-	path := filepath.Join(dir, sub)
-	fd, err := openRetry(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
-	if errors.Is(err, unix.ENOENT) {
+		return &CtlDirError{Path: filepath.Join(dir, sub), Err: errno}
+	case errors.Is(err, servicedir.ErrNotListening):
 		return &os.PathError{Op: "control", Path: dir, Err: servicedir.ErrNotListening}
-	}
-	if err != nil {
-		return &CtlDirError{Path: path, Err: err}
-	}
-	unix.Close(fd)
-	return &CtlDirError{Path: path, Err: openErr}
-}
-
-func openRetry(path string, flags int) (int, error) {
-	for {
-		fd, err := unix.Open(path, flags, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
+	default:
+		return &os.PathError{Op: "control", Path: dir, Err: cause(err)}
 	}
 }
 

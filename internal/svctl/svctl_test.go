@@ -83,7 +83,7 @@ func TestWriteCtlErrors(t *testing.T) {
 		{"nonexistent", "system: no such file or directory"},
 		{"empty", "not listening"},
 		{"supervise is a file", "bad control dir: not a directory"},
-		{"no control fifo", "bad control dir: no such file or directory"},
+		{"no control fifo", "not listening"}, // s6: "something is wrong with …/supervise", also 100
 		{"control is a dir", "bad control dir: is a directory"},
 		{"control is a file", "ok"}, // s6 appends to it too
 		{"fifo without reader", "not listening"},
@@ -91,7 +91,7 @@ func TestWriteCtlErrors(t *testing.T) {
 	for _, tt := range tests {
 		base := t.TempDir()
 		dir := layouts[tt.layout](t, base)
-		if got := kind(writeCtl(dir, servicedir.SuperviseDir, []byte("u"))); got != tt.want {
+		if got := kind(control(dir, []byte("u"))); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.layout, got, tt.want)
 		}
 	}
@@ -125,15 +125,17 @@ func TestWriteCtlOneWrite(t *testing.T) {
 func TestHasReadiness(t *testing.T) {
 	dir := t.TempDir()
 	if ok, err := hasReadiness(dir); ok || err != nil {
-		t.Errorf("without notification-fd: %v, %v", ok, err)
+		t.Errorf("without readiness files: %v, %v", ok, err)
 	}
-	mustWrite(t, filepath.Join(dir, "notification-fd"))
-	if ok, err := hasReadiness(dir); !ok || err != nil {
-		t.Errorf("with notification-fd: %v, %v", ok, err)
-	}
-	file := filepath.Join(dir, "notification-fd")
-	if _, err := hasReadiness(file); err == nil {
-		t.Errorf("below a file: no error")
+	for _, name := range []string{"notification-fd", "notification-socket", "check"} {
+		dir := t.TempDir()
+		mustWrite(t, filepath.Join(dir, name))
+		if ok, err := hasReadiness(dir); !ok || err != nil {
+			t.Errorf("with %s: %v, %v", name, ok, err)
+		}
+		if _, err := hasReadiness(filepath.Join(dir, name)); err == nil {
+			t.Errorf("below the file %s: no error", name)
+		}
 	}
 }
 
