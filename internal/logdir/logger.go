@@ -1,0 +1,273 @@
+package logdir
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Line limits (s6-log's -l option).
+const (
+	DefaultLineLimit = 8192
+	MinLineLimit     = 48
+)
+
+// Options tune a Logger beyond its script.
+type Options struct {
+	// LineLimit is s6-log's -l: a longer line is split by inserting a
+	// newline after LineLimit bytes. 0 means DefaultLineLimit; a negative
+	// value means as long as a batch ([ScratchSize]). Values below
+	// MinLineLimit are raised to it.
+	LineLimit int
+	// LossBytes selects bounded-loss mode (gosv log -B) when positive: a
+	// log directory that cannot be written buffers up to LossBytes of
+	// formatted lines, then drops whole lines and counts them, and the
+	// input keeps flowing. 0 (the default) is lossless: nothing more is
+	// taken from the input until the directory is writable again.
+	LossBytes int
+	// Now is the clock (stamps, archive names, retries); nil is time.Now.
+	Now func() time.Time
+	// Stdout and Stderr receive the 1 and 2 actions; nil is os.Stdout and
+	// os.Stderr.
+	Stdout, Stderr io.Writer
+	// Prog prefixes alerts (the 2 action): "PROG: alert: line".
+	Prog string
+}
+
+// WriteError reports that a log directory could not be written or
+// rotated. Consume returns it once when the directory starts failing, not
+// at every retry; the directory is retried at the deadline Consume
+// returns.
+type WriteError struct {
+	Dir string
+	Err error
+}
+
+func (e *WriteError) Error() string {
+	return "unable to write to log directory " + e.Dir + ": " + e.Err.Error()
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// Logger writes the lines of one input to the actions of a script. It is
+// not safe for concurrent use: the event loop that owns it calls Consume.
+type Logger struct {
+	script  *Script
+	opts    Options
+	limit   int
+	dirs    []*logDir
+	acts    []*action // by action id
+	ahead   []int     // per action: input bytes, from the input's head, already handled
+	pend    []byte    // non-pipe input only: bytes read and not yet handled everywhere
+	notPipe bool
+	outErr  [2]bool                     // a 1 or 2 write error was reported
+	hook    func(string, rotStep) error // tests: runs before each rotation step
+}
+
+// Open creates, locks and recovers the script's log directories (see
+// LOGDIR.md) and returns a Logger ready to consume. Errors have the
+// os.PathError shape; a directory locked by another logger wraps
+// servicedir.ErrLocked.
+func Open(s *Script, opts Options) (*Logger, error) {
+	l := &Logger{script: s, opts: opts, ahead: make([]int, s.nacts), acts: make([]*action, s.nacts)}
+	if l.opts.Now == nil {
+		l.opts.Now = time.Now
+	}
+	if l.opts.Stdout == nil {
+		l.opts.Stdout = os.Stdout
+	}
+	if l.opts.Stderr == nil {
+		l.opts.Stderr = os.Stderr
+	}
+	switch {
+	case opts.LineLimit == 0:
+		l.limit = DefaultLineLimit
+	case opts.LineLimit < 0 || opts.LineLimit > ScratchSize:
+		l.limit = ScratchSize
+	default:
+		l.limit = max(opts.LineLimit, MinLineLimit)
+	}
+	for i := range s.elems {
+		for j := range s.elems[i].acts {
+			a := &s.elems[i].acts[j]
+			l.acts[a.id] = a
+		}
+	}
+	now := l.opts.Now()
+	for _, cfg := range s.dirs {
+		d, err := openDir(cfg, now)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.dirs = append(l.dirs, d)
+	}
+	for _, a := range l.acts {
+		if a.kind == actDir {
+			l.dirs[a.dir].act = a
+		}
+	}
+	return l, nil
+}
+
+// Close flushes what bounded-loss mode holds if it can, completes a
+// pending rotation, fsyncs each current and marks it complete (mode 0744,
+// as s6-log at exit), and releases the locks. What it cannot finish is
+// recovered by the next Open.
+func (l *Logger) Close() error {
+	var errs []error
+	now := l.opts.Now()
+	for _, d := range l.dirs {
+		if d.fd >= 0 && len(d.held) > 0 {
+			l.writeHeld(d, now)
+		}
+		if d.fd >= 0 || d.step != stepWritable {
+			if err := d.finalize(now, l.hook); err != nil {
+				errs = append(errs, &WriteError{Dir: d.cfg.Path, Err: err})
+			}
+		}
+		d.close()
+	}
+	l.dirs = nil
+	return errors.Join(errs...)
+}
+
+// Rotate rotates every log directory whose current is not empty, as
+// s6-log does on SIGALRM. A failure is retried by the next Consume.
+func (l *Logger) Rotate() error {
+	var errs []error
+	now := l.opts.Now()
+	for _, d := range l.dirs {
+		if d.size == 0 || d.failing(now) {
+			continue
+		}
+		if err := d.rotate(now, l.hook); err != nil {
+			errs = l.fail(d, err, now, errs)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *logDir) failing(now time.Time) bool { return d.failed && now.Before(d.retryAt) }
+
+// fail records a failure of d: retry after the r delay, report once.
+func (l *Logger) fail(d *logDir, err error, now time.Time, errs []error) []error {
+	d.retryAt = now.Add(d.cfg.Retry)
+	if d.failed {
+		return errs
+	}
+	d.failed = true
+	return append(errs, &WriteError{Dir: d.cfg.Path, Err: err})
+}
+
+// retryDue retries the failed directories whose deadline has come: the
+// rotation first, then, in bounded-loss mode, the held lines.
+func (l *Logger) retryDue(now time.Time, errs []error) []error {
+	for _, d := range l.dirs {
+		if d.failed && !d.retryAt.IsZero() && !now.Before(d.retryAt) {
+			errs = l.retry(d, now, errs)
+		}
+	}
+	return errs
+}
+
+// deadline returns the earliest retry deadline still pending, and whether
+// input must wait for it: lossless mode with a failing directory.
+func (l *Logger) deadline(now time.Time) (next time.Time, blocked bool) {
+	for _, d := range l.dirs {
+		if d.failing(now) {
+			if next.IsZero() || d.retryAt.Before(next) {
+				next = d.retryAt
+			}
+			blocked = blocked || l.opts.LossBytes <= 0
+		}
+	}
+	return next, blocked
+}
+
+func (l *Logger) retry(d *logDir, now time.Time, errs []error) []error {
+	if d.step != stepWritable {
+		if err := d.rotate(now, l.hook); err != nil {
+			return l.fail(d, err, now, errs)
+		}
+	}
+	if len(d.held) > 0 || d.dropped > 0 {
+		if err := l.writeHeld(d, now); err != nil {
+			return l.fail(d, err, now, errs)
+		}
+	}
+	// Lossless mode: the failed batch is still in the input and the next
+	// write decides. Bounded-loss mode: what was held is written.
+	d.retryAt = time.Time{}
+	if l.opts.LossBytes > 0 {
+		d.failed = false
+	}
+	return errs
+}
+
+// writeHeld writes the lines bounded-loss mode held, then a line with the
+// count of those it dropped, stamped like the directory's lines.
+func (l *Logger) writeHeld(d *logDir, now time.Time) error {
+	if err := d.write(d.held); err != nil {
+		return err
+	}
+	d.held = d.held[:0]
+	if d.dropped > 0 {
+		var msg []byte
+		if d.act.tai {
+			msg = appendTAI64N(msg, now)
+		}
+		if d.act.iso {
+			msg = appendISO(msg, now)
+		}
+		msg = append(msg, d.act.prefix...)
+		msg = append(msg, "gosv: dropped "...)
+		msg = strconv.AppendInt(msg, int64(d.dropped), 10)
+		msg = append(msg, " lines: the log directory was not writable\n"...)
+		if err := d.write(msg); err != nil {
+			return err
+		}
+		d.dropped = 0
+	}
+	d.held = nil // an idle Logger owns no buffer
+	return nil
+}
+
+// hold keeps a line of a failing directory in bounded-loss mode, or counts
+// it as dropped once LossBytes are held. Once a line is dropped, later
+// lines are dropped too until the directory recovers, so that the log
+// reads: held lines, "dropped N lines", newer lines.
+func (l *Logger) hold(d *logDir, a *action, sc *Scratch, line []byte) {
+	if d.dropped > 0 || len(d.held)+lineLen(a, sc, line) > l.opts.LossBytes {
+		d.dropped++
+		return
+	}
+	d.held = appendLine(d.held, a, sc, line)
+}
+
+func (l *Logger) holdFormatted(d *logDir, line []byte) {
+	if d.dropped > 0 || len(d.held)+len(line) > l.opts.LossBytes {
+		d.dropped++
+		return
+	}
+	d.held = append(d.held, line...)
+}
+
+// write appends b to current. A short write (the disk filled up midway)
+// is undone with ftruncate so that the retry does not duplicate a partial
+// chunk.
+func (d *logDir) write(b []byte) error {
+	n, err := writeFull(d.fd, b)
+	if err == nil {
+		d.size += int64(n)
+		return nil
+	}
+	if n > 0 {
+		if terr := ftruncate(d.fd, d.size); terr != nil {
+			d.size += int64(n) // NOTE: the partial chunk stays and will be repeated
+		}
+	}
+	return &os.PathError{Op: "write", Path: d.path(currentName), Err: err}
+}
