@@ -32,8 +32,8 @@ type Scratch struct {
 	in    []byte
 	sinks []sinkState
 	std   [2][]byte // output of the 1 and 2 actions, shared so that lines keep their order
-	tai   []byte // the batch's t stamp
-	iso   []byte // the batch's T stamp
+	tai   []byte    // the batch's t stamp
+	iso   []byte    // the batch's T stamp
 }
 
 // sinkState is one action's progress within a batch.
