@@ -1,0 +1,166 @@
+package openrc
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/svstat"
+)
+
+// ExitGiveUp is finish's exit code for "permanent failure": the supervisor
+// clears want-up and announces O then D (s6's finish 125).
+const ExitGiveUp = 125
+
+// Finish is the generated finish: the respawn policy of supervise-daemon
+// 0.63.3, applied without touching the supervisor. dir is the service
+// directory (the current directory when the supervisor runs it) and args
+// are finish's arguments: the exit code (or 256 when killed, -1 for an
+// adopted run), the signal and the name.
+//
+// After a death while the service is wanted up, it replays the deaths
+// since OpenRC started the service ([Respawn.Decide]). To give up it
+// records the reason in openrc.reason, marks the OpenRC service stopped
+// then failed, unlinks the service from the scan directory and asks its
+// supervisor to exit once down, and returns [ExitGiveUp]. Otherwise it
+// waits respawn_delay (cut short if the service is stopped meanwhile) and
+// returns 0. Its output goes to w (the service's log).
+func Finish(dir string, args []string, w io.Writer) int {
+	if len(args) > 0 && args[0] == "-1" {
+		return 0 // an adopted run: no death was recorded
+	}
+	ec, err := ReadExecConfig(dir)
+	if err != nil {
+		fmt.Fprintf(w, "gosv openrc finish: warning: unable to read the configuration: %v\n", err)
+		return 0
+	}
+	st, err := servicedir.ReadStatus(dir)
+	if err != nil || !st.WantUp {
+		return 0 // stopping (or unknown): nothing to decide
+	}
+	v := ec.Respawn.Decide(deathsSinceStart(dir))
+	if v.GiveUp {
+		ec.giveUp(dir, v.Reason+"; last death: "+deathText(args), w)
+		return ExitGiveUp
+	}
+	if v.Delay > 0 {
+		waitWantDown(dir, v.Delay)
+	}
+	return 0
+}
+
+// deathText describes finish's arguments: "exit code 3", "signal SIGKILL".
+func deathText(args []string) string {
+	if len(args) < 2 {
+		return "unknown"
+	}
+	if args[0] == "256" {
+		n, _ := strconv.Atoi(args[1])
+		return "signal SIG" + servicedir.SignalName(unix.Signal(n))
+	}
+	return "exit code " + args[0]
+}
+
+func (ec *ExecConfig) giveUp(dir, reason string, w io.Writer) {
+	fmt.Fprintf(w, "gosv openrc %s: giving up: %s\n", ec.Service, reason)
+	if err := os.WriteFile(filepath.Join(dir, ReasonFile), []byte(reason+"\n"), 0o644); err != nil {
+		fmt.Fprintf(w, "gosv openrc %s: warning: unable to record the reason: %v\n", ec.Service, err)
+	}
+	rc := RC{SvcDir: ec.RCSvcDir, LibexecDir: ec.libexec()}
+	// As supervise-daemon when it gives up: stopped, then failed.
+	for _, state := range []string{"stopped", "failed"} {
+		if err := rc.Mark(ec.Service, state); err != nil {
+			fmt.Fprintf(w, "gosv openrc %s: warning: unable to mark the service %s: %v\n", ec.Service, state, err)
+		}
+	}
+	// Leave nothing supervised behind OpenRC's back: the supervisor exits
+	// once finish is done, and the scanner forgets the unlinked entry.
+	link := filepath.Join(ScanDir(ec.RCSvcDir), ec.Service)
+	if target, err := filepath.EvalSymlinks(link); err == nil && sameDir(target, dir) {
+		os.Remove(link)
+		servicedir.WriteControl(dir, []byte{'x'})
+	}
+}
+
+func (ec *ExecConfig) libexec() string {
+	if ec.LibexecDir != "" {
+		return ec.LibexecDir
+	}
+	return "/lib/rc"
+}
+
+func sameDir(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// waitWantDown waits for d, or less if the service's want-up flag is
+// cleared meanwhile (someone stops it: no point delaying the stop). The
+// status file is renamed into place at every change, which inotify
+// reports; there is no polling.
+func waitWantDown(dir string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		waitFor(-1, d)
+		return
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, "supervise"), unix.IN_MOVED_TO); err != nil {
+		waitFor(-1, d)
+		return
+	}
+	buf := make([]byte, 4096)
+	for {
+		if st, err := servicedir.ReadStatus(dir); err == nil && !st.WantUp {
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 || !waitFor(fd, left) {
+			return
+		}
+		unix.Read(fd, buf) // drain; the status is read again above
+	}
+}
+
+// waitFor waits until fd is readable (true) or d passes (false). NOTE: fd
+// -1 just waits d: the fallback when inotify is unavailable, where the
+// delay, which is respawn_delay's whole point, cannot be cut short.
+func waitFor(fd int, d time.Duration) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(d)
+	for {
+		ms := int(time.Until(deadline).Milliseconds())
+		if ms <= 0 {
+			return false
+		}
+		n, err := unix.Poll(fds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}
+
+// Reason returns why gosv last gave the service in dir up, or "".
+func Reason(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, ReasonFile))
+	return strings.TrimSpace(string(b))
+}
+
+// statusLine is the s6-svstat line for the service directory dir.
+func statusLine(dir string, now time.Time) (string, error) {
+	st, normallyUp, err := svstat.Read(dir)
+	if err != nil {
+		return "", err
+	}
+	return svstat.Legacy(st, now, normallyUp, false), nil
+}

@@ -1,0 +1,127 @@
+package openrc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Check lints the init script at script for supervisor=gosv: syntax,
+// unresolved values, bad values, start()/stop()/status() that bypass the
+// backend, a missing service directory, reload on OpenRC 0.45. The hook is
+// checked separately, with [CheckHook]: it concerns every script at once.
+//
+// Problems come sorted by position. A syntax error is returned as the only
+// problem.
+func Check(l Layout, script string) []Problem {
+	s, err := Resolve(l, script)
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			return []Problem{{Pos: pe.Pos, Severity: Error, Msg: pe.Msg}}
+		}
+		return []Problem{{Pos: Pos{File: script}, Severity: Error, Msg: err.Error()}}
+	}
+	return s.Lint()
+}
+
+// Lint lints a resolved service; see [Check].
+func (s *Service) Lint() []Problem {
+	probs := slices.Clone(s.Problems)
+	sup := s.Vars["supervisor"]
+	if sup.Text != "gosv" || sup.Unresolved.IsValid() {
+		if !sup.Unresolved.IsValid() {
+			probs = append(probs, Problem{Pos: Pos{File: s.Script}, Severity: Warning,
+				Msg: fmt.Sprintf("supervisor is %q, not gosv: nothing more to check", sup.Text)})
+		}
+		return sortProblems(probs)
+	}
+	sp, sprobs := s.Spec()
+	probs = append(probs, sprobs...)
+	probs = append(probs, s.lintFuncs()...)
+	probs = append(probs, s.lintLayout(sp)...)
+	if !s.Layout.Version.HasDefaultReload() && !sp.ReloadListed {
+		probs = append(probs, Problem{Pos: Pos{File: s.Script}, Severity: Warning,
+			Msg: fmt.Sprintf("reload is not listed in extra_started_commands: on OpenRC %s `rc-service %s reload` fails (0.63.1 lists it for every service)",
+				s.Layout.Version, s.Name)})
+	}
+	if p := sup.Pos; p.IsValid() && s.Layout.Runlevel != "" && strings.HasSuffix(p.File, "."+s.Layout.Runlevel) {
+		probs = append(probs, Problem{Pos: p, Severity: Warning,
+			Msg: "supervisor=gosv set only in a per-runlevel conf.d: OpenRC's dependency scan does not read it, so gosv-svscan is not pulled in"})
+	}
+	if hasLSBHeader(s.Script) {
+		probs = append(probs, Problem{Pos: Pos{File: s.Script}, Severity: Warning,
+			Msg: "LSB header: Debian's openrc-run.sh takes another path for such scripts; remove it"})
+	}
+	return sortProblems(probs)
+}
+
+// lintFuncs reports start()/stop()/status() that never call the backend.
+func (s *Service) lintFuncs() []Problem {
+	var out []Problem
+	for _, fn := range []string{"start", "stop", "status"} {
+		f, ok := s.Funcs[fn]
+		if !ok || slices.Contains(f.Calls, "default_"+fn) {
+			continue
+		}
+		out = append(out, Problem{Pos: f.Pos, Severity: Warning,
+			Msg: fmt.Sprintf("%s() is defined and does not call default_%s: supervisor=gosv is bypassed for %s", fn, fn, fn)})
+	}
+	return out
+}
+
+// lintLayout checks the service directory or the command, and the user.
+func (s *Service) lintLayout(sp *Spec) []Problem {
+	var out []Problem
+	if !sp.Declarative {
+		fi, err := os.Stat(sp.ServiceDir)
+		switch {
+		case err != nil:
+			out = append(out, Problem{Pos: Pos{File: s.Script}, Severity: Error,
+				Msg: fmt.Sprintf("no command and no service directory: %v", err)})
+		case !fi.IsDir():
+			out = append(out, Problem{Pos: Pos{File: s.Script}, Severity: Error,
+				Msg: fmt.Sprintf("no command, and %s is not a directory", sp.ServiceDir)})
+		case unix.Access(sp.ServiceDir+"/run", unix.X_OK) != nil:
+			out = append(out, Problem{Pos: Pos{File: s.Script}, Severity: Error,
+				Msg: fmt.Sprintf("no command, and %s/run is not executable", sp.ServiceDir)})
+		}
+	}
+	if sp.User != "" {
+		if _, err := user.Lookup(sp.User); err != nil {
+			out = append(out, Problem{Pos: s.Vars["command_user"].Pos, Severity: Error,
+				Msg: fmt.Sprintf("command_user: unknown user %q", sp.User)})
+		}
+	}
+	if sp.Group != "" {
+		if _, err := user.LookupGroup(sp.Group); err != nil {
+			out = append(out, Problem{Pos: s.Vars["command_user"].Pos, Severity: Error,
+				Msg: fmt.Sprintf("command_user: unknown group %q", sp.Group)})
+		}
+	}
+	return out
+}
+
+// hasLSBHeader reports whether the script has an LSB "### BEGIN INIT INFO".
+func hasLSBHeader(script string) bool {
+	b, err := os.ReadFile(script)
+	return err == nil && strings.Contains(string(b), "### BEGIN INIT INFO")
+}
+
+func sortProblems(p []Problem) []Problem {
+	slices.SortStableFunc(p, func(a, b Problem) int {
+		if c := strings.Compare(a.Pos.File, b.Pos.File); c != 0 {
+			return c
+		}
+		if a.Pos.Line != b.Pos.Line {
+			return int(a.Pos.Line) - int(b.Pos.Line)
+		}
+		return int(a.Pos.Col) - int(b.Pos.Col)
+	})
+	return p
+}

@@ -1,0 +1,264 @@
+package openrc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// Names in a generated service directory. The s6 ones are read by the
+// supervisor; ExecFile, StartFile and ReasonFile only by gosv openrc.
+const (
+	ExecFile   = "openrc.json"   // the exec helper's configuration ([ExecConfig])
+	StartFile  = "openrc.start"  // when OpenRC last started the service (unix nanoseconds)
+	ReasonFile = "openrc.reason" // why gosv last gave the service up
+	// finishGrace is added to respawn_delay for timeout-finish, so that the
+	// finish helper's delay is never cut short by the supervisor.
+	finishGrace = 5 * time.Second
+	// minDeathTally is s6's default max-death-tally; the respawn policy
+	// needs respawn_max+1 records.
+	minDeathTally = 100
+)
+
+// generated lists every file Generate may write, so that files a previous
+// configuration needed are removed. supervise/ and event/ are never touched.
+var generated = []string{
+	"run", "finish", ExecFile, "notification-fd", "notification-socket", "timeout-kill",
+	"timeout-finish", "down-signal", "max-death-tally", "log-script", "log/run",
+}
+
+// ExecConfig is what the generated run's exec helper applies before it
+// execs the command ([Exec]), and the respawn policy the finish helper
+// follows ([Finish]). It is stored as JSON in the service directory.
+type ExecConfig struct {
+	Service      string   `json:"service"`       // RC_SVCNAME
+	Script       string   `json:"script"`        // RC_SERVICE
+	RCSvcDir     string   `json:"rc_svcdir"`     // RC_SVCDIR, for options/<svc>
+	LibexecDir   string   `json:"rc_libexecdir"` // RC_LIBEXECDIR, for mark_service_*
+	Argv         []string `json:"argv"`
+	Env          []string `json:"env"`
+	User         string   `json:"user,omitempty"`
+	Group        string   `json:"group,omitempty"`
+	Directory    string   `json:"directory,omitempty"`
+	Chroot       string   `json:"chroot,omitempty"`
+	Umask        string   `json:"umask,omitempty"`  // octal
+	Stdin        string   `json:"stdin,omitempty"`  // a file, or "" for the supervisor's
+	Stdout       string   `json:"stdout,omitempty"` // a file to append to, or ""
+	Stderr       string   `json:"stderr,omitempty"` // a file, "&1" = stdout, or ""
+	Nice         *int     `json:"nice,omitempty"`
+	IONice       *IONice  `json:"ionice,omitempty"`
+	OOMScoreAdj  *int     `json:"oom_score_adj,omitempty"`
+	Capabilities string   `json:"capabilities,omitempty"`
+	Secbits      *uint32  `json:"secbits,omitempty"`
+	NoNewPrivs   bool     `json:"no_new_privs,omitempty"`
+	Cgroups      []string `json:"cgroups,omitempty"` // cgroup directories to join
+	Respawn      Respawn  `json:"respawn"`
+}
+
+// GenConfig is what Generate needs besides the Spec.
+type GenConfig struct {
+	Gosv       string   // absolute path of the gosv binary
+	RCSvcDir   string   // RC_SVCDIR
+	LibexecDir string   // RC_LIBEXECDIR
+	Cgroups    []string // the service's cgroups (see [ServiceCgroups])
+	// Newest is the modification time of the newest source (script, conf.d,
+	// rc.conf, the gosv binary): a directory generated after it is current.
+	Newest time.Time
+}
+
+// ServicesDir is where generated directories live: $RC_SVCDIR/gosv-services.
+func ServicesDir(rcSvcDir string) string { return filepath.Join(rcSvcDir, "gosv-services") }
+
+// ScanDir is the scanner's scan directory: $RC_SVCDIR/gosv-scan.
+func ScanDir(rcSvcDir string) string { return filepath.Join(rcSvcDir, "gosv-scan") }
+
+// Stale reports whether the generated directory dir is older than newest
+// (or missing), that is, whether Generate would rewrite it.
+func Stale(dir string, newest time.Time) bool {
+	fi, err := os.Stat(filepath.Join(dir, ExecFile))
+	return err != nil || fi.ModTime().Before(newest)
+}
+
+// Generate writes the service directory dir for sp, file by file (each
+// through a temporary file and a rename), unless it is already newer than
+// gc.Newest. Files whose content is unchanged are not rewritten, files the
+// configuration no longer needs are removed, and supervise/ and event/ are
+// never touched: the supervisor reads the new files at its next spawn. It
+// reports whether anything changed.
+func Generate(sp *Spec, dir string, gc GenConfig) (bool, error) {
+	if !sp.Declarative {
+		return false, fmt.Errorf("generate %s: not a declarative service", sp.Name)
+	}
+	if !Stale(dir, gc.Newest) {
+		return false, nil
+	}
+	files, err := Files(sp, gc)
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	changed := false
+	for _, name := range generated {
+		content, want := files[name]
+		p := filepath.Join(dir, name)
+		if !want {
+			err := os.Remove(p)
+			if err == nil {
+				changed = true
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return changed, err
+			}
+			continue
+		}
+		c, err := writeIfChanged(p, content, fileMode(name))
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+	}
+	if !changed {
+		// Mark the directory current even when nothing changed, so the next
+		// start skips the comparison.
+		now := time.Now()
+		os.Chtimes(filepath.Join(dir, ExecFile), now, now)
+	}
+	if files["log/run"] == "" {
+		os.Remove(filepath.Join(dir, "log")) // only if empty: log/supervise stays
+	}
+	return changed, nil
+}
+
+func fileMode(name string) os.FileMode {
+	if name == "run" || name == "finish" || name == "log/run" {
+		return 0o755
+	}
+	return 0o644
+}
+
+// writeIfChanged writes content to p through p.new and a rename, unless p
+// already holds exactly that.
+func writeIfChanged(p, content string, mode os.FileMode) (bool, error) {
+	if old, err := os.ReadFile(p); err == nil && string(old) == content {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() == mode {
+			return false, nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return false, err
+	}
+	tmp := p + ".new"
+	if err := os.WriteFile(tmp, []byte(content), mode); err != nil {
+		return false, err
+	}
+	if err := os.Chmod(tmp, mode); err != nil { // NOTE: WriteFile's mode is masked by the umask
+		os.Remove(tmp)
+		return false, err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return false, err
+	}
+	return true, nil
+}
+
+// Files returns the content of every file of sp's service directory, by
+// name relative to the directory.
+func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
+	ec := execConfig(sp, gc)
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "\t")
+	if err := enc.Encode(ec); err != nil {
+		return nil, err
+	}
+	head := fmt.Sprintf("#!/bin/sh\n# Generated by gosv from %s; gosv openrc start rewrites it.\n", sp.Script)
+	run := head
+	if sp.Ulimit != "" {
+		// NOTE: the shell's own ulimit, as openrc-run.sh applies rc_ulimit.
+		run += "ulimit " + sp.Ulimit + " || exit 111\n"
+	}
+	run += "exec " + shQuote(gc.Gosv) + " openrc exec\n"
+	f := map[string]string{
+		"run":          run,
+		"finish":       head + "exec " + shQuote(gc.Gosv) + " openrc finish \"$@\"\n",
+		ExecFile:       js.String(),
+		"timeout-kill": strconv.FormatInt(sp.TimeoutKill.Milliseconds(), 10) + "\n",
+		"down-signal":  "SIG" + servicedir.SignalName(sp.DownSignal) + "\n",
+	}
+	switch sp.Notify {
+	case NotifyFd:
+		f["notification-fd"] = strconv.Itoa(sp.NotifyFd) + "\n"
+	case NotifySocket:
+		// NOTE: "all", not "main": supervise-daemon takes READY=1 from any
+		// process (systemd-notify run by a wrapper script, for one).
+		f["notification-socket"] = "all\n"
+	}
+	if sp.Respawn.Delay > 0 {
+		f["timeout-finish"] = strconv.FormatInt((sp.Respawn.Delay+finishGrace).Milliseconds(), 10) + "\n"
+	}
+	if n := min(sp.Respawn.Max+1, 4096); n > minDeathTally {
+		f["max-death-tally"] = strconv.Itoa(n) + "\n"
+	}
+	if lg := sp.Logger; lg != nil {
+		if lg.Auto {
+			f["log-script"] = lg.Script + " " + lg.Dir + "\n"
+		} else {
+			f["log/run"] = head + "exec /bin/sh -c " + shQuote(lg.Command) + "\n"
+		}
+	}
+	return f, nil
+}
+
+func execConfig(sp *Spec, gc GenConfig) *ExecConfig {
+	ec := &ExecConfig{
+		Service: sp.Name, Script: sp.Script, RCSvcDir: gc.RCSvcDir, LibexecDir: gc.LibexecDir, Argv: sp.Argv, Env: sp.Env,
+		User: sp.User, Group: sp.Group, Directory: sp.Directory, Chroot: sp.Chroot,
+		Stdin: sp.InputFile, Stdout: sp.OutputLog, Stderr: sp.ErrorLog,
+		Nice: sp.Nice, IONice: sp.IONice, OOMScoreAdj: sp.OOMScoreAdj,
+		Capabilities: sp.Capabilities, Secbits: sp.Secbits, NoNewPrivs: sp.NoNewPrivs,
+		Cgroups: gc.Cgroups, Respawn: sp.Respawn,
+	}
+	if sp.Umask != nil {
+		ec.Umask = fmt.Sprintf("%03o", *sp.Umask)
+	}
+	if ec.Env == nil {
+		ec.Env = []string{}
+	}
+	if lg := sp.Logger; lg != nil && lg.Both && ec.Stderr == "" {
+		ec.Stderr = "&1" // error_logger takes both streams
+	}
+	return ec
+}
+
+// ReadExecConfig reads dir's ExecFile.
+func ReadExecConfig(dir string) (*ExecConfig, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ExecFile))
+	if err != nil {
+		return nil, err
+	}
+	var ec ExecConfig
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&ec); err != nil {
+		return nil, &os.PathError{Op: "parse", Path: filepath.Join(dir, ExecFile), Err: err}
+	}
+	return &ec, nil
+}
+
+// shQuote quotes s for /bin/sh.
+func shQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
