@@ -65,12 +65,13 @@ func (l *Logger) Consume(fd int, sc *Scratch) (retryAt time.Time, eof bool, err 
 			return next, inEOF && l.drained(), errors.Join(errs...)
 		}
 		var n int
-		n, errs = l.process(data, sc, inEOF, now, errs)
-		if n == 0 && !inEOF && l.stuck(fd, len(data)) {
+		var more bool
+		n, more, errs = l.process(data, sc, inEOF, now, errs)
+		if n == 0 && !more && !inEOF && l.stuck(fd, len(data)) {
 			// Only an incomplete line is left and no newline can come:
 			// the pipe is full or has no writer left. Cut it, as at the
 			// line limit (a newline is added).
-			n, errs = l.process(data, sc, true, now, errs)
+			n, more, errs = l.process(data, sc, true, now, errs)
 		}
 		if err := l.discard(fd, sc, data, n); err != nil {
 			return time.Time{}, false, errors.Join(append(errs, err)...)
@@ -78,7 +79,7 @@ func (l *Logger) Consume(fd int, sc *Scratch) (retryAt time.Time, eof bool, err 
 		// A short batch with a line left over: wait for the rest of it. A
 		// full batch may have been cut by the scratch size: go on.
 		next, blocked := l.deadline(now)
-		if blocked || (!l.notPipe && n < len(data) && len(data) < len(sc.in)) {
+		if blocked || (!more && !l.notPipe && n < len(data) && len(data) < len(sc.in)) {
 			return next, false, errors.Join(errs...)
 		}
 		now = l.opts.Now()
@@ -170,7 +171,12 @@ func (l *Logger) stuck(fd, n int) bool {
 // process writes the lines of data, from the earliest action's progress
 // up to the cut, and returns how many input bytes every action has
 // handled. With force, a trailing incomplete line counts as a line.
-func (l *Logger) process(data []byte, sc *Scratch, force bool, now time.Time, errs []error) (int, []error) {
+//
+// A rotation runs only at the start of a batch, when everything written
+// so far has been taken out of the input: a line that needs one ends the
+// batch (more is true), so that a crash in the middle of a rotation finds
+// nothing written twice.
+func (l *Logger) process(data []byte, sc *Scratch, force bool, now time.Time, errs []error) (n int, more bool, _ []error) {
 	cut := cutPoint(data, l.limit, force)
 	sinks := sc.sinksFor(len(l.acts))
 	start := cut
@@ -187,6 +193,10 @@ func (l *Logger) process(data []byte, sc *Scratch, force bool, now time.Time, er
 		if l.script.selects {
 			set = l.script.selectLine(data[pos:end])
 		}
+		if pos > start && l.needRotation(set, sinks, sc, data[pos:end], pos, now) {
+			cut, more = pos, true
+			break
+		}
 		for id, a := range l.acts {
 			s := &sinks[id]
 			if s.covered > pos || (s.stopped && lossless) {
@@ -201,7 +211,7 @@ func (l *Logger) process(data []byte, sc *Scratch, force bool, now time.Time, er
 		}
 		pos = next
 	}
-	n := cut
+	n = cut
 	for id, a := range l.acts {
 		errs = l.flush(a, &sinks[id], now, errs)
 		n = min(n, l.ahead[id])
@@ -210,7 +220,23 @@ func (l *Logger) process(data []byte, sc *Scratch, force bool, now time.Time, er
 	for id := range l.ahead {
 		l.ahead[id] -= n
 	}
-	return n, errs
+	return n, more, errs
+}
+
+// needRotation reports whether a directory that takes the line at pos
+// must rotate first.
+func (l *Logger) needRotation(set uint64, sinks []sinkState, sc *Scratch, line []byte, pos int, now time.Time) bool {
+	for _, d := range l.dirs {
+		a, s := d.act, &sinks[d.act.id]
+		if set&(1<<a.id) == 0 || s.covered > pos || s.stopped || d.failing(now) {
+			continue
+		}
+		pending := d.size + int64(len(s.out))
+		if d.step != stepWritable || (pending > 0 && pending+int64(lineLen(a, sc, line)) > d.cfg.MaxSize) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutPoint is where the lines end: after the last newline, plus whole
