@@ -1,0 +1,106 @@
+package backends
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Want is a state to wait for.
+type Want int
+
+const (
+	Up           Want = iota // a process runs
+	Ready                    // a process runs and said it is ready
+	Down                     // no process runs
+	Restart                  // down first, then up (for a wait, s6-svwait -r)
+	RestartReady             // down first, then ready (-R)
+	DownReady                // down and its finish is done (-D)
+)
+
+var wantText = [...]string{"up", "ready", "down", "restarted", "restarted and ready", "down and finished"}
+
+func (w Want) String() string {
+	if w >= 0 && int(w) < len(wantText) {
+		return wantText[w]
+	}
+	return fmt.Sprintf("want(%d)", int(w))
+}
+
+// Service names one service of a backend.
+type Service struct {
+	Name string // its name in the backend's scan directory (RC_SVCNAME)
+	Dir  string // its service directory
+}
+
+// StartOptions say what Start waits for.
+type StartOptions struct {
+	Want    Want
+	Timeout time.Duration // 0 = no limit
+}
+
+// StopOptions say how long Stop waits.
+type StopOptions struct {
+	Timeout time.Duration // 0 = no limit
+}
+
+// Status is a service's state as its backend sees it.
+type Status struct {
+	Supervised     bool // a supervisor holds the service
+	SupervisorDead bool // the service was supervised and its supervisor died (pid alive or not)
+	Up, Ready      bool
+	WantUp         bool
+	Pid            int       // the run process while up (or an orphan left by a dead supervisor)
+	Since          time.Time // last up/down transition
+	ReadySince     time.Time
+	Wstat          uint16 // raw wait status of the last death
+	Deaths         int    // deaths counted since the service was started
+	// Line is a one-line summary in s6-svstat's words.
+	Line string
+}
+
+// Backend runs services for OpenRC. Implementations are safe for use by
+// one goroutine at a time per service.
+type Backend interface {
+	// Start makes the backend supervise svc and waits, within
+	// opts.Timeout, until it is in state opts.Want. On failure nothing is
+	// left supervised or running, and the error is a *StartError.
+	Start(ctx context.Context, svc Service, opts StartOptions) error
+	// Stop brings svc down, waits for it within opts.Timeout, and stops
+	// supervising it.
+	Stop(ctx context.Context, svc Service, opts StopOptions) error
+	// Status reports svc's state.
+	Status(svc Service) (Status, error)
+	// Signal sends sig to svc's process (reload).
+	Signal(svc Service, sig unix.Signal) error
+	// Wait waits until svc reaches want or ctx ends.
+	Wait(ctx context.Context, svc Service, want Want) error
+}
+
+// ErrNoSupervisor is returned when the backend's supervisor (the scanner)
+// is not running.
+var ErrNoSupervisor = errors.New("the supervisor is not running")
+
+// ErrNotUp is returned by Signal when the service has no process.
+var ErrNotUp = errors.New("the service is not up")
+
+// StartError says why a start failed, in words for the operator.
+type StartError struct {
+	Service string
+	Reason  string // "died with exit code 3", "not ready within 5s", ...
+	Err     error  // the underlying error, if any
+}
+
+func (e *StartError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Service)
+	b.WriteString(": ")
+	b.WriteString(e.Reason)
+	return b.String()
+}
+
+func (e *StartError) Unwrap() error { return e.Err }

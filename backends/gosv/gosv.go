@@ -1,0 +1,428 @@
+// Package gosv is the native backend: services run in a `gosv svscan`
+// tree, one scan directory whose entries are symlinks to service
+// directories. Start links a directory into the scan directory (the
+// scanner takes it at once, through inotify) and waits with the svwait
+// package; Stop brings it down, unlinks it and lets its supervisor exit,
+// so that the scanner forgets it.
+package gosv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/svstat"
+	"github.com/gosv/gosv/svwait"
+)
+
+// Backend timings.
+const (
+	// TakeTimeout bounds the wait for the scanner to take a linked
+	// directory (inotify: normally well under a millisecond).
+	TakeTimeout = 5 * time.Second
+	// CleanupTimeout bounds the stop that follows a failed start.
+	CleanupTimeout = 20 * time.Second
+)
+
+// Backend supervises services in the scan directory ScanDir.
+type Backend struct {
+	ScanDir string
+}
+
+var _ backends.Backend = (*Backend)(nil)
+
+// New returns the backend for the scanner of scanDir.
+func New(scanDir string) *Backend { return &Backend{ScanDir: scanDir} }
+
+// Running reports whether a scanner holds the scan directory.
+func (b *Backend) Running() bool {
+	ok, err := servicedir.IsLocked(filepath.Join(b.ScanDir, servicedir.ScanLockPath))
+	return err == nil && ok
+}
+
+func (b *Backend) link(name string) string { return filepath.Join(b.ScanDir, name) }
+
+// Start links svc.Dir into the scan directory as svc.Name, waits for the
+// scanner to take it, asks for it up and waits for opts.Want. A death of
+// the run process before the goal fails the start at once (as
+// supervise-daemon's readiness pipe reaching EOF does). On failure the
+// service is brought down and unlinked before Start returns.
+func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends.StartOptions) error {
+	fail := func(reason string, err error) error {
+		return &backends.StartError{Service: svc.Name, Reason: reason, Err: err}
+	}
+	if !b.Running() {
+		return fail("gosv-svscan is not running on "+b.ScanDir, backends.ErrNoSupervisor)
+	}
+	dir, err := filepath.Abs(svc.Dir)
+	if err != nil {
+		return fail(err.Error(), err)
+	}
+	var deadline time.Time
+	if opts.Timeout > 0 {
+		deadline = time.Now().Add(opts.Timeout)
+	}
+	// Subscribe before linking: every event of this start is seen.
+	w, err := newWatch(dir)
+	if err != nil {
+		return fail(fmt.Sprintf("unable to subscribe to %s: %v", dir, err), err)
+	}
+	defer w.close()
+	if err := b.linkDir(svc.Name, dir); err != nil {
+		return fail(err.Error(), err)
+	}
+	if err := w.supervised(ctx, minTime(deadline, time.Now().Add(TakeTimeout))); err != nil {
+		b.cleanup(svc.Name, dir)
+		return fail("the scanner did not take "+dir+": "+err.Error(), err)
+	}
+	err = b.waitUp(ctx, w, dir, opts, deadline)
+	if err != nil {
+		b.cleanup(svc.Name, dir)
+		return fail(b.reason(err, dir, opts), err)
+	}
+	return nil
+}
+
+// waitUp asks dir up and waits for opts.Want with svwait, failing early on
+// a death seen by w.
+func (b *Backend) waitUp(ctx context.Context, w *watch, dir string, opts backends.StartOptions, deadline time.Time) error {
+	sw, err := svwait.Listen([]string{dir}, goal(opts.Want), svwait.All)
+	if err != nil {
+		return err
+	}
+	defer sw.Close()
+	sw.Deadline = deadline
+	if err := servicedir.WriteControl(dir, []byte{'u'}); err != nil {
+		return err
+	}
+	if w.deaths > 0 {
+		return errDied
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := w.watchDeaths(func() { cancel(errDied) })
+	err = sw.Wait(ctx)
+	stop()
+	if cause := context.Cause(ctx); errors.Is(cause, errDied) && err != nil {
+		return errDied
+	}
+	return err
+}
+
+// errDied: the run process died before the start's goal.
+var errDied = errors.New("died")
+
+// reason turns a start error into words: how it died, what timed out,
+// the last check output or sd_notify status.
+func (b *Backend) reason(err error, dir string, opts backends.StartOptions) string {
+	var te *svwait.TimeoutError
+	var fe *svwait.FailedError
+	extra := ""
+	if txt := readSmall(filepath.Join(dir, "supervise/gosv/status-text")); txt != "" {
+		extra += "; status: " + txt
+	}
+	switch {
+	case errors.Is(err, errDied):
+		st, _ := servicedir.ReadStatus(dir)
+		return "died before it was " + opts.Want.String() + ": " + deathText(st.Wstat) + extra
+	case errors.As(err, &te):
+		r := fmt.Sprintf("not %s within %v", opts.Want, opts.Timeout)
+		if len(te.Services) > 0 {
+			if c := te.Services[0].Check; c != "" {
+				r += "; check: " + lastLine(c)
+			}
+		}
+		return r + extra
+	case errors.As(err, &fe):
+		if len(fe.Services) > 0 {
+			s := fe.Services[0]
+			switch s.Reason {
+			case svwait.Permanent:
+				return "failed permanently (finish exited 125), last " + deathText(s.Wstat) + extra
+			case svwait.SupervisorDied, svwait.SupervisorExited, svwait.NoSupervisor:
+				return s.Reason.String() + extra
+			}
+		}
+		return err.Error()
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	}
+	return err.Error()
+}
+
+func deathText(wstat uint16) string {
+	ws := unix.WaitStatus(wstat)
+	if ws.Signaled() {
+		return "killed by signal SIG" + servicedir.SignalName(ws.Signal())
+	}
+	return "exit code " + strconv.Itoa(ws.ExitStatus())
+}
+
+func goal(w backends.Want) svwait.Goal {
+	switch w {
+	case backends.Ready:
+		return svwait.UpReady
+	case backends.Down:
+		return svwait.Down
+	case backends.DownReady:
+		return svwait.DownReady
+	case backends.Restart:
+		return svwait.Restart
+	case backends.RestartReady:
+		return svwait.RestartReady
+	}
+	return svwait.Up
+}
+
+// linkDir makes ScanDir/name a symlink to dir (replacing a link to
+// another directory).
+func (b *Backend) linkDir(name, dir string) error {
+	link := b.link(name)
+	if target, err := os.Readlink(link); err == nil {
+		if target == dir {
+			return nil
+		}
+		if err := os.Remove(link); err != nil {
+			return err
+		}
+	}
+	err := os.Symlink(dir, link)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists and is not a symlink", link)
+	}
+	return err
+}
+
+// cleanup stops what a failed start left, bounded by CleanupTimeout.
+func (b *Backend) cleanup(name, dir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
+	defer cancel()
+	b.Stop(ctx, backends.Service{Name: name, Dir: dir}, backends.StopOptions{Timeout: CleanupTimeout})
+}
+
+// Stop unlinks the service from the scan directory and tells its
+// supervisor (and its logger's) to bring it down and exit; then it waits
+// for them to exit, which the supervisor announces with 'x' once run and
+// finish are over and its process group is empty. The down-signal and
+// timeout-kill of the directory apply. A service whose supervisor is gone
+// but whose run process lives on (the scanner was killed) gets the
+// down-signal on its process group, then SIGKILL at the deadline.
+func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
+	dir := svc.Dir
+	if target, err := filepath.EvalSymlinks(b.link(svc.Name)); err == nil {
+		dir = target
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	dirs := []string{dir}
+	if fi, err := os.Stat(filepath.Join(dir, servicedir.LogDir)); err == nil && fi.IsDir() {
+		dirs = append(dirs, filepath.Join(dir, servicedir.LogDir))
+	}
+	var watches []*watch
+	defer func() {
+		for _, w := range watches {
+			w.close()
+		}
+	}()
+	for _, d := range dirs {
+		if supervised(d) {
+			w, err := newWatch(d)
+			if err != nil {
+				return err
+			}
+			watches = append(watches, w)
+		}
+	}
+	if err := os.Remove(b.link(svc.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(watches) == 0 {
+		return killOrphan(ctx, dir)
+	}
+	for i, w := range watches {
+		letters := []byte("x")
+		if i == 0 {
+			letters = []byte("dx")
+		}
+		if err := servicedir.WriteControl(w.dir, letters); err != nil && !errors.Is(err, servicedir.ErrNotListening) {
+			return err
+		}
+	}
+	for _, w := range watches {
+		if err := w.exited(ctx); err != nil {
+			st, _ := servicedir.ReadStatus(w.dir)
+			if st.Up() {
+				return fmt.Errorf("%s is still up (pid %d): %w", w.dir, st.Pid, err)
+			}
+			return fmt.Errorf("%s: its supervisor did not exit: %w", w.dir, err)
+		}
+		if err := waitUnlocked(ctx, w.dir); err != nil {
+			return fmt.Errorf("%s: its supervisor did not release it: %w", w.dir, err)
+		}
+	}
+	return nil
+}
+
+// supervised reports whether a supervisor holds dir.
+func supervised(dir string) bool {
+	ok, err := servicedir.IsLocked(filepath.Join(dir, servicedir.LockPath))
+	return err == nil && ok
+}
+
+// killOrphan stops a run process whose supervisor is gone: its recorded
+// pid, if still the same process, gets the down-signal on its process
+// group, then SIGKILL when ctx ends.
+func killOrphan(ctx context.Context, dir string) error {
+	pid, ok := orphan(dir)
+	if !ok {
+		return nil
+	}
+	sig, err := servicedir.ReadDownSignal(dir)
+	if err != nil || sig == 0 {
+		sig = unix.SIGTERM
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil // gone meanwhile
+	}
+	defer unix.Close(fd)
+	unix.Kill(-pid, sig)
+	unix.Kill(-pid, unix.SIGCONT)
+	if waitFd(ctx, fd) {
+		return nil
+	}
+	unix.Kill(-pid, unix.SIGKILL)
+	waitFd(context.Background(), fd)
+	return nil
+}
+
+// orphan returns the recorded run pid of dir when that process still
+// lives (same start time) and nobody supervises it.
+func orphan(dir string) (int, bool) {
+	if supervised(dir) {
+		return 0, false
+	}
+	rec, err := servicedir.ReadPidRecord(dir)
+	if err != nil {
+		return 0, false
+	}
+	st, err := servicedir.ProcStartTime(rec.Pid)
+	if err != nil || st != rec.StartTime {
+		return 0, false
+	}
+	return rec.Pid, true
+}
+
+// Status reads svc's state: from supervise/status while a supervisor holds
+// it; otherwise whether a recorded run process survives its supervisor.
+func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
+	dir := svc.Dir
+	if target, err := filepath.EvalSymlinks(b.link(svc.Name)); err == nil {
+		dir = target
+	}
+	var s backends.Status
+	if !supervised(dir) {
+		if _, err := servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath); err == nil {
+			s.SupervisorDead = true
+		}
+		if pid, ok := orphan(dir); ok {
+			s.Pid, s.Up = pid, true
+			s.Line = fmt.Sprintf("unsupervised (pid %d): gosv-svscan is not running", pid)
+		} else {
+			s.Line = "not supervised"
+		}
+		return s, nil
+	}
+	st, normallyUp, err := svstat.Read(dir)
+	if err != nil {
+		return s, err
+	}
+	now := time.Now()
+	s.Supervised = true
+	s.Up, s.Ready, s.WantUp, s.Wstat = st.Up(), st.Ready && st.Up(), st.WantUp, st.Wstat
+	s.Since, s.ReadySince = st.Stamp, st.ReadyStamp
+	if s.Up {
+		s.Pid = int(st.Pid)
+	}
+	tally, _ := servicedir.ReadDeathTally(dir)
+	s.Deaths = len(tally)
+	s.Line = svstat.Legacy(st, now, normallyUp, false)
+	if s.Up && len(tally) > 0 {
+		s.Line += "; last exit: " + lastDeath(tally[len(tally)-1])
+	}
+	if s.Deaths > 0 {
+		s.Line += fmt.Sprintf("; restarts: %d", s.Deaths)
+	}
+	return s, nil
+}
+
+func lastDeath(d servicedir.Death) string {
+	if d.Sig != 0 {
+		return "signal SIG" + servicedir.SignalName(unix.Signal(d.Sig))
+	}
+	return "exit code " + strconv.Itoa(int(d.Code))
+}
+
+// Signal sends sig to svc's run process.
+func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error {
+	s, err := b.Status(svc)
+	if err != nil {
+		return err
+	}
+	if !s.Up || s.Pid <= 0 {
+		return backends.ErrNotUp
+	}
+	if err := unix.Kill(s.Pid, sig); err != nil {
+		return os.NewSyscallError("kill", err)
+	}
+	return nil
+}
+
+// Wait waits until svc reaches want, or ctx ends.
+func (b *Backend) Wait(ctx context.Context, svc backends.Service, want backends.Want) error {
+	return svwait.Wait(ctx, []string{svc.Dir}, goal(want), svwait.All)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func readSmall(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return ""
+	}
+	return lastLine(string(b))
+}
+
+func lastLine(s string) string {
+	s = trimSpace(s)
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '\n' {
+			return s[i+1:]
+		}
+	}
+	return s
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

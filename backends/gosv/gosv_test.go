@@ -1,0 +1,310 @@
+package gosv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/scan"
+)
+
+// helperEnv selects a helper mode of the test binary (os/exec's pattern):
+// "scanner" runs the real scan loop, "svc" the service programs.
+const helperEnv = "GOSV_BACKEND_HELPER"
+
+// testTimeout bounds every wait of these tests; none sleeps.
+const testTimeout = 10 * time.Second
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "scanner":
+		if err := scan.EnsureEmptySignalMask(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(111)
+		}
+		err := scan.Run(scan.Config{Prog: "scanner", ScanDir: os.Args[1], NotifyFd: 3, Stderr: os.Stderr})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(111)
+		}
+		os.Exit(0)
+	case "svc":
+		os.Exit(service(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// service is the program of the test services:
+//
+//	pause [FD]       wait for SIGTERM (exit 0), exit 42 on SIGHUP; ready on FD
+//	ignore-term FD   ignore SIGTERM, wait forever; ready on FD
+//	ready FD MS      wait MS milliseconds, write a newline to FD, then pause
+//	exit N           exit N at once
+//
+// Readiness comes after the signal handlers are in place, so that a test
+// that waits for it can signal the daemon without a race.
+func service(args []string) int {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, unix.SIGTERM, unix.SIGHUP)
+	ready := func(arg string) {
+		fd, _ := strconv.Atoi(arg)
+		f := os.NewFile(uintptr(fd), "notify")
+		f.Write([]byte("\n"))
+		f.Close()
+	}
+	switch args[0] {
+	case "exit":
+		n, _ := strconv.Atoi(args[1])
+		return n
+	case "pause":
+		if len(args) > 1 {
+			ready(args[1])
+		}
+	case "ignore-term":
+		ready(args[1])
+		for range sigc {
+		}
+	case "ready":
+		fd, _ := strconv.Atoi(args[1])
+		ms, _ := strconv.Atoi(args[2])
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond): // the daemon's own startup time
+		case <-sigc:
+			return 0
+		}
+		f := os.NewFile(uintptr(fd), "notify")
+		f.Write([]byte("\n"))
+		f.Close()
+	}
+	if sig := <-sigc; sig == unix.SIGHUP {
+		return 42
+	}
+	return 0
+}
+
+// env is a scanner on a scan directory and a place for service dirs.
+type env struct {
+	t       *testing.T
+	b       *Backend
+	base    string
+	scanner *exec.Cmd
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	base := t.TempDir()
+	scanDir := filepath.Join(base, "scan")
+	os.Mkdir(scanDir, 0o755)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	cmd := exec.Command(os.Args[0], scanDir)
+	cmd.Env = append(os.Environ(), helperEnv+"=scanner")
+	cmd.ExtraFiles = []*os.File{pw}
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	e := &env{t: t, b: New(scanDir), base: base, scanner: cmd}
+	t.Cleanup(e.stopScanner)
+	pr.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := pr.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("scanner not ready: %v", err)
+	}
+	return e
+}
+
+// stopScanner ends the scanner with SIGTERM, which stops every service.
+func (e *env) stopScanner() {
+	if e.scanner.ProcessState != nil {
+		return
+	}
+	e.scanner.Process.Signal(unix.SIGTERM)
+	e.scanner.Wait()
+}
+
+// service makes a service directory whose run execs the helper with args.
+func (e *env) service(name string, files map[string]string, args ...string) backends.Service {
+	dir := filepath.Join(e.base, "sv", name)
+	os.MkdirAll(dir, 0o755)
+	run := fmt.Sprintf("#!/bin/sh\n%s=svc exec %s %s\n", helperEnv, os.Args[0], strings.Join(args, " "))
+	if err := os.WriteFile(filepath.Join(dir, "run"), []byte(run), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	for n, c := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644)
+	}
+	return backends.Service{Name: name, Dir: dir}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return c
+}
+
+// assertGone checks that nothing is left of a service: no link, no
+// supervisor, no process.
+func (e *env) assertGone(svc backends.Service, pid int) {
+	e.t.Helper()
+	if _, err := os.Lstat(filepath.Join(e.b.ScanDir, svc.Name)); !os.IsNotExist(err) {
+		e.t.Errorf("link left in the scan directory: %v", err)
+	}
+	if supervised(svc.Dir) {
+		e.t.Error("still supervised")
+	}
+	// NOTE: a zombie counts as gone: once its supervisor is dead, reaping
+	// it is init's job, and init may take its time.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); pid > 0 && err == nil {
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] != "Z" {
+			e.t.Errorf("process %d still alive (state %s)", pid, f[0])
+		}
+	}
+}
+
+func TestStartUpAndStop(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("plain", nil, "pause")
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.b.Status(svc)
+	if err != nil || !st.Supervised || !st.Up || st.Pid == 0 {
+		t.Fatalf("status after start: %+v %v", st, err)
+	}
+	if !strings.HasPrefix(st.Line, "up (pid ") {
+		t.Errorf("line %q", st.Line)
+	}
+	if err := e.b.Stop(ctx(t), svc, backends.StopOptions{Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	e.assertGone(svc, st.Pid)
+	// And again: a restart right after a stop.
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout}); err != nil {
+		t.Fatalf("start after stop: %v", err)
+	}
+}
+
+func TestStartWaitsForReadiness(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("ready", map[string]string{"notification-fd": "3\n"}, "ready", "3", "200")
+	t0 := time.Now()
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Errorf("start returned after %v, before the daemon was ready", d)
+	}
+	st, _ := e.b.Status(svc)
+	if !st.Ready {
+		t.Errorf("not ready after start: %+v", st)
+	}
+}
+
+func TestStartFailsWhenTheDaemonDies(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("dies", map[string]string{"notification-fd": "3\n"}, "exit", "3")
+	err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout})
+	var se *backends.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "exit code 3") {
+		t.Fatalf("want a death with exit code 3, got %v", err)
+	}
+	e.assertGone(svc, 0)
+}
+
+func TestStartReadinessTimeout(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("slow", map[string]string{"notification-fd": "3\n"}, "ready", "3", "60000")
+	err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: 300 * time.Millisecond})
+	var se *backends.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not ready within 300ms") {
+		t.Fatalf("want a readiness timeout, got %v", err)
+	}
+	e.assertGone(svc, 0)
+}
+
+func TestStopKillsATermIgnoringDaemon(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("stubborn", map[string]string{"timeout-kill": "200\n", "notification-fd": "3\n"}, "ignore-term", "3")
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := e.b.Status(svc)
+	t0 := time.Now()
+	if err := e.b.Stop(ctx(t), svc, backends.StopOptions{Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Errorf("stopped after %v: before timeout-kill?", d)
+	}
+	e.assertGone(svc, st.Pid)
+}
+
+func TestSignal(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("hup", map[string]string{"notification-fd": "3\n"}, "pause", "3")
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := newWatch(svc.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	if err := e.b.Signal(svc, unix.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for w.deaths == 0 {
+		if err := w.next(ctx(t), time.Now().Add(testTimeout), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := servicedir.ReadStatus(svc.Dir)
+	if ws := unix.WaitStatus(st.Wstat); !ws.Exited() || ws.ExitStatus() != 42 {
+		t.Errorf("the daemon did not get SIGHUP: wstat %#x", st.Wstat)
+	}
+}
+
+func TestStatusAfterScannerDeath(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("orphan", nil, "pause")
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.b.Status(svc)
+	e.scanner.Process.Kill()
+	e.scanner.Wait()
+	st, err := e.b.Status(svc)
+	if err != nil || st.Supervised || !st.SupervisorDead || !st.Up || st.Pid != before.Pid {
+		t.Fatalf("status with a dead scanner: %+v %v", st, err)
+	}
+	if err := e.b.Stop(ctx(t), svc, backends.StopOptions{Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	e.assertGone(svc, before.Pid)
+}
+
+func TestStartWithoutScanner(t *testing.T) {
+	b := New(t.TempDir())
+	err := b.Start(ctx(t), backends.Service{Name: "x", Dir: t.TempDir()}, backends.StartOptions{})
+	if !errors.Is(err, backends.ErrNoSupervisor) {
+		t.Fatalf("got %v", err)
+	}
+}
