@@ -71,10 +71,11 @@ func (w *watch) next(ctx context.Context, deadline time.Time, onByte func(byte))
 	return err
 }
 
-// supervised waits until a supervisor holds the directory: the scanner
-// announces 's' once it has taken it.
+// supervised waits until a supervisor holds the directory and its status
+// file exists: the scanner takes the lock, writes the status, then
+// announces 's'.
 func (w *watch) supervised(ctx context.Context, deadline time.Time) error {
-	for !supervised(w.dir) {
+	for !supervised(w.dir) || !hasStatus(w.dir) {
 		if err := w.next(ctx, deadline, nil); err != nil {
 			return err
 		}
@@ -165,4 +166,9 @@ func waitUnlocked(ctx context.Context, dir string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func hasStatus(dir string) bool {
+	_, err := servicedir.ReadStatus(dir)
+	return err == nil
 }
