@@ -17,6 +17,11 @@
 //  4. the waiter exits; readylat reads the clock: t1 (after waitid);
 //  5. the sample is t1 − t0; `svc -wD -d DIR` stops the service.
 //
+// A third row, gosv-lib, waits in readylat itself with package svwait (as
+// the OpenRC backend does): the same supervisor path without a waiter
+// process to start and, above all, to exit. -diag adds a listener of
+// readylat's own and splits each sample at the 'U' it sees.
+//
 // Nothing sleeps: every wait is a blocking open or read of a fifo, a
 // waitid, or an inotify wait, each bounded by -timeout.
 package main

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gosv/gosv/bench/internal/inwait"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
 )
 
 // warmup samples per system are taken and dropped: the first spawns pay
@@ -29,7 +31,7 @@ type system struct {
 	name    string
 	scanner []string // argv before the scan directory
 	svc     string   // s6-svc or "gosv svc"
-	waiter  []string // argv before the service directory
+	waiter  []string // argv before the service directory; nil: package svwait in readylat
 
 	base, scandir, dir, trigger, stamp string
 	proc                               *exec.Cmd
@@ -56,6 +58,8 @@ func main() {
 	systems := []*system{
 		{name: "gosv", scanner: []string{*gosv, "svscan"}, svc: *gosv + " svc", waiter: []string{*gosv, "svwait", "-U", "-t", "20000"}},
 		{name: "s6", scanner: []string{"s6-svscan"}, svc: "s6-svc", waiter: []string{"s6-svwait", "-U", "-t", "20000"}},
+		// The library row: gosv svscan, and svwait.Wait in this process.
+		{name: "gosv-lib", scanner: []string{*gosv, "svscan"}, svc: *gosv + " svc"},
 	}
 	if err := run(*dir, systems, *n, *timeout, *diag); err != nil {
 		fmt.Fprintln(os.Stderr, "readylat:", err)
@@ -151,7 +155,7 @@ func (s *system) start(dir string, timeout time.Duration) error {
 // stop ends the scanner (svscanctl -t) and reaps it.
 func (s *system) stop(timeout time.Duration) {
 	ctl := "s6-svscanctl"
-	if s.name == "gosv" {
+	if strings.HasPrefix(s.name, "gosv") {
 		ctl = strings.TrimSuffix(s.svc, " svc") + " svscanctl"
 	}
 	if err := sh(ctl + " -t " + s.scandir); err != nil {
@@ -173,22 +177,12 @@ func (s *system) sample(timeout time.Duration) (float64, error) {
 	if err := sh(s.svc + " -u " + s.dir); err != nil {
 		return 0, err
 	}
-	w, err := inwait.New()
+	wait := s.startProcess
+	if s.waiter == nil {
+		wait = s.startLibrary
+	}
+	done, err := wait(deadline)
 	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
-	if err := w.Add(filepath.Join(s.dir, servicedir.EventDir), unix.IN_MOVED_TO); err != nil {
-		return 0, err
-	}
-	waiter := exec.Command(s.waiter[0], append(s.waiter[1:], s.dir)...)
-	waiter.Stderr = os.Stderr
-	if err := waiter.Start(); err != nil {
-		return 0, err
-	}
-	if err := subscribed(w, deadline); err != nil {
-		waiter.Process.Kill()
-		waiter.Wait()
 		return 0, err
 	}
 	ready := make(chan time.Time, 1)
@@ -198,10 +192,9 @@ func (s *system) sample(timeout time.Duration) (float64, error) {
 	if err := bounded(deadline, func() error { return os.WriteFile(s.trigger, []byte("go\n"), 0o600) }); err != nil {
 		return 0, fmt.Errorf("trigger: %w", err)
 	}
-	werr := waiter.Wait()
-	t1 := time.Now()
-	if werr != nil {
-		return 0, fmt.Errorf("%s: %w", strings.Join(waiter.Args, " "), werr)
+	r := <-done
+	if r.err != nil {
+		return 0, r.err
 	}
 	var line string
 	if err := bounded(deadline, func() (err error) { line, err = readLine(s.stamp); return err }); err != nil {
@@ -214,12 +207,70 @@ func (s *system) sample(timeout time.Duration) (float64, error) {
 	if s.diag != nil {
 		tu := <-ready
 		s.notify = append(s.notify, float64(tu.UnixNano()-t0)/1e6)
-		s.after = append(s.after, float64(t1.Sub(tu))/1e6)
+		s.after = append(s.after, float64(r.t1.Sub(tu))/1e6)
 	}
 	if err := sh(s.svc + " -wD -T " + strconv.FormatInt(timeout.Milliseconds(), 10) + " -d " + s.dir); err != nil {
 		return 0, err
 	}
-	return float64(t1.UnixNano()-t0) / 1e6, nil
+	return float64(r.t1.UnixNano()-t0) / 1e6, nil
+}
+
+// waited is the end of a wait: when it returned, and how.
+type waited struct {
+	t1  time.Time
+	err error
+}
+
+// startProcess starts the waiter program and returns once it has
+// subscribed (its listener fifo is in event/); done gets the time it
+// exited (after waitid).
+func (s *system) startProcess(deadline time.Time) (<-chan waited, error) {
+	w, err := inwait.New()
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	if err := w.Add(filepath.Join(s.dir, servicedir.EventDir), unix.IN_MOVED_TO); err != nil {
+		return nil, err
+	}
+	waiter := exec.Command(s.waiter[0], append(s.waiter[1:], s.dir)...)
+	waiter.Stderr = os.Stderr
+	if err := waiter.Start(); err != nil {
+		return nil, err
+	}
+	if err := subscribed(w, deadline); err != nil {
+		waiter.Process.Kill()
+		waiter.Wait()
+		return nil, err
+	}
+	done := make(chan waited, 1)
+	go func() {
+		err := waiter.Wait()
+		t1 := time.Now()
+		if err != nil {
+			err = fmt.Errorf("%s: %w", strings.Join(waiter.Args, " "), err)
+		}
+		done <- waited{t1, err}
+	}()
+	return done, nil
+}
+
+// startLibrary waits in this process with package svwait, as the OpenRC
+// backend does: no process start or exit in the measured path.
+func (s *system) startLibrary(deadline time.Time) (<-chan waited, error) {
+	w, err := svwait.Listen([]string{s.dir}, svwait.UpReady, svwait.All)
+	if err != nil {
+		return nil, err
+	}
+	w.Deadline = deadline
+	done := make(chan waited, 1)
+	go func() {
+		err := w.Wait(context.Background())
+		t1 := time.Now()
+		w.Close()
+		done <- waited{t1, err}
+	}()
+	return done, nil
 }
 
 // readU reads sub until a 'U' and returns when it arrived (zero on error).
