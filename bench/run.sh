@@ -76,7 +76,13 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo missing; }
 	echo "- command: \`bench/run.sh $bench --systems $systems --fs $fs\`"
 	echo "- machine: nproc $(nproc), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
 	echo "- peers: s6 $(ver s6), runit $(ver runit), daemontools $(ver daemontools), openrc $(ver openrc), supervisor $(ver supervisor)"
-	echo "- gosv: ${gosv_note:-$GOSV} (commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+	if [ -n "$gosv_note" ]; then
+		echo "- gosv: $gosv_note"
+	elif [ "$GOSV" = "$root/bin/gosv" ]; then
+		echo "- gosv: bin/gosv built from the work tree at commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD -- . 2>/dev/null || echo ' (with uncommitted changes)')"
+	else
+		echo "- gosv: $GOSV (given by GOSV)"
+	fi
 	echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine may be shared: compare systems within one run)"
 	echo "- state: tmpfs = a private tmpfs on /run in the benchmark's mount namespace; ext4 = a scratch directory under /var/tmp ($(findmnt -no FSTYPE -T /var/tmp) on $(findmnt -no SOURCE -T /var/tmp))"
 } >"$out/machine.md"

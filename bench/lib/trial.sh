@@ -6,7 +6,7 @@
 #   trial.sh memory  SYSTEM DIR N
 #   trial.sh restart SYSTEM DIR
 #   trial.sh bringup SYSTEM DIR TRIAL SETTLE
-#   trial.sh idle    SYSTEM DIR
+#   trial.sh idle    SYSTEM DIR BARRIER-FILE SYSTEMS-COUNT
 #
 # Prints "key value" lines on stdout; everything else goes to stderr.
 set -euo pipefail
@@ -91,7 +91,7 @@ start_supervisor() {
 	s6) s6-svscan -c "$s6max" "$W/scan" >"$W/log" 2>&1 3>&- & ;;
 	runit) runsvdir -P "$W/scan" >"$W/log" 2>&1 3>&- & ;;
 	daemontools) svscan "$W/scan" >"$W/log" 2>&1 3>&- & ;;
-	openrc) bash "$here/lib/openrc-start.sh" "$W" 3>&- ;;
+	openrc) bash "$here/lib/openrc-start.sh" "$W" 2 3>&- ;;
 	supervisord)
 		cat >"$W/supervisord.conf" <<-EOF
 			[supervisord]
@@ -100,7 +100,7 @@ start_supervisor() {
 			pidfile=$W/supervisord.pid
 			childlogdir=$W
 			loglevel=warn
-			minfds=16384
+			minfds=4096
 			minprocs=4096
 			[unix_http_server]
 			file=$W/supervisor.sock
@@ -147,7 +147,7 @@ memory)
 	# and free; the Go runtime returns freed pages in the background), so
 	# the figure is the steady state. Not a synchronisation: every service
 	# is already known to be running.
-	sleep 2
+	sleep 1
 	p=$("$bin/benchutil" procs -comm "$comms")
 	result "pss_kib@$n" "$(procs_field pss_kib "$p")"
 	result "procs@$n" "$(procs_field procs "$p")"
@@ -155,16 +155,16 @@ memory)
 restart)
 	if [ "$sys" = baseline ]; then
 		make_services stamp 1
-		"$bin/latency" -dir "$W/stamps" -baseline "$W/sv/svc0001/run" -n 40 -timeout 10s | tr ' ' '\n' | tr '=' ' ' >&3
+		"$bin/latency" -dir "$W/stamps" -baseline "$W/sv/svc0001/run" -n 30 -timeout 10s | tr ' ' '\n' | tr '=' ' ' >&3
 		exit 0
 	fi
-	k=10
+	k=15 # 15 services, killed oldest first: 30 samples in two rounds of 2.1 s
 	make_services stamp "$k"
 	link_all
 	start_supervisor
 	trace=""
 	[ "$sys" = gosv ] && trace=$W/gosv-trace
-	"$bin/latency" -dir "$W/stamps" -services "$k" -n 40 -min-up 2100ms -timeout 10s -trace "$trace" | tr ' ' '\n' | tr '=' ' ' >&3
+	"$bin/latency" -dir "$W/stamps" -services "$k" -n 30 -min-up 2100ms -timeout 10s -trace "$trace" | tr ' ' '\n' | tr '=' ' ' >&3
 	;;
 bringup)
 	i=$1 settle=$2
@@ -186,10 +186,20 @@ bringup)
 	result "trial${i}_first_ms" "$(procs_field first_ms "$r")"
 	;;
 idle)
+	barrier=$1 count=$2
+	arrived=""
+	# Arrive at the barrier exactly once, even on failure, so that the
+	# other trials do not wait for this one until their deadline.
+	arrive() { [ -n "$arrived" ] || { arrived=1; echo x >>"$barrier"; }; }
+	trap arrive EXIT
 	make_services sleep 100
 	link_all
 	start_supervisor
 	wait_marker 100
+	progress "all 100 services up"
+	arrive
+	"$bin/benchutil" waitsize -file "$barrier" -bytes $((2 * count)) -timeout 200s >/dev/null
+	progress "all $count systems up"
 	# The benchmark is defined on time: the window opens 5 s after all
 	# services are up and lasts 10 s. These two sleeps ARE the measurement.
 	sleep 5
