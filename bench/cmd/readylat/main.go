@@ -377,5 +377,9 @@ func report(fs string, systems []*system) {
 		}
 		fmt.Println()
 	}
-	fmt.Printf("%s\tratio\t-\t%.2f\n", fs, med["gosv"]/med["s6"])
+	for _, s := range systems {
+		if s.name != "s6" {
+			fmt.Printf("%s\t%s/s6\tratio\t%.2f\n", fs, s.name, med[s.name]/med["s6"])
+		}
+	}
 }
