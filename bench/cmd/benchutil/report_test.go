@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReportCells(t *testing.T) {
+	raw := strings.Join([]string{
+		"memory\ttmpfs\ts6\tpss_kib@1\t639",
+		"memory\ttmpfs\ts6\tpss_kib@1000\t125899",
+		"bringup\text4\trunit\ttrial1_ms\t1500",
+		"bringup\text4\trunit\ttrial2_ms\t4900",
+		"bringup\text4\trunit\ttrial3_ms\t3100",
+		"bringup\text4\tgosv\tnote\tnot built",
+		"idle\ttmpfs\tsupervisord\tvol\t10",
+		"idle\ttmpfs\tsupervisord\tnonvol\t2",
+		"idle\ttmpfs\tsupervisord\twindow_s\t10",
+		"malformed line",
+	}, "\n")
+	res, err := readRaw(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeReport(&out, res)
+	tests := []struct{ name, want string }{
+		{"marginal = (PSS@1000 - PSS@1)/999", "| s6 | tmpfs | 639 | – | 125899 | 125.4 |"},
+		{"bring-up median of three", "| runit | ext4 | 1500, 4900, 3100 | 3100.0 |"},
+		{"note and missing cells", "| gosv | ext4 | – | – | – | not built |"},
+		{"idle total and rate", "| 10 | 2 | 12 | 1.2 |"},
+		{"reproduce command", "`bench/run.sh memory --systems s6 --fs tmpfs`"},
+	}
+	for _, tt := range tests {
+		if !strings.Contains(out.String(), tt.want) {
+			t.Errorf("%s: report lacks %q:\n%s", tt.name, tt.want, out.String())
+		}
+	}
+}
+
+func TestField(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "status")
+	status := "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n"
+	if err := os.WriteFile(p, []byte(status), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key     string
+		want    int64
+		wantErr bool
+	}{
+		{"voluntary_ctxt_switches:", 12, false},
+		{"nonvoluntary_ctxt_switches:", 3, false},
+		{"Pss:", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := field(p, tt.key)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("field(%q) = %d, %v; want %d, err %v", tt.key, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
