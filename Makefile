@@ -10,6 +10,8 @@ GO      ?= go
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
+# OpenRC reads /etc whatever the prefix.
+SYSCONFDIR ?= /etc
 
 # Debian packages the integration suite drives (s6 and OpenRC are the
 # references gosv is compared with).
@@ -28,11 +30,23 @@ build:
 install: build
 	install -D -m 0755 bin/gosv $(DESTDIR)$(BINDIR)/gosv
 	# --- install hooks of later issues go here ---
-	# OpenRC hook, init.d/gosv-svscan, conf.d/gosv-svscan, multi-call links.
+	# OpenRC (supervisor=gosv): the rc.conf.d hook and gosv-svscan, with the
+	# binary's path filled in. An existing conf.d is the admin's: kept.
+	# OpenRC 0.45 does not notice a new rc.conf.d file: refresh its deptree.
+	install -d $(DESTDIR)$(SYSCONFDIR)/rc.conf.d $(DESTDIR)$(SYSCONFDIR)/init.d $(DESTDIR)$(SYSCONFDIR)/conf.d
+	sed 's|@BINDIR@|$(BINDIR)|g' openrc/gosv.conf > $(DESTDIR)$(SYSCONFDIR)/rc.conf.d/gosv.conf
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/rc.conf.d/gosv.conf
+	sed 's|@BINDIR@|$(BINDIR)|g' init.d/gosv-svscan > $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
+	chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
+	[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan ] || install -m 0644 conf.d/gosv-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan
+	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gosv
 	# --- uninstall hooks of later issues go here (mirror of install) ---
+	rm -f $(DESTDIR)$(SYSCONFDIR)/rc.conf.d/gosv.conf $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
+	rm -f $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan
+	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 test: test-deps vet test-unit test-integration
 

@@ -27,6 +27,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newSvcCmd), sub(newSvstatCmd), sub(newSvokCmd), sub(newSvscanctlCmd),
 	sub(newSvscanCmd), sub(newSuperviseCmd),
 	sub(newSvwaitCmd),
+	sub(newOpenRCCmd),
 }
 
 // sub adapts newXCmd(env, runF) to the commands list: runF nil means "run

@@ -1,0 +1,390 @@
+package openrc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gosv/gosv/backends"
+	gosvbackend "github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/internal/getopt"
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// Operation timings.
+const (
+	// killGrace is how long after timeout_kill's SIGKILL a stop still
+	// waits: the killed group must be reaped and finish must run.
+	killGrace = 2 * time.Second
+	// logLines is how many lines of the service's log a failed start shows.
+	logLines = 10
+	// logTailBytes bounds how much of a log file is read for them.
+	logTailBytes = 64 << 10
+)
+
+// Status codes of `gosv openrc status`, supervise-daemon's (spec §2.4).
+const (
+	StatusStarted      = 0
+	StatusCrashed      = 32
+	StatusUnsupervised = 64
+)
+
+// ErrFailed is wrapped by the errors of an operation that failed for a
+// reason already printed (start, stop): the caller only sets the exit code.
+var ErrFailed = errors.New("failed")
+
+// Request is one call from the hook inside openrc-run: the service, the
+// live values of [Vars] and the command line as openrc-run's shell
+// evaluated it.
+type Request struct {
+	Name   string            // RC_SVCNAME
+	Script string            // RC_SERVICE
+	Vars   map[string]string // live values (--var NAME=VALUE); absent = unset
+	Argv   []string          // eval $command $command_args $command_args_foreground
+	Env    []string          // the caller's environment (openrc-run's, with the script's exports)
+	Layout Layout
+	Gosv   string    // this gosv binary, for the generated run and finish
+	Out    io.Writer // what the hook prints with ewarn/eerror
+}
+
+// LiveService builds the Service the hook describes: the live values win
+// over anything a static resolution would find.
+func LiveService(req *Request) *Service {
+	s := &Service{Name: req.Name, Script: req.Script, Files: req.Layout.Sources(req.Script), Layout: req.Layout,
+		Vars: map[string]Value{}, Funcs: map[string]Func{}, Depend: map[string][]string{}, Live: true, Argv: req.Argv}
+	for k, v := range req.Vars {
+		s.Vars[k] = Value{Text: v, Set: true}
+	}
+	s.Env = filterEnv(req.Env, req.Layout.LibexecDir)
+	return s
+}
+
+func (req *Request) backend() *gosvbackend.Backend {
+	return gosvbackend.New(ScanDir(req.Layout.SvcDir))
+}
+
+// printProblems prints problems for the hook and reports whether one is
+// an error.
+func printProblems(w io.Writer, probs []Problem) bool {
+	bad := false
+	for _, p := range probs {
+		fmt.Fprintf(w, "%s: %s\n", p.Severity, p.Msg)
+		bad = bad || p.Severity == Error
+	}
+	return bad
+}
+
+// Start starts the service for openrc-run: generate (declarative) or find
+// (hand-written) its directory, link it into the scanner's directory, wait
+// until it is up, or ready when it has a readiness source, within
+// timeout_ready, and record the daemon with OpenRC. On failure nothing is
+// left running, the reason and the last lines of the service's log are
+// printed, and the error wraps [ErrFailed].
+func Start(ctx context.Context, req *Request) error {
+	s := LiveService(req)
+	sp, probs := s.Spec()
+	if printProblems(req.Out, probs) {
+		return fmt.Errorf("start %s: invalid configuration: %w", req.Name, ErrFailed)
+	}
+	dir, opts, err := prepare(req, s, sp)
+	if err != nil {
+		fmt.Fprintln(req.Out, err)
+		return fmt.Errorf("start %s: %w", req.Name, ErrFailed)
+	}
+	err = req.backend().Start(ctx, backends.Service{Name: req.Name, Dir: dir}, opts)
+	if err != nil {
+		fmt.Fprintln(req.Out, err)
+		printLogTail(req.Out, logFiles(sp, req.Layout.SvcDir))
+		return fmt.Errorf("start %s: %w", req.Name, ErrFailed)
+	}
+	record(req, sp, dir)
+	return nil
+}
+
+// prepare returns the service directory and what to wait for.
+func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions, error) {
+	opts := backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady}
+	if !sp.Declarative {
+		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, "run")); err != nil || fi.IsDir() {
+			return "", opts, fmt.Errorf("no command, and no service directory with a run file at %s", sp.ServiceDir)
+		}
+		return sp.ServiceDir, handWrittenWait(sp, opts), nil
+	}
+	if sp.HasReadiness() {
+		opts.Want = backends.Ready
+	}
+	dir := filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
+	newest, err := s.NewestSource()
+	if err != nil {
+		return "", opts, err
+	}
+	if fi, err := os.Stat(req.Gosv); err == nil && fi.ModTime().After(newest) {
+		newest = fi.ModTime() // a new gosv rewrites the run and finish it wrote
+	}
+	if err := checkUser(sp); err != nil {
+		return "", opts, err
+	}
+	gc := GenConfig{Gosv: req.Gosv, RCSvcDir: req.Layout.SvcDir, LibexecDir: req.Layout.LibexecDir,
+		Cgroups: ServiceCgroups(req.Name), Newest: newest}
+	if _, err := Generate(sp, dir, gc); err != nil {
+		return "", opts, fmt.Errorf("unable to write %s: %v", dir, err)
+	}
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 10) + "\n"
+	if _, err := writeIfChanged(filepath.Join(dir, StartFile), stamp, 0o644); err != nil {
+		return "", opts, err
+	}
+	os.Remove(filepath.Join(dir, ReasonFile))
+	if lg := sp.Logger; lg != nil && lg.Auto {
+		if err := makeLogDir(lg.Dir, sp); err != nil {
+			return "", opts, err
+		}
+	}
+	return dir, opts, nil
+}
+
+// handWrittenWait is what a start waits for in a hand-written directory:
+// gosv_svwait_options_start when set (s6-svwait's -u/-U/-d/-D/-r/-R and
+// -t ms), else ready if the directory has a readiness source, else up.
+func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions {
+	if len(sp.SvwaitOptionsStart) > 0 {
+		p := getopt.New(sp.SvwaitOptionsStart, "uUdDrRaot:")
+		for {
+			opt, arg, err := p.Next()
+			if err != nil || opt == getopt.End {
+				break
+			}
+			switch opt {
+			case 'u':
+				opts.Want = backends.Up
+			case 'U':
+				opts.Want = backends.Ready
+			case 'd':
+				opts.Want = backends.Down
+			case 'D':
+				opts.Want = backends.DownReady
+			case 'r':
+				opts.Want = backends.Restart
+			case 'R':
+				opts.Want = backends.RestartReady
+			case 't':
+				if ms, err := strconv.ParseUint(arg, 10, 31); err == nil {
+					opts.Timeout = time.Duration(ms) * time.Millisecond
+				}
+			}
+		}
+		return opts
+	}
+	for _, f := range []string{"notification-fd", "notification-socket", "check"} {
+		if _, err := os.Stat(filepath.Join(sp.ServiceDir, f)); err == nil {
+			opts.Want = backends.Ready
+		}
+	}
+	return opts
+}
+
+// checkUser fails early, with a clear message, on an unknown user or
+// group (the exec helper would fail at each respawn).
+func checkUser(sp *Spec) error {
+	if sp.User != "" {
+		if _, err := user.Lookup(sp.User); err != nil {
+			if _, err := user.LookupId(sp.User); err != nil {
+				return fmt.Errorf("command_user: unknown user %q", sp.User)
+			}
+		}
+	}
+	if sp.Group != "" {
+		if _, err := user.LookupGroup(sp.Group); err != nil {
+			if _, err := user.LookupGroupId(sp.Group); err != nil {
+				return fmt.Errorf("command_user: unknown group %q", sp.Group)
+			}
+		}
+	}
+	return nil
+}
+
+// makeLogDir creates the in-process logger's directory, owned by the
+// service's user as OpenRC's s6 backend does for /var/log/$name.
+func makeLogDir(dir string, sp *Spec) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if sp.User == "" {
+		return nil
+	}
+	u, err := user.Lookup(sp.User)
+	if err != nil {
+		return nil
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(dir, uid, gid)
+}
+
+// record writes what supervise-daemon writes, so that rc-status,
+// rc-status -c and --ifcrashed agree with status: the daemon record whose
+// pidfile is the supervisor's record (supervise/gosv/supervisor: its pid
+// lives exactly while the service is supervised), and for a hand-written
+// directory the options the exec helper writes for a generated one.
+func record(req *Request, sp *Spec, dir string) {
+	rc := RC{SvcDir: req.Layout.SvcDir, LibexecDir: req.Layout.LibexecDir}
+	argv := sp.Argv
+	if !sp.Declarative {
+		argv = []string{filepath.Join(dir, "run")}
+		if st, err := servicedir.ReadStatus(dir); err == nil && st.Up() {
+			rc.SetValue(req.Name, "child_pid", strconv.Itoa(int(st.Pid)))
+		}
+		rc.SetValue(req.Name, "start_time", time.Now().Format("2006-01-02 15:04:05"))
+		rc.SetValue(req.Name, "start_count", "0")
+	}
+	if err := rc.SetDaemon(req.Name, argv, filepath.Join(dir, servicedir.SupervisorRecordPath)); err != nil {
+		fmt.Fprintf(req.Out, "warning: unable to record the daemon with OpenRC: %v\n", err)
+	}
+}
+
+// logFiles returns where the service's output goes, most specific first.
+func logFiles(sp *Spec, rcSvcDir string) []string {
+	var out []string
+	if lg := sp.Logger; lg != nil && lg.Auto {
+		out = append(out, filepath.Join(lg.Dir, "current"))
+	}
+	for _, f := range []string{sp.ErrorLog, sp.OutputLog} {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 && (sp.Logger == nil || !sp.Logger.Both) {
+		if d := CatchAllDir(rcSvcDir); d != "" {
+			out = append(out, filepath.Join(d, "current"))
+		}
+	}
+	return out
+}
+
+// printLogTail prints the last logLines lines of the first readable file.
+func printLogTail(w io.Writer, files []string) {
+	for _, f := range files {
+		lines, err := tail(f, logLines)
+		if err != nil {
+			continue
+		}
+		if len(lines) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "last lines of %s:\n", f)
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+		return
+	}
+}
+
+// tail returns the last n lines of the file at p.
+func tail(p string, n int) ([]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > logTailBytes {
+		f.Seek(-logTailBytes, io.SeekEnd)
+	}
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4096), logTailBytes)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return lines, nil
+}
+
+// serviceDir finds the directory of a service: the scan directory's link
+// first (what start used), then what the live values say.
+func (req *Request) serviceDir(sp *Spec) string {
+	link := filepath.Join(ScanDir(req.Layout.SvcDir), req.Name)
+	if target, err := filepath.EvalSymlinks(link); err == nil {
+		return target
+	}
+	if sp.Declarative {
+		return filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
+	}
+	return sp.ServiceDir
+}
+
+// Stop stops the service for openrc-run: its down-signal to the process
+// group, SIGKILL after timeout_kill, a wait of up to timeout_down (and at
+// least until the SIGKILL has had its effect), then the service is
+// unlinked and its supervisor exits.
+func Stop(ctx context.Context, req *Request) error {
+	sp, _ := LiveService(req).Spec()
+	dir := req.serviceDir(sp)
+	timeout := max(sp.TimeoutDown, sp.TimeoutKill+killGrace)
+	err := req.backend().Stop(ctx, backends.Service{Name: req.Name, Dir: dir}, backends.StopOptions{Timeout: timeout})
+	if err != nil {
+		fmt.Fprintln(req.Out, err)
+		return fmt.Errorf("stop %s: %w", req.Name, ErrFailed)
+	}
+	RC{SvcDir: req.Layout.SvcDir}.ClearDaemons(req.Name)
+	return nil
+}
+
+// Status prints the service's status line and returns supervise-daemon's
+// code for a service OpenRC thinks is started: [StatusStarted] while it is
+// supervised (during a restart gap too), [StatusUnsupervised] when its
+// supervisor is gone but its process lives, [StatusCrashed] when both are
+// gone.
+func Status(req *Request) int {
+	sp, _ := LiveService(req).Spec()
+	dir := req.serviceDir(sp)
+	st, err := req.backend().Status(backends.Service{Name: req.Name, Dir: dir})
+	if err != nil {
+		fmt.Fprintln(req.Out, err)
+		return StatusCrashed
+	}
+	fmt.Fprintln(req.Out, st.Line)
+	switch {
+	case st.Supervised:
+		return StatusStarted
+	case st.Up:
+		return StatusUnsupervised
+	}
+	// NOTE: rc-status calls a service crashed, not unsupervised, only
+	// without child_pid: drop it so that both say the same.
+	rc := RC{SvcDir: req.Layout.SvcDir}
+	rc.UnsetValue(req.Name, "child_pid")
+	return StatusCrashed
+}
+
+// Reload sends reload_signal (SIGHUP by default) to the service's process.
+func Reload(req *Request) error {
+	sp, probs := LiveService(req).Spec()
+	if printProblems(req.Out, probs) {
+		return fmt.Errorf("reload %s: %w", req.Name, ErrFailed)
+	}
+	err := req.backend().Signal(backends.Service{Name: req.Name, Dir: req.serviceDir(sp)}, sp.ReloadSignal)
+	if err != nil {
+		fmt.Fprintf(req.Out, "unable to send SIG%s: %v\n", servicedir.SignalName(sp.ReloadSignal), err)
+		return fmt.Errorf("reload %s: %w", req.Name, ErrFailed)
+	}
+	return nil
+}
+
+// CatchAllDir is the catch-all log directory gosv-svscan recorded, or "".
+func CatchAllDir(rcSvcDir string) string {
+	b, err := os.ReadFile(filepath.Join(ScanDir(rcSvcDir), catchAllRecord))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,200 @@
+package openrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// The catch-all logger of gosv-svscan (s6-linux-init's design): the
+// scanner's stdout and stderr, which every service without a logger
+// inherits, go to a fifo the scanner itself holds open read-write (so no
+// write blocks and nothing is lost while the logger restarts); the logger
+// is an ordinary service of the scan directory reading that fifo.
+const (
+	catchAllRecord  = ".gosv-catch-all"      // in the scan dir: the log directory, one line
+	catchAllFifo    = ".gosv-catch-all.fifo" // in the scan dir
+	CatchAllService = "gosv-catch-all"       // the logger's service name
+	// DefaultCatchAllDir and DefaultCatchAllScript are conf.d/gosv-svscan's defaults.
+	DefaultCatchAllDir    = "/var/log/gosv"
+	DefaultCatchAllScript = "t s1048576 n10"
+)
+
+// SvscanConfig is how gosv-svscan runs the scanner.
+type SvscanConfig struct {
+	RCSvcDir string
+	Gosv     string
+	NotifyFd int    // pass -d NotifyFd to the scanner; 0 = none
+	LogDir   string // the catch-all log directory
+	Script   string // its log script (without the directory)
+	// Logger is the logger program and its leading arguments: ["gosv",
+	// "log"], ["s6-log"], or nil for none (output is then discarded).
+	Logger []string
+	// NoFile is the hard RLIMIT_NOFILE to raise to (0: leave it).
+	NoFile uint64
+}
+
+// DefaultNoFile is the file-descriptor limit gosv-svscan asks for: the
+// scanner holds about two descriptors per service.
+const DefaultNoFile = 65536
+
+// Svscan prepares $RC_SVCDIR/gosv-scan and gosv-services, the catch-all
+// logger, a clean environment and stdio, then execs `gosv svscan` on the
+// scan directory. It returns only on failure.
+func Svscan(cfg SvscanConfig) error {
+	scan, services := ScanDir(cfg.RCSvcDir), ServicesDir(cfg.RCSvcDir)
+	for _, d := range []string{scan, services, filepath.Join(scan, servicedir.ScanCtlDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	raiseNoFile(cfg.NoFile)
+	out, err := catchAll(cfg, scan, services)
+	if err != nil {
+		return err
+	}
+	for _, fd := range []int{1, 2} {
+		if err := unix.Dup2(out, fd); err != nil {
+			return os.NewSyscallError("dup2", err)
+		}
+	}
+	if null, err := unix.Open("/dev/null", unix.O_RDONLY, 0); err == nil {
+		unix.Dup2(null, 0)
+	}
+	args := []string{"gosv", "svscan"}
+	if cfg.NotifyFd > 0 {
+		args = append(args, "-d", strconv.Itoa(cfg.NotifyFd))
+	}
+	args = append(args, scan)
+	env := filterEnv(os.Environ(), libexecOf(os.Environ()))
+	return &os.PathError{Op: "exec", Path: cfg.Gosv, Err: syscall.Exec(cfg.Gosv, args, env)}
+}
+
+func libexecOf(env []string) string {
+	for _, kv := range env {
+		if v, ok := cutPrefix(kv, "RC_LIBEXECDIR="); ok {
+			return v
+		}
+	}
+	return "/lib/rc"
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return s, false
+}
+
+// catchAll sets the catch-all logger up and returns the fifo's fd (not
+// close-on-exec: the scanner keeps it as stdout and stderr).
+func catchAll(cfg SvscanConfig, scan, services string) (int, error) {
+	fifo := filepath.Join(scan, catchAllFifo)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil && err != unix.EEXIST {
+		return -1, &os.PathError{Op: "mkfifo", Path: fifo, Err: err}
+	}
+	fd, err := unix.Open(fifo, unix.O_RDWR, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: fifo, Err: err}
+	}
+	if len(cfg.Logger) == 0 {
+		return fd, nil
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return -1, err
+	}
+	if _, err := writeIfChanged(filepath.Join(scan, catchAllRecord), cfg.LogDir+"\n", 0o644); err != nil {
+		return -1, err
+	}
+	dir := filepath.Join(services, CatchAllService)
+	run := "#!/bin/sh\n# gosv-svscan's catch-all logger: the scanner's output and every service's without a logger.\n" +
+		"exec <" + shQuote(fifo) + "\n" +
+		"# NOTE: its own errors go to the console, never back into the fifo it reads.\n" +
+		"{ exec 2>/dev/console; } 2>/dev/null || exec 2>/dev/null\n" +
+		"exec"
+	for _, a := range cfg.Logger {
+		run += " " + shQuote(a)
+	}
+	run += " " + cfg.Script + " " + shQuote(cfg.LogDir) + "\n"
+	if _, err := writeIfChanged(filepath.Join(dir, "run"), run, 0o755); err != nil {
+		return -1, err
+	}
+	link := filepath.Join(scan, CatchAllService)
+	if _, err := os.Lstat(link); errors.Is(err, os.ErrNotExist) {
+		if err := os.Symlink(dir, link); err != nil {
+			return -1, err
+		}
+	}
+	return fd, nil
+}
+
+// WaitScanner waits until the scanner of scanDir accepts services: its
+// control fifo has a reader (it opens it, then watches the scan directory,
+// then scans it). Event-driven: inotify on .s6-svscan reports the fifo's
+// creation and opening. For OpenRC without supervise-daemon --notify.
+func WaitScanner(ctx context.Context, scanDir string) error {
+	ctl := filepath.Join(scanDir, servicedir.ScanCtlDir)
+	if err := os.MkdirAll(ctl, 0o755); err != nil {
+		return err
+	}
+	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return os.NewSyscallError("inotify_init1", err)
+	}
+	defer unix.Close(ino)
+	if _, err := unix.InotifyAddWatch(ino, ctl, unix.IN_CREATE|unix.IN_OPEN|unix.IN_MOVED_TO|unix.IN_ATTRIB); err != nil {
+		return &os.PathError{Op: "inotify_add_watch", Path: ctl, Err: err}
+	}
+	buf := make([]byte, 4096)
+	for {
+		if fd, err := unix.Open(filepath.Join(scanDir, servicedir.ScanCtlPath), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+			unix.Close(fd)
+			return nil
+		}
+		left := time.Duration(-1)
+		if dl, ok := ctx.Deadline(); ok {
+			if left = time.Until(dl); left <= 0 {
+				return fmt.Errorf("gosv svscan on %s: not accepting services in time", scanDir)
+			}
+		}
+		waitReadable(ino, left)
+		unix.Read(ino, buf)
+	}
+}
+
+// waitReadable waits until fd is readable or d passes (d < 0: no limit).
+func waitReadable(fd int, d time.Duration) {
+	ms := -1
+	if d >= 0 {
+		ms = int(d.Milliseconds()) + 1
+	}
+	for {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// raiseNoFile raises the hard RLIMIT_NOFILE to n when it is lower, and
+// keeps it when that is not permitted (a container without
+// CAP_SYS_RESOURCE). NOTE: only the hard limit: the scanner raises its own
+// soft limit to it, and hands its services the soft limit it was started
+// with, so that a daemon still using select(2) keeps its 1024.
+func raiseNoFile(n uint64) {
+	var lim unix.Rlimit
+	if n == 0 || unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Max >= n {
+		return
+	}
+	want := unix.Rlimit{Cur: lim.Cur, Max: n}
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &want)
+}
