@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -272,17 +273,26 @@ func TestSvwaitS6Supervise(t *testing.T) {
 // service is up.
 func gosvScan(t *testing.T) (scan *exec.Cmd, dir, trigger string) {
 	t.Helper()
+	return gosvScanWith(t, func(trigger string) map[string]string {
+		run := "#!/bin/sh\nread x < " + trigger + "\necho >&3\nexec sleep 1000\n"
+		return map[string]string{"run": run, "notification-fd": "3\n"}
+	})
+}
+
+// gosvScanWith is gosvScan with the service's files (mode 0755) made by
+// files from the trigger fifo's path.
+func gosvScanWith(t *testing.T, files func(trigger string) map[string]string) (scan *exec.Cmd, dir, trigger string) {
+	t.Helper()
 	scandir := t.TempDir()
 	dir = filepath.Join(scandir, "svc")
 	trigger = filepath.Join(t.TempDir(), "trigger")
 	if err := unix.Mkfifo(trigger, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := "#!/bin/sh\nread x < " + trigger + "\necho >&3\nexec sleep 1000\n"
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, content := range map[string]string{"run": run, "notification-fd": "3\n"} {
+	for name, content := range files(trigger) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -303,14 +313,20 @@ func gosvScan(t *testing.T) (scan *exec.Cmd, dir, trigger string) {
 			scan.Wait()
 		}
 	})
+	waitEvent(t, sub, 'u')
+	return scan, dir, trigger
+}
+
+// waitEvent reads sub until the event byte b.
+func waitEvent(t *testing.T, sub *servicedir.Subscription, b byte) {
+	t.Helper()
 	sub.File.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var b [1]byte
-	for b[0] != 'u' {
-		if _, err := sub.File.Read(b[:]); err != nil {
-			t.Fatalf("waiting for gosv svscan to start the service: %v", err)
+	var buf [1]byte
+	for buf[0] != b {
+		if _, err := sub.File.Read(buf[:]); err != nil {
+			t.Fatalf("waiting for event %q: %v", b, err)
 		}
 	}
-	return scan, dir, trigger
 }
 
 func pull(t *testing.T, trigger string) {
@@ -380,4 +396,76 @@ func TestSvcWaitReadinessFiles(t *testing.T) {
 		}
 		os.Remove(p)
 	}
+}
+
+// TestSvwaitCheckReadiness: a check script that fails twice, then
+// succeeds. gosv svwait -U and s6-svwait -U both return on it; a wait that
+// times out while the check fails quotes the check's last output.
+func TestSvwaitCheckReadiness(t *testing.T) {
+	needS6(t)
+	_, dir, _ := gosvScanWith(t, func(string) map[string]string {
+		return map[string]string{
+			"run": "#!/bin/sh\nexec sleep 1000\n",
+			"check": "#!/bin/sh\nn=$(cat count 2>/dev/null || echo 0)\necho $((n + 1)) > count\n" +
+				"[ \"$n\" -ge 2 ] && exit 0\necho \"not yet: attempt $n\"\nexit 1\n",
+		}
+	})
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ours := background(t, gosvBin, "svwait", "-U", "-t", "20000", dir)
+	theirs := background(t, "/usr/bin/s6-svwait", "-U", "-t", "20000", dir)
+	waitEvent(t, sub, 'c') // the first check failed: check-output is written
+	r := gosv(t, "svwait", "-U", "-t", "1", dir)
+	if r.code != 99 || !regexp.MustCompile(`^gosv svwait: fatal: timed out: .*: up, not ready; check: not yet: attempt [01] / \(\./check exited 1\)\n$`).MatchString(r.stderr) {
+		t.Errorf("svwait -U -t 1 while the check fails: exit %d, %q", r.code, r.stderr)
+	}
+	expectResult(t, ours, 0, "^$", "gosv svwait -U, check readiness")
+	expectResult(t, theirs, 0, "^$", "s6-svwait -U, check readiness")
+}
+
+// TestSvwaitExtendTimeout: sd_notify EXTEND_TIMEOUT_USEC= makes a wait
+// outlive its -t; READY=1 ends it.
+func TestSvwaitExtendTimeout(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("no %s for the sd_notify daemon: %v", python, err)
+	}
+	_, dir, trigger := gosvScanWith(t, func(trigger string) map[string]string {
+		run := "#!" + python + "\nimport os, socket\n" +
+			"s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n" +
+			"a = os.environ['NOTIFY_SOCKET']\n" +
+			"a = '\\0' + a[1:] if a.startswith('@') else a\n" +
+			"s.sendto(b'EXTEND_TIMEOUT_USEC=30000000', a)\n" +
+			"open('" + trigger + "').read(1)\n" +
+			"s.sendto(b'READY=1', a)\n" +
+			"os.execv('/bin/sleep', ['sleep', '1000'])\n"
+		return map[string]string{"run": run, "notification-socket": "main\n"}
+	})
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// Subscribed first: the deadline is either written already or comes
+	// with an 'e'.
+	if _, err := os.Stat(filepath.Join(dir, "supervise/gosv/ready-deadline")); err != nil {
+		waitEvent(t, sub, 'e')
+	}
+	const ms = 50
+	start := time.Now()
+	ours := background(t, gosvBin, "svwait", "-U", "-t", strconv.Itoa(ms), dir)
+	listening(t, dir, 2)
+	// NOTE: the -t deadline passing is what is tested: wait for it (a
+	// timer, not a synchronisation), then make the service ready.
+	<-time.After(time.Until(start.Add(2 * ms * time.Millisecond)))
+	select {
+	case r := <-ours:
+		t.Fatalf("gosv svwait -U -t %d ended at -t despite the extension: %+v", ms, r)
+	default:
+	}
+	pull(t, trigger)
+	expectResult(t, ours, 0, "^$", "gosv svwait -U with EXTEND_TIMEOUT_USEC")
 }
