@@ -49,7 +49,7 @@ type Request struct {
 	Name   string            // RC_SVCNAME
 	Script string            // RC_SERVICE
 	Vars   map[string]string // live values (--var NAME=VALUE); absent = unset
-	Argv   []string          // eval $command $command_args $command_args_foreground
+	Argv   []string          // start: eval $command $command_args $command_args_foreground (nil for the others)
 	Env    []string          // the caller's environment (openrc-run's, with the script's exports)
 	Layout Layout
 	Gosv   string    // this gosv binary, for the generated run and finish
@@ -91,6 +91,9 @@ func printProblems(w io.Writer, probs []Problem) bool {
 // printed, and the error wraps [ErrFailed].
 func Start(ctx context.Context, req *Request) error {
 	s := LiveService(req)
+	if s.Argv == nil {
+		s.Argv = []string{} // checked: start is given the command line
+	}
 	sp, probs := s.Spec()
 	if printProblems(req.Out, probs) {
 		return fmt.Errorf("start %s: invalid configuration: %w", req.Name, ErrFailed)
@@ -281,7 +284,7 @@ func printLogTail(w io.Writer, files []string) {
 		}
 		fmt.Fprintf(w, "last lines of %s:\n", f)
 		for _, l := range lines {
-			fmt.Fprintf(w, "  %s\n", l)
+			fmt.Fprintf(w, "  %s\n", stripStamp(l))
 		}
 		return
 	}
@@ -387,4 +390,13 @@ func CatchAllDir(rcSvcDir string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// stripStamp drops a leading TAI64N label ("@" and 24 hex digits, then a
+// blank), which s6-log's t directive puts on every line.
+func stripStamp(l string) string {
+	if len(l) > 26 && l[0] == '@' && l[25] == ' ' && strings.Trim(l[1:25], "0123456789abcdef") == "" {
+		return l[26:]
+	}
+	return l
 }

@@ -158,10 +158,13 @@ func (b *specBuilder) layout(sp *Spec) {
 			b.add("gosv_service_path", Warning, "both command and gosv_service_path are set: the service is built from command, gosv_service_path is ignored")
 		}
 		sp.Argv = b.s.Argv
-		if b.s.ArgvUnresolved.IsValid() {
+		switch {
+		case b.s.ArgvUnresolved.IsValid():
 			b.probs = append(b.probs, Problem{Pos: b.s.ArgvUnresolved, Severity: Error,
 				Msg: "the command line depends on an external command: not resolved"})
-		} else if len(sp.Argv) == 0 {
+		case b.s.Live && b.s.Argv == nil:
+			// The hook passes the command line to start only.
+		case len(sp.Argv) == 0:
 			b.add("command", Error, "command expands to nothing")
 		}
 	case b.s.Vars["command"].Unresolved.IsValid():

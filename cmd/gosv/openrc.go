@@ -66,11 +66,12 @@ EXIT STATUS
 
 func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "openrc command [argument...]",
-		Short: "Run OpenRC services with gosv (supervisor=gosv)",
-		Long:  openrcLong,
-		Args:  cobra.NoArgs,
-		RunE:  func(*cobra.Command, []string) error { return &usageError{} },
+		Use:         "openrc command [argument...]",
+		Annotations: map[string]string{cancelOnSignal: "1"}, // a start interrupted brings its service down
+		Short:       "Run OpenRC services with gosv (supervisor=gosv)",
+		Long:        openrcLong,
+		Args:        cobra.NoArgs,
+		RunE:        func(*cobra.Command, []string) error { return &usageError{} },
 	}
 	add := func(name, short string, args cobra.PositionalArgs, hidden bool, flags func(*cobra.Command, *openrcOptions)) {
 		opts := &openrcOptions{Sub: name, Timeout: 10 * time.Second}
@@ -89,6 +90,11 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		}
 		if flags != nil {
 			flags(c, opts)
+		}
+		if hidden {
+			// exec and finish take the supervisor's arguments as they are:
+			// finish gets "-1 0 NAME" for an adopted run.
+			c.DisableFlagParsing = true
 		}
 		root.AddCommand(c)
 	}
@@ -155,7 +161,10 @@ func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
 // openrcRequest builds the hook's request from openrc-run's environment.
 func openrcRequest(e *env, layout openrc.Layout, gosv string, o *openrcOptions) (*openrc.Request, error) {
 	req := &openrc.Request{Name: e.Getenv("RC_SVCNAME"), Script: e.Getenv("RC_SERVICE"), Layout: layout,
-		Gosv: gosv, Env: os.Environ(), Out: e.Stderr, Vars: map[string]string{}, Argv: o.Args}
+		Gosv: gosv, Env: os.Environ(), Out: e.Stderr, Vars: map[string]string{}}
+	if o.Sub == "start" {
+		req.Argv = append([]string{}, o.Args...) // non-nil: start checks it
+	}
 	if req.Name == "" || req.Script == "" {
 		return nil, usageErrorf("%s must run inside openrc-run (RC_SVCNAME and RC_SERVICE are not set)", o.Sub)
 	}

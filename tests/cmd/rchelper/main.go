@@ -1,0 +1,130 @@
+// Command rchelper is the daemon of the OpenRC integration tests: the init
+// scripts of tests/testdata/openrc run it (by absolute path: openrc-run
+// resets PATH). Each behaviour a backend must cope with is one flag.
+//
+// Usage:
+//
+//	rchelper [flags]
+//
+//	-record FILE     append "PID\n" to FILE at start (counts starts)
+//	-say TEXT        print TEXT on stdout and stderr at start (log tests)
+//	-exit N          exit with status N at once (after -record and -say)
+//	-ready-fd N      write "\n" to fd N once ready (notify=fd:N)
+//	-sd-notify       send READY=1 to $NOTIFY_SOCKET once ready
+//	-ready-after MS  become ready MS milliseconds after start
+//	-ignore-term     ignore SIGTERM
+//	-fork N          start N children that ignore SIGTERM, in our group
+//	-hup-fifo PATH   on SIGHUP, write "HUP\n" to the fifo PATH
+//
+// Without -exit it runs until a signal ends it: SIGTERM (unless ignored),
+// SIGINT, or anything with a default fatal action.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-child" {
+		signal.Ignore(unix.SIGTERM)
+		select {}
+	}
+	record := flag.String("record", "", "append our pid to this file")
+	say := flag.String("say", "", "print this at start")
+	exit := flag.Int("exit", -1, "exit with this status at once")
+	readyFd := flag.Int("ready-fd", -1, "readiness fd")
+	sdNotify := flag.Bool("sd-notify", false, "sd_notify READY=1")
+	readyAfter := flag.Int("ready-after", 0, "milliseconds before readiness")
+	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
+	fork := flag.Int("fork", 0, "children that ignore SIGTERM")
+	hupFifo := flag.String("hup-fifo", "", "fifo told about SIGHUP")
+	flag.Parse()
+
+	if *record != "" {
+		f, err := os.OpenFile(*record, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Fprintln(f, os.Getpid())
+		f.Close()
+	}
+	if *say != "" {
+		fmt.Println(*say)
+		fmt.Fprintln(os.Stderr, *say)
+	}
+	if *exit >= 0 {
+		os.Exit(*exit)
+	}
+	// Handlers first, readiness after: a test that waits for readiness can
+	// signal at once.
+	sigc := make(chan os.Signal, 4)
+	signal.Notify(sigc, unix.SIGTERM, unix.SIGHUP, unix.SIGINT)
+	for range *fork {
+		c := exec.Command(os.Args[0], "-child")
+		if err := c.Start(); err != nil {
+			fatal(err)
+		}
+	}
+	var ready <-chan time.Time
+	if *readyFd >= 0 || *sdNotify {
+		// NOTE: the daemon's own start-up time, which the test controls.
+		ready = time.After(time.Duration(*readyAfter) * time.Millisecond)
+	}
+	for {
+		select {
+		case <-ready:
+			ready = nil
+			if *readyFd >= 0 {
+				f := os.NewFile(uintptr(*readyFd), "ready")
+				f.Write([]byte("\n"))
+				f.Close()
+			}
+			if *sdNotify {
+				notify()
+			}
+		case sig := <-sigc:
+			switch sig {
+			case unix.SIGHUP:
+				if *hupFifo != "" {
+					if f, err := os.OpenFile(*hupFifo, os.O_WRONLY, 0); err == nil {
+						f.Write([]byte("HUP\n"))
+						f.Close()
+					}
+				}
+			case unix.SIGTERM:
+				if !*ignoreTerm {
+					os.Exit(0)
+				}
+			default:
+				os.Exit(0)
+			}
+		}
+	}
+}
+
+func notify() {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		fatal(fmt.Errorf("NOTIFY_SOCKET is not set"))
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		fatal(err)
+	}
+	c.Write([]byte("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid())))
+	c.Close()
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "rchelper: fatal: %v\n", err)
+	os.Exit(111)
+}

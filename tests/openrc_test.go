@@ -1,0 +1,572 @@
+//go:build integration
+
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenRC integration tests (issue 5): the real Debian OpenRC 0.45.2 in a
+// throw-away namespace, gosv installed with `make install` (binary, hook,
+// gosv-svscan), and the scanner started by OpenRC itself as a dependency.
+// The init scripts are tests/testdata/openrc (see its README).
+
+// OpenRC paths inside a namespace.
+const (
+	rcSvcDir   = "/run/openrc"
+	rcScanDir  = rcSvcDir + "/gosv-scan"
+	rcServices = rcSvcDir + "/gosv-services"
+	rcDepend   = "/lib/rc/bin/rc-depend"
+	rcHook     = "/etc/rc.conf.d/gosv.conf"
+)
+
+// rcTools are the OpenRC programs the tests run.
+var rcTools = []string{"openrc", "openrc-run", "rc-service", "rc-status", "rc-update", "supervise-daemon"}
+
+// RC is a namespace with OpenRC, gosv and the test scripts installed.
+type RC struct {
+	*NS
+	helper string
+}
+
+// newRC starts a namespace, installs gosv in it and the scripts of
+// testdata/openrc, and refreshes OpenRC's dependency tree. Without hook,
+// the hook is removed again (the reference for byte-identical output).
+func newRC(t *testing.T, hook bool) *RC {
+	t.Helper()
+	requireRoot(t)
+	requireTools(t, envRequireRC, rcTools...)
+	requireGosv(t)
+	e := &RC{NS: NewNS(t), helper: filepath.Join(suite.binDir, "rchelper")}
+	r := e.Run(t, "make", "-C", suite.repoRoot, "install", "DESTDIR=", "PREFIX=/usr", "GO="+suite.goTool)
+	if r.Code != 0 {
+		t.Fatalf("make install inside the namespace: %s", r)
+	}
+	// NOTE: openrc-run puts each service into /sys/fs/cgroup/unified/<svc>
+	// (hybrid mode), and that hierarchy is the host's: a tmpfs over it keeps
+	// the test's cgroups off the host.
+	e.Sh(t, "[ -d /sys/fs/cgroup/unified ] && mount -t tmpfs tmpfs /sys/fs/cgroup/unified")
+	e.install(t)
+	if !hook {
+		e.MustRun(t, "rm", rcHook)
+	}
+	e.MustRun(t, "rc-update", "-u")
+	return e
+}
+
+// install copies testdata/openrc into /etc/init.d, /etc/conf.d and Dir/svc.d.
+func (e *RC) install(t *testing.T) {
+	t.Helper()
+	src := filepath.Join("testdata", "openrc")
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(p) == "README.md" {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		text := strings.NewReplacer("@HELPER@", e.helper, "@DIR@", e.Dir).Replace(string(b))
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(rel, "init.d/") || filepath.Base(rel) == "run" {
+			mode = 0o755
+		}
+		staged := e.WriteFile(t, filepath.Join("stage", rel), text, mode)
+		if strings.HasPrefix(rel, "svc.d/") {
+			dst := filepath.Join(e.Dir, rel)
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			return os.Rename(staged, dst)
+		}
+		e.MustRun(t, "install", "-D", "-m", fmt.Sprintf("%o", mode), staged, filepath.Join("/etc", rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// svc runs rc-service with args.
+func (e *RC) svc(t *testing.T, args ...string) Result {
+	t.Helper()
+	return e.Run(t, append([]string{"rc-service"}, args...)...)
+}
+
+// mustSvc runs rc-service and fails unless it exits 0.
+func (e *RC) mustSvc(t *testing.T, args ...string) Result {
+	t.Helper()
+	r := e.svc(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("rc-service %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// rcStatus returns rc-status's line for service svc.
+func (e *RC) rcStatus(t *testing.T, svc string, args ...string) string {
+	t.Helper()
+	r := e.Run(t, append([]string{"rc-status", "-a"}, args...)...)
+	for _, l := range strings.Split(r.Stdout, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == svc {
+			return strings.Join(f[1:], " ")
+		}
+	}
+	return ""
+}
+
+// host turns a path inside the namespace (its /run) into one the test
+// can open from the host: through PID 1's root.
+func (e *RC) host(p string) string { return fmt.Sprintf("/proc/%d/root%s", e.Pid1(), p) }
+
+// status reads a gosv service's supervise/status from the host.
+func (e *RC) status(t *testing.T, svc string) Status {
+	t.Helper()
+	return ReadStatus(t, e.host(filepath.Join(rcServices, svc)))
+}
+
+// listen subscribes to a gosv service's events from the host.
+func (e *RC) listen(t *testing.T, dir string) *Listener {
+	t.Helper()
+	if err := os.MkdirAll(e.host(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return Listen(t, e.host(dir))
+}
+
+// procs returns the namespace's processes whose command line contains s.
+func (e *RC) procs(s string) []Process {
+	var out []Process
+	for _, p := range e.Procs() {
+		if strings.Contains(p.Cmdline, s) && p.State != 'Z' {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func wantLine(t *testing.T, r Result, line string) {
+	t.Helper()
+	for _, l := range strings.Split(r.Stdout+r.Stderr, "\n") {
+		if strings.TrimSpace(l) == line {
+			return
+		}
+	}
+	t.Errorf("no line %q in %s", line, r)
+}
+
+// TestOpenRCDeclarative: the scanner comes in as a dependency, start waits
+// for readiness, status is 0 with gosv's line, rc-status agrees, and the
+// daemon gets the script's argv and its output reaches the catch-all log.
+func TestOpenRCDeclarative(t *testing.T) {
+	e := newRC(t, true)
+	r := e.mustSvc(t, "gosv-plain", "start")
+	wantLine(t, r, "* Starting gosv-svscan ... [ ok ]")
+	wantLine(t, r, "* Starting gosv-plain ... [ ok ]")
+	if st := e.status(t, "gosv-plain"); !st.Up() || st.Flags&flagReady == 0 {
+		t.Errorf("after start: %v, want up and ready", st)
+	}
+	r = e.svc(t, "gosv-plain", "status")
+	if r.Code != 0 || !strings.Contains(r.Stdout, " * status: started") || !strings.Contains(r.Stdout, "up (pid ") {
+		t.Errorf("status: %s", r)
+	}
+	if got := e.rcStatus(t, "gosv-plain"); !strings.HasPrefix(got, "[ started") {
+		t.Errorf("rc-status: %q", got)
+	}
+	cmdline := e.procs(e.helper + " -record")
+	if len(cmdline) != 1 || !strings.Contains(cmdline[0].Cmdline, "-say hello from plain") {
+		t.Errorf("daemon processes: %+v", cmdline)
+	}
+	r = e.MustRun(t, "cat", "/var/log/gosv/current")
+	if !strings.Contains(r.Stdout, "hello from plain") {
+		t.Errorf("catch-all log: %q", r.Stdout)
+	}
+	r = e.mustSvc(t, "gosv-plain", "stop")
+	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
+	if r := e.svc(t, "gosv-plain", "status"); r.Code != 3 {
+		t.Errorf("status after stop: %s", r)
+	}
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+	e.MustRun(t, "test", "!", "-e", rcScanDir+"/gosv-plain")
+}
+
+// TestOpenRCHandWritten: a hand-written directory, ready 200 ms after start.
+func TestOpenRCHandWritten(t *testing.T) {
+	e := newRC(t, true)
+	t0 := time.Now()
+	e.mustSvc(t, "gosv-handwritten", "start")
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Errorf("start returned after %v, before readiness", d)
+	}
+	st := ReadStatus(t, filepath.Join(e.Dir, "svc.d", "handwritten"))
+	if !st.Up() || st.Flags&flagReady == 0 {
+		t.Errorf("after start: %v", st)
+	}
+	if r := e.svc(t, "gosv-handwritten", "status"); r.Code != 0 {
+		t.Errorf("status: %s", r)
+	}
+	e.mustSvc(t, "gosv-handwritten", "stop")
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+}
+
+// TestOpenRCReadiness: start blocks until the daemon is ready, through
+// notification-fd and through sd_notify.
+func TestOpenRCReadiness(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-svscan", "start")
+	for _, c := range []struct {
+		svc   string
+		delay time.Duration
+	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}} {
+		t0 := time.Now()
+		e.mustSvc(t, c.svc, "start")
+		if d := time.Since(t0); d < c.delay {
+			t.Errorf("%s: start returned after %v, before the daemon was ready (%v)", c.svc, d, c.delay)
+		}
+		if st := e.status(t, c.svc); !st.Up() || st.Flags&flagReady == 0 {
+			t.Errorf("%s after start: %v, want up and ready", c.svc, st)
+		}
+	}
+}
+
+// TestOpenRCReadinessTimeout: a daemon not ready within timeout_ready
+// fails the start with the reason and its last log lines, and nothing is
+// left running or linked.
+func TestOpenRCReadinessTimeout(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-svscan", "start")
+	t0 := time.Now()
+	r := e.svc(t, "gosv-neverready", "start")
+	d := time.Since(t0)
+	if r.Code != 1 {
+		t.Fatalf("start: %s, want exit 1", r)
+	}
+	for _, want := range []string{"* gosv-neverready: not ready within 500ms", "*   still warming up",
+		"* Failed to start gosv-neverready", "* ERROR: gosv-neverready failed to start"} {
+		wantLine(t, r, want)
+	}
+	if d < 500*time.Millisecond {
+		t.Errorf("start failed after %v, before timeout_ready", d)
+	}
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+	e.MustRun(t, "test", "!", "-e", rcScanDir+"/gosv-neverready")
+	if r := e.svc(t, "gosv-neverready", "status"); r.Code != 3 {
+		t.Errorf("status after a failed start: %s", r)
+	}
+	if pids := readPids(t, filepath.Join(e.Dir, "gosv-neverready.pids")); len(pids) != 1 {
+		t.Errorf("started %d times, want once", len(pids))
+	}
+}
+
+// TestOpenRCKillDaemon: a SIGKILLed daemon is restarted, status stays 0,
+// and rc-status counts the respawn.
+func TestOpenRCKillDaemon(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-plain", "start")
+	before := e.status(t, "gosv-plain")
+	l := e.listen(t, rcServices+"/gosv-plain")
+	e.MustRun(t, "kill", "-KILL", strconv.FormatUint(before.Pid, 10))
+	l.Wait(t, "U") // ready again: the restarted process
+	after := e.status(t, "gosv-plain")
+	if after.Pid == before.Pid || !after.Up() {
+		t.Errorf("not restarted: before %v, after %v", before, after)
+	}
+	r := e.svc(t, "gosv-plain", "status")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "last exit: signal SIGKILL") {
+		t.Errorf("status: %s", r)
+	}
+	if got := e.rcStatus(t, "gosv-plain"); !regexp.MustCompile(`^\[ started \S+ \(1\) \]$`).MatchString(got) {
+		t.Errorf("rc-status: %q, want one respawn", got)
+	}
+}
+
+// TestOpenRCCrashLoop: a daemon that keeps dying is given up after
+// respawn_max respawns: OpenRC marks it stopped, then failed.
+func TestOpenRCCrashLoop(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-svscan", "start")
+	l := e.listen(t, rcServices+"/gosv-crashloop")
+	e.mustSvc(t, "gosv-crashloop", "start")
+	// 'x' last: its supervisor leaves, nothing respawns behind OpenRC's back.
+	l.WaitTimeout(t, "x", 3*eventTimeout)
+	if n := strings.Count(l.Seen(), "d"); n != 3 || !strings.Contains(l.Seen(), "O") {
+		t.Errorf("events %q: want 3 deaths (respawn_max=2), then O (permanent failure)", l.Seen())
+	}
+	if r := e.svc(t, "gosv-crashloop", "status"); r.Code != 3 {
+		t.Errorf("status: %s, want stopped (3)", r)
+	}
+	if got := e.rcStatus(t, "gosv-crashloop"); got != "[ failed ]" {
+		t.Errorf("rc-status: %q, want [ failed ]", got)
+	}
+	r := e.MustRun(t, "cat", rcServices+"/gosv-crashloop/openrc.reason")
+	if !strings.Contains(r.Stdout, "respawned 3 times") || !strings.Contains(r.Stdout, "exit code 1") {
+		t.Errorf("reason: %q", r.Stdout)
+	}
+	e.MustRun(t, "test", "!", "-e", rcScanDir+"/gosv-crashloop")
+}
+
+// TestOpenRCStopForker: stop of a daemon that ignores SIGTERM and has
+// forked children: SIGKILL to the group after timeout_kill, nothing left.
+func TestOpenRCStopForker(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-forker", "start")
+	if ps := e.procs(e.helper); len(ps) != 3 {
+		t.Fatalf("%d helper processes, want 3: %+v", len(ps), ps)
+	}
+	t0 := time.Now()
+	e.mustSvc(t, "gosv-forker", "stop")
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("stopped after %v, before timeout_kill", d)
+	}
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+}
+
+// TestOpenRCRestartReload: restart gives a new process; reload sends SIGHUP.
+func TestOpenRCRestartReload(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-plain", "start")
+	before := e.status(t, "gosv-plain")
+	r := e.mustSvc(t, "gosv-plain", "restart")
+	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
+	wantLine(t, r, "* Starting gosv-plain ... [ ok ]")
+	after := e.status(t, "gosv-plain")
+	if after.Pid == before.Pid || !after.Up() {
+		t.Errorf("restart: before %v, after %v", before, after)
+	}
+	if pids := readPids(t, filepath.Join(e.Dir, "gosv-plain.pids")); len(pids) != 2 {
+		t.Errorf("%d starts, want 2", len(pids))
+	}
+
+	fifo := filepath.Join(e.Dir, "gosv-plain.hup")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r = e.mustSvc(t, "gosv-plain", "reload")
+	wantLine(t, r, "* Reloading gosv-plain ... [ ok ]")
+	f.SetReadDeadline(time.Now().Add(eventTimeout))
+	line, err := bufio.NewReader(f).ReadString('\n')
+	if err != nil || line != "HUP\n" {
+		t.Errorf("the daemon did not report SIGHUP: %q %v", line, err)
+	}
+}
+
+// TestOpenRCDeptree: supervisor=gosv (in the script or only in conf.d)
+// means need gosv-svscan, without any depend() edit; other services do not
+// get the edge.
+func TestOpenRCDeptree(t *testing.T) {
+	e := newRC(t, true)
+	for svc, want := range map[string]bool{"gosv-plain": true, "gosv-confd": true, "gosv-handwritten": true, "ref-sd": false} {
+		r := e.MustRun(t, rcDepend, "-t", "ineed", svc)
+		if got := strings.Contains(r.Stdout, "gosv-svscan"); got != want {
+			t.Errorf("%s ineed: %q, want gosv-svscan: %v", svc, r.Stdout, want)
+		}
+	}
+	r := e.MustRun(t, "/etc/init.d/gosv-plain", "depend")
+	if !strings.Contains(r.Stdout, "need gosv-svscan") {
+		t.Errorf("depend: %s", r)
+	}
+	e.mustSvc(t, "gosv-confd", "start")
+	if st := e.status(t, "gosv-confd"); !st.Up() {
+		t.Errorf("conf.d-only gosv service: %v", st)
+	}
+}
+
+// TestOpenRCScannerKilled: SIGKILL of the scanner: supervise-daemon
+// respawns it, the new scanner adopts the running daemon (same pid, one
+// start), and status stays 0.
+func TestOpenRCScannerKilled(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-plain", "start")
+	before := e.status(t, "gosv-plain")
+	scanners := e.procs("gosv svscan")
+	if len(scanners) != 1 {
+		t.Fatalf("scanners: %+v", scanners)
+	}
+	l := e.listen(t, rcServices+"/gosv-plain")
+	e.MustRun(t, "kill", "-KILL", strconv.Itoa(scanners[0].NsPid))
+	l.Wait(t, "s") // a new supervisor took the directory
+	after := e.status(t, "gosv-plain")
+	if after.Pid != before.Pid || !after.Up() {
+		t.Errorf("not adopted: before %v, after %v", before, after)
+	}
+	if pids := readPids(t, filepath.Join(e.Dir, "gosv-plain.pids")); len(pids) != 1 {
+		t.Errorf("%d starts, want 1: a duplicate was started", len(pids))
+	}
+	if ps := e.procs("gosv svscan"); len(ps) != 1 || ps[0].NsPid == scanners[0].NsPid {
+		t.Errorf("scanners after the kill: %+v", ps)
+	}
+	if r := e.svc(t, "gosv-plain", "status"); r.Code != 0 {
+		t.Errorf("status: %s", r)
+	}
+	if got := e.rcStatus(t, "gosv-svscan"); !strings.HasPrefix(got, "[ started") {
+		t.Errorf("rc-status gosv-svscan: %q", got)
+	}
+}
+
+// TestOpenRCStatusCodes: 0 started, 3 stopped, 64 unsupervised (scanner
+// and its supervise-daemon gone, daemon alive), 32 crashed (all gone); the
+// rc-status column says the same.
+func TestOpenRCStatusCodes(t *testing.T) {
+	e := newRC(t, true)
+	if r := e.svc(t, "gosv-plain", "status"); r.Code != 3 || !strings.Contains(r.Stdout, "* status: stopped") {
+		t.Errorf("before start: %s", r)
+	}
+	e.mustSvc(t, "gosv-plain", "start")
+	if r := e.svc(t, "gosv-plain", "status"); r.Code != 0 {
+		t.Errorf("started: %s", r)
+	}
+	daemon := e.status(t, "gosv-plain").Pid
+	for _, p := range append(e.procs("supervise-daemon gosv-svscan"), e.procs("gosv svscan")...) {
+		e.MustRun(t, "kill", "-KILL", strconv.Itoa(p.NsPid))
+		waitExit(t, p.HostPid, eventTimeout)
+	}
+	r := e.svc(t, "gosv-plain", "status")
+	if r.Code != 64 || !strings.Contains(r.Stderr, "* status: unsupervised") {
+		t.Errorf("scanner gone: %s, want 64 unsupervised", r)
+	}
+	if got := e.rcStatus(t, "gosv-plain"); got != "[ unsupervised ]" {
+		t.Errorf("rc-status, scanner gone: %q", got)
+	}
+	e.MustRun(t, "kill", "-KILL", strconv.FormatUint(daemon, 10))
+	for _, p := range e.procs(e.helper) {
+		waitExit(t, p.HostPid, eventTimeout)
+	}
+	r = e.svc(t, "gosv-plain", "status")
+	if r.Code != 32 || !strings.Contains(r.Stderr, "* status: crashed") {
+		t.Errorf("all gone: %s, want 32 crashed", r)
+	}
+	if got := e.rcStatus(t, "gosv-plain"); got != "[ crashed ]" {
+		t.Errorf("rc-status, all gone: %q", got)
+	}
+	if r := e.Run(t, "rc-status", "-c"); !strings.Contains(r.Stdout, "gosv-plain") {
+		t.Errorf("rc-status -c: %s", r)
+	}
+}
+
+// TestOpenRCSvscanStop: rc-service gosv-svscan stop stops every gosv
+// service first (OpenRC stops what needs it), then the scanner.
+func TestOpenRCSvscanStop(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-plain", "start")
+	e.mustSvc(t, "gosv-forker", "start")
+	r := e.mustSvc(t, "gosv-svscan", "stop")
+	for _, want := range []string{"* Stopping gosv-plain ... [ ok ]", "* Stopping gosv-forker ... [ ok ]", "* Stopping gosv-svscan ... [ ok ]"} {
+		wantLine(t, r, want)
+	}
+	if ps := append(append(e.procs(e.helper), e.procs("gosv svscan")...), e.procs("gosv log")...); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+}
+
+// TestOpenRCCheck: gosv openrc check finds a missing hook, and passes a
+// clean script once it is installed.
+func TestOpenRCCheck(t *testing.T) {
+	e := newRC(t, true)
+	if r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain"); r.Code != 0 || r.Stdout != "" {
+		t.Errorf("check with the hook: %s", r)
+	}
+	e.MustRun(t, "rm", rcHook)
+	r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
+	if r.Code != 1 || !strings.Contains(r.Stdout, rcHook+": error: the gosv hook is not installed") {
+		t.Errorf("check without the hook: %s", r)
+	}
+	r = e.Run(t, gosvInstallBin, "openrc", "ls")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "gosv-plain: stopped") {
+		t.Errorf("ls: %s", r)
+	}
+}
+
+// TestOpenRCOtherSupervisorsUnchanged runs the same battery of commands on
+// supervise-daemon, start-stop-daemon and s6 services, and on a script that
+// lists reload without defining it, with and without the hook: the output
+// (numbers normalised) must be identical, and so must their dependencies.
+func TestOpenRCOtherSupervisorsUnchanged(t *testing.T) {
+	requireS6(t)
+	battery := func(hook bool) string {
+		e := newRC(t, hook)
+		e.MustRun(t, "mkdir", "-p", rcSvcDir+"/s6-scan")
+		e.Start(t, nil, "s6-svscan", rcSvcDir+"/s6-scan")
+		var b strings.Builder
+		for _, svc := range []string{"ref-sd", "ref-ssd", "ref-s6", "ref-reload-listed"} {
+			for _, cmd := range []string{"status", "start", "status", "restart", "status", "reload", "describe", "stop", "status"} {
+				r := e.svc(t, svc, cmd)
+				fmt.Fprintf(&b, "$ rc-service %s %s\n-- exit %d\n-- stdout\n%s-- stderr\n%s", svc, cmd, r.Code, r.Stdout, r.Stderr)
+			}
+			r := e.Run(t, rcDepend, "-t", "ineed", svc)
+			fmt.Fprintf(&b, "$ rc-depend -t ineed %s\n%s", svc, r.Stdout)
+		}
+		return normalise(b.String())
+	}
+	with, without := battery(true), battery(false)
+	if with != without {
+		t.Errorf("output differs with the hook:\n%s", lineDiff(without, with))
+	}
+	t.Logf("%d lines compared", strings.Count(with, "\n"))
+}
+
+// normalise replaces numbers (pids, seconds) by N.
+func normalise(s string) string {
+	return regexp.MustCompile(`[0-9]+`).ReplaceAllString(s, "N")
+}
+
+// lineDiff shows the first differing lines of two texts.
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := 0; i < len(al) || i < len(bl); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x != y {
+			lo := max(0, i-5)
+			return fmt.Sprintf("line %d:\n--- without\n%s\n+++ with\n%s", i+1,
+				strings.Join(al[lo:min(len(al), i+5)], "\n"), strings.Join(bl[lo:min(len(bl), i+5)], "\n"))
+		}
+	}
+	return ""
+}
+
+// readPids reads a -record file: one pid per start.
+func readPids(t *testing.T, p string) []int {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		n, _ := strconv.Atoi(f)
+		out = append(out, n)
+	}
+	return out
+}
