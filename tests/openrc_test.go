@@ -224,6 +224,37 @@ func TestOpenRCHandWritten(t *testing.T) {
 	}
 }
 
+// TestOpenRCExec: what the exec helper (the generated run) applies:
+// user and groups, directory, umask, stdin, output_log, capabilities,
+// no_new_privs, nice, oom_score_adj, rc_ulimit, and the script's exported
+// environment without OpenRC's own.
+func TestOpenRCExec(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-exec", "start")
+	b, err := os.ReadFile(e.host("/tmp/gosv-exec.report"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := string(b)
+	for _, want := range []string{"uid=65534", "gid=65534", "groups=[65534]", "cwd=/var/tmp", "umask=027",
+		"nice=5", "oom_score_adj=100", "nofile=1000", "stdin=/etc/hostname",
+		"CapAmb=0000000000000400", "NoNewPrivs=1", "env EXEC_VAR=from conf.d", "env USER=nobody"} {
+		if !strings.Contains(rep, want+"\n") {
+			t.Errorf("report lacks %q:\n%s", want, rep)
+		}
+	}
+	for _, bad := range []string{"env RC_", "env SVCNAME=", "env EINFO_", "/lib/rc/bin", "env SSD_"} {
+		if strings.Contains(rep, bad) {
+			t.Errorf("report has %q:\n%s", bad, rep)
+		}
+	}
+	out, err := os.ReadFile(e.host("/tmp/gosv-exec.out"))
+	if err != nil || string(out) != "exec-hello\n" {
+		t.Errorf("output_log: %q %v", out, err)
+	}
+	e.mustSvc(t, "gosv-exec", "stop")
+}
+
 // TestOpenRCReadiness: start blocks until the daemon is ready, through
 // notification-fd and through sd_notify.
 func TestOpenRCReadiness(t *testing.T) {

@@ -15,6 +15,10 @@
 //	-ignore-term     ignore SIGTERM
 //	-fork N          start N children that ignore SIGTERM, in our group
 //	-hup-fifo PATH   on SIGHUP, write "HUP\n" to the fifo PATH
+//	-report FILE     write what the process was started with to FILE (uid,
+//	                 gid, groups, cwd, umask, nice, oom_score_adj, limits,
+//	                 capabilities, no_new_privs, stdin, environment), one
+//	                 KEY=VALUE per line, before readiness
 //
 // Without -exit it runs until a signal ends it: SIGTERM (unless ignored),
 // SIGINT, or anything with a default fatal action.
@@ -28,6 +32,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +52,7 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
 	fork := flag.Int("fork", 0, "children that ignore SIGTERM")
 	hupFifo := flag.String("hup-fifo", "", "fifo told about SIGHUP")
+	reportTo := flag.String("report", "", "write the process's attributes here")
 	flag.Parse()
 
 	if *record != "" {
@@ -63,6 +69,11 @@ func main() {
 	}
 	if *exit >= 0 {
 		os.Exit(*exit)
+	}
+	if *reportTo != "" {
+		if err := os.WriteFile(*reportTo, []byte(report()), 0o644); err != nil {
+			fatal(err)
+		}
 	}
 	// Handlers first, readiness after: a test that waits for readiness can
 	// signal at once.
@@ -109,6 +120,35 @@ func main() {
 			}
 		}
 	}
+}
+
+// report describes the process as the exec helper left it.
+func report() string {
+	var b strings.Builder
+	groups, _ := os.Getgroups()
+	cwd, _ := os.Getwd()
+	old := unix.Umask(0)
+	unix.Umask(old)
+	nice, _ := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	oom, _ := os.ReadFile("/proc/self/oom_score_adj")
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	stdin, _ := os.Readlink("/proc/self/fd/0")
+	fmt.Fprintf(&b, "uid=%d\ngid=%d\ngroups=%v\ncwd=%s\numask=%03o\n", os.Getuid(), os.Getgid(), groups, cwd, old)
+	// getpriority(2) returns 20 - nice.
+	fmt.Fprintf(&b, "nice=%d\noom_score_adj=%s\nnofile=%d\nstdin=%s\n", 20-nice, strings.TrimSpace(string(oom)), lim.Cur, stdin)
+	st, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(st), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		switch k {
+		case "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs":
+			fmt.Fprintf(&b, "%s=%s\n", k, strings.TrimSpace(v))
+		}
+	}
+	for _, kv := range os.Environ() {
+		fmt.Fprintf(&b, "env %s\n", kv)
+	}
+	return b.String()
 }
 
 func notify() {
