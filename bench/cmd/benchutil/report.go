@@ -83,7 +83,8 @@ var benches = []struct {
 		title: "Restart latency: SIGKILL of a service up > 2 s → first line of its new run script",
 		intro: "The run script is bash: it appends `$$ $EPOCHREALTIME` without forking, then execs sleep; " +
 			"the figure includes bash's own start-up (same for every system). " +
-			"gosv's share is wait4 return → execve, from its trace when present.",
+			"gosv's share is wait4 return → execve, from its trace when present. " +
+			"baseline: no supervisor, the helper itself fork+execs the same script (the floor under every row).",
 		cols: []column{
 			{"samples", key("n")},
 			{"median (ms)", key("median_ms")},
@@ -99,6 +100,7 @@ var benches = []struct {
 		intro: "s6 is triggered with `s6-svscanctl -a`, supervisord with `supervisorctl update`; runit and daemontools " +
 			"rescan every 5 s on their own (the trials start at different phases of that period); gosv uses inotify; " +
 			"OpenRC has no scan directory: the figure is 100 `supervise-daemon` starts in a row. " +
+			"baseline: no supervisor, the helper fork+execs the 100 run scripts one after the other (the cost of process creation on this machine; its first-service column is meaningless). " +
 			"gosv targets: ≤ 100 ms and ≤ 0.5× s6.",
 		cols: []column{
 			{"trials (ms)", func(v map[string]string) string {
@@ -166,6 +168,17 @@ var benches = []struct {
 	},
 }
 
+var systemOrder = []string{"baseline", "gosv", "s6", "runit", "daemontools", "openrc", "supervisord"}
+
+func sysRank(s string) int {
+	for i, x := range systemOrder {
+		if x == s {
+			return i
+		}
+	}
+	return len(systemOrder)
+}
+
 func report(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ExitOnError)
 	raw := fs.String("raw", "", "raw result file")
@@ -202,6 +215,20 @@ func writeReport(w io.Writer, res *results) {
 		if len(rows) == 0 {
 			continue
 		}
+		// Trials may finish in any order (idle runs them side by side):
+		// list rows by file system as first seen, then in systemOrder.
+		fsRank := map[string]int{}
+		for _, k := range rows {
+			if _, ok := fsRank[k.fs]; !ok {
+				fsRank[k.fs] = len(fsRank)
+			}
+		}
+		sort.SliceStable(rows, func(i, j int) bool {
+			if fsRank[rows[i].fs] != fsRank[rows[j].fs] {
+				return fsRank[rows[i].fs] < fsRank[rows[j].fs]
+			}
+			return sysRank(rows[i].system) < sysRank(rows[j].system)
+		})
 		fmt.Fprintf(w, "\n## %s\n\n%s\n\n", b.title, b.intro)
 		head := []string{"system", "fs"}
 		for _, c := range b.cols {

@@ -19,6 +19,7 @@ func TestReportCells(t *testing.T) {
 		"idle\ttmpfs\tsupervisord\tvol\t10",
 		"idle\ttmpfs\tsupervisord\tnonvol\t2",
 		"idle\ttmpfs\tsupervisord\twindow_s\t10",
+		"idle\ttmpfs\tgosv\tvol\t0",
 		"malformed line",
 	}, "\n")
 	res, err := readRaw(strings.NewReader(raw))
@@ -33,6 +34,9 @@ func TestReportCells(t *testing.T) {
 		{"note and missing cells", "| gosv | ext4 | – | – | – | not built |"},
 		{"idle total and rate", "| 10 | 2 | 12 | 1.2 |"},
 		{"reproduce command", "`bench/run.sh memory --systems s6 --fs tmpfs`"},
+	}
+	if i, j := strings.Index(out.String(), "| gosv | tmpfs | – | – | 0"), strings.Index(out.String(), "| supervisord | tmpfs"); i < 0 || j < 0 || i > j {
+		t.Errorf("idle rows not in system order (gosv at %d, supervisord at %d):\n%s", i, j, out.String())
 	}
 	for _, tt := range tests {
 		if !strings.Contains(out.String(), tt.want) {
