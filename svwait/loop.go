@@ -27,7 +27,7 @@ const maxEpollEvents = 64
 
 type loop struct {
 	w    *Waiter
-	ep   *os.File // the epoll descriptor, registered with Go's poller
+	ep   *os.File // the epoll descriptor once registered with Go's poller (cancellable waits)
 	epfd int      // its number, for epoll_ctl
 	evs  []unix.EpollEvent
 }
@@ -38,14 +38,7 @@ func newLoop(w *Waiter) (*loop, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	// NOTE: os.NewFile registers a descriptor with the runtime poller only
-	// when it is non-blocking.
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	l := &loop{w: w, ep: os.NewFile(uintptr(fd), "epoll"), epfd: fd,
-		evs: make([]unix.EpollEvent, min(2*len(w.fifos), maxEpollEvents))}
+	l := &loop{w: w, epfd: fd, evs: make([]unix.EpollEvent, min(2*len(w.fifos), maxEpollEvents))}
 	n := len(w.fifos)
 	for i, f := range w.fifos {
 		if err := l.add(f, i); err != nil {
@@ -67,12 +60,28 @@ func (l *loop) add(fd, tag int) error {
 	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev))
 }
 
-func (l *loop) close() { l.ep.Close() }
+func (l *loop) close() {
+	if l.ep != nil {
+		l.ep.Close()
+	} else {
+		unix.Close(l.epfd)
+	}
+}
 
 // aLongTimeAgo is a read deadline that has always passed (net/http idiom).
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (l *loop) run(ctx context.Context, deadline time.Time) error {
+	if ctx.Done() == nil {
+		return l.runBlocking(deadline)
+	}
+	// NOTE: os.NewFile registers a descriptor with the runtime poller only
+	// when it is non-blocking. Done here, not in newLoop, so that the
+	// blocking path never pays for the poller's registration.
+	if err := unix.SetNonblock(l.epfd, true); err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	l.ep = os.NewFile(uintptr(l.epfd), "epoll")
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		l.ep.SetReadDeadline(aLongTimeAgo)
@@ -117,6 +126,37 @@ func (l *loop) run(ctx context.Context, deadline time.Time) error {
 			continue
 		case werr != nil:
 			return os.NewSyscallError("epoll_wait", werr)
+		}
+		if done, err := l.handle(l.evs[:k]); done {
+			return err
+		}
+	}
+}
+
+// runBlocking is run for a context that can never be cancelled (the
+// command-line tools): the thread blocks in epoll_wait itself, so a wakeup
+// reaches the waiter without a hop through the runtime's poller and
+// scheduler, which costs a command like `gosv svwait -U` about half a
+// millisecond per wait (bench/README.md, readiness).
+func (l *loop) runBlocking(deadline time.Time) error {
+	for {
+		d := l.w.effective(deadline)
+		ms := -1
+		if !d.IsZero() {
+			left := time.Until(d)
+			if left <= 0 {
+				return l.w.timeout(d, !d.Equal(deadline))
+			}
+			ms = int((left + time.Millisecond - 1) / time.Millisecond)
+		}
+		k, err := unix.EpollWait(l.epfd, l.evs, ms)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return os.NewSyscallError("epoll_wait", err)
+		case k == 0:
+			continue // the deadline is checked at the top
 		}
 		if done, err := l.handle(l.evs[:k]); done {
 			return err

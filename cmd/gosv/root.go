@@ -57,11 +57,16 @@ const (
 )
 
 func run(argv []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	e := &env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
-	return e.execute(ctx, dispatch(argv))
+	return e.execute(context.Background(), dispatch(argv))
 }
+
+// cancelOnSignal is the annotation of commands whose context is cancelled
+// by SIGINT and SIGTERM, so that they can clean up (an OpenRC start brings
+// its half-started service down). The others keep the default signal
+// actions: installing handlers costs a short-lived command like
+// `gosv svwait` about half a millisecond, and daemons handle their own.
+const cancelOnSignal = "gosv.cancel-on-signal"
 
 // dispatch maps argv to the root command's arguments: a binary called
 // gosv-X runs `gosv X`; under any other name the arguments are taken as is.
@@ -110,6 +115,14 @@ func (e *env) execute(ctx context.Context, args []string) (code int) {
 	c := root
 	if found, _, err := root.Find(args); err == nil {
 		c = found // so that even a panic names its command
+	}
+	for p := c; p != nil; p = p.Parent() {
+		if p.Annotations[cancelOnSignal] != "" {
+			var stop context.CancelFunc
+			ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			break
+		}
 	}
 	defer func() {
 		if p := recover(); p != nil {
