@@ -25,14 +25,16 @@ func TestConsumeLines(t *testing.T) {
 		want   string
 	}{
 		{"whole lines", []string{"a\nb\n"}, false, 0, "a\nb\n"},
-		{"partial line waits", []string{"a\nb"}, false, 0, "a\n"},
+		{"partial line written", []string{"a\nb"}, false, 0, "a\nb"},
 		{"partial completed", []string{"a\nb", "c\n"}, false, 0, "a\nbc\n"},
 		{"eof adds newline", []string{"a\nb"}, true, 0, "a\nb\n"},
 		{"empty lines", []string{"\n\n\n"}, false, 0, "\n\n\n"},
 		{"line limit", []string{strings.Repeat("x", 100) + "\n"}, false, 48,
 			strings.Repeat("x", 48) + "\n" + strings.Repeat("x", 48) + "\n" + "xxxx\n"},
 		{"line limit exact", []string{strings.Repeat("x", 48) + "\n"}, false, 48, strings.Repeat("x", 48) + "\n"},
-		{"line limit on partial", []string{strings.Repeat("y", 50)}, false, 48, strings.Repeat("y", 48) + "\n"},
+		{"line limit on partial", []string{strings.Repeat("y", 50)}, false, 48, strings.Repeat("y", 48) + "\nyy"},
+		{"line limit across writes", []string{strings.Repeat("y", 30), strings.Repeat("y", 30) + "\n"}, false, 48,
+			strings.Repeat("y", 48) + "\n" + strings.Repeat("y", 12) + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +65,7 @@ func TestConsumeLines(t *testing.T) {
 }
 
 // TestStampOncePerLine: a line completed in a later batch gets one stamp,
-// the time it was handled.
+// the time its first bytes were handled.
 func TestStampOncePerLine(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	clock := newClock()
@@ -77,8 +79,7 @@ func TestStampOncePerLine(t *testing.T) {
 	writeAllT(t, p[1], []byte("o\n"))
 	consumeAll(t, l, p[0], sc)
 	t0 := servicedir.TAI64NFromTime(clock.t.Add(-time.Second)).String()
-	t1 := servicedir.TAI64NFromTime(clock.t).String()
-	if got, want := logText(t, dir), t0+" one\n"+t1+" two\n"; got != want {
+	if got, want := logText(t, dir), t0+" one\n"+t0+" two\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
@@ -98,21 +99,46 @@ func TestStampsAndPrefix(t *testing.T) {
 	}
 }
 
-// TestPartialLineFillsPipe: a pipe smaller than the line limit, full of
-// one incomplete line, is cut rather than left to block its writer forever.
-func TestPartialLineFillsPipe(t *testing.T) {
+// TestWholeLineMode: with selections an incomplete line is taken out of
+// the pipe into memory (the pipe is left empty) and handled whole.
+func TestWholeLineMode(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	p := testPipe(t)
-	size, err := SetPipeSize(p[1], 4096)
-	if err != nil || size != 4096 {
-		t.Fatalf("SetPipeSize = %d, %v", size, err)
-	}
-	l := mustOpen(t, mustScript(t, dir), Options{})
+	sc := testScratch(t)
+	l := mustOpen(t, mustScript(t, "-^x", dir), Options{})
 	defer l.Close()
-	writeAllT(t, p[1], bytes.Repeat([]byte("z"), 4096))
+	writeAllT(t, p[1], []byte("a\nb"))
+	consumeAll(t, l, p[0], sc)
+	if got := logText(t, dir); got != "a\n" || pipeLen(t, p[0]) != 0 {
+		t.Errorf("got %q, %d bytes left in the pipe", got, pipeLen(t, p[0]))
+	}
+	writeAllT(t, p[1], []byte("c\nxd\ne"))
+	closeW(p)
+	consumeAll(t, l, p[0], sc)
+	if _, eof, _ := consumeAll(t, l, p[0], sc); !eof {
+		t.Error("no eof")
+	}
+	if got := logText(t, dir); got != "a\nbc\ne\n" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// TestContinueLineAfterRestart: a logger that stopped in the middle of a
+// line leaves its rest to the next one, which adds no stamp.
+func TestContinueLineAfterRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	clock := newClock()
+	p := testPipe(t)
+	l := mustOpen(t, mustScript(t, "t", dir), Options{Now: clock.Now})
+	writeAllT(t, p[1], []byte("one\ntw"))
 	consumeAll(t, l, p[0], testScratch(t))
-	if got := logText(t, dir); got != strings.Repeat("z", 4096)+"\n" {
-		t.Errorf("got %d bytes", len(got))
+	l.Close()
+	l = mustOpen(t, mustScript(t, "t", dir), Options{Now: clock.Now})
+	defer l.Close()
+	writeAllT(t, p[1], []byte("o\nthree\n"))
+	consumeAll(t, l, p[0], testScratch(t))
+	if got, want := stripStamps(logText(t, dir)), "one\ntwo\nthree\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -370,4 +396,13 @@ func TestSetPipeSize(t *testing.T) {
 	if n, _ := unix.FcntlInt(uintptr(p[1]), unix.F_GETPIPE_SZ, 0); n != PipeSize {
 		t.Errorf("pipe size %d", n)
 	}
+}
+
+func pipeLen(t *testing.T, fd int) int {
+	t.Helper()
+	n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package logdir
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -60,7 +61,8 @@ type Logger struct {
 	dirs    []*logDir
 	acts    []*action // by action id
 	ahead   []int     // per action: input bytes, from the input's head, already handled
-	pend    []byte    // non-pipe input only: bytes read and not yet handled everywhere
+	pend    []byte    // bytes taken from the input, not yet handled everywhere (see discard)
+	lineOff int       // how far into a line the input's head is (incomplete lines written as they come)
 	notPipe bool
 	outErr  [2]bool                     // a 1 or 2 write error was reported
 	hook    func(string, rotStep) error // tests: runs before each rotation step
@@ -107,6 +109,11 @@ func Open(s *Script, opts Options) (*Logger, error) {
 	for _, a := range l.acts {
 		if a.kind == actDir {
 			l.dirs[a.dir].act = a
+			if l.dirs[a.dir].mid && !s.wholeLines {
+				// A logger before us wrote the start of the line the input
+				// continues: no stamp for the rest of it.
+				l.lineOff = 1
+			}
 		}
 	}
 	return l, nil
@@ -120,8 +127,8 @@ func (l *Logger) Close() error {
 	var errs []error
 	now := l.opts.Now()
 	for _, d := range l.dirs {
-		if d.fd >= 0 && len(d.held) > 0 {
-			l.writeHeld(d, now)
+		if d.fd >= 0 && (len(d.held) > 0 || d.dropped > 0) && l.writeHeld(d) == nil && d.dropped > 0 {
+			d.write(appendDropped(nil, d, now))
 		}
 		if d.fd >= 0 || d.step != stepWritable {
 			if err := d.finalize(now, l.hook); err != nil {
@@ -193,8 +200,8 @@ func (l *Logger) retry(d *logDir, now time.Time, errs []error) []error {
 			return l.fail(d, err, now, errs)
 		}
 	}
-	if len(d.held) > 0 || d.dropped > 0 {
-		if err := l.writeHeld(d, now); err != nil {
+	if len(d.held) > 0 {
+		if err := l.writeHeld(d); err != nil {
 			return l.fail(d, err, now, errs)
 		}
 	}
@@ -207,61 +214,91 @@ func (l *Logger) retry(d *logDir, now time.Time, errs []error) []error {
 	return errs
 }
 
-// writeHeld writes the lines bounded-loss mode held, then a line with the
-// count of those it dropped, stamped like the directory's lines.
-func (l *Logger) writeHeld(d *logDir, now time.Time) error {
+// writeHeld writes the lines bounded-loss mode held. The count of the
+// lines it dropped is written before the next line (appendDropped), or at
+// Close.
+func (l *Logger) writeHeld(d *logDir) error {
 	if err := d.write(d.held); err != nil {
 		return err
-	}
-	d.held = d.held[:0]
-	if d.dropped > 0 {
-		var msg []byte
-		if d.act.tai {
-			msg = appendTAI64N(msg, now)
-		}
-		if d.act.iso {
-			msg = appendISO(msg, now)
-		}
-		msg = append(msg, d.act.prefix...)
-		msg = append(msg, "gosv: dropped "...)
-		msg = strconv.AppendInt(msg, int64(d.dropped), 10)
-		msg = append(msg, " lines: the log directory was not writable\n"...)
-		if err := d.write(msg); err != nil {
-			return err
-		}
-		d.dropped = 0
 	}
 	d.held = nil // an idle Logger owns no buffer
 	return nil
 }
 
-// hold keeps a line of a failing directory in bounded-loss mode, or counts
-// it as dropped once LossBytes are held. Once a line is dropped, later
-// lines are dropped too until the directory recovers, so that the log
-// reads: held lines, "dropped N lines", newer lines.
-func (l *Logger) hold(d *logDir, a *action, sc *Scratch, line []byte) {
-	if d.dropped > 0 || len(d.held)+lineLen(a, sc, line) > l.opts.LossBytes {
-		d.dropped++
-		return
+// appendDropped appends the line that tells how many lines bounded-loss
+// mode dropped, stamped like the directory's lines (after a newline if
+// current ends in the middle of a line).
+func appendDropped(b []byte, d *logDir, now time.Time) []byte {
+	if d.mid && len(b) == 0 {
+		b = append(b, '\n')
 	}
-	d.held = appendLine(d.held, a, sc, line)
+	if d.act.tai {
+		b = appendTAI64N(b, now)
+	}
+	if d.act.iso {
+		b = appendISO(b, now)
+	}
+	b = append(b, d.act.prefix...)
+	b = append(b, "gosv: dropped "...)
+	b = strconv.AppendInt(b, int64(d.dropped), 10)
+	d.dropped = 0
+	return append(b, " lines: the log directory was not writable\n"...)
 }
 
-func (l *Logger) holdFormatted(d *logDir, line []byte) {
-	if d.dropped > 0 || len(d.held)+len(line) > l.opts.LossBytes {
-		d.dropped++
-		return
+// holdSegment keeps a segment for a failing directory in bounded-loss
+// mode. A line is dropped, and counted, when it starts while LossBytes are
+// already held or lines are already being dropped; the rest of a line
+// follows the fate of its start. So the log reads: held lines, "dropped N
+// lines", newer lines, and LossBytes is exceeded by less than a line.
+func (l *Logger) holdSegment(d *logDir, a *action, sc *Scratch, text []byte, first, term bool) {
+	if first {
+		d.dropping = d.dropped > 0 || len(d.held) >= l.opts.LossBytes
+		if d.dropping {
+			d.dropped++
+		}
 	}
-	d.held = append(d.held, line...)
+	if !d.dropping {
+		d.held = appendSegment(d.held, a, sc, text, first, term)
+	}
+	d.open = !term
+}
+
+// holdBytes holds the formatted output of a failed write, segment by
+// segment (pieces ending in a newline; the output may start in the middle
+// of a line and end in the middle of another).
+func (l *Logger) holdBytes(d *logDir, out []byte) {
+	for len(out) > 0 {
+		i := bytes.IndexByte(out, '\n') + 1
+		if i == 0 {
+			i = len(out)
+		}
+		first, term := !d.open, out[i-1] == '\n'
+		if first {
+			d.dropping = d.dropped > 0 || len(d.held) >= l.opts.LossBytes
+			if d.dropping {
+				d.dropped++
+			}
+		}
+		if !d.dropping {
+			d.held = append(d.held, out[:i]...)
+		}
+		d.open = !term
+		out = out[i:]
+	}
 }
 
 // write appends b to current. A short write (the disk filled up midway)
 // is undone with ftruncate so that the retry does not duplicate a partial
 // chunk.
 func (d *logDir) write(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
 	n, err := writeFull(d.fd, b)
 	if err == nil {
 		d.size += int64(n)
+		d.mid = b[len(b)-1] != '\n'
+		d.open = d.mid
 		return nil
 	}
 	if n > 0 {

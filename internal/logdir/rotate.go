@@ -61,17 +61,20 @@ func (s rotStep) String() string { return stepNames[s] }
 // logDir is one log directory: its lock, its current file and where its
 // rotation stands. Only the Logger that owns it touches it.
 type logDir struct {
-	cfg     DirConfig
-	act     *action // the script's action for this directory (its stamps)
-	lock    *os.File
-	fd      int   // current, O_APPEND; -1 between stepRename and stepNewCurrent
-	size    int64 // bytes in current
-	step    rotStep
-	last    servicedir.TAI64N // newest archive name: new names are always later
-	retryAt time.Time         // while failing: when to try again
-	failed  bool              // a failure was reported and has not cleared yet
-	held    []byte            // bounded-loss mode: lines waiting for the disk
-	dropped int               // bounded-loss mode: lines dropped since the last success
+	cfg      DirConfig
+	act      *action // the script's action for this directory (its stamps)
+	lock     *os.File
+	fd       int   // current, O_APPEND; -1 between stepRename and stepNewCurrent
+	size     int64 // bytes in current
+	step     rotStep
+	last     servicedir.TAI64N // newest archive name: new names are always later
+	retryAt  time.Time         // while failing: when to try again
+	failed   bool              // a failure was reported and has not cleared yet
+	mid      bool              // current ends in the middle of a line
+	open     bool              // the last segment handed to this directory (written, held or dropped) left its line open
+	held     []byte            // bounded-loss mode: lines waiting for the disk
+	dropped  int               // bounded-loss mode: lines dropped, not yet reported in the log
+	dropping bool              // bounded-loss mode: the open line is being dropped
 }
 
 // errInjected is what tests return from the step hook.
@@ -189,7 +192,21 @@ func (d *logDir) openCurrent() error {
 		unix.Close(d.fd)
 	}
 	d.fd, d.size = fd, st.Size
+	d.mid = st.Size > 0 && !endsWithNewline(p, st.Size)
+	d.open = d.mid
 	return nil
+}
+
+// endsWithNewline reads the last byte of a file; on error it answers yes.
+func endsWithNewline(path string, size int64) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	var b [1]byte
+	_, err = f.ReadAt(b[:], size-1)
+	return err != nil || b[0] == '\n'
 }
 
 // rotate runs the rotation from d.step to its end. On failure d.step stays

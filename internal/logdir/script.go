@@ -48,12 +48,16 @@ func (e *ScriptError) Unwrap() error { return ErrScript }
 // selection directives followed by a run of actions. It is immutable and
 // may be shared by loggers in different goroutines.
 type Script struct {
-	elems    []element
-	dirs     []DirConfig // the directory actions, in script order
-	nacts    int
-	selects  bool // some element has a selection: lines must be matched
-	stampTAI bool // some action asks for t (the batch stamp is formatted once)
-	stampISO bool // some action asks for T
+	elems   []element
+	dirs    []DirConfig // the directory actions, in script order
+	nacts   int
+	selects bool // some element has a selection: lines must be matched
+	// wholeLines: lines are handled only once complete (selections need the
+	// whole line, alerts are cut to E bytes); otherwise an incomplete line
+	// is written as it comes.
+	wholeLines bool
+	stampTAI   bool // some action asks for t (the batch stamp is formatted once)
+	stampISO   bool // some action asks for T
 }
 
 // DirConfig is the rotation policy of one log directory, as set by the
@@ -252,7 +256,7 @@ func (p *scriptParser) selection(a string) error {
 		p.elem, p.acted = element{}, false
 	}
 	p.elem.sels = append(p.elem.sels, sel)
-	p.s.selects = true
+	p.s.selects, p.s.wholeLines = true, true
 	return nil
 }
 
@@ -262,6 +266,7 @@ func (p *scriptParser) action(act action) error {
 	}
 	act.id = p.s.nacts
 	act.tai, act.iso, act.prefix = p.tai, p.iso, p.prefix
+	p.s.wholeLines = p.s.wholeLines || act.kind == actStderr
 	p.s.stampTAI = p.s.stampTAI || p.tai
 	p.s.stampISO = p.s.stampISO || p.iso
 	p.tai, p.iso = false, false // t and T apply to one action; p stays (as s6-log)

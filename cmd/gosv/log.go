@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/getopt"
+	"github.com/gosv/gosv/internal/logdir"
+)
+
+type logOptions struct {
+	NotifyFd  int  // -d: -1 = none
+	Protect   bool // -p: SIGTERM does not stop the logger
+	Quiet     bool // -q: no warnings
+	LineLimit int  // -l: 0 = default
+	LossBytes int  // -B: 0 = lossless
+	Script    []string
+}
+
+const logLong = `Read lines on standard input and write them to log directories, with
+s6-log's script language and rotation (s6-log 2.11 compatible), for a
+service's log/run script:
+
+  exec gosv log t s1048576 n10 /var/log/foo
+
+Directives (see internal/logdir/SCRIPT.md): t (TAI64N stamp), T (local
+ISO 8601 stamp), pPREFIX, sSIZE (rotate current at this size), nCOUNT
+(archives kept), STOTAL (total size of the archives), rMS (retry delay),
++REGEX / -REGEX / f (selection, POSIX ERE), 1 (stdout), 2 (alert to
+stderr), and a directory (starting with . or /) as action.
+
+Nothing is lost: a byte leaves stdin only once it is written to every
+log directory that selects it, so even a SIGKILLed logger loses no line (at
+worst the last chunk is written twice). A log directory that cannot be
+written (full disk) is reported once and retried every r (2 s), and the
+service blocks on its full pipe. With -B bytes, a failing directory
+instead keeps that many bytes, then drops whole lines and logs how many.
+
+For a service directory, the in-process logger (a log-script file holding
+the same script) does the same job inside gosv svscan, without a process;
+it is the recommended form.
+
+  -d fd      write a newline to fd once the log directories are ready
+  -b         accepted (s6-log's blocking mode is how gosv log always works)
+  -p         ignore SIGTERM: exit only on SIGHUP or at end of input
+  -q         no warnings; -v accepted
+  -l limit   split lines longer than limit bytes (default 8192, minimum 48,
+             0 = 65536)
+  -B bytes   bounded-loss mode for failing log directories
+
+Signals: SIGTERM and SIGHUP write what stdin holds and exit (an incomplete
+last line is left in the pipe for the next logger); SIGALRM rotates.
+
+EXIT STATUS
+  0    end of input, or stopped by a signal
+  100  usage error, bad script, or a log directory locked by another logger
+  111  system error`
+
+func newLogCmd(e *env, runF func(*logOptions) error) *cobra.Command {
+	opts := &logOptions{NotifyFd: -1}
+	return s6Cmd(&cobra.Command{
+		Use:         "log [-d fd] [-b] [-p] [-q] [-l limit] [-B bytes] script...",
+		Annotations: map[string]string{cancelOnSignal: "1"}, // SIGTERM: finish writing, then exit
+		Short:       "Log standard input to rotated log directories (s6-log)",
+		Long:        logLong,
+		RunE: func(c *cobra.Command, args []string) error {
+			if helpRequested(args) {
+				return c.Help()
+			}
+			if err := parseLogArgs(args, opts); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runLog(c.Context(), e.warner(c), opts)
+		},
+	})
+}
+
+// parseLogArgs parses the leading options like s6-log; the script starts
+// at the first operand (directives such as -regex need a "--" before them
+// when they come first, as with s6-log).
+func parseLogArgs(args []string, opts *logOptions) error {
+	p := getopt.New(args, "d:bpqvl:B:")
+	for {
+		opt, arg, err := p.Next()
+		if err != nil {
+			return &usageError{err: err}
+		}
+		if opt == getopt.End {
+			break
+		}
+		n := 0
+		if arg != "" {
+			v, err := strconv.ParseUint(arg, 10, 31)
+			if err != nil {
+				return usageErrorf("-%c: invalid number %q", opt, arg)
+			}
+			n = int(v)
+		}
+		switch opt {
+		case 'd':
+			opts.NotifyFd = n
+		case 'p':
+			opts.Protect = true
+		case 'q':
+			opts.Quiet = true
+		case 'l':
+			opts.LineLimit = n
+			if n == 0 {
+				opts.LineLimit = -1
+			}
+		case 'B':
+			opts.LossBytes = n
+		}
+	}
+	opts.Script = args[p.Index():]
+	if len(opts.Script) == 0 {
+		return &usageError{}
+	}
+	return nil
+}
+
+func runLog(_ context.Context, warn func(string), opts *logOptions) error {
+	s, err := logdir.ParseScript(opts.Script)
+	if err != nil {
+		return &usageError{err: err}
+	}
+	if opts.Quiet {
+		warn = func(string) {}
+	}
+	// NOTE: signals are taken here, not from the command's context, because
+	// -p must ignore SIGTERM. SIGPIPE is caught so that a closed stdout (the
+	// 1 action) is an error to report, not a death.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGHUP, unix.SIGINT, unix.SIGALRM, unix.SIGPIPE)
+	defer func() { signal.Stop(sigs); close(sigs) }()
+	l, err := logdir.Open(s, logdir.Options{LineLimit: opts.LineLimit, LossBytes: opts.LossBytes, Prog: "gosv log"})
+	if err != nil {
+		return err
+	}
+	f, err := logdir.NewFeeder(l, 0)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer f.Close()
+	f.Warn = func(err error) { warn(err.Error()) }
+	if opts.NotifyFd >= 0 {
+		unix.Write(opts.NotifyFd, []byte("\n"))
+		unix.Close(opts.NotifyFd)
+	}
+	go forwardLogSignals(sigs, f, opts.Protect)
+	err = f.Run()
+	if cerr := l.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// forwardLogSignals turns signals into Feeder requests until sigs is
+// stopped.
+func forwardLogSignals(sigs <-chan os.Signal, f *logdir.Feeder, protect bool) {
+	for sig := range sigs {
+		switch sig {
+		case unix.SIGALRM:
+			f.Rotate()
+		case unix.SIGTERM:
+			if !protect {
+				f.Stop()
+			}
+		case unix.SIGHUP, unix.SIGINT:
+			f.Stop()
+		}
+	}
+}
