@@ -93,10 +93,11 @@ type loop struct {
 	single *service // supervise mode
 	done   bool
 
-	// trace (GOSV_TRACE set): report, for each spawn caused by a death,
-	// the time from wait4's return to execve's success — gosv's own share
-	// of the restart latency (bench/ reads it).
-	trace    bool
+	// trace: with GOSV_TRACE=FILE, lines "ev=reap pid=P t=UNIXNANOS" when
+	// wait4 returns a service's pid and "ev=exec pid=P t=UNIXNANOS" when a
+	// run's execve succeeded — gosv's own share of a restart
+	// (bench/cmd/latency reads them). -1 when off.
+	trace    int
 	reapedAt time.Time
 }
 
@@ -107,7 +108,12 @@ func Run(cfg Config) error {
 		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{},
 		checks: map[int]*service{}, devnull: -1}
 	l.env = childEnv()
-	l.trace = os.Getenv("GOSV_TRACE") != ""
+	l.trace = -1
+	if p := os.Getenv("GOSV_TRACE"); p != "" {
+		if fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_CLOEXEC, 0o644); err == nil {
+			l.trace = fd
+		}
+	}
 	l.self.Pid = os.Getpid()
 	l.self.StartTime, _ = servicedir.ProcStartTime(l.self.Pid)
 	if err := l.setup(); err != nil {
@@ -284,9 +290,11 @@ func (l *loop) fireTimers() {
 // Unknown pids are orphans reparented to us as subreaper: reaped, dropped.
 func (l *loop) reapAll() {
 	l.exits = reap.Drain(l.exits[:0])
-	if l.trace && len(l.exits) > 0 {
+	if l.trace >= 0 && len(l.exits) > 0 {
 		l.reapedAt = time.Now()
-		defer func() { l.reapedAt = time.Time{} }()
+		for _, e := range l.exits {
+			l.traceEvent("reap", e.Pid, l.reapedAt)
+		}
 	}
 	for _, e := range l.exits {
 		if s, ok := l.checks[e.Pid]; ok {
@@ -427,3 +435,12 @@ func (l *loop) rearm(s *service) {
 		heap.Push(&l.timers, s)
 	}
 }
+
+// traceEvent appends one trace line (GOSV_TRACE), unbuffered.
+func (l *loop) traceEvent(ev string, pid int, t time.Time) {
+	fmt.Fprintf(traceWriter(l.trace), "ev=%s pid=%d t=%d\n", ev, pid, t.UnixNano())
+}
+
+type traceWriter int
+
+func (w traceWriter) Write(b []byte) (int, error) { return unix.Write(int(w), b) }

@@ -48,7 +48,10 @@ type service struct {
 	checkOut   []byte // its output so far (bounded), nil when no check runs
 	stateFiles bool   // per-run state files were written (cleared at spawn)
 	cfgFresh   bool   // m.Cfg was read during the current feed
-	retried    bool   // a spawn failed with ./run executable: retried at once already
+	tally      bool   // a death_tally record is due at the end of the feed
+	tallyWstat uint16
+	tallyAt    time.Time
+	retried    bool // a spawn failed with ./run executable: retried at once already
 }
 
 // newService takes a service directory: supervise/ and event/, the lock
@@ -206,6 +209,10 @@ func (l *loop) feed(s *service, e supervise.Event) {
 	}
 	l.pending = l.pending[:0]
 	s.cfgFresh = false
+	if s.tally {
+		s.tally = false
+		l.deathTally(s, s.tallyWstat, s.tallyAt)
+	}
 	l.rearm(s)
 }
 
@@ -238,7 +245,9 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActWatchGroup:
 		l.watchGroup(s)
 	case supervise.ActDeathTally:
-		l.deathTally(s, a.Wstat)
+		// Written at the end of the feed: it is not needed before the
+		// restart, which it would delay by a read and a rename.
+		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, time.Now()
 	case supervise.ActCreateDown:
 		if f, err := os.OpenFile(filepath.Join(s.dir, servicedir.DownFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666); err != nil {
 			l.warnf("unable to create %v", err)
@@ -308,6 +317,7 @@ func (l *loop) spawnRun(s *service) {
 		files[nfd] = p[1]
 		defer unix.Close(p[1])
 	}
+	forkAt := time.Now()
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: env, Files: files})
 	if err != nil {
 		if r >= 0 {
@@ -332,9 +342,11 @@ func (l *loop) spawnRun(s *service) {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: delay})
 		return
 	}
-	if !l.reapedAt.IsZero() {
-		fmt.Fprintf(l.cfg.Stderr, "%s: trace: %s: spawned %d %d us after wait4 returned\n",
-			l.cfg.Prog, s.name, pid, time.Since(l.reapedAt).Microseconds())
+	if l.trace >= 0 {
+		// fork: when gosv called clone (the child calls execve at once);
+		// exec: when the kernel's execve had succeeded (ForkExec returns).
+		l.traceEvent("fork", pid, forkAt)
+		l.traceEvent("exec", pid, time.Now())
 	}
 	l.byPid[pid] = s
 	s.retried = false
@@ -376,12 +388,12 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
 }
 
-func (l *loop) deathTally(s *service, wstat uint16) {
+func (l *loop) deathTally(s *service, wstat uint16, at time.Time) {
 	max, err := supervise.ReadMaxDeathTally(s.dir)
 	if err != nil {
 		l.warnf("unable to read configuration: %v (using 100)", err)
 	}
-	if err := servicedir.AppendDeath(s.dir, servicedir.DeathFromWstat(time.Now(), wstat), max); err != nil {
+	if err := servicedir.AppendDeath(s.dir, servicedir.DeathFromWstat(at, wstat), max); err != nil {
 		l.warnf("unable to write death tally: %v", err)
 	}
 }

@@ -14,11 +14,6 @@ import (
 // run on the supervisor's event loop at every state change, and an os.File
 // costs a finalizer and a poller registration attempt for nothing.
 
-// writeAtomic writes data to path+".new" with mode perm (minus the umask),
-// closes it and renames it onto path. On failure the temporary file is
-// removed. As in skalibs there is no fsync: the files are small, rewritten
-// often, and a crash loses at most the latest state, which the next
-// transition rewrites anyway.
 // WriteFile writes data to dir/rel atomically (rel.new, then rename), mode
 // 0644: for gosv's state files under supervise/gosv/.
 func WriteFile(dir, rel string, data []byte) error {
@@ -29,6 +24,11 @@ func WriteFile(dir, rel string, data []byte) error {
 	return writeAtomic(filepath.Join(dir, rel), data, pidRecordPerm)
 }
 
+// writeAtomic writes data to path+".new" with mode perm (minus the umask),
+// closes it and renames it onto path. On failure the temporary file is
+// removed. As in skalibs there is no fsync: the files are small, rewritten
+// often, and a crash loses at most the latest state, which the next
+// transition rewrites anyway.
 func writeAtomic(path string, data []byte, perm uint32) error {
 	tmp := path + tmpSuffix
 	fd, err := openRetry(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, perm)

@@ -324,17 +324,19 @@ func quantiles(xs []float64) (median, p90 float64) {
 }
 
 // gosvShare returns gosv's own part of one restart in milliseconds: from
-// wait4 returning the dead pid to the new child's successful execve.
+// wait4 returning the dead pid to gosv starting the new child (clone,
+// after which the child calls execve at once).
 //
-// HOOK(gosv-trace): gosv does not emit this yet. The expected format, one
-// event per line in the file named by $GOSV_TRACE, is
+// gosv writes, with GOSV_TRACE=FILE, one event per line:
 //
-//	... ev=reap pid=OLDPID t=UNIXNANOS ...
-//	... ev=exec pid=NEWPID t=UNIXNANOS ...
+//	ev=reap pid=OLDPID t=UNIXNANOS   wait4 returned the dead run
+//	ev=fork pid=NEWPID t=UNIXNANOS   just before clone of the new run
+//	ev=exec pid=NEWPID t=UNIXNANOS   the new run's execve had succeeded
 //
-// (other key=value fields are ignored). Adjust this parser when gosv's trace
-// line is final. It returns NaN when the file or either event is missing,
-// which the report prints as "n/a".
+// fork − reap is gosv's share; exec − fork is the kernel's clone + execve of
+// the run script, which every supervisor pays (see the baseline row). Older
+// traces without fork fall back to exec. It returns NaN when the file or an
+// event is missing, which the report prints as "n/a".
 func gosvShare(trace string, oldPID, newPID int) float64 {
 	if trace == "" {
 		return math.NaN()
@@ -344,7 +346,7 @@ func gosvShare(trace string, oldPID, newPID int) float64 {
 		return math.NaN()
 	}
 	defer f.Close()
-	var reap, exec int64
+	var reap, fork, exec int64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		kv := map[string]string{}
@@ -360,12 +362,17 @@ func gosvShare(trace string, oldPID, newPID int) float64 {
 		switch {
 		case kv["ev"] == "reap" && kv["pid"] == strconv.Itoa(oldPID):
 			reap = t
+		case kv["ev"] == "fork" && kv["pid"] == strconv.Itoa(newPID):
+			fork = t
 		case kv["ev"] == "exec" && kv["pid"] == strconv.Itoa(newPID):
 			exec = t
 		}
 	}
-	if reap == 0 || exec == 0 {
+	if fork == 0 {
+		fork = exec
+	}
+	if reap == 0 || fork == 0 {
 		return math.NaN()
 	}
-	return float64(exec-reap) / 1e6
+	return float64(fork-reap) / 1e6
 }
