@@ -62,6 +62,7 @@ func DefaultLayout(getenv func(string) string) Layout {
 	if v := getenv("RC_LIBEXECDIR"); v != "" {
 		l.LibexecDir = v
 	}
+	l.Runlevel = getenv("RC_RUNLEVEL")
 	return l.fill()
 }
 

@@ -70,9 +70,24 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		Annotations: map[string]string{cancelOnSignal: "1"}, // a start interrupted brings its service down
 		Short:       "Run OpenRC services with gosv (supervisor=gosv)",
 		Long:        openrcLong,
-		Args:        cobra.NoArgs,
-		RunE:        func(*cobra.Command, []string) error { return &usageError{} },
+		// NOTE: a generated run or finish is "#!/usr/bin/gosv openrc": the
+		// kernel runs `gosv openrc ./run NAME` or `gosv openrc ./finish CODE
+		// SIG NAME`, which mean exec and finish.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			sub := map[string]string{"./run": "exec", "./finish": "finish"}[firstArg(args)]
+			if sub == "" {
+				return &usageError{}
+			}
+			o := &openrcOptions{Sub: sub, Args: args[1:]}
+			if runF != nil {
+				return runF(o)
+			}
+			return runOpenRC(c.Context(), e, o)
+		},
 	}
+	// "./finish -1 0 NAME" (an adopted run) is not a flag.
+	root.Flags().SetInterspersed(false)
 	add := func(name, short string, args cobra.PositionalArgs, hidden bool, flags func(*cobra.Command, *openrcOptions)) {
 		opts := &openrcOptions{Sub: name, Timeout: 10 * time.Second}
 		c := &cobra.Command{
@@ -156,6 +171,13 @@ func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
 		return silentExit(1)
 	}
 	return err
+}
+
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // openrcRequest builds the hook's request from openrc-run's environment.

@@ -1,0 +1,156 @@
+#!/bin/bash
+# OpenRC backends side by side, in one namespace and one run: wall time of
+# `rc-service X start|status|stop` for a supervisor=gosv service against the
+# same daemon under supervise-daemon and start-stop-daemon, gosv's
+# readiness overhead, and the cold start of gosv-svscan. See bench/README.md,
+# "openrc".
+#
+#   bench/openrc.sh [-n ROUNDS]
+#
+# Needs root (namespaces, overlay mounts), Go and Debian's openrc. The real
+# OpenRC runs in a private mount+PID namespace whose PID 1 is the test
+# suite's testinit (a prompt reaper, as a real init: the spec's caveat on
+# lazy reapers), with copy-on-write overlays on /etc, /usr and /var and a
+# tmpfs on /run, where `make install` puts gosv, its hook and gosv-svscan.
+# Nothing reaches the host. Rounds are interleaved: round i runs every
+# service's start, status and stop before round i+1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+n=30
+while [ $# -gt 0 ]; do
+	case $1 in
+	-n) n=$2; shift 2 ;;
+	--inner) inner=1; shift ;;
+	*) echo "usage: $0 [-n ROUNDS]" >&2; exit 100 ;;
+	esac
+done
+
+# The daemon every service runs: rchelper, readiness on fd 3 when asked.
+services() {
+	local h=$1
+	mk() {
+		local name=$1
+		shift
+		{
+			echo '#!/sbin/openrc-run'
+			printf '%s\n' "$@"
+		} >"/etc/init.d/$name"
+		chmod 0755 "/etc/init.d/$name"
+	}
+	mk bench-ssd "command=$h" 'command_background=yes' 'pidfile=/run/bench-ssd.pid'
+	mk bench-sd 'supervisor=supervise-daemon' "command=$h"
+	mk bench-gosv 'supervisor=gosv' "command=$h"
+	# The same daemon, ready 200 ms after exec: with and without notify.
+	mk bench-gosv-r200 'supervisor=gosv' "command=$h" 'command_args="-ready-fd 3 -ready-after 200"' 'notify=fd:3'
+	mk bench-gosv-u200 'supervisor=gosv' "command=$h" 'command_args="-ready-fd 3 -ready-after 200"'
+	# Ready at once: start - u200's start = spawn of run to the daemon's
+	# readiness write (exec helper, daemon start-up, event), for diagnosis.
+	mk bench-gosv-r0 'supervisor=gosv' "command=$h" 'command_args="-ready-fd 3"' 'notify=fd:3'
+	rc-update -u >/dev/null 2>&1
+}
+
+# now_us: microseconds, from bash's EPOCHREALTIME (no fork).
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+
+# timed OP SVC...: one rc-service call, its wall time appended to raw.tsv.
+timed() {
+	local label=$1
+	shift
+	local t0 t1 rc=0
+	t0=${EPOCHREALTIME/./}
+	"$@" >"$out/last.log" 2>&1 || rc=$?
+	t1=${EPOCHREALTIME/./}
+	printf '%s\t%d\t%d\n' "$label" $((t1 - t0)) "$rc" >>"$out/raw.tsv"
+	if [ "$rc" != 0 ]; then
+		{
+			echo "== $label: exit $rc after $(((t1 - t0) / 1000)) ms"
+			cat "$out/last.log"
+		} >>"$out/failures.log"
+	fi
+}
+
+if [ -n "${inner:-}" ]; then
+	# Inside the namespace.
+	out=$BENCH_OUT
+	make -C "$root" install DESTDIR= PREFIX=/usr GO="$(command -v go)" >/dev/null
+	# OpenRC's hybrid cgroup hierarchy is the host's: keep it out.
+	if [ -d /sys/fs/cgroup/unified ]; then mount -t tmpfs tmpfs /sys/fs/cgroup/unified; fi
+	services "$BENCH_HELPER"
+	: >"$out/raw.tsv"
+	# Cold start: gosv-svscan alone, and a gosv service pulling it in.
+	for ((i = 0; i < n / 3 + 1; i++)); do
+		timed "gosv-svscan start (cold)" rc-service gosv-svscan start
+		rc-service gosv-svscan stop >/dev/null 2>&1
+		timed "bench-gosv start (cold: pulls gosv-svscan in)" rc-service bench-gosv start
+		rc-service gosv-svscan stop >/dev/null 2>&1
+	done
+	rc-service gosv-svscan start >/dev/null 2>&1
+	for ((i = 0; i < n; i++)); do
+		for s in bench-ssd bench-sd bench-gosv bench-gosv-r200 bench-gosv-u200 bench-gosv-r0; do
+			timed "$s start" rc-service "$s" start
+			timed "$s status" rc-service "$s" status
+			timed "$s stop" rc-service "$s" stop
+		done
+	done
+	exit 0
+fi
+
+[ "$(id -u)" = 0 ] || { echo "openrc.sh: needs root (namespaces, mounts)" >&2; exit 1; }
+command -v openrc-run >/dev/null || { echo "openrc.sh: openrc is not installed" >&2; exit 111; }
+stamp=$(date +%Y%m%d-%H%M%S)
+out=$here/results/$stamp-openrc
+work=$(mktemp -d /var/tmp/gosv-bench-openrc.XXXXXX)
+mkdir -p "$out" "$here/bin"
+(cd "$root" && go build -o bin/gosv ./cmd/gosv && go build -o "$here/bin/" ./tests/cmd/testinit)
+# NOTE: a static daemon: its own start-up counts in the readiness figure.
+(cd "$root" && CGO_ENABLED=0 go build -o "$here/bin/" ./tests/cmd/rchelper)
+
+# PID 1: testinit (overlays, tmpfs /run with /run/openrc/softlevel, reaper).
+mkfifo "$work/ready"
+unshare --mount --pid --fork --kill-child "$here/bin/testinit" -overlay-base "$work/overlay" \
+	-keep "$root" -keep "$work" 3>"$work/ready" >"$work/testinit.log" 2>&1 &
+ns=$!
+cleanup() {
+	kill -KILL "$ns" 2>/dev/null || true
+	wait "$ns" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+read -r line <"$work/ready"
+[ "$line" = ready ] || { echo "openrc.sh: namespace setup failed: $line" >&2; exit 111; }
+pid1=$(tr -d " " <"/proc/$ns/task/$ns/children")
+cp "$here/bin/rchelper" "$work/rchelper"
+
+{
+	echo "# OpenRC backends: rc-service wall time ($stamp)"
+	echo
+	echo "- command: \`bench/openrc.sh -n $n\`; OpenRC $(cat /lib/rc/version), gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
+	echo "- machine: nproc $(nproc), kernel $(uname -r), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$out/report.md"
+nsenter --target "$pid1" --mount --pid -- env BENCH_OUT="$out" BENCH_HELPER="$work/rchelper" \
+	PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin bash "$here/openrc.sh" --inner -n "$n"
+
+# Report: median and p90 per label, then the targets.
+awk -F'\t' -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+function sortv(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j > 0 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t } }
+{ k = $1; c[k]++; v[k, c[k]] = $2 / 1000; if ($3 != 0) bad[k]++ ; if (!(k in seen)) { seen[k] = 1; order[++nk] = k } }
+END {
+	for (i = 1; i <= nk; i++) {
+		k = order[i]; m = c[k]; delete a; for (j = 1; j <= m; j++) a[j] = v[k, j]; sortv(a, m)
+		med[k] = (m % 2) ? a[(m+1)/2] : (a[m/2] + a[m/2+1]) / 2; p90[k] = a[int(0.9 * m + 0.5) > 0 ? int(0.9 * m + 0.5) : 1]
+	}
+	printf "- load at end %s\n\n| rc-service call | n | median ms | p90 ms | failures |\n|---|---|---|---|---|\n", load
+	for (i = 1; i <= nk; i++) { k = order[i]; printf "| %s | %d | %.1f | %.1f | %d |\n", k, c[k], med[k], p90[k], bad[k] }
+	s = med["bench-ssd start"]; g = med["bench-gosv start"]
+	printf "\nTargets:\n\n"
+	printf "- start: gosv %.1f ms vs start-stop-daemon %.1f ms: target <= 1.2 x %.1f + 2 = %.1f ms: %s\n", g, s, s, 1.2 * s + 2, (g <= 1.2 * s + 2) ? "met" : "MISSED"
+	printf "- start vs supervise-daemon: gosv %.1f ms, supervise-daemon %.1f ms (%.2fx)\n", g, med["bench-sd start"], g / med["bench-sd start"]
+	o = med["bench-gosv-r200 start"] - 200 - med["bench-gosv-u200 start"]
+	printf "- readiness overhead: %.1f - 200 - %.1f = %.1f ms: target <= 5 ms: %s\n", med["bench-gosv-r200 start"], med["bench-gosv-u200 start"], o, (o <= 5) ? "met" : "MISSED"
+	printf "  (of which spawn of run to the readiness write of a daemon ready at once: %.1f - %.1f = %.1f ms)\n", med["bench-gosv-r0 start"], med["bench-gosv-u200 start"], med["bench-gosv-r0 start"] - med["bench-gosv-u200 start"]
+	printf "- cold start: gosv-svscan alone %.1f ms; a gosv service with gosv-svscan pulled in %.1f ms\n", med["gosv-svscan start (cold)"], med["bench-gosv start (cold: pulls gosv-svscan in)"]
+}' "$out/raw.tsv" >>"$out/report.md"
+echo "- reproduce: \`bench/openrc.sh -n $n\`" >>"$out/report.md"
+cp "$out/report.md" "$here/results/latest-openrc.md"
+cat "$out/report.md"
