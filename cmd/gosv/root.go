@@ -28,7 +28,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newSvscanCmd), sub(newSuperviseCmd),
 	sub(newSvwaitCmd),
 	sub(newOpenRCCmd),
-	sub(newLogCmd),
+	sub(newLogCmd), sub(newLogsCmd),
 }
 
 // sub adapts newXCmd(env, runF) to the commands list: runF nil means "run

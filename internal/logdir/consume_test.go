@@ -368,6 +368,9 @@ func TestS6LogDirInterop(t *testing.T) {
 }
 
 func TestConsumeNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	dir := filepath.Join(t.TempDir(), "log")
 	p := testPipe(t)
 	sc := testScratch(t)
