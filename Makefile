@@ -4,6 +4,7 @@
 #   make install DESTDIR= PREFIX=/usr
 #   make test                       deps (as root), vet, unit tests, integration tests
 #   make demo                       end-to-end demo in a throw-away namespace (root)
+#   make demo-openrc                the same with OpenRC and supervisor=gosv (root)
 #   make bench                      bench/run.sh, if present
 
 GO      ?= go
@@ -20,7 +21,11 @@ TEST_PKGS := openrc s6 execline runit daemontools
 demo: build
 	demo/svscan-demo.sh bin/gosv
 
-.PHONY: demo all build install uninstall test test-deps test-unit test-integration bench fmt vet
+# A real OpenRC session with supervisor=gosv, in a throw-away namespace.
+demo-openrc:
+	demo/openrc-demo.sh
+
+.PHONY: demo demo-openrc all build install uninstall test test-deps test-unit test-integration bench fmt vet
 
 all: build
 
