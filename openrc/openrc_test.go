@@ -1,6 +1,7 @@
 package openrc
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/backends"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -304,4 +307,67 @@ func depEqual(a, b map[string][]string) bool {
 		}
 	}
 	return true
+}
+
+func TestHandWrittenWait(t *testing.T) {
+	dir := t.TempDir()
+	base := backends.StartOptions{Want: backends.Up, Timeout: 30 * time.Second}
+	for _, c := range []struct {
+		opts    string
+		files   []string
+		want    backends.Want
+		timeout time.Duration
+	}{
+		{"", nil, backends.Up, 30 * time.Second},
+		{"", []string{"notification-fd"}, backends.Ready, 30 * time.Second},
+		{"", []string{"check"}, backends.Ready, 30 * time.Second},
+		{"-U -t 5000", nil, backends.Ready, 5 * time.Second},
+		{"-u", []string{"notification-socket"}, backends.Up, 30 * time.Second},
+		{"-D", nil, backends.DownReady, 30 * time.Second},
+	} {
+		d := filepath.Join(dir, strings.ReplaceAll(c.opts+strings.Join(c.files, "-"), " ", "_")+"x")
+		os.MkdirAll(d, 0o755)
+		for _, f := range c.files {
+			os.WriteFile(filepath.Join(d, f), []byte("3\n"), 0o644)
+		}
+		got := handWrittenWait(&Spec{ServiceDir: d, SvwaitOptionsStart: strings.Fields(c.opts)}, base)
+		if got.Want != c.want || got.Timeout != c.timeout {
+			t.Errorf("%q %v: %v %v, want %v %v", c.opts, c.files, got.Want, got.Timeout, c.want, c.timeout)
+		}
+	}
+}
+
+func TestTailAndStamps(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "current")
+	var b strings.Builder
+	for i := range 15 {
+		fmt.Fprintf(&b, "@400000006b026c883739ca41 line %d\n", i)
+	}
+	os.WriteFile(p, []byte(b.String()), 0o644)
+	lines, err := tail(p, 10)
+	if err != nil || len(lines) != 10 || stripStamp(lines[0]) != "line 5" || stripStamp(lines[9]) != "line 14" {
+		t.Errorf("tail: %q %v", lines, err)
+	}
+	for in, want := range map[string]string{"plain": "plain", "@4000 short": "@4000 short", "@400000006b026c883739ca41 x": "x"} {
+		if got := stripStamp(in); got != want {
+			t.Errorf("stripStamp(%q) = %q", in, got)
+		}
+	}
+}
+
+// TestLiveServiceFiltersEnv: the daemon's environment is the caller's
+// without OpenRC's own variables and directories.
+func TestLiveServiceFiltersEnv(t *testing.T) {
+	req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: Layout{LibexecDir: "/lib/rc"},
+		Env: []string{"PATH=/lib/rc/bin:/lib/rc/sbin:/bin:/usr/bin", "RC_SVCNAME=web", "SVCNAME=web", "EINFO_LASTCMD=ebegin",
+			"SSD_NICELEVEL=3", "WEB_ENV=prod", "LANG=C.UTF-8"},
+		Vars: map[string]string{"command": "/bin/x"}}
+	s := LiveService(req)
+	want := []string{"PATH=/bin:/usr/bin", "WEB_ENV=prod", "LANG=C.UTF-8"}
+	if !slices.Equal(s.Env, want) {
+		t.Errorf("env %q, want %q", s.Env, want)
+	}
+	if !s.Live || s.Get("command") != "/bin/x" || s.IsSet("notify") {
+		t.Errorf("vars %+v", s.Vars)
+	}
 }
