@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/logdir"
 	"github.com/gosv/gosv/internal/reap"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
@@ -41,12 +42,14 @@ const (
 	fdGroup                  // pidfd of a member of a dead run's process group
 	fdSdNotify               // a service's sd_notify datagram socket
 	fdCheckOut               // output pipe of a running ./check
+	fdLogPipe                // read end of an in-process logged service's pipe
 )
 
 type fdOwner struct {
-	kind fdKind
-	svc  *service
-	pid  int
+	kind  fdKind
+	svc   *service
+	pid   int
+	entry *entry // fdLogPipe
 }
 
 // handledSignals are caught by the scanner. SIGPIPE is caught only so
@@ -81,7 +84,8 @@ type loop struct {
 	exits    []reap.Exit
 	warns    []error
 	notifier servicedir.Notifier
-	ndir     string // sd_notify socket directory, made on first use
+	scratch  *logdir.Scratch // buffers shared by every in-process logger
+	ndir     string          // sd_notify socket directory, made on first use
 	devnull  int
 	oob      [512]byte            // SCM_CREDENTIALS and SCM_RIGHTS of sd_notify datagrams
 	self     servicedir.PidRecord // this process, for supervise/gosv/supervisor
@@ -345,6 +349,8 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 		l.readSdNotify(o.svc, fd)
 	case fdCheckOut:
 		l.readCheckOutput(o.svc)
+	case fdLogPipe:
+		l.sc.consumeLog(o.entry)
 	case fdGroup:
 		l.release(fd)
 		o.svc.dropGroupFd(fd)

@@ -662,3 +662,103 @@ func TestLogPipeSurvivesScannerKill(t *testing.T) {
 	w.Write([]byte("line2\n"))
 	waitFileContains(t, out, "line1\nline2\n")
 }
+
+// TestInProcessLogRestarts: a log-script service restarted many times
+// loses and duplicates no line (issue 4), with TAI64N stamps.
+func TestInProcessLogRestarts(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	logd := filepath.Join(t.TempDir(), "log")
+	// The line is written before readiness, and the test stops the service
+	// only once it is ready, so every run writes exactly one line.
+	run := "#!/bin/sh\nn=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\necho line-$n\necho >&3\n" +
+		"GOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
+	dir := mksvc(t, scan, "ip", run, map[string]string{"log-script": "t s100000 n5 " + logd + "\n", "notification-fd": "3\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	restarts := 1000
+	if testing.Short() {
+		restarts = 100
+	}
+	for i := 0; i < restarts; i++ {
+		ctlWait(t, svc, "d", svwait.DownReady)
+		ctlWait(t, svc, "u", svwait.UpReady)
+	}
+	want := fmt.Sprintf("line-%d\n", restarts+1)
+	waitFileContainsDir(t, logd, want)
+	got := readLogLines(t, logd)
+	if len(got) != restarts+1 {
+		t.Fatalf("%d lines logged, want %d", len(got), restarts+1)
+	}
+	for i, l := range got {
+		stamp, text, _ := strings.Cut(l, " ")
+		if text != fmt.Sprintf("line-%d", i+1) || len(stamp) != 25 || stamp[0] != '@' {
+			t.Fatalf("line %d: %q", i, l)
+		}
+	}
+}
+
+// readLogLines returns the lines of a log directory: archives, then current.
+func readLogLines(t *testing.T, dir string) []string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join(dir, "@*")) // TAI64N names sort by time
+	names = append(names, filepath.Join(dir, "current"))
+	var lines []string
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines
+}
+
+func waitFileContainsDir(t *testing.T, dir, want string) {
+	t.Helper()
+	waitFileContains(t, filepath.Join(dir, "current"), want)
+}
+
+// TestInProcessLogSurvivesScannerKill: lines written while no scanner runs
+// wait in the pipe (the service holds a reader) and reach the log once a
+// new scanner adopts the service.
+func TestInProcessLogSurvivesScannerKill(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "k", role("echo-on-fifo", in), map[string]string{"log-script": "t " + logd + "\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("before\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), "before\n")
+	pid := status(t, svc).Pid
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	w.Write([]byte("during\n")) // no scanner: the line waits in the pipe
+	startScanner(t, scan)
+	waitFor(t, svc, svwait.Up)
+	if st := status(t, svc); st.Pid != pid {
+		t.Fatalf("service not adopted: pid %d, was %d", st.Pid, pid)
+	}
+	w.Write([]byte("after\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), "after\n")
+	// The new logger archived the killed one's current: read every file.
+	b := strings.Join(readLogLines(t, logd), "\n") + "\n"
+	for _, l := range []string{"before", "during", "after"} {
+		if strings.Count(b, " "+l+"\n") != 1 {
+			t.Fatalf("log %q: %q not exactly once", b, l)
+		}
+	}
+}

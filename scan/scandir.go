@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/logdir"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
 )
@@ -39,6 +40,8 @@ type entry struct {
 	svc, log   *service
 	pipe       [2]int // read end (logger's stdin), write end (service's stdout); -1 when closed
 	recreateAt time.Time
+	logger     *logdir.Logger // in-process logger (log-script), or nil
+	logRetry   time.Time      // when to call the logger again although nothing was written
 }
 
 // scanner is the scan-directory half of the loop: entries, .s6-svscan/,
@@ -179,6 +182,15 @@ func (sc *scanner) take(e *entry) {
 	if fi, err := os.Stat(filepath.Join(dir, servicedir.LogDir)); err == nil && fi.IsDir() {
 		e.hasLog = true
 	}
+	if e.svc == nil && !e.hasLog && e.logger == nil {
+		args, err := readLogScript(dir)
+		if err == nil && args != nil {
+			err = sc.openInProcessLog(e, dir, args)
+		}
+		if err != nil {
+			sc.l.warnf("unable to set up in-process logging for %s: %v (its output goes to the scanner's)", dir, err)
+		}
+	}
 	if e.hasLog && e.pipe[0] < 0 {
 		var p [2]int
 		var ok bool
@@ -204,7 +216,7 @@ func (sc *scanner) take(e *entry) {
 	}
 	if e.svc == nil {
 		out := 1
-		if e.hasLog {
+		if e.hasLog || e.logger != nil {
 			out = e.pipe[1]
 		}
 		e.svc = sc.newService(e, dir, e.name, 0, out)
@@ -253,9 +265,10 @@ func (sc *scanner) serviceGone(s *service) {
 	fatal := s.m.State == supervise.Fatal
 	if s == e.svc {
 		e.svc = nil
-		if sc.exiting || !e.active {
+		if (sc.exiting || !e.active) && !s.left {
 			// The logger reads until every writer is gone: ours too.
 			closeFd(&e.pipe[1])
+			sc.flushInProcessLog(e)
 		}
 	} else {
 		e.log = nil
@@ -274,6 +287,12 @@ func (sc *scanner) serviceGone(s *service) {
 func (sc *scanner) dropIfIdle(e *entry) {
 	if e.svc != nil || e.log != nil || (e.active && !sc.exiting) {
 		return
+	}
+	if e.logger != nil {
+		e.logger.Close() // b: leaving the service running; the pipe stays in it
+		e.logger = nil
+		sc.l.release(e.pipe[0])
+		e.pipe[0] = -1
 	}
 	closeFd(&e.pipe[0])
 	closeFd(&e.pipe[1])
@@ -296,8 +315,10 @@ func closeFd(fd *int) {
 func (sc *scanner) deadline() time.Time {
 	d := sc.rescanAt
 	for _, e := range sc.byID {
-		if !e.recreateAt.IsZero() && (d.IsZero() || e.recreateAt.Before(d)) {
-			d = e.recreateAt
+		for _, t := range [...]time.Time{e.recreateAt, e.logRetry} {
+			if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+				d = t
+			}
 		}
 	}
 	return d
@@ -305,6 +326,9 @@ func (sc *scanner) deadline() time.Time {
 
 func (sc *scanner) fireTimers(now time.Time) {
 	for _, e := range sc.byID {
+		if !e.logRetry.IsZero() && !now.Before(e.logRetry) {
+			sc.consumeLog(e)
+		}
 		if !e.recreateAt.IsZero() && !now.Before(e.recreateAt) {
 			e.recreateAt = time.Time{}
 			if e.active && !sc.exiting {

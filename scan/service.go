@@ -48,6 +48,7 @@ type service struct {
 	checkOut   []byte // its output so far (bounded), nil when no check runs
 	stateFiles bool   // per-run state files were written (cleared at spawn)
 	cfgFresh   bool   // m.Cfg was read during the current feed
+	left       bool   // exited leaving its processes running (b, SIGQUIT)
 	tally      bool   // a death_tally record is due at the end of the feed
 	tallyWstat uint16
 	tallyAt    time.Time
@@ -317,6 +318,13 @@ func (l *loop) spawnRun(s *service) {
 		files[nfd] = p[1]
 		defer unix.Close(p[1])
 	}
+	if e := s.entry; e != nil && e.logger != nil && s.stdout == e.pipe[1] {
+		// The service also holds a read end of its own output pipe, at the
+		// first free fd: if the scanner (its only reader) is killed, the
+		// service's writes block until a new scanner takes the pipe back,
+		// instead of failing with EPIPE.
+		files = append(files, e.pipe[0])
+	}
 	forkAt := time.Now()
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: env, Files: files})
 	if err != nil {
@@ -582,6 +590,7 @@ func (l *loop) notify(s *service, ev string) error {
 
 // exitService releases everything s holds and tells the scanner.
 func (l *loop) exitService(s *service, leave bool) {
+	s.left = leave
 	if err := l.notify(s, "x"); err != nil {
 		l.warnf("unable to notify event listeners: %v", err)
 	}
