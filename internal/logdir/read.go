@@ -18,7 +18,8 @@ import (
 // current), for gosv logs and for the OpenRC backend.
 
 // Files returns the paths of the archives of a log directory, oldest
-// first, then of current if it exists.
+// first, then of previous while a rotation is under way (unless it is
+// already linked as an archive), then of current if it exists.
 func Files(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -31,6 +32,10 @@ func Files(dir string) ([]string, error) {
 		}
 	}
 	slices.Sort(out)
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, previousName), &st); err == nil && st.Nlink == 1 {
+		out = append(out, filepath.Join(dir, previousName))
+	}
 	if _, err := os.Stat(filepath.Join(dir, currentName)); err == nil {
 		out = append(out, filepath.Join(dir, currentName))
 	}
@@ -230,7 +235,7 @@ func archiveNames(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, f := range files {
-		if b := filepath.Base(f); b != currentName {
+		if b := filepath.Base(f); b != currentName && b != previousName {
 			names = append(names, b)
 		}
 	}
