@@ -50,7 +50,7 @@ func Resolve(scanDir, arg string) ([]string, error) {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: errors.New("not a directory")}
 	}
 	if data, err := os.ReadFile(filepath.Join(dir, LogScriptFile)); err == nil {
-		s, err := ParseScript(strings.Fields(string(data)))
+		s, err := ParseScriptAt(dir, strings.Fields(string(data)))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, LogScriptFile), err)
 		}

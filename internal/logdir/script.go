@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"time"
@@ -130,6 +131,22 @@ func ParseScript(args []string) (*Script, error) {
 		return nil, &ScriptError{Reason: "no action directive specified", whole: true}
 	}
 	return p.s, nil
+}
+
+// ParseScriptAt is ParseScript with relative directory actions taken
+// relative to base rather than to the process's working directory: for a
+// service directory's log-script file, base is the service directory.
+func ParseScriptAt(base string, args []string) (*Script, error) {
+	s, err := ParseScript(args)
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range s.dirs {
+		if !filepath.IsAbs(d.Path) {
+			s.dirs[i].Path = filepath.Join(base, d.Path)
+		}
+	}
+	return s, nil
 }
 
 type scriptParser struct {

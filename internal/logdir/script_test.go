@@ -71,6 +71,24 @@ func TestParseScriptDirConfig(t *testing.T) {
 	}
 }
 
+func TestParseScriptAt(t *testing.T) {
+	s, err := ParseScriptAt("/svc/web", []string{"t", "./main", "-x", "/var/log/x", "rel"})
+	if err == nil {
+		t.Fatalf("rel is not a directive: %+v", s.Dirs())
+	}
+	s, err = ParseScriptAt("/svc/web", []string{"t", "./main", "-x", "/var/log/x", "../shared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range s.Dirs() {
+		got = append(got, d.Path)
+	}
+	if want := []string{"/svc/web/main", "/var/log/x", "/svc/shared"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("dirs %q, want %q", got, want)
+	}
+}
+
 // TestScriptErrorsMatchS6 checks that s6-log accepts and rejects the same
 // directives (exit 0 or 100), except the two gosv refuses on purpose.
 func TestScriptErrorsMatchS6(t *testing.T) {
