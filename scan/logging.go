@@ -46,7 +46,7 @@ func readLogScript(dir string) ([]string, error) {
 // openInProcessLog gives entry e its pipe and logger. On error the service
 // runs with the scanner's stdout, which is reported.
 func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
-	script, err := logdir.ParseScript(args)
+	script, err := logdir.ParseScriptAt(dir, args) // ./log means the service's own log directory
 	if err != nil {
 		return &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: err}
 	}
