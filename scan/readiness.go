@@ -21,10 +21,10 @@ import (
 
 // gosv-only state files (PROTOCOL.md §9.2).
 const (
-	notifySocketRecord = "supervise/gosv/notify-socket"
-	statusTextFile     = "supervise/gosv/status-text"
-	readyDeadlineFile  = "supervise/gosv/ready-deadline"
-	checkOutputFile    = "supervise/gosv/check-output"
+	notifySocketRecord = servicedir.NotifySocketRecordPath
+	statusTextFile     = servicedir.StatusTextPath
+	readyDeadlineFile  = servicedir.ReadyDeadlinePath
+	checkOutputFile    = servicedir.CheckOutputPath
 
 	maxStatusText  = 256  // bytes of STATUS= kept
 	maxCheckOutput = 4096 // bytes of a failed check's output kept

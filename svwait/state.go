@@ -15,12 +15,9 @@ import (
 // gosv-only state files a waiter reads (PROTOCOL.md §9.2). A supervisor
 // writes them before it sends the event byte that announces them (§9.3):
 // 'e' for the ready deadline, 'c' for the check output.
-//
-// TODO(#3): move the two names to servicedir/names.go next to the other
-// supervise/gosv paths once the supervisor side writes them from there.
 const (
-	readyDeadlinePath = "supervise/gosv/ready-deadline"
-	checkOutputPath   = "supervise/gosv/check-output"
+	readyDeadlinePath = servicedir.ReadyDeadlinePath
+	checkOutputPath   = servicedir.CheckOutputPath
 	// maxCheckOutput is the supervisor's bound on check-output.
 	maxCheckOutput = 4096
 )

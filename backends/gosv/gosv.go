@@ -127,7 +127,7 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions) stri
 	var te *svwait.TimeoutError
 	var fe *svwait.FailedError
 	extra := ""
-	if txt := readSmall(filepath.Join(dir, "supervise/gosv/status-text")); txt != "" {
+	if txt := readSmall(filepath.Join(dir, servicedir.StatusTextPath)); txt != "" {
 		extra += "; status: " + txt
 	}
 	switch {

@@ -26,6 +26,12 @@ const (
 	// pid, and waiters need it to notice a supervisor's death at once.
 	SupervisorRecordPath = "supervise/gosv/supervisor"
 
+	// Per-run readiness state (PROTOCOL.md §9.2), written by the supervisor.
+	NotifySocketRecordPath = "supervise/gosv/notify-socket"  // path of the sd_notify socket
+	StatusTextPath         = "supervise/gosv/status-text"    // last sd_notify STATUS=
+	ReadyDeadlinePath      = "supervise/gosv/ready-deadline" // EXTEND_TIMEOUT_USEC, as TAI64N
+	CheckOutputPath        = "supervise/gosv/check-output"   // output of the last failed ./check
+
 	// ScanCtlDir is the scanner's control directory inside a scan directory.
 	ScanCtlDir     = ".s6-svscan"
 	ScanLockPath   = ".s6-svscan/lock"

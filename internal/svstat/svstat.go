@@ -280,8 +280,8 @@ func ReadExtras(dir string) Extras {
 		return strings.TrimRight(string(b), "\n")
 	}
 	return Extras{
-		StatusText:  read("supervise/gosv/status-text"),
-		CheckOutput: read("supervise/gosv/check-output"),
+		StatusText:  read(servicedir.StatusTextPath),
+		CheckOutput: read(servicedir.CheckOutputPath),
 	}
 }
 
