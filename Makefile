@@ -3,8 +3,8 @@
 #   make build                      bin/gosv
 #   make install DESTDIR= PREFIX=/usr
 #   make test                       deps (as root), vet, unit tests, integration tests
-#   make demo                       end-to-end demo in a throw-away namespace (root)
-#   make demo-openrc                the same with OpenRC and supervisor=gosv (root)
+#   make demo                       real OpenRC + gosv session in a throw-away namespace (root)
+#   make demo-svscan                the supervision tree driven by the real s6 tools (root)
 #   make bench                      bench/run.sh, if present
 
 GO      ?= go
@@ -18,14 +18,16 @@ SYSCONFDIR ?= /etc
 # references gosv is compared with).
 TEST_PKGS := openrc s6 execline runit daemontools
 
-demo: build
+demo-svscan: test-deps build
 	demo/svscan-demo.sh bin/gosv
 
 # A real OpenRC session with supervisor=gosv, in a throw-away namespace.
-demo-openrc:
+demo: test-deps
 	demo/openrc-demo.sh
 
-.PHONY: demo demo-openrc all build install uninstall test test-deps test-unit test-integration bench fmt vet
+demo-openrc: demo
+
+.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-unit test-integration bench fmt vet
 
 all: build
 
