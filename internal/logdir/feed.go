@@ -97,6 +97,9 @@ func (f *Feeder) Run() error {
 			f.warn(f.l.Rotate())
 		}
 		at, eof, err := f.consume(reqs&reqStop != 0)
+		if err == nil && !eof && reqs&reqStop != 0 {
+			f.warn(f.l.Flush(f.sc))
+		}
 		if err != nil || eof || reqs&reqStop != 0 {
 			return err
 		}

@@ -64,3 +64,25 @@ func TestFeederStop(t *testing.T) {
 		t.Errorf("got %q, pipe %d", got, pipeLen(t, p[0]))
 	}
 }
+
+// TestFeederStopWholeLines: in whole-line mode (selections) the incomplete
+// line taken into memory is written at Stop, not lost.
+func TestFeederStopWholeLines(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	p := testPipe(t)
+	l := mustOpen(t, mustScript(t, "-^debug", dir), Options{})
+	defer l.Close()
+	f, err := NewFeeder(l, p[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	writeAllT(t, p[1], []byte("a\ndebug b\npartial"))
+	f.Stop()
+	if err := f.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if got := logText(t, dir); got != "a\npartial\n" || pipeLen(t, p[0]) != 0 {
+		t.Errorf("got %q, pipe %d", got, pipeLen(t, p[0]))
+	}
+}

@@ -2,6 +2,7 @@ package logdir
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"time"
 )
@@ -288,6 +289,22 @@ func (l *Logger) flushStd(sc *Scratch, errs []error) []error {
 		sc.std[i] = sc.std[i][:0]
 	}
 	return errs
+}
+
+// Flush writes, ended with a newline, an incomplete line that whole-line
+// mode holds in memory, as EOF would: call it before Close when a logger
+// stops while its input goes on (gosv log on SIGTERM), so that the line is
+// not lost with the process. The rest of the line, if it comes, starts a
+// new line for the next logger. Nothing is held in the other modes.
+func (l *Logger) Flush(sc *Scratch) error {
+	if len(l.pend) == 0 {
+		return nil
+	}
+	now := l.opts.Now()
+	k := copy(sc.in, l.pend)
+	n, _, errs := l.process(sc.in[:k], sc, true, now, nil)
+	l.pend = append(l.pend[:0], l.pend[n:]...)
+	return errors.Join(errs...)
 }
 
 // endLine ends with a newline a line the input left incomplete at EOF.
