@@ -64,6 +64,7 @@ func (l *Logger) Consume(fd int, sc *Scratch) (retryAt time.Time, eof bool, err 
 		}
 		if len(data) == 0 {
 			errs = l.endLine(sc, now, errs)
+			errs = l.reportDropped(now, errs)
 			next, _ := l.deadline(now)
 			return next, next.IsZero() && l.drained(), errors.Join(errs...)
 		}
@@ -80,6 +81,21 @@ func (l *Logger) Consume(fd int, sc *Scratch) (retryAt time.Time, eof bool, err 
 		now = l.opts.Now()
 	}
 	return now, false, errors.Join(errs...)
+}
+
+// reportDropped writes the count of dropped lines of the directories that
+// recovered, at EOF, when no next line will carry it.
+func (l *Logger) reportDropped(now time.Time, errs []error) []error {
+	for _, d := range l.dirs {
+		if d.dropped > 0 && !d.failing(now) && len(d.held) == 0 {
+			n := d.dropped
+			if err := d.write(appendDropped(nil, d, now)); err != nil {
+				d.dropped = n
+				errs = l.fail(d, err, now, errs)
+			}
+		}
+	}
+	return errs
 }
 
 // drained reports whether nothing is held back in memory.

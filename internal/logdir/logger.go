@@ -147,8 +147,8 @@ func (l *Logger) Rotate() error {
 	var errs []error
 	now := l.opts.Now()
 	for _, d := range l.dirs {
-		if d.size == 0 || d.failing(now) {
-			continue
+		if d.size == 0 || d.mid || d.failing(now) {
+			continue // nothing to rotate, or in the middle of a line: rotations fall between lines
 		}
 		if err := d.rotate(now, l.hook); err != nil {
 			errs = l.fail(d, err, now, errs)
