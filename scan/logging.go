@@ -106,12 +106,22 @@ func (sc *scanner) flushInProcessLog(e *entry) {
 	closeFd(&e.pipe[1])
 	for i := 0; i < flushRounds && e.logger != nil; i++ {
 		retry, eof, err := e.logger.Consume(e.pipe[0], sc.l.scratch)
-		if err != nil || !retry.IsZero() {
+		if eof {
+			break
+		}
+		// A retry "now" means more input than one call takes; a later one
+		// means the log directory fails: give up, as nobody will write.
+		if err != nil || retry.After(time.Now()) {
 			sc.l.warnf("unable to write the log of %s at exit: %v (unwritten lines are lost)", e.name, err)
 			break
 		}
-		if eof {
-			break
+		if retry.IsZero() {
+			break // the pipe is empty
+		}
+	}
+	if e.logger != nil {
+		if err := e.logger.Flush(sc.l.scratch); err != nil {
+			sc.l.warnf("unable to write the log of %s at exit: %v", e.name, err)
 		}
 	}
 	sc.closeInProcessLog(e)
