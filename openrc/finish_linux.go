@@ -45,11 +45,17 @@ func Finish(dir string, args []string, w io.Writer) int {
 	if err != nil || !st.WantUp {
 		return 0 // stopping (or unknown): nothing to decide
 	}
-	v := ec.Respawn.Decide(deathsSinceStart(dir))
+	deaths := deathsSinceStart(dir)
+	v := ec.Respawn.Decide(deaths)
 	if v.GiveUp {
 		ec.giveUp(dir, v.Reason+"; last death: "+deathText(args), w)
 		return ExitGiveUp
 	}
+	// As supervise-daemon at a respawn: rc-status shows the uptime and the
+	// respawns from these (the exec helper rewrites them at its spawn).
+	rc := RC{SvcDir: ec.RCSvcDir}
+	rc.SetValue(ec.Service, "start_count", strconv.Itoa(len(deaths)))
+	rc.SetValue(ec.Service, "start_time", time.Now().Add(v.Delay).Format("2006-01-02 15:04:05"))
 	if v.Delay > 0 {
 		waitWantDown(dir, v.Delay)
 	}

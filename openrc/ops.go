@@ -235,19 +235,19 @@ func makeLogDir(dir string, sp *Spec) error {
 // record writes what supervise-daemon writes, so that rc-status,
 // rc-status -c and --ifcrashed agree with status: the daemon record whose
 // pidfile is the supervisor's record (supervise/gosv/supervisor: its pid
-// lives exactly while the service is supervised), and for a hand-written
-// directory the options the exec helper writes for a generated one.
+// lives exactly while the service is supervised), and the options
+// child_pid, start_time and start_count (0: no respawn yet).
 func record(req *Request, sp *Spec, dir string) {
 	rc := RC{SvcDir: req.Layout.SvcDir, LibexecDir: req.Layout.LibexecDir}
 	argv := sp.Argv
 	if !sp.Declarative {
 		argv = []string{filepath.Join(dir, "run")}
-		if st, err := servicedir.ReadStatus(dir); err == nil && st.Up() {
-			rc.SetValue(req.Name, "child_pid", strconv.Itoa(int(st.Pid)))
-		}
-		rc.SetValue(req.Name, "start_time", time.Now().Format("2006-01-02 15:04:05"))
-		rc.SetValue(req.Name, "start_count", "0")
 	}
+	if st, err := servicedir.ReadStatus(dir); err == nil && st.Up() {
+		rc.SetValue(req.Name, "child_pid", strconv.Itoa(int(st.Pid)))
+	}
+	rc.SetValue(req.Name, "start_time", time.Now().Format("2006-01-02 15:04:05"))
+	rc.SetValue(req.Name, "start_count", "0")
 	if err := rc.SetDaemon(req.Name, argv, filepath.Join(dir, servicedir.SupervisorRecordPath)); err != nil {
 		fmt.Fprintf(req.Out, "warning: unable to record the daemon with OpenRC: %v\n", err)
 	}
