@@ -255,6 +255,24 @@ func TestOpenRCExec(t *testing.T) {
 	e.mustSvc(t, "gosv-exec", "stop")
 }
 
+// TestOpenRCLogger: error_logger=auto sends both streams to the in-process
+// logger in /var/log/<svc>, with gosv_log_arguments as its script.
+func TestOpenRCLogger(t *testing.T) {
+	e := newRC(t, true)
+	e.mustSvc(t, "gosv-logged", "start")
+	r := e.MustRun(t, "cat", "/run/openrc/gosv-services/gosv-logged/log-script")
+	if r.Stdout != "t n3 /var/log/gosv-logged\n" {
+		t.Errorf("log-script: %q", r.Stdout)
+	}
+	// The daemon said its line before it was ready: the logger has it once
+	// stop has drained the pipe.
+	e.mustSvc(t, "gosv-logged", "stop")
+	r = e.MustRun(t, "cat", "/var/log/gosv-logged/current")
+	if n := strings.Count(r.Stdout, " logged line\n"); n != 2 {
+		t.Errorf("%d logged lines (stdout and stderr), want 2: %q", n, r.Stdout)
+	}
+}
+
 // TestOpenRCReadiness: start blocks until the daemon is ready, through
 // notification-fd and through sd_notify.
 func TestOpenRCReadiness(t *testing.T) {
