@@ -151,20 +151,34 @@ func (l *loop) readSdNotify(s *service, fd int) {
 
 // sessionOf returns the session id of pid (field 6 of /proc/PID/stat).
 func sessionOf(pid int) int {
+	st, ok := readProcStat(pid)
+	if !ok {
+		return -1
+	}
+	return st.sid
+}
+
+// procStat holds the fields of /proc/PID/stat that gosv needs.
+type procStat struct {
+	state     byte
+	pgrp, sid int
+}
+
+// readProcStat parses /proc/PID/stat after the last ')' (the command name
+// may hold blanks and parentheses).
+func readProcStat(pid int) (procStat, bool) {
+	var st procStat
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return -1
+		return st, false
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return -1
+		return st, false
 	}
-	var state byte
-	var ppid, pgrp, sid int
-	if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d %d %d", &state, &ppid, &pgrp, &sid); err != nil {
-		return -1
-	}
-	return sid
+	var ppid int
+	_, err = fmt.Sscanf(string(b[i+1:]), " %c %d %d %d", &st.state, &ppid, &st.pgrp, &st.sid)
+	return st, err == nil
 }
 
 // sdNotify applies the assignments of one datagram from sender, a process

@@ -3,7 +3,6 @@ package scan
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -564,17 +563,7 @@ func liveGroupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		var state byte
-		var ppid, pg int
-		if _, err := fmt.Sscanf(string(b[i+1:]), " %c %d %d", &state, &ppid, &pg); err == nil && pg == pgid && state != 'Z' {
+		if st, ok := readProcStat(pid); ok && st.pgrp == pgid && st.state != 'Z' {
 			out = append(out, pid)
 		}
 	}
