@@ -5,7 +5,7 @@
 #   make test                       deps (as root), vet, unit tests, integration tests
 #   make demo                       real OpenRC + gosv session in a throw-away namespace (root)
 #   make demo-svscan                the supervision tree driven by the real s6 tools (root)
-#   make bench                      bench/run.sh, if present
+#   make bench                      bench/run.sh (see bench/README.md)
 
 GO      ?= go
 PREFIX  ?= /usr/local
@@ -84,7 +84,7 @@ test-integration:
 	$(if $(CI),REQUIRE_S6=1 )$(GO) test -tags integration -count=1 ./tests/...
 
 bench:
-	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: no bench/run.sh yet"; fi
+	bench/run.sh
 
 fmt:
 	gofmt -l -w .

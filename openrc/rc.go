@@ -98,7 +98,8 @@ func (rc RC) State(svc string) (State, bool) {
 
 // Mark marks the service with OpenRC's mark_service_<state> as an outside
 // program does: without RC_SVCNAME, so no openrc-run is signalled
-// (spec §2.6). Marking stopped removes options/<svc> and daemons/<svc>.
+// (OpenRC's mark_service_* helpers act on RC_SVCNAME's openrc-run
+// otherwise). Marking stopped removes options/<svc> and daemons/<svc>.
 func (rc RC) Mark(svc, state string) error {
 	prog := filepath.Join(rc.LibexecDir, "sbin", "mark_service_"+state)
 	cmd := exec.Command(prog, svc)

@@ -371,7 +371,8 @@ func (l *loop) handleSignals(set uint64) {
 	}
 }
 
-// superviseSignal applies s6-supervise's signal semantics (spec §4.3).
+// superviseSignal applies s6-supervise's signal semantics (s6-supervise(8),
+// section "Signals"; the gosv table is in the README).
 func (l *loop) superviseSignal(sig unix.Signal) {
 	s := l.single
 	switch sig {

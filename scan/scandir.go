@@ -347,7 +347,8 @@ func (sc *scanner) fireTimers(now time.Time) {
 	}
 }
 
-// readControl applies .s6-svscan/control letters in order (spec §7.2).
+// readControl applies .s6-svscan/control letters in order, as s6-svscanctl(8)
+// documents them.
 func (sc *scanner) readControl(fd int) {
 	var b [64]byte
 	n, err := unix.Read(fd, b[:])
