@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/gosv/gosv/internal/reap"
 )
 
 // RC reads and writes OpenRC's state under RC_SVCDIR the way librc does,
@@ -110,7 +112,7 @@ func (rc RC) Mark(svc, state string) error {
 		}
 	}
 	cmd.Env = append(cmd.Env, "RC_SVCDIR="+rc.SvcDir, "RC_LIBEXECDIR="+rc.LibexecDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := reap.CombinedOutput(cmd); err != nil {
 		return fmt.Errorf("%s %s: %v: %s", prog, svc, err, strings.TrimSpace(string(out)))
 	}
 	return nil
