@@ -214,7 +214,18 @@ func progName(c *cobra.Command) string {
 	if c == nil || !c.HasParent() {
 		return "gosv"
 	}
-	return "gosv " + c.Name()
+	return c.CommandPath() // gosv openrc check, not gosv check
+}
+
+// usageArgs makes a positional-argument check's error a usage error: exit
+// 100 and the usage line, like a bad flag.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return &usageError{err: err}
+		}
+		return nil
+	}
 }
 
 // warner returns the function a command prints warnings with.
