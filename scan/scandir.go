@@ -66,7 +66,7 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 	}
 	sc := &scanner{l: l, dir: abs, ctl: -1, byName: map[string]*entry{}, byID: map[devIno]*entry{}}
 	ctlDir := filepath.Join(abs, servicedir.ScanCtlDir)
-	if err := mkdirAll(ctlDir, 0o700); err != nil {
+	if err := servicedir.MkdirPrivate(ctlDir, 0o700); err != nil {
 		return nil, err
 	}
 	if sc.lock, err = servicedir.Lock(filepath.Join(abs, servicedir.ScanLockPath), 0o600); err != nil {

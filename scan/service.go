@@ -58,7 +58,7 @@ type service struct {
 // (which proves nobody else supervises it), the control FIFO. Nothing is
 // started yet (see startService).
 func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error) {
-	if err := mkdirAll(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
 		return nil, err
 	}
 	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
@@ -90,21 +90,6 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 	return s, nil
 }
 
-func mkdirAll(path string, mode os.FileMode) error {
-	err := os.Mkdir(path, mode)
-	if err == nil {
-		return os.Chmod(path, mode) // NOTE: Mkdir's mode is filtered by the umask
-	}
-	if errors.Is(err, os.ErrExist) {
-		fi, serr := os.Stat(path)
-		if serr == nil && !fi.IsDir() {
-			return &os.PathError{Op: "mkdir", Path: path, Err: unix.ENOTDIR}
-		}
-		return serr
-	}
-	return err
-}
-
 // openControl creates the control FIFO if needed and opens it read-write:
 // on Linux a FIFO opened O_RDWR never reports EOF nor blocks, so one fd
 // does what s6's reader plus kept writer do with two (fifo(7)).
@@ -112,15 +97,18 @@ func openControl(path string) (int, error) {
 	if err := unix.Mkfifo(path, 0o600); err != nil && err != unix.EEXIST {
 		return -1, &os.PathError{Op: "mkfifo", Path: path, Err: err}
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return -1, &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not a named pipe")}
-	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// NOTE: O_NOFOLLOW, and the type is checked on the open fd: a symlink
+	// or a file planted there is refused, never opened read-write.
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(fd)
+		if err == nil {
+			err = errors.New("not a named pipe")
+		}
 		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, nil
@@ -249,10 +237,8 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		// restart, which it would delay by a read and a rename.
 		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, time.Now()
 	case supervise.ActCreateDown:
-		if f, err := os.OpenFile(filepath.Join(s.dir, servicedir.DownFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666); err != nil {
+		if err := servicedir.CreateDown(s.dir); err != nil {
 			l.warnf("unable to create %v", err)
-		} else {
-			f.Close()
 		}
 	case supervise.ActRemoveDown:
 		if err := os.Remove(filepath.Join(s.dir, servicedir.DownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
