@@ -17,6 +17,7 @@ import (
 	"github.com/gosv/gosv/internal/reap"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
+	"github.com/gosv/gosv/internal/warnlimit"
 )
 
 // Config says what to supervise and how to report.
@@ -83,6 +84,7 @@ type loop struct {
 	acts     []supervise.Action
 	exits    []reap.Exit
 	warns    []error
+	limits   warnlimit.Limiter // the scanner's own warnings (see warn)
 	notifier servicedir.Notifier
 	scratch  *logdir.Scratch // buffers shared by every in-process logger
 	ndir     string          // sd_notify socket directory, made on first use
@@ -159,7 +161,7 @@ func (l *loop) setup() error {
 		return os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
 	}
 	if l.cfg.ServiceDir != "" {
-		s, err := l.newService(l.cfg.ServiceDir, l.cfg.ServiceDir, 0, 1)
+		s, err := l.newService(l.cfg.ServiceDir, l.cfg.ServiceDir, l.cfg.ServiceDir, 0, 1)
 		if err != nil {
 			return err
 		}
@@ -210,7 +212,7 @@ func (l *loop) run() {
 	for !l.done {
 		n, err := unix.EpollWait(l.ep, l.events[:], l.timeout())
 		if err != nil && err != unix.EINTR {
-			l.warnf("unable to epoll_wait: %v", err)
+			l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
 		}
 		// NOTE: consume the signal eventfd before reaping. Reading it
 		// after reapAll would swallow the wakeup of a child that died in
@@ -387,10 +389,6 @@ func (l *loop) superviseSignal(sig unix.Signal) {
 		}
 		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
 	}
-}
-
-func (l *loop) warnf(format string, args ...any) {
-	fmt.Fprintf(l.cfg.Stderr, "%s: warning: "+format+"\n", append([]any{l.cfg.Prog}, args...)...)
 }
 
 // childEnv is the environment of every run and finish: the scanner's own,

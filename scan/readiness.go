@@ -256,7 +256,7 @@ func (l *loop) setMainPid(s *service, pid int) {
 func (l *loop) writeState(s *service, rel string, data []byte) {
 	s.stateFiles = true
 	if err := servicedir.WriteFile(s.dir, rel, data); err != nil {
-		l.warnf("unable to write %v", err)
+		l.warn(s, "state|"+rel, "unable to write %v", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,16 +14,23 @@ import (
 
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
+	"github.com/gosv/gosv/internal/warnlimit"
 )
 
 // service is one supervised directory: its machine and the resources the
-// loop holds for it. File descriptors held per service: the lock and the
-// control FIFO always (2); the readiness pipe while a run with
+// loop holds for it. File descriptors held per service: the directory,
+// the lock and the control FIFO always (3); the readiness pipe while a run with
 // notification-fd has not yet signalled (1); a pidfd while an adopted run
 // lives (1); one pidfd per leftover group member while a dead run's
 // process group drains. A logged pair adds the two ends of its log pipe.
 type service struct {
-	dir      string // path of the service directory
+	// dir reaches the service directory through dirfd ("/proc/self/fd/N"),
+	// so that every path built from it names the directory the service
+	// was taken from even after it is moved or its symlink removed, as
+	// s6-supervise, which works relative to its directory after chdir.
+	dir      string
+	dirfd    int    // O_PATH fd of the service directory
+	path     string // its path when taken, for messages (see show)
 	name     string // run's and finish's NAME argument: "foo", "foo/log" or DIR
 	m        supervise.Machine
 	lock     *os.File
@@ -37,7 +45,7 @@ type service struct {
 	deadline time.Time
 	hidx     int
 	entry    *entry // scan-directory entry, nil in supervise mode
-	lastWarn string // last config warning, so each is reported once
+	limits   warnlimit.Limiter // this service's warnings
 	badCtl   bool   // an unknown control byte was reported already
 
 	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
@@ -54,10 +62,25 @@ type service struct {
 	retried    bool // a spawn failed with ./run executable: retried at once already
 }
 
-// newService takes a service directory: supervise/ and event/, the lock
-// (which proves nobody else supervises it), the control FIFO. Nothing is
-// started yet (see startService).
-func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error) {
+// newService takes a service directory: an fd on it, supervise/ and
+// event/, the lock (which proves nobody else supervises it), the control
+// FIFO. Nothing is started yet (see startService). path names the
+// directory in messages.
+func (l *loop) newService(at, path, name string, stdin, stdout int) (*service, error) {
+	dirfd, err := unix.Open(at, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	s, err := l.takeDir(dirfd, path, name, stdin, stdout)
+	if err != nil {
+		unix.Close(dirfd)
+		return nil, err
+	}
+	return s, nil
+}
+
+func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*service, error) {
+	dir := fdPath(dirfd)
 	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
 		return nil, err
 	}
@@ -73,7 +96,7 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 		lock.Close()
 		return nil, err
 	}
-	s := &service{dir: dir, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
+	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
 		stdin: stdin, stdout: stdout, hidx: -1, sdfd: -1, checkFd: -1}
 	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
 		unix.Close(ctl)
@@ -81,10 +104,10 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 		return nil, err
 	}
 	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
-		l.warnf("unable to record the supervisor pid: %v", err)
+		l.warn(s, "record", "unable to record the supervisor pid: %v", err)
 	}
 	if err := servicedir.TruncateDeathTally(dir); err != nil {
-		l.warnf("unable to truncate %s: %v", filepath.Join(dir, servicedir.DeathTallyPath), err)
+		l.warn(s, "tally", "unable to truncate the death tally: %v", err)
 	}
 	s.m.Cfg = l.config(s)
 	return s, nil
@@ -154,18 +177,13 @@ func (l *loop) adoptable(s *service) (int, bool) {
 	return rec.Pid, true
 }
 
-// config re-reads the files the machine needs, reporting each distinct
-// problem once.
+// config re-reads the files the machine needs, reporting each problem
+// once per version of its file (see configWarn).
 func (l *loop) config(s *service) supervise.Config {
 	cfg, warns := supervise.ReadConfig(s.dir, l.warns[:0])
 	l.warns = warns[:0]
-	if len(warns) > 0 {
-		if msg := warns[0].Error(); msg != s.lastWarn {
-			s.lastWarn = msg
-			l.warnf("unable to read configuration: %v (using the default)", warns[0])
-		}
-	} else {
-		s.lastWarn = ""
+	for _, w := range warns {
+		l.configWarn(s, w, "using the default")
 	}
 	return cfg
 }
@@ -208,14 +226,16 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	switch a.Kind {
 	case supervise.ActWriteStatus:
 		if err := servicedir.WriteStatus(s.dir, &a.Status); err != nil {
-			l.warnf("unable to write status: %v", err)
+			l.warn(s, "status", "unable to write status: %v", err)
+		} else {
+			s.limits.Clear("status")
 		}
 	case supervise.ActNotify:
 		if s.stateFiles && (a.Ev == "U" || a.Ev == "D" || a.Ev == "OD") {
 			os.Remove(filepath.Join(s.dir, readyDeadlineFile)) // no deadline to extend any more
 		}
 		if err := l.notify(s, a.Ev); err != nil {
-			l.warnf("unable to notify event listeners: %v", err)
+			l.warn(s, "event", "unable to notify event listeners: %v", err)
 		}
 	case supervise.ActSpawnRun:
 		l.spawnRun(s)
@@ -238,11 +258,11 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, time.Now()
 	case supervise.ActCreateDown:
 		if err := servicedir.CreateDown(s.dir); err != nil {
-			l.warnf("unable to create %v", err)
+			l.warn(s, "down", "unable to create %v", err)
 		}
 	case supervise.ActRemoveDown:
 		if err := os.Remove(filepath.Join(s.dir, servicedir.DownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			l.warnf("unable to remove %v", err)
+			l.warn(s, "down", "unable to remove %v", err)
 		}
 	case supervise.ActCloseNotify:
 		l.release(s.notify)
@@ -250,7 +270,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActWaitRun:
 		l.watchRun(s)
 	case supervise.ActReport:
-		l.warnf("%s: %s", s.dir, a.Msg)
+		l.warn(s, "fsm|"+a.Msg, "%s: %s", s.dir, a.Msg)
 	case supervise.ActSpawnCheck:
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:
@@ -266,16 +286,16 @@ func (l *loop) spawnRun(s *service) {
 	}
 	nfd, err := supervise.ReadNotificationFd(s.dir)
 	if err != nil {
-		l.warnf("unable to read configuration: %v (no readiness)", err)
+		l.configWarn(s, err, "no readiness")
 	}
 	env := l.env
 	if s.notifyMode, err = supervise.ReadNotifyMode(s.dir); err != nil {
-		l.warnf("unable to read configuration: %v", err)
+		l.configWarn(s, err, "")
 	}
 	if s.notifyMode != supervise.NotifyNone {
 		extra, err := l.openNotifySocket(s)
 		if err != nil {
-			l.warnf("unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)
+			l.warn(s, "sdnotify", "unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)
 		}
 		env = append(env[:len(env):len(env)], extra...)
 	} else {
@@ -292,7 +312,7 @@ func (l *loop) spawnRun(s *service) {
 			err = unix.SetNonblock(p[0], true)
 		}
 		if err != nil {
-			l.warnf("unable to create notification pipe for %s: %v", s.dir, err)
+			l.warn(s, "spawn", "unable to create notification pipe for %s: %v", s.dir, err)
 			l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryFork})
 			return
 		}
@@ -328,9 +348,9 @@ func (l *loop) spawnRun(s *service) {
 			s.retried = true
 		}
 		if delay == 0 {
-			l.warnf("unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
+			l.warn(s, "spawn", "unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
 		} else {
-			l.warnf("unable to spawn %s: %v - waiting %d seconds", filepath.Join(s.dir, servicedir.RunFile), err, delay/time.Second)
+			l.warn(s, "spawn", "unable to spawn %s: %v - retrying every %d seconds", filepath.Join(s.dir, servicedir.RunFile), err, delay/time.Second)
 		}
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: delay})
 		return
@@ -343,6 +363,7 @@ func (l *loop) spawnRun(s *service) {
 	}
 	l.byPid[pid] = s
 	s.retried = false
+	s.limits.Clear("spawn")
 	if r >= 0 {
 		s.notify = r
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
@@ -357,7 +378,7 @@ func (l *loop) spawnRun(s *service) {
 		err = servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: st})
 	}
 	if err != nil {
-		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
+		l.warn(s, "record", "unable to record the pid of %s: %v", s.dir, err)
 	}
 	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
 }
@@ -373,7 +394,7 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./finish", Argv: argv, Env: l.env,
 		Files: []int{s.stdin, s.stdout, 2}})
 	if err != nil {
-		l.warnf("unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
+		l.warn(s, "finish", "unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}
@@ -384,10 +405,12 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 func (l *loop) deathTally(s *service, wstat uint16, at time.Time) {
 	max, err := supervise.ReadMaxDeathTally(s.dir)
 	if err != nil {
-		l.warnf("unable to read configuration: %v (using 100)", err)
+		l.configWarn(s, err, fmt.Sprintf("using %d", servicedir.DefaultMaxDeathTally))
 	}
 	if err := servicedir.AppendDeath(s.dir, servicedir.DeathFromWstat(at, wstat), max); err != nil {
-		l.warnf("unable to write death tally: %v", err)
+		l.warn(s, "tally", "unable to write the death tally: %v", err)
+	} else {
+		s.limits.Clear("tally")
 	}
 }
 
@@ -409,7 +432,7 @@ func (l *loop) readControl(s *service, fd int) {
 			// s6 ignores such bytes silently; gosv ignores them too but
 			// says so once per service, so garbage has a visible source.
 			s.badCtl = true
-			l.warnf("%s: ignoring unknown control byte %q (reported once)", filepath.Join(s.dir, servicedir.ControlPath), c)
+			l.warn(s, "ctl", "%s: ignoring unknown control byte %q (reported once)", filepath.Join(s.dir, servicedir.ControlPath), c)
 		}
 		l.feed(s, supervise.Event{Kind: supervise.EvCtl, Byte: c})
 	}
@@ -439,7 +462,7 @@ func (l *loop) watchRun(s *service) {
 	}
 	wd, err := unix.InotifyAddWatch(l.ino, s.dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_ONLYDIR)
 	if err != nil {
-		l.warnf("unable to watch %s: %v - retrying in %d seconds", s.dir, err, supervise.RetryExec/time.Second)
+		l.warn(s, "watch", "unable to watch %s: %v - retrying every %d seconds", s.dir, err, supervise.RetryExec/time.Second)
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryExec})
 		return
 	}
@@ -567,7 +590,7 @@ func (l *loop) notify(s *service, ev string) error {
 func (l *loop) exitService(s *service, leave bool) {
 	s.left = leave
 	if err := l.notify(s, "x"); err != nil {
-		l.warnf("unable to notify event listeners: %v", err)
+		l.warn(s, "event", "unable to notify event listeners: %v", err)
 	}
 	if !leave {
 		servicedir.RemovePidRecord(s.dir)
@@ -590,6 +613,10 @@ func (l *loop) exitService(s *service, leave bool) {
 		s.wd = -1
 	}
 	s.lock.Close()
+	// The directory fd goes last, with the batch: paths built on s.dir
+	// may still be used until then.
+	l.closing = append(l.closing, s.dirfd)
+	s.dirfd = -1
 	if l.sc != nil {
 		l.sc.serviceGone(s)
 	} else {
