@@ -35,7 +35,7 @@ type devIno struct{ dev, ino uint64 }
 type entry struct {
 	name       string
 	id         devIno
-	dirfd      int // O_PATH fd of the directory, from the first take; -1 before
+	dirfd      int  // O_PATH fd of the directory, from the first take; -1 before
 	active     bool // still present in the scan directory
 	hasLog     bool
 	svc, log   *service

@@ -44,9 +44,9 @@ type service struct {
 	stdout   int // fd given to children as 1
 	deadline time.Time
 	hidx     int
-	entry    *entry // scan-directory entry, nil in supervise mode
+	entry    *entry            // scan-directory entry, nil in supervise mode
 	limits   warnlimit.Limiter // this service's warnings
-	badCtl   bool   // an unknown control byte was reported already
+	badCtl   bool              // an unknown control byte was reported already
 
 	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
 	sdfd       int                  // sd_notify socket, or -1
