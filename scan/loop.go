@@ -80,20 +80,21 @@ type loop struct {
 	due      []*service // services whose deadline passed, this turn
 	closing  []int      // fds to close at the end of the batch (epoll may still report them)
 
-	pending  []supervise.Event // feedback events of the service being stepped
-	acts     []supervise.Action
-	exits    []reap.Exit
-	warns    []error
-	limits   warnlimit.Limiter // the scanner's own warnings (see warn)
-	notifier servicedir.Notifier
-	scratch  *logdir.Scratch // buffers shared by every in-process logger
-	ndir     string          // sd_notify socket directory, made on first use
-	devnull  int
-	oob      [512]byte            // SCM_CREDENTIALS and SCM_RIGHTS of sd_notify datagrams
-	self     servicedir.PidRecord // this process, for supervise/gosv/supervisor
-	env      []string
-	buf      [4096]byte
-	events   [128]unix.EpollEvent
+	pending   []supervise.Event // feedback events of the service being stepped
+	acts      []supervise.Action
+	exits     []reap.Exit
+	warns     []error
+	limits    warnlimit.Limiter // the scanner's own warnings (see warn)
+	procReads int               // /proc/PID/stat reads for sd_notify senders (tests)
+	notifier  servicedir.Notifier
+	scratch   *logdir.Scratch // buffers shared by every in-process logger
+	ndir      string          // sd_notify socket directory, made on first use
+	devnull   int
+	oob       [512]byte            // SCM_CREDENTIALS and SCM_RIGHTS of sd_notify datagrams
+	self      servicedir.PidRecord // this process, for supervise/gosv/supervisor
+	env       []string
+	buf       [4096]byte
+	events    [128]unix.EpollEvent
 
 	sc     *scanner // nil in supervise mode
 	single *service // supervise mode

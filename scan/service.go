@@ -19,7 +19,8 @@ import (
 
 // service is one supervised directory: its machine and the resources the
 // loop holds for it. File descriptors held per service: the directory,
-// the lock and the control FIFO always (3); the readiness pipe while a run with
+// the lock and the control FIFO always (3); with notification-socket, the
+// socket and a pidfd per recent sender (at most 1+sdSendersMax); the readiness pipe while a run with
 // notification-fd has not yet signalled (1); a pidfd while an adopted run
 // lives (1); one pidfd per leftover group member while a dead run's
 // process group drains. A logged pair adds the two ends of its log pipe.
@@ -50,6 +51,7 @@ type service struct {
 
 	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
 	sdfd       int                  // sd_notify socket, or -1
+	senders    []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
 	sdpath     string
 	checkFd    int    // output pipe of the running ./check, or -1
 	checkOut   []byte // its output so far (bounded), nil when no check runs
