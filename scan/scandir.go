@@ -237,7 +237,7 @@ func (sc *scanner) take(e *entry) {
 func (sc *scanner) newService(e *entry, dir, shown, name string, stdin, stdout int) *service {
 	s, err := sc.l.newService(dir, shown, name, stdin, stdout)
 	if err != nil {
-		msg := strings.ReplaceAll(err.Error(), fdPath(e.dirfd), filepath.Join(sc.dir, e.name))
+		msg := err.Error()
 		if errors.Is(err, servicedir.ErrLocked) {
 			sc.l.warn(nil, "entry|"+e.name, "unable to supervise %s: another supervisor holds %s", shown, servicedir.LockPath)
 		} else {

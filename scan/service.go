@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -76,10 +77,21 @@ func (l *loop) newService(at, path, name string, stdin, stdout int) (*service, e
 	s, err := l.takeDir(dirfd, path, name, stdin, stdout)
 	if err != nil {
 		unix.Close(dirfd)
-		return nil, err
+		// Name the directory, not the fd (whose number changes at each
+		// retry, which would make each retry a new problem).
+		return nil, &shownError{err, strings.ReplaceAll(err.Error(), fdPath(dirfd), path)}
 	}
 	return s, nil
 }
+
+// shownError is err with its message rewritten for humans.
+type shownError struct {
+	err error
+	msg string
+}
+
+func (e *shownError) Error() string { return e.msg }
+func (e *shownError) Unwrap() error { return e.err }
 
 func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*service, error) {
 	dir := fdPath(dirfd)
