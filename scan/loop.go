@@ -76,6 +76,7 @@ type loop struct {
 	checks   map[int]*service   // running ./check processes
 	wds      map[int32]*service // inotify watches waiting for ./run
 	draining []*service         // services whose dead run's group still has members
+	sdPaused []*service         // services whose sd_notify socket is paused (flooded)
 	timers   timerHeap
 	due      []*service // services whose deadline passed, this turn
 	closing  []int      // fds to close at the end of the batch (epoll may still report them)
@@ -273,11 +274,23 @@ func (l *loop) nextDeadline() time.Time {
 			d = t
 		}
 	}
+	// Only flooded sockets are in the list: it is empty but under attack.
+	for _, s := range l.sdPaused {
+		if d.IsZero() || s.sdPausedUntil.Before(d) {
+			d = s.sdPausedUntil
+		}
+	}
 	return d
 }
 
 func (l *loop) fireTimers() {
 	now := time.Now()
+	for i := 0; i < len(l.sdPaused); i++ {
+		if s := l.sdPaused[i]; !now.Before(s.sdPausedUntil) {
+			l.resumeSdNotify(s) // takes it off the list
+			i--
+		}
+	}
 	// Pop first, then feed: each due machine gets one EvTimeout per turn
 	// even if a step left a deadline in the past.
 	due := l.due[:0]

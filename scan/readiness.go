@@ -111,6 +111,7 @@ func bindNotifySocket(path string) (int, error) {
 }
 
 func (l *loop) closeNotifySocket(s *service) {
+	l.resumeSdNotify(s)
 	for len(s.senders) > 0 {
 		l.forgetSender(s, len(s.senders)-1)
 	}
@@ -126,13 +127,21 @@ func (l *loop) closeNotifySocket(s *service) {
 // pidfd; /proc is read only the first time a sender is seen. Each sender
 // gets a token bucket; what it sends beyond is dropped, counted and
 // reported (once an hour, see warn). A wakeup handles at most sdBatch
-// datagrams, so that a flood on one socket cannot starve the others
-// (epoll reports the socket again).
+// datagrams, so that a flood on one socket cannot starve the others.
+//
+// Dropping alone still costs a recvmsg per datagram, as fast as a
+// flooder can send. So a socket that had a datagram dropped, or yielded a
+// whole batch in one wakeup, is not read for sdPause: its queue fills up
+// (net.unix.max_dgram_qlen) and the flooder's sendto blocks, which bounds
+// what a flood costs the scanner to about sdBatch datagrams per sdPause.
+// The run's own datagrams are delayed meanwhile, not dropped (a sender
+// blocks on a full queue).
 const (
 	sdSendersMax = 8   // senders remembered per service (their pidfds are held)
 	sdRate       = 100 // datagrams per second per sender, sustained
 	sdBurst      = 200 // datagrams a sender may send at once
 	sdBatch      = 64  // datagrams read per wakeup per socket
+	sdPause      = 100 * time.Millisecond
 )
 
 // sdSender is one process that sent datagrams to a service's socket.
@@ -157,7 +166,13 @@ type sdSender struct {
 // session.
 func (l *loop) readSdNotify(s *service, fd int) {
 	now := time.Now()
-	for range sdBatch {
+	read, dropped := 0, false
+	defer func() {
+		if (dropped || read == sdBatch) && s.sdfd == fd {
+			l.pauseSdNotify(s, now.Add(sdPause))
+		}
+	}()
+	for ; read < sdBatch; read++ {
 		n, oobn, _, _, err := unix.Recvmsg(fd, l.buf[:], l.oob[:], unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 		if err != nil {
 			return // EAGAIN: nothing more
@@ -172,6 +187,7 @@ func (l *loop) readSdNotify(s *service, fd int) {
 		}
 		if !snd.take(now) {
 			snd.dropped++
+			dropped = true
 			l.warnSig(s, "sdflood", "sdflood", fmt.Sprintf("%s: dropping sd_notify datagrams from pid %d beyond %d a second (%d dropped so far)",
 				s.dir, snd.pid, sdRate, snd.dropped))
 			continue
@@ -278,6 +294,35 @@ func (x *sdSender) take(now time.Time) bool {
 	}
 	x.tokens--
 	return true
+}
+
+// pauseSdNotify stops reading s's socket until until (see sdPause).
+func (l *loop) pauseSdNotify(s *service, until time.Time) {
+	if !s.sdPausedUntil.IsZero() {
+		return
+	}
+	ev := unix.EpollEvent{Fd: int32(s.sdfd)} // no events: not reported until resumed
+	if unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, s.sdfd, &ev) != nil {
+		return
+	}
+	s.sdPausedUntil = until
+	l.sdPaused = append(l.sdPaused, s)
+}
+
+// resumeSdNotify reads s's socket again, if it was paused.
+func (l *loop) resumeSdNotify(s *service) {
+	if s.sdPausedUntil.IsZero() {
+		return
+	}
+	s.sdPausedUntil = time.Time{}
+	for i, x := range l.sdPaused {
+		if x == s {
+			l.sdPaused = append(l.sdPaused[:i], l.sdPaused[i+1:]...)
+			break
+		}
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.sdfd)}
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, s.sdfd, &ev)
 }
 
 // sessionOf returns the session id of pid (field 6 of /proc/PID/stat).

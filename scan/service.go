@@ -50,19 +50,20 @@ type service struct {
 	limits   warnlimit.Limiter // this service's warnings
 	badCtl   bool              // an unknown control byte was reported already
 
-	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
-	sdfd       int                  // sd_notify socket, or -1
-	senders    []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
-	sdpath     string
-	checkFd    int    // output pipe of the running ./check, or -1
-	checkOut   []byte // its output so far (bounded), nil when no check runs
-	stateFiles bool   // per-run state files were written (cleared at spawn)
-	cfgFresh   bool   // m.Cfg was read during the current feed
-	left       bool   // exited leaving its processes running (b, SIGQUIT)
-	tally      bool   // a death_tally record is due at the end of the feed
-	tallyWstat uint16
-	tallyAt    time.Time
-	retried    bool // a spawn failed with ./run executable: retried at once already
+	notifyMode    supervise.NotifyMode // notification-socket, read at each spawn
+	sdfd          int                  // sd_notify socket, or -1
+	senders       []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
+	sdPausedUntil time.Time            // the socket is not read until then (flood; see sdPause)
+	sdpath        string
+	checkFd       int    // output pipe of the running ./check, or -1
+	checkOut      []byte // its output so far (bounded), nil when no check runs
+	stateFiles    bool   // per-run state files were written (cleared at spawn)
+	cfgFresh      bool   // m.Cfg was read during the current feed
+	left          bool   // exited leaving its processes running (b, SIGQUIT)
+	tally         bool   // a death_tally record is due at the end of the feed
+	tallyWstat    uint16
+	tallyAt       time.Time
+	retried       bool // a spawn failed with ./run executable: retried at once already
 }
 
 // newService takes a service directory: an fd on it, supervise/ and
