@@ -197,7 +197,9 @@ func TestFaultWarningCounts(t *testing.T) {
 	<-time.After(window)
 
 	for _, c := range crashing {
-		if n := len(svPids(t, c)); n < int(window/(2*time.Second)) {
+		n := len(svPids(t, c))
+		t.Logf("%s: run started %d times", filepath.Base(c), n)
+		if n < int(window/(2*time.Second)) {
 			t.Errorf("%s ran %d times in %v: the fault did not last", filepath.Base(c), n, window)
 		}
 	}
