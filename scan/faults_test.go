@@ -221,4 +221,26 @@ func TestWarningsOnce(t *testing.T) {
 	if n := w.count("bad file descriptor"); n != 0 {
 		t.Errorf("%d spawn failures with EBADF, want 0 (notification-fd validated first)", n)
 	}
+
+	// A new version of the file is a new problem: reported once more,
+	// even with the same bad value.
+	sub, err := servicedir.Subscribe(dt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	tmp := filepath.Join(dt, "max-death-tally.tmp")
+	if err := os.WriteFile(tmp, []byte("lots\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dt, "max-death-tally")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		waitEvent(t, sub, "d")
+	}
+	w.sync(t, scan, 'W')
+	if n := w.count("dt/max-death-tally", "invalid value"); n != 2 {
+		t.Errorf("%d lines about max-death-tally after it was rewritten, want 2", n)
+	}
 }
