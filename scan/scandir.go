@@ -184,6 +184,14 @@ func (sc *scanner) take(e *entry) {
 			sc.retryScan()
 			return
 		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || (devIno{st.Dev, st.Ino}) != e.id {
+			// Replaced since it was examined: the inotify event of the
+			// change, or the next scan, examines the new one.
+			unix.Close(fd)
+			sc.retryScan()
+			return
+		}
 		e.dirfd = fd
 	}
 	dir := fdPath(e.dirfd)
