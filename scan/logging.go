@@ -50,7 +50,7 @@ func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 	if err != nil {
 		return &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: err}
 	}
-	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + dir})
+	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + filepath.Join(sc.dir, e.name)}) // dir is an fd path (fdPath)
 	if err != nil {
 		return err
 	}
