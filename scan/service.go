@@ -21,15 +21,16 @@ import (
 // service is one supervised directory: its machine and the resources the
 // loop holds for it. File descriptors held per service: the directory,
 // the lock and the control FIFO always (3); with notification-socket, the
-// socket and a pidfd per recent sender (at most 1+sdSendersMax); the readiness pipe while a run with
-// notification-fd has not yet signalled (1); a pidfd while an adopted run
-// lives (1); one pidfd per leftover group member while a dead run's
-// process group drains. A logged pair adds the two ends of its log pipe.
+// socket and a pidfd per recent sender (at most 1+sdSendersMax); the
+// readiness pipe while a run with notification-fd has not yet signalled
+// (1); a pidfd while an adopted run lives (1); one pidfd per leftover
+// group member while a dead run's process group drains. A logged pair
+// adds the two ends of its log pipe, and its entry's directory fd.
 type service struct {
 	// dir reaches the service directory through dirfd ("/proc/self/fd/N"),
 	// so that every path built from it names the directory the service
-	// was taken from even after it is moved or its symlink removed, as
-	// s6-supervise, which works relative to its directory after chdir.
+	// was taken from, even after it was moved or its symlink removed:
+	// s6-supervise gets the same by working from inside it after chdir.
 	dir      string
 	dirfd    int    // O_PATH fd of the service directory
 	path     string // its path when taken, for messages (see show)
