@@ -45,6 +45,7 @@ func (s *Service) Lint() []Problem {
 	probs = append(probs, sprobs...)
 	probs = append(probs, s.lintFuncs()...)
 	probs = append(probs, s.lintLayout(sp)...)
+	probs = append(probs, s.lintReadiness(sp)...)
 	if !s.Layout.Version.HasDefaultReload() && !sp.ReloadListed {
 		probs = append(probs, Problem{Pos: Pos{File: s.Script}, Severity: Warning,
 			Msg: fmt.Sprintf("reload is not listed in extra_started_commands: on OpenRC %s `rc-service %s reload` fails (0.63.1 lists it for every service)",
@@ -105,6 +106,41 @@ func (s *Service) lintLayout(sp *Spec) []Problem {
 		}
 	}
 	return out
+}
+
+// lintReadiness suggests a readiness source or start_wait to a
+// declarative service with neither: its start succeeds as soon as the
+// daemon is spawned, even when it exits at once. It also reports a
+// start_wait of the service's own that readiness makes useless (a
+// gosv-wide default is meant for the services without readiness).
+func (s *Service) lintReadiness(sp *Spec) []Problem {
+	if !sp.Declarative {
+		return nil
+	}
+	sw := s.Vars["start_wait"]
+	ownWait := sw.Set && sw.Pos.File != s.Layout.DefaultsFile()
+	switch {
+	case sp.HasReadiness() && ownWait && sp.StartWait > 0:
+		return []Problem{{Pos: s.varPos("start_wait"), Severity: Warning,
+			Msg: "start_wait is ignored: notify says when the service is ready"}}
+	case !sp.HasReadiness() && sp.StartWait == 0:
+		defaults := s.Layout.DefaultsFile()
+		if defaults == "" {
+			defaults = "/etc/conf.d/" + SvscanName
+		}
+		return []Problem{{Pos: s.varPos("command"), Severity: Warning,
+			Msg: fmt.Sprintf("no readiness source: start succeeds as soon as the daemon is spawned, even if it exits at once; "+
+				"set notify (fd:N or socket:ready) if the daemon can tell, else start_wait=1 (here, or in %s for every gosv service)", defaults)}}
+	}
+	return nil
+}
+
+// varPos is where a variable was set, or the script when that is unknown.
+func (s *Service) varPos(name string) Pos {
+	if p := s.Vars[name].Pos; p.IsValid() {
+		return p
+	}
+	return Pos{File: s.Script}
 }
 
 // hasLSBHeader reports whether the script has an LSB "### BEGIN INIT INFO".
