@@ -265,6 +265,10 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		l.watchRun(s)
 	case supervise.ActReport:
 		l.warnf("%s: %s", s.dir, a.Msg)
+	case supervise.ActEarlyDeath:
+		// One line per start (the machine sees to that), in the scanner's
+		// output: OpenRC's start may have returned [ ok ] already.
+		l.warnf("%s died %v after its start: %s", s.name, a.After.Round(time.Millisecond), deathText(a.Wstat))
 	case supervise.ActSpawnCheck:
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:
@@ -639,4 +643,13 @@ func (l *loop) readInotify() {
 			}
 		}
 	}
+}
+
+// deathText says how a run died: "exit code N" or "signal SIGNAME".
+func deathText(wstat uint16) string {
+	ws := unix.WaitStatus(wstat)
+	if ws.Signaled() {
+		return "signal SIG" + servicedir.SignalName(ws.Signal())
+	}
+	return "exit code " + strconv.Itoa(ws.ExitStatus())
 }
