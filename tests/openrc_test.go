@@ -591,6 +591,23 @@ func testOpenRCScannerKilled(t *testing.T, version string) {
 	if got := e.rcStatus(t, "gosv-svscan"); !strings.HasPrefix(got, "[ started") {
 		t.Errorf("rc-status gosv-svscan: %q", got)
 	}
+	// The new scanner adopted the catch-all logger too: stopping
+	// gosv-svscan leaves nothing behind.
+	e.mustSvc(t, "gosv-svscan", "stop")
+	e.noneLeft(t)
+}
+
+// noneLeft fails t if a process of gosv-svscan (its supervise-daemon, the
+// scanner, the catch-all logger) or of a test service is still running.
+func (e *RC) noneLeft(t *testing.T) {
+	t.Helper()
+	var left []Process
+	for _, s := range []string{e.helper, gosvInstallBin, "supervise-daemon"} {
+		left = append(left, e.procs(s)...)
+	}
+	if len(left) != 0 {
+		t.Errorf("left running after gosv-svscan stopped:\n%s", e.psTree())
+	}
 }
 
 // TestOpenRCStatusCodes: 0 started, 3 stopped, 64 unsupervised (scanner
@@ -647,9 +664,7 @@ func testOpenRCSvscanStop(t *testing.T, version string) {
 	for _, want := range []string{"* Stopping gosv-plain ... [ ok ]", "* Stopping gosv-forker ... [ ok ]", "* Stopping gosv-svscan ... [ ok ]"} {
 		wantLine(t, r, want)
 	}
-	if ps := append(append(e.procs(e.helper), e.procs("gosv svscan")...), e.procs("gosv log")...); len(ps) != 0 {
-		t.Errorf("left running: %+v", ps)
-	}
+	e.noneLeft(t)
 }
 
 // TestOpenRCCheck: gosv openrc check finds a missing hook, and passes a
