@@ -287,6 +287,14 @@ func testOpenRCDeclarative(t *testing.T, version string) {
 	if !strings.Contains(r.Stdout, "hello from plain") {
 		t.Errorf("catch-all log: %q", r.Stdout)
 	}
+	// The first start of a service is not noisy: its run found OpenRC's
+	// options directory for child_pid (issue 8).
+	if strings.Contains(r.Stdout, "child_pid") || strings.Contains(r.Stdout, "./run:") {
+		t.Errorf("catch-all log has the run script's errors: %q", r.Stdout)
+	}
+	if got := strings.TrimSpace(e.MustRun(t, "cat", rcSvcDir+"/options/gosv-plain/child_pid").Stdout); got != strconv.FormatUint(e.status(t, "gosv-plain").Pid, 10) {
+		t.Errorf("child_pid %q, want the daemon's pid", got)
+	}
 	r = e.mustSvc(t, "gosv-plain", "stop")
 	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
 	if r := e.svc(t, "gosv-plain", "status"); r.Code != 3 {
