@@ -92,12 +92,18 @@ func ResolveDefaults(l Layout) Defaults {
 	return d
 }
 
-// mentionsDefault reports whether src names one of [DefaultVars]: a file
-// that does not cannot set them.
+// mentionsDefault reports whether a line of src that is not a comment
+// names one of [DefaultVars]: a file where none does cannot set them (the
+// shipped file mentions them in comments only).
 func mentionsDefault(src []byte) bool {
-	for _, name := range DefaultVars {
-		if bytes.Contains(src, []byte(name)) {
-			return true
+	for line := range bytes.Lines(src) {
+		if line = bytes.TrimLeft(line, " \t"); len(line) > 0 && line[0] == '#' {
+			continue
+		}
+		for _, name := range DefaultVars {
+			if bytes.Contains(line, []byte(name)) {
+				return true
+			}
 		}
 	}
 	return false

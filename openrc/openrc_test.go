@@ -443,4 +443,15 @@ func TestDefaultsProblems(t *testing.T) {
 	if d := ResolveDefaults(Layout{}); len(d.Vars) != 0 || len(d.Problems) != 0 {
 		t.Errorf("no conf.d: %+v", d)
 	}
+	// The shipped file: defaults in comments only, nothing set.
+	shipped, err := os.ReadFile("../conf.d/" + SvscanName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(shipped), "#start_wait=") || mentionsDefault(shipped) {
+		t.Errorf("the shipped conf.d should document start_wait in a comment only")
+	}
+	if !mentionsDefault([]byte("# x\n  : ${start_wait:=1}\n")) {
+		t.Errorf("an assignment is not seen")
+	}
 }
