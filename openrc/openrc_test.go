@@ -455,3 +455,27 @@ func TestDefaultsProblems(t *testing.T) {
 		t.Errorf("an assignment is not seen")
 	}
 }
+
+// TestDescribeStartWait: ls shows start_wait for a service without
+// readiness, and says when it is the gosv-wide default.
+func TestDescribeStartWait(t *testing.T) {
+	confd := t.TempDir()
+	os.WriteFile(filepath.Join(confd, SvscanName), []byte("start_wait=2\n"), 0o644)
+	for vars, want := range map[string]string{
+		"":             "readiness none, start_wait 2s (gosv-wide default), timeout_ready",
+		"start_wait=1": "readiness none, start_wait 1s, timeout_ready",
+		"notify=fd:3":  "readiness fd:3, timeout_ready",
+	} {
+		req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: Layout{ConfD: confd}, Vars: map[string]string{"command": "/bin/x"}}
+		if k, v, ok := strings.Cut(vars, "="); ok {
+			req.Vars[k] = v
+		}
+		s := LiveService(req)
+		sp, _ := s.Spec()
+		var b strings.Builder
+		describe(&b, s, sp, "/nonexistent", "/nonexistent")
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%q: %q, want %q", vars, b.String(), want)
+		}
+	}
+}
