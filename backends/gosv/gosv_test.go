@@ -245,9 +245,10 @@ func TestStartFailsWhenTheDaemonDies(t *testing.T) {
 }
 
 // TestStartWaitDeath: with StartWait, a daemon that dies after it was up
-// fails the start with its exit status, and nothing is left; the
-// scanner restarts it within the window (it ran less than a second: after
-// one), so only the 'd' event can tell.
+// fails the start with its exit status, and nothing is left. The scanner
+// restarts it within the window (it ran less than a second: after one)
+// and the new instance stays up, so a start that only looked at "up" at
+// the end of the window would pass.
 func TestStartWaitDeath(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("early", nil, "exit-once", filepath.Join(e.base, "early.once"), "100", "3")
