@@ -153,6 +153,40 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestDetectLibexecDir: RC_LIBEXECDIR without openrc-run's environment,
+// on each layout and on a machine that has both.
+func TestDetectLibexecDir(t *testing.T) {
+	install := func(root, dir, version string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(root, dir, "sh"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, dir, "sh", "openrc-run.sh"), nil, 0o644)
+		os.WriteFile(filepath.Join(root, dir, "version"), []byte(version+"\n"), 0o644)
+	}
+	debian, upstream, both, none := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	install(debian, "lib/rc", "0.45.2")
+	install(upstream, "usr/libexec/rc", "0.63.3")
+	install(both, "lib/rc", "0.45.2")
+	install(both, "usr/libexec/rc", "0.63.3")
+	os.MkdirAll(filepath.Join(none, "usr/libexec/rc"), 0o755) // no openrc-run.sh: not OpenRC's
+	for root, want := range map[string]string{debian: "/lib/rc", upstream: "/usr/libexec/rc", both: "/usr/libexec/rc", none: "/lib/rc"} {
+		if got := DetectLibexecDir(root); got != want {
+			t.Errorf("%s: DetectLibexecDir = %q, want %q", root, got, want)
+		}
+	}
+	// openrc-run's RC_LIBEXECDIR wins.
+	getenv := func(k string) string {
+		if k == "RC_LIBEXECDIR" {
+			return "/opt/rc"
+		}
+		return ""
+	}
+	if got := LibexecDir(getenv); got != "/opt/rc" {
+		t.Errorf("LibexecDir with RC_LIBEXECDIR: %q", got)
+	}
+}
+
 // TestHookPassesVars checks that the hook passes exactly [Vars], and
 // keeps the rules of spec §6.3: it ends with return 0, never changes
 // shell options, and no line starts an rc_* assignment librc would read.

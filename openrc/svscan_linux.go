@@ -31,11 +31,12 @@ const (
 
 // SvscanConfig is how gosv-svscan runs the scanner.
 type SvscanConfig struct {
-	RCSvcDir string
-	Gosv     string
-	NotifyFd int    // pass -d NotifyFd to the scanner; 0 = none
-	LogDir   string // the catch-all log directory
-	Script   string // its log script (without the directory)
+	RCSvcDir   string
+	LibexecDir string // RC_LIBEXECDIR: its bin and sbin are dropped from the scanner's PATH
+	Gosv       string
+	NotifyFd   int    // pass -d NotifyFd to the scanner; 0 = none
+	LogDir     string // the catch-all log directory
+	Script     string // its log script (without the directory)
 	// Logger is the logger program and its leading arguments: ["gosv",
 	// "log"], ["s6-log"], or nil for none (output is then discarded).
 	Logger []string
@@ -75,24 +76,8 @@ func Svscan(cfg SvscanConfig) error {
 		args = append(args, "-d", strconv.Itoa(cfg.NotifyFd))
 	}
 	args = append(args, scan)
-	env := filterEnv(os.Environ(), libexecOf(os.Environ()))
+	env := filterEnv(os.Environ(), cfg.LibexecDir)
 	return &os.PathError{Op: "exec", Path: cfg.Gosv, Err: syscall.Exec(cfg.Gosv, args, env)}
-}
-
-func libexecOf(env []string) string {
-	for _, kv := range env {
-		if v, ok := cutPrefix(kv, "RC_LIBEXECDIR="); ok {
-			return v
-		}
-	}
-	return "/lib/rc"
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return s, false
 }
 
 // catchAll sets the catch-all logger up and returns the fifo's fd (not

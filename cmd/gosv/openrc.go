@@ -226,6 +226,6 @@ func runOpenRCSvscan(ctx context.Context, e *env, layout openrc.Layout, gosv str
 	if o.Notify < 0 || o.Notify == 1 || o.Notify == 2 {
 		return usageErrorf("--notify-fd %d: must be 0 (none) or at least 3", o.Notify)
 	}
-	return openrc.Svscan(openrc.SvscanConfig{RCSvcDir: layout.SvcDir, Gosv: gosv, NotifyFd: o.Notify,
+	return openrc.Svscan(openrc.SvscanConfig{RCSvcDir: layout.SvcDir, LibexecDir: layout.LibexecDir, Gosv: gosv, NotifyFd: o.Notify,
 		LogDir: o.LogDir, Script: o.Script, Logger: []string{gosv, "log"}, NoFile: o.NoFile})
 }
