@@ -684,8 +684,19 @@ func testOpenRCCheck(t *testing.T, version string) {
 	if r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain"); r.Code != 0 || r.Stdout != "" {
 		t.Errorf("check with the hook: %s", r)
 	}
+	// From a shell (no RC_LIBEXECDIR), check finds the version's layout:
+	// reload without extra_started_commands fails only before 0.63.1.
+	r := e.Run(t, "env", "-u", "RC_LIBEXECDIR", gosvInstallBin, "openrc", "check", "gosv-hupper")
+	want := ""
+	if version == "0.45.2" {
+		want = "/etc/init.d/gosv-hupper:9:1: warning: reload_signal is set but reload is not listed in extra_started_commands: " +
+			"on OpenRC 0.45.2 `rc-service gosv-hupper reload` fails (0.63.1 lists it for every service)\n"
+	}
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("check gosv-hupper: %s, want stdout %q", r, want)
+	}
 	e.MustRun(t, "rm", rcHook)
-	r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
+	r = e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
 	if r.Code != 1 || !strings.Contains(r.Stdout, rcHook+": error: the gosv hook is not installed") {
 		t.Errorf("check without the hook: %s", r)
 	}
