@@ -405,3 +405,37 @@ func TestLiveServiceFiltersEnv(t *testing.T) {
 		t.Errorf("vars %+v", s.Vars)
 	}
 }
+
+// TestLsOwnStart: ls describes a declarative gosv service with its
+// generated directory, but a script whose own start() never calls
+// default_start is listed as bypassed, without a directory gosv would
+// never use.
+func TestLsOwnStart(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"lib/rc/version":      "0.45.2\n",
+		"etc/init.d/plain":    "#!/sbin/openrc-run\nsupervisor=gosv\ncommand=/usr/bin/plaind\n",
+		"etc/init.d/ownstart": "#!/sbin/openrc-run\nsupervisor=gosv\ncommand=/usr/bin/ownd\n\nstart() {\n\tstart-stop-daemon --start --exec /usr/bin/ownd\n}\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := Layout{RCConf: root + "/etc/rc.conf", RCConfD: root + "/etc/rc.conf.d", LibexecDir: root + "/lib/rc",
+		SvcDir: root + "/run/openrc", InitDirs: []string{root + "/etc/init.d"}, Runlevel: "default"}
+	var b strings.Builder
+	if err := Ls(l, "/nonexistent/gosv", &b); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.ReplaceAll(b.String(), root, "")
+	want := "ownstart: stopped\n" +
+		"  start() at /etc/init.d/ownstart:5:1 does not call default_start: gosv never starts it\n" +
+		"plain: stopped; not supervised\n" +
+		"  directory /run/openrc/gosv-services/plain (generated, stale: the next start rewrites it)\n"
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("ls:\n%s\nwant it to start with:\n%s", got, want)
+	}
+}
