@@ -28,7 +28,7 @@ var Vars = []string{
 	"supervisor", "name", "command", "command_args", "command_args_foreground",
 	"command_user", "directory", "chroot", "umask", "input_file",
 	"output_log", "error_log", "output_logger", "error_logger", "gosv_log_arguments",
-	"notify", "stopsig", "retry", "timeout_ready", "timeout_down", "timeout_kill",
+	"notify", "ready", "stopsig", "retry", "timeout_ready", "timeout_down", "timeout_kill",
 	"reload_signal", "respawn_delay", "respawn_max", "respawn_period",
 	"capabilities", "secbits", "no_new_privs", "rc_ulimit", "RC_ULIMIT",
 	"SSD_NICELEVEL", "SSD_IONICELEVEL", "SSD_OOM_SCORE_ADJ",

@@ -383,7 +383,7 @@ func testOpenRCLogger(t *testing.T, version string) {
 }
 
 // TestOpenRCReadiness: start blocks until the daemon is ready, through
-// notification-fd and through sd_notify.
+// notification-fd (notify=, or its old name ready=) and through sd_notify.
 func TestOpenRCReadiness(t *testing.T) { forEachRC(t, testOpenRCReadiness) }
 
 func testOpenRCReadiness(t *testing.T, version string) {
@@ -392,14 +392,17 @@ func testOpenRCReadiness(t *testing.T, version string) {
 	for _, c := range []struct {
 		svc   string
 		delay time.Duration
-	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}} {
+	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}, {"gosv-oldready", 300 * time.Millisecond}} {
 		t0 := time.Now()
-		e.mustSvc(t, c.svc, "start")
+		r := e.mustSvc(t, c.svc, "start")
 		if d := time.Since(t0); d < c.delay {
 			t.Errorf("%s: start returned after %v, before the daemon was ready (%v)", c.svc, d, c.delay)
 		}
 		if st := e.status(t, c.svc); !st.Up() || st.Flags&flagReady == 0 {
 			t.Errorf("%s after start: %v, want up and ready", c.svc, st)
+		}
+		if c.svc == "gosv-oldready" {
+			wantLine(t, r, "* warning: ready is OpenRC 0.60-0.61's name for notify: use notify=fd:4")
 		}
 	}
 }
