@@ -1,6 +1,7 @@
 package openrc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -437,5 +439,27 @@ func TestLsOwnStart(t *testing.T) {
 		"  directory /run/openrc/gosv-services/plain (generated, stale: the next start rewrites it)\n"
 	if !strings.HasPrefix(got, want) {
 		t.Errorf("ls:\n%s\nwant it to start with:\n%s", got, want)
+	}
+}
+
+// TestStopLeftoversRefusesLiveScanner: stop_post must never stop the
+// services of a scanner that is running (its control fifo has a reader).
+func TestStopLeftoversRefusesLiveScanner(t *testing.T) {
+	scan := t.TempDir()
+	os.MkdirAll(filepath.Join(scan, servicedir.ScanCtlDir), 0o755)
+	fifo := filepath.Join(scan, servicedir.ScanCtlPath)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := StopLeftovers(context.Background(), scan); err == nil || !strings.Contains(err.Error(), "a scanner is running") {
+		t.Errorf("with a scanner: %v", err)
+	}
+	r.Close()
+	if err := StopLeftovers(context.Background(), scan); err != nil {
+		t.Errorf("without a scanner, nothing left: %v", err)
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/backends"
+	gosvbackend "github.com/gosv/gosv/backends/gosv"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -154,6 +157,41 @@ func WaitScanner(ctx context.Context, scanDir string) error {
 		waitReadable(ino, left)
 		unix.Read(ino, buf)
 	}
+}
+
+// StopLeftovers is gosv-svscan's stop_post: it stops what a scanner that
+// died (SIGKILL, with its supervise-daemon gone too) left running in
+// scanDir: the catch-all logger, and any service still linked, each by
+// its recorded pid and only if it is still that process (the backend's
+// stop of an unsupervised service: down-signal, SIGKILL when ctx ends),
+// and unlinks them. After a clean stop the scanner has stopped them all
+// and this does nothing. It refuses to run while a scanner accepts
+// services on scanDir.
+func StopLeftovers(ctx context.Context, scanDir string) error {
+	fd, err := unix.Open(filepath.Join(scanDir, servicedir.ScanCtlPath), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Close(fd)
+		return fmt.Errorf("a scanner is running on %s: stop gosv-svscan first", scanDir)
+	}
+	ents, err := os.ReadDir(scanDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := gosvbackend.New(scanDir)
+	var errs []error
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		svc := backends.Service{Name: e.Name(), Dir: filepath.Join(scanDir, e.Name())}
+		if err := b.Stop(ctx, svc, backends.StopOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // waitReadable waits until fd is readable or d passes (d < 0: no limit).

@@ -678,6 +678,26 @@ func testOpenRCSvscanStop(t *testing.T, version string) {
 	e.noneLeft(t)
 }
 
+// TestOpenRCSvscanStopCrashed: the scanner and its supervise-daemon were
+// SIGKILLed (OpenRC calls gosv-svscan crashed); rc-service gosv-svscan
+// stop still stops the daemon and the catch-all logger they left.
+func TestOpenRCSvscanStopCrashed(t *testing.T) { forEachRC(t, testOpenRCSvscanStopCrashed) }
+
+func testOpenRCSvscanStopCrashed(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.mustSvc(t, "gosv-plain", "start")
+	if len(e.procs("gosv log")) != 1 {
+		t.Fatalf("no catch-all logger:\n%s", e.psTree())
+	}
+	for _, p := range append(e.procs("supervise-daemon gosv-svscan"), e.procs("gosv svscan")...) {
+		e.MustRun(t, "kill", "-KILL", strconv.Itoa(p.NsPid))
+		waitExit(t, p.HostPid, eventTimeout)
+	}
+	r := e.mustSvc(t, "gosv-svscan", "stop")
+	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
+	e.noneLeft(t)
+}
+
 // TestOpenRCCheck: gosv openrc check finds a missing hook, and passes a
 // clean script once it is installed.
 func TestOpenRCCheck(t *testing.T) { forEachRC(t, testOpenRCCheck) }
