@@ -384,7 +384,7 @@ func testOpenRCLogger(t *testing.T, version string) {
 }
 
 // TestOpenRCReadiness: start blocks until the daemon is ready, through
-// notification-fd and through sd_notify.
+// notification-fd (notify=, or its old name ready=) and through sd_notify.
 func TestOpenRCReadiness(t *testing.T) { forEachRC(t, testOpenRCReadiness) }
 
 func testOpenRCReadiness(t *testing.T, version string) {
@@ -393,14 +393,17 @@ func testOpenRCReadiness(t *testing.T, version string) {
 	for _, c := range []struct {
 		svc   string
 		delay time.Duration
-	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}} {
+	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}, {"gosv-oldready", 300 * time.Millisecond}} {
 		t0 := time.Now()
-		e.mustSvc(t, c.svc, "start")
+		r := e.mustSvc(t, c.svc, "start")
 		if d := time.Since(t0); d < c.delay {
 			t.Errorf("%s: start returned after %v, before the daemon was ready (%v)", c.svc, d, c.delay)
 		}
 		if st := e.status(t, c.svc); !st.Up() || st.Flags&flagReady == 0 {
 			t.Errorf("%s after start: %v, want up and ready", c.svc, st)
+		}
+		if c.svc == "gosv-oldready" {
+			wantLine(t, r, "* warning: ready is OpenRC 0.60-0.61's name for notify: use notify=fd:4")
 		}
 	}
 }
@@ -676,6 +679,26 @@ func testOpenRCSvscanStop(t *testing.T, version string) {
 	e.noneLeft(t)
 }
 
+// TestOpenRCSvscanStopCrashed: the scanner and its supervise-daemon were
+// SIGKILLed (OpenRC calls gosv-svscan crashed); rc-service gosv-svscan
+// stop still stops the daemon and the catch-all logger they left.
+func TestOpenRCSvscanStopCrashed(t *testing.T) { forEachRC(t, testOpenRCSvscanStopCrashed) }
+
+func testOpenRCSvscanStopCrashed(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.mustSvc(t, "gosv-plain", "start")
+	if len(e.procs("gosv log")) != 1 {
+		t.Fatalf("no catch-all logger:\n%s", e.psTree())
+	}
+	for _, p := range append(e.procs("supervise-daemon gosv-svscan"), e.procs("gosv svscan")...) {
+		e.MustRun(t, "kill", "-KILL", strconv.Itoa(p.NsPid))
+		waitExit(t, p.HostPid, eventTimeout)
+	}
+	r := e.mustSvc(t, "gosv-svscan", "stop")
+	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
+	e.noneLeft(t)
+}
+
 // TestOpenRCCheck: gosv openrc check finds a missing hook, and passes a
 // clean script once it is installed.
 func TestOpenRCCheck(t *testing.T) { forEachRC(t, testOpenRCCheck) }
@@ -685,8 +708,19 @@ func testOpenRCCheck(t *testing.T, version string) {
 	if r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain"); r.Code != 0 || r.Stdout != "" {
 		t.Errorf("check with the hook: %s", r)
 	}
+	// From a shell (no RC_LIBEXECDIR), check finds the version's layout:
+	// reload without extra_started_commands fails only before 0.63.1.
+	r := e.Run(t, "env", "-u", "RC_LIBEXECDIR", gosvInstallBin, "openrc", "check", "gosv-hupper")
+	want := ""
+	if version == "0.45.2" {
+		want = "/etc/init.d/gosv-hupper:9:1: warning: reload_signal is set but reload is not listed in extra_started_commands: " +
+			"on OpenRC 0.45.2 `rc-service gosv-hupper reload` fails (0.63.1 lists it for every service)\n"
+	}
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("check gosv-hupper: %s, want stdout %q", r, want)
+	}
 	e.MustRun(t, "rm", rcHook)
-	r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
+	r = e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
 	if r.Code != 1 || !strings.Contains(r.Stdout, rcHook+": error: the gosv hook is not installed") {
 		t.Errorf("check without the hook: %s", r)
 	}
