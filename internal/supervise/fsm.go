@@ -338,12 +338,14 @@ func (t *stepper) fatal(why string) {
 	}
 	t.act(Action{Kind: ActReport, Msg: "invariant violated: " + why + " in state " + m.State.String() + " (please report)"})
 	m.State, m.WantUp = Fatal, false
+	m.StartReq, m.EarlyWatch = false, false
 	m.SpawnAt, m.KillAt, m.FinishKillAt = time.Time{}, time.Time{}, time.Time{}
 	t.act(Action{Kind: ActExit})
 }
 
 func (t *stepper) exit(leave bool) {
 	t.m.State = Exited
+	t.m.StartReq, t.m.EarlyWatch = false, false
 	t.m.SpawnAt, t.m.KillAt, t.m.FinishKillAt = time.Time{}, time.Time{}, time.Time{}
 	t.act(Action{Kind: ActExit, Leave: leave})
 }

@@ -297,10 +297,26 @@ func TestTotality(t *testing.T) {
 		Up: up(100), Finishing: fin(200, true), Exited: {State: Exited}, Fatal: {State: Fatal},
 	}
 	for s := State(0); s < numStates; s++ {
-		m, ok := machines[s]
+		m0, ok := machines[s]
 		if !ok {
 			t.Fatalf("no sample machine for state %s", s)
 		}
+		// Each state also with a start pending and, when up, its first
+		// run watched for an early death.
+		flagged := with(m0, func(m *Machine) { m.StartReq, m.EarlyWatch = true, s == Up })
+		for _, m := range []Machine{m0, flagged} {
+			totality(t, s, m)
+		}
+	}
+	if _, as := Step(Machine{State: Down}, Event{Kind: numEvents}, t0, nil); acts(as) != "report exit" {
+		t.Errorf("unknown event kind not reported: %q", acts(as))
+	}
+}
+
+// totality steps m, a machine in state s, with every event and byte.
+func totality(t *testing.T, s State, m Machine) {
+	t.Helper()
+	{
 		for k := EventKind(0); k < numEvents; k++ {
 			bytes := []byte{0}
 			if k == EvCtl {
@@ -317,13 +333,13 @@ func TestTotality(t *testing.T) {
 				}
 				wantFatal := impossible(s, k) || (s == Finishing && (k == EvSpawned || k == EvSpawnFailed))
 				if (got.State == Fatal) != wantFatal && s != Fatal {
-					t.Errorf("%s+%s(%q): state %s (fatal expected: %v)", s, k, b, got.State, wantFatal)
+					t.Errorf("%s+%s(%q) (start %v, watch %v): state %s (fatal expected: %v)", s, k, b, m.StartReq, m.EarlyWatch, got.State, wantFatal)
+				}
+				if got.EarlyWatch && got.State != Up {
+					t.Errorf("%s+%s(%q): early-death watch left in state %s", s, k, b, got.State)
 				}
 			}
 		}
-	}
-	if _, as := Step(Machine{State: Down}, Event{Kind: numEvents}, t0, nil); acts(as) != "report exit" {
-		t.Errorf("unknown event kind not reported: %q", acts(as))
 	}
 }
 
