@@ -268,7 +268,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActEarlyDeath:
 		// One line per start (the machine sees to that), in the scanner's
 		// output: OpenRC's start may have returned [ ok ] already.
-		l.warnf("%s died %v after its start: %s", s.name, a.After.Round(time.Millisecond), deathText(a.Wstat))
+		l.warnf("%s died %dms after its start: %s", s.name, a.After.Milliseconds(), deathText(a.Wstat))
 	case supervise.ActSpawnCheck:
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:

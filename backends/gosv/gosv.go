@@ -140,7 +140,7 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions) stri
 	switch {
 	case errors.As(err, &ed):
 		st, _ := servicedir.ReadStatus(dir)
-		return fmt.Sprintf("died %v after it was up (start_wait %v): %s", ed.after.Round(time.Millisecond), opts.StartWait, deathText(st.Wstat)) + extra
+		return fmt.Sprintf("died %dms after it was up (start_wait %v): %s", ed.after.Milliseconds(), opts.StartWait, deathText(st.Wstat)) + extra
 	case errors.Is(err, errSupervisorExited):
 		return "its supervisor exited before start_wait (" + opts.StartWait.String() + ") was over" + extra
 	case errors.Is(err, errDied):
