@@ -287,6 +287,12 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		l.watchRun(s)
 	case supervise.ActReport:
 		l.warn(s, "fsm|"+a.Msg, "%s: %s", s.dir, a.Msg)
+	case supervise.ActEarlyDeath:
+		// One line per start (the machine sees to that), in the scanner's
+		// output: OpenRC's start may have returned [ ok ] already. The
+		// signature differs per report, so the rate limit never hides one.
+		msg := fmt.Sprintf("%s died %dms after its start: %s", s.name, a.After.Milliseconds(), deathText(a.Wstat))
+		l.warnSig(s, "early-death", msg+"|"+time.Now().String(), msg)
 	case supervise.ActSpawnCheck:
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:
@@ -668,4 +674,13 @@ func (l *loop) readInotify() {
 			}
 		}
 	}
+}
+
+// deathText says how a run died: "exit code N" or "signal SIGNAME".
+func deathText(wstat uint16) string {
+	ws := unix.WaitStatus(wstat)
+	if ws.Signaled() {
+		return "signal SIG" + servicedir.SignalName(ws.Signal())
+	}
+	return "exit code " + strconv.Itoa(ws.ExitStatus())
 }
