@@ -34,8 +34,7 @@ type service struct {
 	draining bool
 	stdin    int // fd given to children as 0
 	stdout   int // fd given to children as 1
-	deadline time.Time
-	hidx     int
+	tm       timer
 	entry    *entry // scan-directory entry, nil in supervise mode
 	lastWarn string // last config warning, so each is reported once
 	badCtl   bool   // an unknown control byte was reported already
@@ -74,7 +73,7 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 		return nil, err
 	}
 	s := &service{dir: dir, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
-		stdin: stdin, stdout: stdout, hidx: -1, sdfd: -1, checkFd: -1}
+		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1}
 	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
 		unix.Close(ctl)
 		lock.Close()
