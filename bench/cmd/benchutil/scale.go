@@ -25,6 +25,7 @@ const scaleIntro = "N services run `exec sleep` in the same tree; then the resta
 var scaleFigures = []struct{ key, head string }{
 	{"median_ms", "restart median (ms)"},
 	{"gosv_share_median_ms", "gosv share median (ms)"},
+	{"gosv_exec_median_ms", "clone→execve median (ms)"},
 	{"cpu_us_per_line", "scanner CPU per log line (µs)"},
 	{"rtt_us_per_line", "log line round trip (µs)"},
 }
