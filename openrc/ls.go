@@ -2,6 +2,7 @@ package openrc
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -51,14 +52,17 @@ func isOpenRCScript(p string) bool {
 // Ls writes every gosv service of l's init directories to w: its OpenRC
 // state and gosv status line, its directory (and whether a generated one
 // is stale), and its resolved configuration. Scripts that cannot be
-// resolved are listed with the reason.
-func Ls(l Layout, gosv string, w io.Writer) error {
+// resolved are listed with the reason. Cancelling ctx stops it.
+func Ls(ctx context.Context, l Layout, gosv string, w io.Writer) error {
 	l = l.fill()
 	b := gosvbackend.New(ScanDir(l.SvcDir))
 	rc := RC{SvcDir: l.SvcDir}
 	n := 0
 	for _, script := range l.Scripts() {
-		s, err := Resolve(l, script)
+		s, err := Resolve(ctx, l, script)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			fmt.Fprintf(w, "%s: %v\n", filepath.Base(script), err)
 			continue
@@ -141,8 +145,8 @@ func shJoin(argv []string) string {
 
 // CheckScripts lints the hook and each script for `gosv openrc check`
 // and writes the problems to w, one per line. It returns the number of
-// errors.
-func CheckScripts(l Layout, scripts []string, bindir string, w io.Writer) int {
+// errors; cancelling ctx stops it with ctx's error.
+func CheckScripts(ctx context.Context, l Layout, scripts []string, bindir string, w io.Writer) (int, error) {
 	l = l.fill()
 	errs := 0
 	var probs []Problem
@@ -153,7 +157,10 @@ func CheckScripts(l Layout, scripts []string, bindir string, w io.Writer) int {
 		probs = append(probs, *p)
 	}
 	for _, script := range scripts {
-		probs = append(probs, Check(l, script)...)
+		probs = append(probs, Check(ctx, l, script)...)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 	}
 	for _, p := range slices.Clip(probs) {
 		fmt.Fprintln(w, p)
@@ -161,5 +168,5 @@ func CheckScripts(l Layout, scripts []string, bindir string, w io.Writer) int {
 			errs++
 		}
 	}
-	return errs
+	return errs, nil
 }

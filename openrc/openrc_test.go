@@ -1,6 +1,7 @@
 package openrc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -286,8 +287,8 @@ func FuzzParseInitScript(f *testing.F) {
 		os.MkdirAll(filepath.Dir(script), 0o755)
 		os.WriteFile(script, []byte(src), 0o755)
 		l := Layout{RCConf: dir + "/none", RCConfD: dir + "/none", LibexecDir: dir, SvcDir: dir, Runlevel: "default"}
-		s1, err1 := Resolve(l, script)
-		s2, err2 := Resolve(l, script)
+		s1, err1 := Resolve(context.Background(), l, script)
+		s2, err2 := Resolve(context.Background(), l, script)
 		if (err1 == nil) != (err2 == nil) {
 			t.Fatalf("resolution not deterministic: %v / %v", err1, err2)
 		}

@@ -1,0 +1,335 @@
+package openrc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The limits of one resolution ([Resolve]). Real init scripts and their
+// configuration resolve in a few milliseconds, in a few MiB, and are a few
+// KiB long; these bounds are two orders of magnitude above that and still
+// harmless for `gosv openrc check` and `ls`.
+//
+// NOTE: why a child process and not checks inside the interpreter. The
+// interpreter (mvdan.cc/sh/v3/interp) has no hook on assignments or
+// expansions: `x=$x$x` allocates its result in one piece before any
+// handler could look at it, a Go allocation failure is fatal (not a
+// panic), and an open(2) that blocks (a FIFO, a hung FUSE or NFS mount)
+// cannot be interrupted by a context. Only a separate process with
+// rlimits and a kill bounds all three.
+const (
+	// ResolveTimeout is the wall-clock limit. The interpreter stops at
+	// ResolveTimeout and reports where; the parent kills the child
+	// resolveGrace later whatever it is doing.
+	ResolveTimeout = resolveTimeout
+	resolveGrace   = 500 * time.Millisecond
+	// ResolveMemory bounds the child's data (its heap, stacks included):
+	// RLIMIT_DATA is set to the child's own data at start plus this.
+	ResolveMemory = 256 << 20
+	// ResolveStack bounds the interpreter's recursion (a shell function
+	// that calls itself): a Go stack limit, well below ResolveMemory.
+	ResolveStack = 64 << 20
+	// MaxSourceSize is the largest file the resolver reads: an init
+	// script, a conf.d, or anything they source or read with < or $(<).
+	MaxSourceSize = 1 << 20
+	// maxResult bounds what the parent reads back from the child.
+	maxResult = 16 << 20
+)
+
+// ResolveError is a resolution stopped by a limit or by a file the
+// resolver refused to read. Pos is the init script, or the file and
+// position where it stopped when known.
+type ResolveError struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *ResolveError) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// openSource opens a file for the resolver: only a regular file of at
+// most MaxSourceSize bytes, or /dev/null. O_NONBLOCK keeps the open of a
+// FIFO (or a device) from blocking until it is refused.
+func openSource(path string) (io.ReadWriteCloser, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == unix.Mkdev(1, 3):
+		unix.Close(fd) // /dev/null: `. /dev/null`, `read x < /dev/null`
+		return nopRWC{}, nil
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		unix.Close(fd)
+		return nil, &ResolveError{Msg: fmt.Sprintf("refusing to read %s: not a regular file", path)}
+	case st.Size > MaxSourceSize:
+		unix.Close(fd)
+		return nil, tooBig(path)
+	}
+	return &capFile{f: os.NewFile(uintptr(fd), path), left: MaxSourceSize}, nil
+}
+
+func tooBig(path string) error {
+	return &ResolveError{Msg: fmt.Sprintf("refusing to read %s: larger than %s", path, mib(MaxSourceSize))}
+}
+
+// readSource reads a whole file with openSource's rules.
+func readSource(path string) ([]byte, error) {
+	f, err := openSource(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// capFile is a regular file that may not grow past MaxSourceSize while
+// it is read (fstat saw it smaller).
+type capFile struct {
+	f    *os.File
+	left int64
+}
+
+func (c *capFile) Read(b []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if n, _ := c.f.Read(one[:]); n == 0 {
+			return 0, io.EOF
+		}
+		return 0, tooBig(c.f.Name())
+	}
+	if int64(len(b)) > c.left {
+		b = b[:c.left]
+	}
+	n, err := c.f.Read(b)
+	c.left -= int64(n)
+	return n, err
+}
+func (c *capFile) Write(b []byte) (int, error) { return len(b), nil }
+func (c *capFile) Close() error                { return c.f.Close() }
+
+func mib(n int64) string { return strconv.FormatInt(n>>20, 10) + " MiB" }
+
+// resolveRequest is what the parent sends the child on its stdin;
+// resolveReply is the child's answer on its stdout: exactly one of the
+// three fields is set.
+type resolveRequest struct {
+	Layout Layout
+	Script string
+}
+
+type resolveReply struct {
+	Service *Service      `json:",omitempty"`
+	Parse   *ParseError   `json:",omitempty"`
+	Stopped *ResolveError `json:",omitempty"`
+	Err     string        `json:",omitempty"`
+}
+
+// ResolveCommand is the arguments that run [ServeResolve] in gosv.
+var ResolveCommand = []string{"openrc", "resolve"}
+
+// resolveChild runs `/proc/self/exe openrc resolve` and reads its reply.
+// The child's stdio are pipes read by exec's copying goroutines: the
+// process running Resolve runs no reap loop (check, ls), so exec.Cmd.Wait
+// is the waiter here.
+func resolveChild(ctx context.Context, l Layout, script string) (*Service, error) {
+	req, err := json.Marshal(resolveRequest{Layout: l, Script: script})
+	if err != nil {
+		return nil, err
+	}
+	hard, cancel := context.WithTimeout(ctx, resolveTimeout+resolveGrace)
+	defer cancel()
+	cmd := exec.CommandContext(hard, "/proc/self/exe", ResolveCommand...)
+	cmd.Args[0] = "gosv" // the multi-call binary dispatches on it
+	// NOTE: GORACE matters only to -race builds (the tests), whose
+	// runtime otherwise sleeps a second at every exit.
+	cmd.Env = []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0 " + os.Getenv("GORACE")}
+	cmd.Stdin = bytes.NewReader(req)
+	out, errOut := &capBuffer{max: maxResult}, &capBuffer{max: 64 << 10}
+	cmd.Stdout, cmd.Stderr = out, errOut
+	cmd.WaitDelay = resolveGrace // nothing else holds the pipes: a guard
+	// Pdeathsig: the child dies with the thread that started it, even if
+	// this process is SIGKILLed; the thread stays locked until then.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	err = cmd.Start()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("resolve %s: start the resolver: %w", script, err)
+	}
+	err = cmd.Wait()
+	runtime.UnlockOSThread()
+	var rep resolveReply
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("resolve %s: %w", script, ctx.Err())
+	case hard.Err() != nil:
+		return nil, &ResolveError{Pos: Pos{File: script}, Msg: fmt.Sprintf("resolution exceeded %v", resolveTimeout)}
+	case err != nil || out.over:
+		return nil, &ResolveError{Pos: Pos{File: script}, Msg: childFailure(cmd.ProcessState, errOut.Bytes(), out.over)}
+	case json.Unmarshal(out.Bytes(), &rep) != nil:
+		return nil, &ResolveError{Pos: Pos{File: script}, Msg: "resolver failed: unreadable reply"}
+	case rep.Parse != nil:
+		return nil, rep.Parse
+	case rep.Stopped != nil:
+		return nil, rep.Stopped
+	case rep.Err != "":
+		return nil, errors.New(rep.Err)
+	case rep.Service == nil:
+		return nil, &ResolveError{Pos: Pos{File: script}, Msg: "resolver failed: empty reply"}
+	}
+	rep.Service.Layout = l
+	return rep.Service, nil
+}
+
+// childFailure names the limit a child that died without a reply hit,
+// from the Go runtime's last words and its exit status.
+func childFailure(ps *os.ProcessState, stderr []byte, over bool) string {
+	s := string(stderr)
+	ws, _ := ps.Sys().(syscall.WaitStatus)
+	switch {
+	case over:
+		return fmt.Sprintf("resolver failed: reply larger than %s", mib(maxResult))
+	case strings.Contains(s, "stack exceeds"):
+		return fmt.Sprintf("recursion too deep (stack limit %s)", mib(ResolveStack))
+	case strings.Contains(s, "out of memory"), strings.Contains(s, "cannot allocate memory"), peakRSS(ps) >= ResolveMemory/2:
+		// NOTE: the runtime does not always notice a failed mmap: under
+		// RLIMIT_DATA it sometimes dies of a SIGSEGV in the collector
+		// (go1.26, greenteagc) instead of "out of memory". A crash after
+		// the child's resident memory has reached half the limit is
+		// taken for the limit: real scripts never come near it.
+		return fmt.Sprintf("memory limit %s", mib(ResolveMemory))
+	case ws.Signaled() && ps.UserTime()+ps.SystemTime() >= cpuLimit():
+		// NOTE: the Go runtime ignores SIGXCPU (the soft limit): the
+		// kernel's SIGKILL at the hard limit ends the child.
+		return fmt.Sprintf("CPU limit %v", cpuLimit())
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	if line == "" {
+		line = ps.String()
+	}
+	return "resolver failed: " + line
+}
+
+// peakRSS is a dead child's peak resident memory, in bytes.
+func peakRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss << 10
+	}
+	return 0
+}
+
+// cpuLimit is the child's RLIMIT_CPU: a backstop for the wall-clock kill
+// when the parent itself is stopped.
+func cpuLimit() time.Duration {
+	return (resolveTimeout + resolveGrace).Round(time.Second) + time.Second
+}
+
+// capBuffer keeps the first max bytes written to it and drops the rest,
+// so that the child cannot make its parent grow.
+type capBuffer struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capBuffer) Write(b []byte) (int, error) {
+	if room := c.max - c.Len(); len(b) > room {
+		c.over = true
+		c.Buffer.Write(b[:max(room, 0)])
+		return len(b), nil
+	}
+	return c.Buffer.Write(b)
+}
+
+// ServeResolve is the resolver child (`gosv openrc resolve`): it limits
+// itself, reads a request from r, resolves, and writes the reply to w.
+// Only a failure to talk to the parent is returned.
+func ServeResolve(ctx context.Context, r io.Reader, w io.Writer) error {
+	if err := limitSelf(); err != nil {
+		return err
+	}
+	var req resolveRequest
+	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&req); err != nil {
+		return fmt.Errorf("read the request: %w", err)
+	}
+	s, err := resolveHere(ctx, req.Layout, req.Script)
+	var rep resolveReply
+	var pe *ParseError
+	var re *ResolveError
+	switch {
+	case err == nil:
+		rep.Service = s
+	case errors.As(err, &pe):
+		rep.Parse = pe
+	case errors.As(err, &re):
+		if !re.Pos.IsValid() {
+			re.Pos = Pos{File: req.Script}
+		}
+		rep.Stopped = re
+	default:
+		rep.Err = err.Error()
+	}
+	return json.NewEncoder(w).Encode(rep)
+}
+
+// limitSelf applies the child's limits to itself, before it reads the
+// request: RLIMIT_DATA (its data now plus ResolveMemory, because the Go
+// runtime's own start-up data differs between builds, -race above all),
+// RLIMIT_CPU, the stack limit, and a soft memory limit that makes the
+// collector work before the hard one is hit.
+func limitSelf() error {
+	data, err := vmData()
+	if err != nil {
+		return err
+	}
+	lim := data + ResolveMemory
+	if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+		return fmt.Errorf("setrlimit RLIMIT_DATA: %w", err)
+	}
+	cpu := uint64(cpuLimit() / time.Second)
+	if err := unix.Setrlimit(unix.RLIMIT_CPU, &unix.Rlimit{Cur: cpu, Max: cpu + 1}); err != nil {
+		return fmt.Errorf("setrlimit RLIMIT_CPU: %w", err)
+	}
+	debug.SetMaxStack(ResolveStack)
+	debug.SetMemoryLimit(ResolveMemory * 3 / 4)
+	debug.SetTraceback("none")
+	return nil
+}
+
+// vmData reads VmData (bytes) from /proc/self/status: what RLIMIT_DATA
+// counts.
+func vmData() (uint64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmData:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("/proc/self/status: no VmData")
+}
