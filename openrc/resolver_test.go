@@ -1,0 +1,142 @@
+package openrc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestOpenSource: the resolver reads regular files up to MaxSourceSize
+// and /dev/null, refuses anything else without blocking, and stops a
+// file that grows past the cap while it is read.
+func TestOpenSource(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, size int) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.Repeat("x", size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path    string
+		want    int    // bytes read
+		refused string // the ResolveError's message, "" when readable
+		errno   error  // a plain open error
+	}{
+		{write("small", 100), 100, "", nil},
+		{write("cap", MaxSourceSize), MaxSourceSize, "", nil},
+		{"/dev/null", 0, "", nil},
+		{write("big", MaxSourceSize+1), 0, "refusing to read " + dir + "/big: larger than 1 MiB", nil},
+		{"/dev/zero", 0, "refusing to read /dev/zero: not a regular file", nil},
+		{"/dev/urandom", 0, "refusing to read /dev/urandom: not a regular file", nil},
+		{fifo, 0, "refusing to read " + fifo + ": not a regular file", nil},
+		{dir, 0, "refusing to read " + dir + ": not a regular file", nil},
+		{filepath.Join(dir, "missing"), 0, "", unix.ENOENT},
+	}
+	for _, tt := range tests {
+		done := make(chan struct{})
+		var n int
+		var err error
+		go func() {
+			defer close(done)
+			var f io.ReadWriteCloser
+			if f, err = openSource(tt.path); err == nil {
+				var b []byte
+				b, err = io.ReadAll(f)
+				n = len(b)
+				f.Close()
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("openSource(%s) blocks", tt.path)
+		}
+		var re *ResolveError
+		switch {
+		case tt.refused != "":
+			if !errors.As(err, &re) || re.Msg != tt.refused {
+				t.Errorf("%s: %v, want refused: %s", tt.path, err, tt.refused)
+			}
+		case tt.errno != nil:
+			if !errors.Is(err, tt.errno) || errors.As(err, &re) {
+				t.Errorf("%s: %v, want a plain %v", tt.path, err, tt.errno)
+			}
+		case err != nil || n != tt.want:
+			t.Errorf("%s: read %d bytes, %v; want %d", tt.path, n, err, tt.want)
+		}
+	}
+
+	// A file that grows past the cap after fstat.
+	p := write("grows", 10)
+	f, err := openSource(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.WriteFile(p, []byte(strings.Repeat("y", MaxSourceSize+10)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	var re *ResolveError
+	if !errors.As(err, &re) || len(b) != MaxSourceSize {
+		t.Errorf("growing file: read %d bytes, %v; want %d and refused", len(b), err, MaxSourceSize)
+	}
+}
+
+// TestResolveRefusal: a refused file stops the resolution with one error
+// naming the file that read it; /dev/null and missing files do not.
+func TestResolveRefusal(t *testing.T) {
+	dir := t.TempDir()
+	l := Layout{RCConf: dir + "/none", RCConfD: dir + "/none", LibexecDir: dir, SvcDir: dir, Runlevel: "default"}
+	for _, d := range []string{"init.d", "conf.d"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	script := filepath.Join(dir, "init.d", "svc")
+	os.WriteFile(script, []byte("#!/sbin/openrc-run\nsupervisor=gosv\n. /dev/null\nread x < /dev/null\n[ -r /nonexistent ] && . /nonexistent\ncommand=/bin/true\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "conf.d", "svc"), []byte("x=$(< /dev/zero)\n"), 0o644)
+	_, err := Resolve(context.Background(), l, script)
+	var re *ResolveError
+	if !errors.As(err, &re) || re.Error() != dir+"/conf.d/svc: refusing to read /dev/zero: not a regular file" {
+		t.Fatalf("Resolve: %v, want the conf.d named and /dev/zero refused", err)
+	}
+	os.WriteFile(filepath.Join(dir, "conf.d", "svc"), []byte("command_args=-v\n"), 0o644)
+	s, err := Resolve(context.Background(), l, script)
+	if err != nil || s.Get("command") != "/bin/true" || s.Get("command_args") != "-v" {
+		t.Fatalf("Resolve: %v, %+v", err, s)
+	}
+}
+
+// TestResolveKillsBlockedChild: a resolver blocked in open(2), where no
+// context reaches, is killed at the time limit and reported as such.
+func TestResolveKillsBlockedChild(t *testing.T) {
+	dir := t.TempDir()
+	l := Layout{RCConf: dir + "/none", RCConfD: dir + "/none", LibexecDir: dir, SvcDir: dir, Runlevel: "default"}
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, blockedOpen)
+	os.WriteFile(script, []byte("command=/bin/true\n"), 0o755)
+	start := time.Now()
+	_, err := Resolve(context.Background(), l, script)
+	took := time.Since(start)
+	var re *ResolveError
+	if !errors.As(err, &re) || re.Error() != script+": resolution exceeded 2s" {
+		t.Errorf("Resolve: %v, want the time limit", err)
+	}
+	if lo, hi := ResolveTimeout+resolveGrace, ResolveTimeout+resolveGrace+2*time.Second; took < lo || took > hi {
+		t.Errorf("took %v, want between %v and %v", took, lo, hi)
+	}
+}
