@@ -140,3 +140,73 @@ func TestResolveKillsBlockedChild(t *testing.T) {
 		t.Errorf("took %v, want between %v and %v", took, lo, hi)
 	}
 }
+
+// BenchmarkResolve measures what the child process costs one resolution
+// of a distribution-style script and conf.d: "child" is [Resolve],
+// "in-process" the same work without the child (resolveHere).
+//
+//	go test -run '^$' -bench Resolve -benchmem ./openrc
+func BenchmarkResolve(b *testing.B) {
+	dir := b.TempDir()
+	l := Layout{RCConf: dir + "/none", RCConfD: dir + "/none", LibexecDir: dir, SvcDir: dir, Runlevel: "default"}
+	for _, d := range []string{"init.d", "conf.d"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	script := filepath.Join(dir, "init.d", "nginx")
+	os.WriteFile(script, []byte(benchScript), 0o755)
+	os.WriteFile(filepath.Join(dir, "conf.d", "nginx"), []byte(benchConf), 0o644)
+	for _, bm := range []struct {
+		name    string
+		resolve func(context.Context, Layout, string) (*Service, error)
+	}{{"child", Resolve}, {"in-process", resolveHere}} {
+		b.Run(bm.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bm.resolve(context.Background(), l, script); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// benchScript is Alpine's nginx init script, switched to gosv.
+const benchScript = `#!/sbin/openrc-run
+supervisor=gosv
+description="Nginx http and reverse proxy server"
+extra_commands="checkconfig"
+extra_started_commands="reload reopen upgrade"
+
+cfgfile=${cfgfile:-/etc/nginx/nginx.conf}
+pidfile=/run/nginx/nginx.pid
+command=${command:-/usr/sbin/nginx}
+command_args="-c $cfgfile -g 'daemon off;'"
+required_files="$cfgfile"
+
+depend() {
+	need net
+	use dns logger netmount
+}
+
+start_pre() {
+	checkpath --directory --owner nginx:nginx ${pidfile%/*}
+	$command $command_args -t -q
+}
+
+checkconfig() {
+	ebegin "Checking $RC_SVCNAME configuration"
+	start_pre
+	eend $?
+}
+
+reload() {
+	ebegin "Reloading $RC_SVCNAME configuration"
+	start_pre && start-stop-daemon --signal HUP --pidfile $pidfile
+	eend $?
+}
+`
+
+const benchConf = `# Configuration for /etc/init.d/nginx
+cfgfile=/etc/nginx/nginx.conf
+rc_ulimit="-n 4096"
+notify=fd:3
+`
