@@ -136,6 +136,9 @@ func TestOpenRCCheckBombs(t *testing.T) {
 		// idle machine, so on a loaded one the time limit may come first.
 		{"array-doubling", `a=(x); while :; do a=("${a[@]}" "${a[@]}"); done`, "(" + memory + "|" + limit + `( \(a loop that never ends\?\))?)`},
 		{"deep-recursion", `f() { f; }; f`, limit + ` \(a loop that never ends\?\)`},
+		// Parsed, not run: the parser's recursion meets the stack limit.
+		{"deep-nesting", strings.Repeat("(", 200000) + ":" + strings.Repeat(")", 200000),
+			regexp.QuoteMeta(fmt.Sprintf("recursion too deep (stack limit %d MiB)", openrc.ResolveStack>>20))},
 		{"infinite-loop", `while :; do :; done`, limit + ` \(a loop that never ends\?\)`},
 	}
 	for _, tt := range tests {
