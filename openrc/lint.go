@@ -114,7 +114,7 @@ func (s *Service) lintLayout(sp *Spec) []Problem {
 
 // hasLSBHeader reports whether the script has an LSB "### BEGIN INIT INFO".
 func hasLSBHeader(script string) bool {
-	b, err := os.ReadFile(script)
+	b, err := readSource(script) // as the resolver read it: no FIFO, no device
 	return err == nil && strings.Contains(string(b), "### BEGIN INIT INFO")
 }
 

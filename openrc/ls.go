@@ -40,12 +40,13 @@ func isOpenRCScript(p string) bool {
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return false
 	}
-	f, err := os.Open(p)
+	f, err := openSource(p) // no FIFO or device swapped in after the Stat
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	line, _ := bufio.NewReader(f).ReadString('\n')
+	// The kernel reads at most 256 bytes of a #! line (BINPRM_BUF_SIZE).
+	line, _ := bufio.NewReader(io.LimitReader(f, 256)).ReadString('\n')
 	return strings.HasPrefix(line, "#!") && (strings.Contains(line, "openrc-run") || strings.Contains(line, "runscript"))
 }
 

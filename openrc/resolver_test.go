@@ -210,3 +210,22 @@ cfgfile=/etc/nginx/nginx.conf
 rc_ulimit="-n 4096"
 notify=fd:3
 `
+
+// TestCheckHookFIFO: check reads the installed hook as the resolver reads
+// scripts: a FIFO in its place is an error, at once.
+func TestCheckHookFIFO(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "gosv.conf")
+	if err := unix.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := CheckHook(p, "/usr/bin"); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("CheckHook(FIFO): %v, want not a regular file", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("CheckHook blocks on a FIFO")
+	}
+}
