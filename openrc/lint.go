@@ -21,6 +21,11 @@ import (
 // stopped by a limit, is returned as the only problem.
 func Check(ctx context.Context, l Layout, script string) []Problem {
 	s, err := Resolve(ctx, l, script)
+	return checkResolved(script, s, err)
+}
+
+// checkResolved is Check once the script is resolved.
+func checkResolved(script string, s *Service, err error) []Problem {
 	if err != nil {
 		var pe *ParseError
 		var re *ResolveError

@@ -59,11 +59,13 @@ func Ls(ctx context.Context, l Layout, gosv string, w io.Writer) error {
 	b := gosvbackend.New(ScanDir(l.SvcDir))
 	rc := RC{SvcDir: l.SvcDir}
 	n := 0
-	for _, script := range l.Scripts() {
-		s, err := Resolve(ctx, l, script)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	scripts := l.Scripts()
+	svcs, errs := ResolveAll(ctx, l, scripts)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for i, script := range scripts {
+		s, err := svcs[i], errs[i]
 		if err != nil {
 			fmt.Fprintf(w, "%s: %v\n", filepath.Base(script), err)
 			continue
@@ -157,11 +159,12 @@ func CheckScripts(ctx context.Context, l Layout, scripts []string, bindir string
 	} else if p := hookProblem(l.HookPath(), st); p != nil {
 		probs = append(probs, *p)
 	}
-	for _, script := range scripts {
-		probs = append(probs, Check(ctx, l, script)...)
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
+	svcs, rerrs := ResolveAll(ctx, l, scripts)
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	for i, script := range scripts {
+		probs = append(probs, checkResolved(script, svcs[i], rerrs[i])...)
 	}
 	for _, p := range slices.Clip(probs) {
 		fmt.Fprintln(w, p)

@@ -33,8 +33,8 @@ func testResolver() int {
 		return 111
 	}
 	var r resolveRequest
-	if json.Unmarshal(req, &r) == nil && filepath.Base(r.Script) == blockedOpen {
-		os.Open(filepath.Join(filepath.Dir(r.Script), "fifo")) // blocks: no writer
+	if json.Unmarshal(req, &r) == nil && len(r.Scripts) > 0 && filepath.Base(r.Scripts[0]) == blockedOpen {
+		os.Open(filepath.Join(filepath.Dir(r.Scripts[0]), "fifo")) // blocks: no writer
 	}
 	if err := ServeResolve(context.Background(), bytes.NewReader(req), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "resolve:", err)

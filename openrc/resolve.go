@@ -178,7 +178,8 @@ func (s *Service) IsSet(name string) bool { return s.Vars[name].Set }
 // `EXE openrc resolve`: a program that calls Resolve must be gosv, or
 // hand those arguments to [ServeResolve] (tests do it in TestMain).
 func Resolve(ctx context.Context, l Layout, script string) (*Service, error) {
-	return resolveChild(ctx, l.fill(), script)
+	svcs, errs := ResolveAll(ctx, l, []string{script})
+	return svcs[0], errs[0]
 }
 
 // resolveHere is Resolve's work, done by the child ([ServeResolve]).

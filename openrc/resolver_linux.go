@@ -129,12 +129,12 @@ func (c *capFile) Close() error                { return c.f.Close() }
 
 func mib(n int64) string { return strconv.FormatInt(n>>20, 10) + " MiB" }
 
-// resolveRequest is what the parent sends the child on its stdin;
-// resolveReply is the child's answer on its stdout: exactly one of the
-// three fields is set.
+// resolveRequest is what the parent sends the child on its stdin: the
+// scripts to resolve, in order. The child answers each with one line of
+// JSON on its stdout, a resolveReply, in which exactly one field is set.
 type resolveRequest struct {
-	Layout Layout
-	Script string
+	Layout  Layout
+	Scripts []string
 }
 
 type resolveReply struct {
@@ -147,46 +147,126 @@ type resolveReply struct {
 // ResolveCommand is the arguments that run [ServeResolve] in gosv.
 var ResolveCommand = []string{"openrc", "resolve"}
 
-// resolveChild runs `/proc/self/exe openrc resolve` and reads its reply.
-// The child's stdio are pipes read by exec's copying goroutines: the
-// process running Resolve runs no reap loop (check, ls), so exec.Cmd.Wait
-// is the waiter here.
-func resolveChild(ctx context.Context, l Layout, script string) (*Service, error) {
-	req, err := json.Marshal(resolveRequest{Layout: l, Script: script})
-	if err != nil {
-		return nil, err
+// ResolveAll resolves several scripts as [Resolve] does, with the same
+// limits for each, but shares a child between them: a child costs a
+// process start (a few milliseconds), a resolution much less. A script
+// that kills its child gets the error; the scripts after it get a new
+// child. When ctx is cancelled, the scripts not yet resolved get ctx's
+// error.
+func ResolveAll(ctx context.Context, l Layout, scripts []string) ([]*Service, []error) {
+	l = l.fill()
+	svcs, errs := make([]*Service, len(scripts)), make([]error, len(scripts))
+	for done := 0; done < len(scripts); {
+		if ctx.Err() != nil {
+			for i := done; i < len(scripts); i++ {
+				errs[i] = fmt.Errorf("resolve %s: %w", scripts[i], ctx.Err())
+			}
+			break
+		}
+		done += resolveIn(ctx, l, scripts[done:], svcs[done:], errs[done:])
 	}
-	hard, cancel := context.WithTimeout(ctx, resolveTimeout+resolveGrace)
-	defer cancel()
-	cmd := exec.CommandContext(hard, "/proc/self/exe", ResolveCommand...)
+	return svcs, errs
+}
+
+// resolveIn runs one child, `/proc/self/exe openrc resolve`, on scripts
+// and fills svcs and errs with its replies until it has answered them
+// all or stopped: it then fills the script it stopped on with the cause.
+// It returns how many scripts it settled, at least one.
+//
+// Every reply has its own deadline, ResolveTimeout + resolveGrace, after
+// which the child is killed. stdout is a pipe read here with deadlines;
+// stderr goes to a capped buffer through exec's copying goroutine. The
+// process running ResolveAll (check, ls) runs no reap loop, so
+// exec.Cmd.Wait is the waiter here.
+func resolveIn(ctx context.Context, l Layout, scripts []string, svcs []*Service, errs []error) int {
+	fail := func(i int, err error) int {
+		for ; i < len(scripts); i++ {
+			errs[i] = fmt.Errorf("resolve %s: %w", scripts[i], err)
+		}
+		return len(scripts)
+	}
+	req, err := json.Marshal(resolveRequest{Layout: l, Scripts: scripts})
+	if err != nil {
+		return fail(0, err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fail(0, err)
+	}
+	defer r.Close()
+	cmd := exec.Command("/proc/self/exe", ResolveCommand...)
 	cmd.Args[0] = "gosv" // the multi-call binary dispatches on it
 	// NOTE: GORACE matters only to -race builds (the tests), whose
 	// runtime otherwise sleeps a second at every exit.
 	cmd.Env = []string{"GOMAXPROCS=1", "GORACE=atexit_sleep_ms=0 " + os.Getenv("GORACE")}
 	cmd.Stdin = bytes.NewReader(req)
-	out, errOut := &capBuffer{max: maxResult}, &capBuffer{max: 64 << 10}
-	cmd.Stdout, cmd.Stderr = out, errOut
-	cmd.WaitDelay = resolveGrace // nothing else holds the pipes: a guard
+	errOut := &capBuffer{max: 64 << 10}
+	cmd.Stdout, cmd.Stderr = w, errOut
 	// Pdeathsig: the child dies with the thread that started it, even if
 	// this process is SIGKILLed; the thread stays locked until then.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	err = cmd.Start()
+	w.Close()
 	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("resolve %s: start the resolver: %w", script, err)
+		return fail(0, fmt.Errorf("start the resolver: %w", err))
 	}
-	err = cmd.Wait()
-	runtime.UnlockOSThread()
-	var rep resolveReply
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	in := bufio.NewReader(r)
+	i := 0
+	var readErr error
+	for ; i < len(scripts); i++ {
+		r.SetReadDeadline(time.Now().Add(resolveTimeout + resolveGrace))
+		var line []byte
+		if line, readErr = readLine(in, maxResult); readErr != nil {
+			break
+		}
+		svcs[i], errs[i] = decodeReply(line, l, scripts[i])
+	}
+	stop()
+	if i < len(scripts) {
+		cmd.Process.Kill()
+	}
+	cmd.Wait()
+	if i == len(scripts) {
+		return i
+	}
+	at := Pos{File: scripts[i]}
 	switch {
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("resolve %s: %w", script, ctx.Err())
-	case hard.Err() != nil:
-		return nil, &ResolveError{Pos: Pos{File: script}, Msg: fmt.Sprintf("resolution exceeded %v", resolveTimeout)}
-	case err != nil || out.over:
-		return nil, &ResolveError{Pos: Pos{File: script}, Msg: childFailure(cmd.ProcessState, errOut.Bytes(), out.over)}
-	case json.Unmarshal(out.Bytes(), &rep) != nil:
+		errs[i] = fmt.Errorf("resolve %s: %w", scripts[i], ctx.Err())
+	case errors.Is(readErr, os.ErrDeadlineExceeded):
+		errs[i] = &ResolveError{Pos: at, Msg: fmt.Sprintf("resolution exceeded %v", resolveTimeout)}
+	case errors.Is(readErr, errTooLong):
+		errs[i] = &ResolveError{Pos: at, Msg: fmt.Sprintf("resolver failed: reply larger than %s", mib(maxResult))}
+	default:
+		errs[i] = &ResolveError{Pos: at, Msg: childFailure(cmd.ProcessState, errOut.Bytes(), len(scripts))}
+	}
+	return i + 1
+}
+
+var errTooLong = errors.New("line too long")
+
+// readLine reads one line of at most max bytes.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := r.ReadSlice('\n')
+		if len(line)+len(frag) > max {
+			return nil, errTooLong
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
+func decodeReply(line []byte, l Layout, script string) (*Service, error) {
+	var rep resolveReply
+	switch {
+	case json.Unmarshal(line, &rep) != nil:
 		return nil, &ResolveError{Pos: Pos{File: script}, Msg: "resolver failed: unreadable reply"}
 	case rep.Parse != nil:
 		return nil, rep.Parse
@@ -203,12 +283,10 @@ func resolveChild(ctx context.Context, l Layout, script string) (*Service, error
 
 // childFailure names the limit a child that died without a reply hit,
 // from the Go runtime's last words and its exit status.
-func childFailure(ps *os.ProcessState, stderr []byte, over bool) string {
+func childFailure(ps *os.ProcessState, stderr []byte, scripts int) string {
 	s := string(stderr)
 	ws, _ := ps.Sys().(syscall.WaitStatus)
 	switch {
-	case over:
-		return fmt.Sprintf("resolver failed: reply larger than %s", mib(maxResult))
 	case strings.Contains(s, "stack exceeds"):
 		return fmt.Sprintf("recursion too deep (stack limit %s)", mib(ResolveStack))
 	case strings.Contains(s, "out of memory"), strings.Contains(s, "cannot allocate memory"), peakRSS(ps) >= ResolveMemory/2:
@@ -218,10 +296,10 @@ func childFailure(ps *os.ProcessState, stderr []byte, over bool) string {
 		// the child's resident memory has reached half the limit is
 		// taken for the limit: real scripts never come near it.
 		return fmt.Sprintf("memory limit %s", mib(ResolveMemory))
-	case ws.Signaled() && ps.UserTime()+ps.SystemTime() >= cpuLimit():
+	case ws.Signaled() && ps.UserTime()+ps.SystemTime() >= cpuLimit(scripts):
 		// NOTE: the Go runtime ignores SIGXCPU (the soft limit): the
 		// kernel's SIGKILL at the hard limit ends the child.
-		return fmt.Sprintf("CPU limit %v", cpuLimit())
+		return fmt.Sprintf("CPU limit %v", cpuLimit(1))
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	if line == "" {
@@ -238,10 +316,10 @@ func peakRSS(ps *os.ProcessState) int64 {
 	return 0
 }
 
-// cpuLimit is the child's RLIMIT_CPU: a backstop for the wall-clock kill
-// when the parent itself is stopped.
-func cpuLimit() time.Duration {
-	return (resolveTimeout + resolveGrace).Round(time.Second) + time.Second
+// cpuLimit is the RLIMIT_CPU of a child resolving n scripts: a backstop
+// for the wall-clock kill when the parent itself is stopped.
+func cpuLimit(n int) time.Duration {
+	return time.Duration(n) * ((resolveTimeout + resolveGrace).Round(time.Second) + time.Second)
 }
 
 // capBuffer keeps the first max bytes written to it and drops the rest,
@@ -262,17 +340,28 @@ func (c *capBuffer) Write(b []byte) (int, error) {
 }
 
 // ServeResolve is the resolver child (`gosv openrc resolve`): it limits
-// itself, reads a request from r, resolves, and writes the reply to w.
-// Only a failure to talk to the parent is returned.
+// itself, reads a request from r, resolves each of its scripts in turn,
+// and writes one reply line for each to w. Only a failure to talk to the
+// parent is returned.
 func ServeResolve(ctx context.Context, r io.Reader, w io.Writer) error {
-	if err := limitSelf(); err != nil {
-		return err
-	}
 	var req resolveRequest
-	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&req); err != nil {
+	if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(&req); err != nil {
 		return fmt.Errorf("read the request: %w", err)
 	}
-	s, err := resolveHere(ctx, req.Layout, req.Script)
+	if err := limitSelf(len(req.Scripts)); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	for _, script := range req.Scripts {
+		if err := enc.Encode(serveOne(ctx, req.Layout, script)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func serveOne(ctx context.Context, l Layout, script string) resolveReply {
+	s, err := resolveHere(ctx, l, script)
 	var rep resolveReply
 	var pe *ParseError
 	var re *ResolveError
@@ -283,21 +372,21 @@ func ServeResolve(ctx context.Context, r io.Reader, w io.Writer) error {
 		rep.Parse = pe
 	case errors.As(err, &re):
 		if !re.Pos.IsValid() {
-			re.Pos = Pos{File: req.Script}
+			re.Pos = Pos{File: script}
 		}
 		rep.Stopped = re
 	default:
 		rep.Err = err.Error()
 	}
-	return json.NewEncoder(w).Encode(rep)
+	return rep
 }
 
-// limitSelf applies the child's limits to itself, before it reads the
-// request: RLIMIT_DATA (its data now plus ResolveMemory, because the Go
+// limitSelf applies the limits of a child resolving n scripts to itself,
+// before it resolves any: RLIMIT_DATA (its data now plus ResolveMemory, because the Go
 // runtime's own start-up data differs between builds, -race above all),
 // RLIMIT_CPU, the stack limit, and a soft memory limit that makes the
 // collector work before the hard one is hit.
-func limitSelf() error {
+func limitSelf(n int) error {
 	data, err := vmData()
 	if err != nil {
 		return err
@@ -306,7 +395,7 @@ func limitSelf() error {
 	if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
 		return fmt.Errorf("setrlimit RLIMIT_DATA: %w", err)
 	}
-	cpu := uint64(cpuLimit() / time.Second)
+	cpu := uint64(cpuLimit(n) / time.Second)
 	if err := unix.Setrlimit(unix.RLIMIT_CPU, &unix.Rlimit{Cur: cpu, Max: cpu + 1}); err != nil {
 		return fmt.Errorf("setrlimit RLIMIT_CPU: %w", err)
 	}

@@ -229,3 +229,39 @@ func TestCheckHookFIFO(t *testing.T) {
 		t.Fatal("CheckHook blocks on a FIFO")
 	}
 }
+
+// TestResolveAll: scripts share a child until one kills it; each bomb
+// gets its own error and the scripts after it resolve in a new child.
+func TestResolveAll(t *testing.T) {
+	dir := t.TempDir()
+	l := Layout{RCConf: dir + "/none", RCConfD: dir + "/none", LibexecDir: dir, SvcDir: dir, Runlevel: "default"}
+	os.MkdirAll(filepath.Join(dir, "init.d"), 0o755)
+	var scripts []string
+	for _, sc := range []struct{ name, body string }{
+		{"ok1", "command=/bin/one"},
+		{"zero", "x=$(< /dev/zero)"},
+		{"ok2", "command=/bin/two"},
+		{"doubling", "x=a; while :; do x=$x$x; done"},
+		{"ok3", "command=/bin/three"},
+		{"loop", "while :; do :; done"},
+		{"ok4", "command=/bin/four"},
+	} {
+		p := filepath.Join(dir, "init.d", sc.name)
+		os.WriteFile(p, []byte("#!/sbin/openrc-run\nsupervisor=gosv\n"+sc.body+"\n"), 0o755)
+		scripts = append(scripts, p)
+	}
+	svcs, errs := ResolveAll(context.Background(), l, scripts)
+	want := []string{"/bin/one", "refusing to read /dev/zero: not a regular file", "/bin/two",
+		"memory limit 256 MiB", "/bin/three", "resolution exceeded 2s (a loop that never ends?)", "/bin/four"}
+	for i, w := range want {
+		var re *ResolveError
+		switch {
+		case strings.HasPrefix(w, "/"):
+			if errs[i] != nil || svcs[i].Get("command") != w {
+				t.Errorf("%s: %v, want command=%s", scripts[i], errs[i], w)
+			}
+		case !errors.As(errs[i], &re) || re.Msg != w || re.Pos.File != scripts[i]:
+			t.Errorf("%s: %v, want %q", scripts[i], errs[i], w)
+		}
+	}
+}

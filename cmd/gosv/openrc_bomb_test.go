@@ -65,9 +65,9 @@ type bombRun struct {
 
 // startCheck starts `gosv openrc check script` in its own process group,
 // under the RLIMIT_DATA guard, with a layout inside dir.
-func startCheck(t *testing.T, dir, script string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+func startCheck(t *testing.T, dir string, scripts ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	args := []string{gosvBin, "openrc", "check", script}
+	args := append([]string{gosvBin, "openrc", "check"}, scripts...)
 	if p, err := exec.LookPath("prlimit"); err == nil {
 		args = append([]string{p, "--data=" + strconv.Itoa(bombGuardData), "--"}, args...)
 	} else {
@@ -86,9 +86,9 @@ func startCheck(t *testing.T, dir, script string) (*exec.Cmd, *bytes.Buffer, *by
 
 // waitCheck waits for a started check, killing its process group at the
 // guard's deadline.
-func waitCheck(t *testing.T, c *exec.Cmd, out, errb *bytes.Buffer, start time.Time) bombRun {
+func waitCheck(t *testing.T, c *exec.Cmd, out, errb *bytes.Buffer, start time.Time, deadline time.Duration) bombRun {
 	t.Helper()
-	guard := time.AfterFunc(time.Until(start.Add(bombDeadline)), func() {
+	guard := time.AfterFunc(time.Until(start.Add(deadline)), func() {
 		syscall.Kill(-c.Process.Pid, syscall.SIGKILL) // the group we created
 	})
 	err := c.Wait()
@@ -146,7 +146,7 @@ func TestOpenRCCheckBombs(t *testing.T) {
 			script := bombScript(t, dir, tt.name, tt.body)
 			start := time.Now()
 			c, out, errb := startCheck(t, dir, script)
-			r := waitCheck(t, c, out, errb, start)
+			r := waitCheck(t, c, out, errb, start, bombDeadline)
 			t.Logf("%s: exit %d after %v, peak RSS %d MiB", tt.name, r.code, r.elapsed.Round(time.Millisecond), r.maxRSS>>20)
 			if r.killed {
 				t.Fatalf("still running after %v: killed (stdout %q, stderr %q)", bombDeadline, r.stdout, lastLines(r.stderr))
@@ -163,6 +163,40 @@ func TestOpenRCCheckBombs(t *testing.T) {
 			}
 		})
 	}
+
+	// All at once, each after a good script, in one check: the resolver
+	// child is shared until a bomb kills it. Each bomb gets its line,
+	// and no good script an error. Three bombs run into the time limit.
+	t.Run("all-at-once", func(t *testing.T) {
+		var scripts []string
+		for i, tt := range tests {
+			good := bombScript(t, dir, fmt.Sprintf("good%02d", i), `command_args="-n `+strconv.Itoa(i)+`"`)
+			scripts = append(scripts, good, filepath.Join(dir, "init.d", tt.name))
+		}
+		bound := 3*(openrc.ResolveTimeout+time.Second/2) + 2*bombMargin
+		start := time.Now()
+		c, out, errb := startCheck(t, dir, scripts...)
+		r := waitCheck(t, c, out, errb, start, bound+bombDeadline)
+		t.Logf("%d scripts: exit %d after %v, peak RSS %d MiB", len(scripts), r.code, r.elapsed.Round(time.Millisecond), r.maxRSS>>20)
+		if r.killed {
+			t.Fatalf("still running after %v: killed (stdout %q, stderr %q)", bound+bombDeadline, r.stdout, lastLines(r.stderr))
+		}
+		for i, tt := range tests {
+			line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(scripts[2*i+1]) + `(:\d+:\d+)?: error: ` + tt.want + `$`)
+			if !line.MatchString(r.stdout) {
+				t.Errorf("%s: no line %q", tt.name, line)
+			}
+			if good := scripts[2*i] + ": error"; strings.Contains(r.stdout, good) {
+				t.Errorf("%s: an error for the good script before it", tt.name)
+			}
+		}
+		if t.Failed() {
+			t.Logf("stdout:\n%sstderr:\n%s", r.stdout, lastLines(r.stderr))
+		}
+		if r.code != 1 || r.elapsed > bound || r.maxRSS > bombRSS {
+			t.Errorf("exit %d after %v, peak RSS %d MiB; want 1, at most %v and %d MiB", r.code, r.elapsed, r.maxRSS>>20, bound, bombRSS>>20)
+		}
+	})
 }
 
 // TestOpenRCCheckSIGTERM: a SIGTERM ends `gosv openrc check` at once,
@@ -190,14 +224,14 @@ func TestOpenRCCheckSIGTERM(t *testing.T) {
 	events.SetReadDeadline(start.Add(openrc.ResolveTimeout))
 	var buf [4096]byte
 	if _, err := events.Read(buf[:]); err != nil {
-		waitCheck(t, c, out, errb, start)
+		waitCheck(t, c, out, errb, start, bombDeadline)
 		t.Fatalf("the resolver never opened %s: %v", marker, err)
 	}
 	term := time.Now()
 	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	r := waitCheck(t, c, out, errb, start)
+	r := waitCheck(t, c, out, errb, start, bombDeadline)
 	took := time.Since(term)
 	t.Logf("SIGTERM at %v into the resolution: exit %d %v later", term.Sub(start).Round(time.Millisecond), r.code, took.Round(time.Millisecond))
 	if r.killed || took > time.Second {
