@@ -53,7 +53,7 @@ for b in zero-cmdsubst zero-dot fifo-cmdsubst fifo-read urandom-mapfile big-file
 		if grep -q -e 'status 137' -e 'signal 9' "$dir/time"; then
 			code="killed by the guard" rss=-
 		fi
-		line=$(printf '%s\n' "$out" | grep -m1 -e "init.d/$b" -e '^fatal error' || true)
+		line=$(printf '%s\n' "$out" | grep -a -m1 -e "init.d/$b" -e '^fatal error' -e '^SIGSEGV' || true)
 		line=${line//$dir/DIR}
 		echo "| $b | $g | $secs | $rss | $code | ${line:0:110} |"
 	done
