@@ -15,7 +15,7 @@ import (
 // TestMain makes the test binary a resolver child when [Resolve] re-executes
 // it (`openrc.test openrc resolve`), as gosv is.
 func TestMain(m *testing.M) {
-	if slices.Equal(os.Args[1:], ResolveCommand) {
+	if slices.Equal(os.Args[1:], resolveCommand()) {
 		os.Exit(testResolver())
 	}
 	os.Exit(m.Run())

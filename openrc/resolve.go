@@ -314,7 +314,7 @@ func (sb *sandbox) stopped(ctx context.Context) error {
 		return sb.refused
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		p := sb.last
-		if !p.IsValid() {
+		if !p.IsValid() || strings.HasPrefix(p.File, "<") { // <depend>, <argv>: no file to point at
 			p = Pos{File: sb.s.Script}
 		}
 		return &ResolveError{Pos: p, Msg: fmt.Sprintf("resolution exceeded %v (a loop that never ends?)", resolveTimeout)}

@@ -144,8 +144,9 @@ type resolveReply struct {
 	Err     string        `json:",omitempty"`
 }
 
-// ResolveCommand is the arguments that run [ServeResolve] in gosv.
-var ResolveCommand = []string{"openrc", "resolve"}
+// resolveCommand is the arguments that run [ServeResolve] in gosv: its
+// hidden subcommand `gosv openrc resolve` (cmd/gosv).
+func resolveCommand() []string { return []string{"openrc", "resolve"} }
 
 // ResolveAll resolves several scripts as [Resolve] does, with the same
 // limits for each, but shares a child between them: a child costs a
@@ -194,7 +195,7 @@ func resolveIn(ctx context.Context, l Layout, scripts []string, svcs []*Service,
 		return fail(0, err)
 	}
 	defer r.Close()
-	cmd := exec.Command("/proc/self/exe", ResolveCommand...)
+	cmd := exec.Command("/proc/self/exe", resolveCommand()...)
 	cmd.Args[0] = "gosv" // the multi-call binary dispatches on it
 	// NOTE: GORACE matters only to -race builds (the tests), whose
 	// runtime otherwise sleeps a second at every exit.
