@@ -317,7 +317,7 @@ func (sb *sandbox) stopped(ctx context.Context) error {
 		if !p.IsValid() || strings.HasPrefix(p.File, "<") { // <depend>, <argv>: no file to point at
 			p = Pos{File: sb.s.Script}
 		}
-		return &ResolveError{Pos: p, Msg: fmt.Sprintf("resolution exceeded %v (a loop that never ends?)", resolveTimeout)}
+		return &ResolveError{Pos: p, Msg: fmt.Sprintf("resolution exceeded %v (a loop that never ends?)", resolveTimeout), timedOut: true}
 	case ctx.Err() != nil:
 		return fmt.Errorf("resolve %s: %w", sb.s.Script, ctx.Err())
 	}

@@ -38,11 +38,12 @@ const (
 	// resolveGrace later whatever it is doing.
 	ResolveTimeout = resolveTimeout
 	resolveGrace   = 500 * time.Millisecond
-	// ResolveMemory bounds the child's data (its heap, stacks included):
-	// RLIMIT_DATA is set to the child's own data at start plus this.
+	// ResolveMemory bounds the child's data (RLIMIT_DATA: its heap,
+	// stacks included, and the runtime's own; see limitSelf).
 	ResolveMemory = 256 << 20
-	// ResolveStack bounds the interpreter's recursion (a shell function
-	// that calls itself): a Go stack limit, well below ResolveMemory.
+	// ResolveStack bounds the parser's and the interpreter's recursion
+	// (deeply nested syntax): a Go stack limit, well below ResolveMemory.
+	// A shell function that calls itself meets the time limit first.
 	ResolveStack = 64 << 20
 	// MaxSourceSize is the largest file the resolver reads: an init
 	// script, a conf.d, or anything they source or read with < or $(<).
@@ -57,6 +58,9 @@ const (
 type ResolveError struct {
 	Pos Pos
 	Msg string
+	// timedOut: the interpreter stopped at the time limit, maybe with
+	// goroutines and garbage of its own left: the child ends after it.
+	timedOut bool
 }
 
 func (e *ResolveError) Error() string { return e.Pos.String() + ": " + e.Msg }
@@ -233,6 +237,9 @@ func resolveIn(ctx context.Context, l Layout, scripts []string, svcs []*Service,
 	if i == len(scripts) {
 		return i
 	}
+	if i > 0 && errors.Is(readErr, io.EOF) && cmd.ProcessState.Success() && ctx.Err() == nil {
+		return i // it stopped after a script that ran out of time
+	}
 	at := Pos{File: scripts[i]}
 	switch {
 	case ctx.Err() != nil:
@@ -341,9 +348,10 @@ func (c *capBuffer) Write(b []byte) (int, error) {
 }
 
 // ServeResolve is the resolver child (`gosv openrc resolve`): it limits
-// itself, reads a request from r, resolves each of its scripts in turn,
-// and writes one reply line for each to w. Only a failure to talk to the
-// parent is returned.
+// itself, reads a request from r, resolves its scripts in turn, and
+// writes one reply line for each to w. It returns early, without error,
+// after a script that ran out of time: the parent starts a new child for
+// the rest. Only a failure to talk to the parent is returned.
 func ServeResolve(ctx context.Context, r io.Reader, w io.Writer) error {
 	var req resolveRequest
 	if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(&req); err != nil {
@@ -353,9 +361,18 @@ func ServeResolve(ctx context.Context, r io.Reader, w io.Writer) error {
 		return err
 	}
 	enc := json.NewEncoder(w)
-	for _, script := range req.Scripts {
-		if err := enc.Encode(serveOne(ctx, req.Layout, script)); err != nil {
+	for i, script := range req.Scripts {
+		if i > 0 {
+			// The last script's garbage must not count against this
+			// one's memory limit (about 0.1 ms with a small heap).
+			runtime.GC()
+		}
+		rep := serveOne(ctx, req.Layout, script)
+		if err := enc.Encode(rep); err != nil {
 			return err
+		}
+		if rep.Stopped != nil && rep.Stopped.timedOut {
+			return nil
 		}
 	}
 	return nil
@@ -383,16 +400,26 @@ func serveOne(ctx context.Context, l Layout, script string) resolveReply {
 }
 
 // limitSelf applies the limits of a child resolving n scripts to itself,
-// before it resolves any: RLIMIT_DATA (its data now plus ResolveMemory, because the Go
-// runtime's own start-up data differs between builds, -race above all),
-// RLIMIT_CPU, the stack limit, and a soft memory limit that makes the
-// collector work before the hard one is hit.
+// before it resolves any: RLIMIT_DATA, RLIMIT_CPU and the stack limit.
+//
+// RLIMIT_DATA is ResolveMemory for the whole child, the Go runtime's own
+// start-up data included (about 100 MiB of gosv's VmData, mostly
+// reserved address space, is there before the first script). NOTE: a
+// -race binary (the tests) starts with about 300 MiB of shadow memory
+// counted as data: when the start-up data leaves less than a quarter of
+// the limit, the limit counts from it instead.
+//
+// No soft limit (debug.SetMemoryLimit): near it the collector runs
+// without end, which only delays the hard limit by seconds.
 func limitSelf(n int) error {
 	data, err := vmData()
 	if err != nil {
 		return err
 	}
-	lim := data + ResolveMemory
+	lim := uint64(ResolveMemory)
+	if data+ResolveMemory/4 > lim {
+		lim = data + ResolveMemory
+	}
 	if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
 		return fmt.Errorf("setrlimit RLIMIT_DATA: %w", err)
 	}
@@ -401,7 +428,6 @@ func limitSelf(n int) error {
 		return fmt.Errorf("setrlimit RLIMIT_CPU: %w", err)
 	}
 	debug.SetMaxStack(ResolveStack)
-	debug.SetMemoryLimit(ResolveMemory * 3 / 4)
 	debug.SetTraceback("none")
 	return nil
 }

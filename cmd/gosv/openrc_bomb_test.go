@@ -36,8 +36,11 @@ const (
 	bombMargin = 2 * time.Second
 	// bombDeadline is the guard: the group is killed then.
 	bombDeadline = openrc.ResolveTimeout + 10*time.Second
-	// bombRSS bounds the peak RSS of gosv and its resolver child.
-	bombRSS       = openrc.ResolveMemory + 64<<20
+	// bombRSS bounds the peak RSS of gosv and of its resolver child
+	// (wait4 gives the larger): the child's RLIMIT_DATA is ResolveMemory;
+	// its binary's pages and stack are not data.
+	bombRSS = openrc.ResolveMemory + 32<<20
+	// bombGuardData is the guard's RLIMIT_DATA for gosv and its child.
 	bombGuardData = 1 << 30
 )
 
