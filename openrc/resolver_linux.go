@@ -297,12 +297,15 @@ func childFailure(ps *os.ProcessState, stderr []byte, scripts int) string {
 	switch {
 	case strings.Contains(s, "stack exceeds"):
 		return fmt.Sprintf("recursion too deep (stack limit %s)", mib(ResolveStack))
-	case strings.Contains(s, "out of memory"), strings.Contains(s, "cannot allocate memory"), peakRSS(ps) >= ResolveMemory/2:
+	case strings.Contains(s, "out of memory"), strings.Contains(s, "cannot allocate memory"), peakRSS(ps) >= ResolveMemory/4:
 		// NOTE: the runtime does not always notice a failed mmap: under
 		// RLIMIT_DATA it sometimes dies of a SIGSEGV in the collector
-		// (go1.26, greenteagc) instead of "out of memory". A crash after
-		// the child's resident memory has reached half the limit is
-		// taken for the limit: real scripts never come near it.
+		// (go1.26, greenteagc) instead of "out of memory", with a
+		// resident size as low as 123 MiB (about 100 MiB of the limit
+		// is the runtime's reserved, non-resident start-up data). A
+		// crash after the child's resident memory has reached a quarter
+		// of the limit is taken for the limit: real scripts stay near
+		// 10 MiB.
 		return fmt.Sprintf("memory limit %s", mib(ResolveMemory))
 	case ws.Signaled() && ps.UserTime()+ps.SystemTime() >= cpuLimit(scripts):
 		// NOTE: the Go runtime ignores SIGXCPU (the soft limit): the
