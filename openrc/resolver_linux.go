@@ -423,16 +423,28 @@ func limitSelf(n int) error {
 	if data+ResolveMemory/4 > lim {
 		lim = data + ResolveMemory
 	}
-	if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+	if err := lower(unix.RLIMIT_DATA, lim, lim); err != nil {
 		return fmt.Errorf("setrlimit RLIMIT_DATA: %w", err)
 	}
 	cpu := uint64(cpuLimit(n) / time.Second)
-	if err := unix.Setrlimit(unix.RLIMIT_CPU, &unix.Rlimit{Cur: cpu, Max: cpu + 1}); err != nil {
+	if err := lower(unix.RLIMIT_CPU, cpu, cpu+1); err != nil {
 		return fmt.Errorf("setrlimit RLIMIT_CPU: %w", err)
 	}
 	debug.SetMaxStack(ResolveStack)
 	debug.SetTraceback("none")
 	return nil
+}
+
+// lower sets a resource limit to cur and max, or keeps the current ones
+// where they are lower already (a user's ulimit): raising a hard limit
+// needs privilege.
+func lower(resource int, cur, max uint64) error {
+	var now unix.Rlimit
+	if err := unix.Getrlimit(resource, &now); err != nil {
+		return err
+	}
+	max = min(max, now.Max)
+	return unix.Setrlimit(resource, &unix.Rlimit{Cur: min(cur, now.Cur, max), Max: max})
 }
 
 // vmData reads VmData (bytes) from /proc/self/status: what RLIMIT_DATA

@@ -274,3 +274,20 @@ func lastLines(s string) string {
 	}
 	return s
 }
+
+// TestOpenRCCheckUnderUlimit: under a user's lower hard limits (CPU
+// time, data) the resolver keeps them instead of failing to raise them.
+func TestOpenRCCheckUnderUlimit(t *testing.T) {
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("no prlimit")
+	}
+	dir := t.TempDir()
+	script := bombScript(t, dir, "good", `command_args="-v"`)
+	c := exec.Command(prlimit, "--cpu=3:3", "--data=209715200:209715200", "--", gosvBin, "openrc", "check", script)
+	c.Env = append(os.Environ(), "RC_LIBEXECDIR="+dir, "RC_SVCDIR="+filepath.Join(dir, "run"))
+	out, _ := c.CombinedOutput()
+	if strings.Contains(string(out), script+": error") || strings.Contains(string(out), "resolver failed") {
+		t.Errorf("check under ulimit -t 3 -d 200M:\n%s", out)
+	}
+}
