@@ -170,9 +170,10 @@ func (s *Service) IsSet(name string) bool { return s.Vars[name].Set }
 // *ParseError; values that depend on an external command are marked
 // unresolved and listed in Problems.
 //
-// The sandbox is a child process with hard limits (see [Limits]): a
-// script that loops, recurses, grows a string without end or reads a
-// device or a FIFO stops with a *ResolveError naming it and the limit, and
+// The sandbox is a child process with hard limits ([ResolveTimeout],
+// [ResolveMemory], [ResolveStack], [MaxSourceSize]): a script that
+// loops, recurses, grows a string without end or reads a device or a
+// FIFO stops with a *ResolveError naming it and the limit, and
 // the caller's memory and time stay bounded. Cancelling ctx kills the
 // child. The child is the running executable itself, re-executed as
 // `EXE openrc resolve`: a program that calls Resolve must be gosv, or
@@ -410,6 +411,9 @@ func (sb *sandbox) open(ctx context.Context, path string, flag int, perm os.File
 		sb.mu.Lock()
 		if sb.refused == nil {
 			re.Pos = Pos{File: sb.file}
+			if strings.HasPrefix(sb.file, "<") { // <depend>, <argv>
+				re.Pos = Pos{File: sb.s.Script}
+			}
 			sb.refused = re
 		}
 		sb.mu.Unlock()

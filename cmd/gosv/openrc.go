@@ -53,8 +53,9 @@ from --var NAME=VALUE):
   reload              send reload_signal (SIGHUP)
 
 Commands run by gosv itself: exec (the generated run), finish (the
-generated finish), resolve (the sandbox of check and ls) and svscan (gosv-svscan's command; --wait waits until
-the scanner accepts services).
+generated finish), resolve (the limited child in which check and ls run
+init scripts) and svscan (gosv-svscan's command; --wait waits until the
+scanner accepts services).
 
 EXIT STATUS
   0    success
@@ -124,7 +125,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 	add("check", "Lint init scripts and the hook", cobra.MinimumNArgs(1), false, nil)
 	add("exec", "Run the command of a generated service directory (its run)", cobra.NoArgs, true, nil)
 	add("finish", "Apply the respawn policy of a generated service directory (its finish)", cobra.ArbitraryArgs, true, nil)
-	add("resolve", "Resolve one init script for check and ls, in a child with limits", cobra.NoArgs, true, nil)
+	add("resolve", "Resolve init scripts for check and ls (the limited child)", cobra.NoArgs, true, nil)
 	add("svscan", "Run the scanner for gosv-svscan", cobra.NoArgs, false, func(c *cobra.Command, o *openrcOptions) {
 		c.Flags().IntVar(&o.Notify, "notify-fd", 0, "pass -d FD to the scanner (readiness)")
 		c.Flags().StringVar(&o.LogDir, "log-dir", openrc.DefaultCatchAllDir, "the catch-all log directory")
@@ -138,7 +139,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 
 func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
 	if o.Sub == "resolve" {
-		return openrc.ServeResolve(ctx, os.Stdin, os.Stdout) // first: it runs once per script
+		return openrc.ServeResolve(ctx, os.Stdin, os.Stdout) // first: no layout to read, it is in the request
 	}
 	gosv, err := os.Executable()
 	if err != nil {
