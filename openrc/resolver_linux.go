@@ -395,6 +395,9 @@ func serveOne(ctx context.Context, l Layout, script string) resolveReply {
 		if !re.Pos.IsValid() {
 			re.Pos = Pos{File: script}
 		}
+		if re.Pos.File != script { // rc.conf, a conf.d: name the script too
+			re.Msg += " (resolving " + script + ")"
+		}
 		rep.Stopped = re
 	default:
 		rep.Err = err.Error()

@@ -109,7 +109,7 @@ func TestResolveRefusal(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "conf.d", "svc"), []byte("x=$(< /dev/zero)\n"), 0o644)
 	_, err := Resolve(context.Background(), l, script)
 	var re *ResolveError
-	if !errors.As(err, &re) || re.Error() != dir+"/conf.d/svc: refusing to read /dev/zero: not a regular file" {
+	if !errors.As(err, &re) || re.Error() != dir+"/conf.d/svc: refusing to read /dev/zero: not a regular file (resolving "+script+")" {
 		t.Fatalf("Resolve: %v, want the conf.d named and /dev/zero refused", err)
 	}
 	os.WriteFile(filepath.Join(dir, "conf.d", "svc"), []byte("command_args=-v\n"), 0o644)
