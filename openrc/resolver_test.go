@@ -112,6 +112,12 @@ func TestResolveRefusal(t *testing.T) {
 	if !errors.As(err, &re) || re.Error() != dir+"/conf.d/svc: refusing to read /dev/zero: not a regular file (resolving "+script+")" {
 		t.Fatalf("Resolve: %v, want the conf.d named and /dev/zero refused", err)
 	}
+	// In depend(), run after every file: the script is named.
+	os.WriteFile(filepath.Join(dir, "conf.d", "svc"), []byte("depend() { need $(< /dev/zero); }\n"), 0o644)
+	_, err = Resolve(context.Background(), l, script)
+	if !errors.As(err, &re) || re.Error() != script+": refusing to read /dev/zero: not a regular file" {
+		t.Fatalf("Resolve with depend(): %v, want the script named and /dev/zero refused", err)
+	}
 	os.WriteFile(filepath.Join(dir, "conf.d", "svc"), []byte("command_args=-v\n"), 0o644)
 	s, err := Resolve(context.Background(), l, script)
 	if err != nil || s.Get("command") != "/bin/true" || s.Get("command_args") != "-v" {
