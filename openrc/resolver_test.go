@@ -268,6 +268,10 @@ func TestResolveAll(t *testing.T) {
 			if errs[i] != nil || svcs[i].Get("command") != w {
 				t.Errorf("%s: %v, want command=%s", scripts[i], errs[i], w)
 			}
+		case i == 3 && errors.As(errs[i], &re) && strings.HasPrefix(re.Msg, "resolution exceeded") && raceEnabled:
+			// NOTE: with -race, copying big strings is slow enough that a
+			// loaded machine reaches the time limit first. The memory
+			// limit itself is tested on the real gosv (cmd/gosv).
 		case !errors.As(errs[i], &re) || !strings.HasPrefix(re.Msg, w) || re.Pos.File != scripts[i]:
 			t.Errorf("%s: %v, want %q", scripts[i], errs[i], w)
 		}
