@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/internal/logdir"
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 // In-process logging: a service directory with a log-script file
@@ -39,6 +40,37 @@ func readLogScript(dir string) ([]string, error) {
 	args := strings.Fields(string(b))
 	if len(args) == 0 {
 		return nil, &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: errors.New("empty script")}
+	}
+	return args, nil
+}
+
+// chooseLog decides how the service in dir is logged, before its first
+// start, and returns the log-script to run in process (or nil). The rule
+// (PROTOCOL.md §9.1): a log/ directory holding a run file is a logger
+// service; otherwise a log-script file means in-process logging, and log/
+// may be its log directory (the README's "t s1048576 n10 ./log"); a log/
+// directory without either is a logger service whose run is awaited, as
+// with s6-svscan. Both log/run and log-script is a conflict: log/run wins
+// (it is what s6 tools see) and the conflict is reported once.
+func (sc *scanner) chooseLog(e *entry, dir string) ([]string, error) {
+	logDir := filepath.Join(dir, servicedir.LogDir)
+	fi, err := os.Stat(logDir)
+	isDir := err == nil && fi.IsDir()
+	_, err = os.Lstat(filepath.Join(logDir, servicedir.RunFile))
+	hasRun := isDir && err == nil
+	args, err := readLogScript(dir)
+	switch {
+	case hasRun:
+		e.hasLog = true
+		if (args != nil || err != nil) && !e.logWarned {
+			e.logWarned = true
+			sc.l.warnf("ignoring %s: %s exists, so log/ is a logger service", filepath.Join(dir, logScriptFile), filepath.Join(logDir, servicedir.RunFile))
+		}
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case args == nil && isDir:
+		e.hasLog = true
 	}
 	return args, nil
 }

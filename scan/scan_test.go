@@ -762,3 +762,67 @@ func TestInProcessLogSurvivesScannerKill(t *testing.T) {
 		}
 	}
 }
+
+// TestLogScriptDotLogAfterRestart: the README's log-script, whose log
+// directory is the service's own ./log, stays in-process after a scanner
+// restart (issue 9 defect 1): log/ holds no run file, so it is not a
+// logger service, and the second scanner's lines reach log/current.
+func TestLogScriptDotLogAfterRestart(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "dl", role("echo-on-fifo", in), map[string]string{"log-script": "t s1048576 n10 ./log\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	logd := filepath.Join(dir, "log")
+	w, err := os.OpenFile(in, os.O_RDWR, 0) // RDWR: the fifo survives the service's restart
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("first\n"))
+	waitFileContainsDir(t, logd, " first\n")
+	tr.stop()
+	startScanner(t, scan)
+	waitFor(t, svc, svwait.Up)
+	w.Write([]byte("second\n"))
+	waitFileContainsDir(t, logd, " second\n")
+	if _, err := os.Stat(filepath.Join(logd, "supervise")); err == nil {
+		t.Fatalf("%s was taken for a log/ service", logd)
+	}
+}
+
+// TestLogRunBeatsLogScript: log/run and log-script together is a conflict:
+// log/ is the logger service, and log-script is reported once.
+func TestLogRunBeatsLogScript(t *testing.T) {
+	scan := t.TempDir()
+	errf := filepath.Join(t.TempDir(), "stderr")
+	f, err := os.Create(errf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stderr := os.Stderr
+	os.Stderr = f // startScanner gives the scanner os.Stderr
+	tr := startScanner(t, scan)
+	os.Stderr = stderr
+	out := filepath.Join(t.TempDir(), "out")
+	dir := mksvc(t, scan, "both", "#!/bin/sh\necho hello\n"+strings.TrimPrefix(pauseRun, "#!/bin/sh\n"),
+		map[string]string{"log-script": "t ./log\n", "log/run": "#!/bin/sh\nexec cat >> " + out + "\n"})
+	svc := link(t, scan, dir)
+	waitFileContains(t, out, "hello\n")
+	// A rescan (processed before stop's t: one FIFO) must not warn again.
+	if err := svctl.Svscanctl(scan, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	tr.stop()
+	b, _ := os.ReadFile(errf)
+	if n := strings.Count(string(b), "log-script"); n != 1 {
+		t.Fatalf("log-script reported %d times, want 1: %q", n, b)
+	}
+	if _, err := os.Stat(filepath.Join(svc, "log", "current")); err == nil {
+		t.Fatalf("log-script was run as well")
+	}
+}

@@ -36,7 +36,8 @@ type entry struct {
 	name       string
 	id         devIno
 	active     bool // still present in the scan directory
-	hasLog     bool
+	hasLog     bool // a log/ subservice: decided once, by chooseLog
+	logWarned  bool // the log-script-versus-log/run conflict was reported
 	svc, log   *service
 	pipe       [2]int // read end (logger's stdin), write end (service's stdout); -1 when closed
 	recreateAt time.Time
@@ -179,11 +180,8 @@ func (sc *scanner) take(e *entry) {
 		sc.retryScan()
 		return
 	}
-	if fi, err := os.Stat(filepath.Join(dir, servicedir.LogDir)); err == nil && fi.IsDir() {
-		e.hasLog = true
-	}
 	if e.svc == nil && !e.hasLog && e.logger == nil {
-		args, err := readLogScript(dir)
+		args, err := sc.chooseLog(e, dir)
 		if err == nil && args != nil {
 			err = sc.openInProcessLog(e, dir, args)
 		}
