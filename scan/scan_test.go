@@ -826,3 +826,44 @@ func TestLogRunBeatsLogScript(t *testing.T) {
 		t.Fatalf("log-script was run as well")
 	}
 }
+
+// TestInProcessLogKeepsHistoryAcrossKills: a SIGKILLed scanner's successor
+// continues current instead of archiving it (issue 9 defect 2), so that
+// with n1 a few kills do not push lines out of the log directory.
+func TestInProcessLogKeepsHistoryAcrossKills(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "h", role("echo-on-fifo", in), map[string]string{"log-script": "t n1 " + logd + "\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const kills = 4
+	for i := 0; i < kills; i++ {
+		line := fmt.Sprintf("kill-%d\n", i)
+		w.Write([]byte(line))
+		waitFileContains(t, filepath.Join(logd, "current"), line)
+		tr.cmd.Process.Kill()
+		<-tr.exit
+		tr.cmd = nil
+		tr = startScanner(t, scan)
+		waitFor(t, svc, svwait.Up)
+	}
+	w.Write([]byte("end\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), "end\n")
+	b := strings.Join(readLogLines(t, logd), "\n") + "\n"
+	for i := 0; i < kills; i++ {
+		if l := fmt.Sprintf(" kill-%d\n", i); strings.Count(b, l) != 1 {
+			t.Fatalf("log %q: %q not exactly once", b, l)
+		}
+	}
+	if a, _ := filepath.Glob(filepath.Join(logd, "@*")); len(a) != 0 {
+		t.Errorf("archives %v after kills: current was not continued", a)
+	}
+}
