@@ -92,7 +92,13 @@ func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 			return err
 		}
 	}
-	p, ok := recoverPipe(dir, 1)
+	// The pipe comes back from the fd holder, or from the adopted service
+	// (a holder that died, or a scanner that had none), or is new.
+	p, fromHolder := sc.takeHeld(e)
+	ok := fromHolder
+	if !ok {
+		p, ok = recoverPipe(dir, 1)
+	}
 	if !ok {
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 			lg.Close()
@@ -110,7 +116,10 @@ func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 		return err
 	}
 	e.pipe, e.logger = p, lg
-	sc.consumeLog(e) // what an adopted service wrote meanwhile
+	if !fromHolder {
+		sc.hold(e)
+	}
+	sc.consumeLog(e) // what the service wrote while no scanner ran
 	return nil
 }
 
@@ -167,6 +176,7 @@ func (sc *scanner) closeInProcessLog(e *entry) {
 		sc.l.warnf("unable to close the log of %s: %v", e.name, err)
 	}
 	e.logger, e.logRetry = nil, time.Time{}
+	sc.unhold(e)
 	if e.pipe[0] >= 0 {
 		sc.l.release(e.pipe[0])
 		e.pipe[0] = -1

@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdhold"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/svctl"
 	"github.com/gosv/gosv/svwait"
@@ -23,6 +25,13 @@ import (
 // The test binary doubles as the scanner and as service programs
 // (os/exec's helper-process pattern): no dependency on /bin/sleep.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == holderArgv0 {
+		// The scanner starts its own binary (this one) as the fd holder.
+		if err := fdhold.Serve(3); err != nil {
+			os.Exit(111)
+		}
+		os.Exit(0)
+	}
 	switch os.Getenv("GOSV_TEST_ROLE") {
 	case "scanner":
 		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
@@ -87,6 +96,14 @@ func TestMain(m *testing.M) {
 				block()
 			}
 		}
+	case "echo-until-eof":
+		// Echo the fifo named by the last argument to stdout; exit at its EOF.
+		f, err := os.Open(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(5)
+		}
+		io.Copy(os.Stdout, f)
+		os.Exit(0)
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
 		signal.Ignore(syscall.SIGTERM)
@@ -865,5 +882,48 @@ func TestInProcessLogKeepsHistoryAcrossKills(t *testing.T) {
 	}
 	if a, _ := filepath.Glob(filepath.Join(logd, "@*")); len(a) != 0 {
 		t.Errorf("archives %v after kills: current was not continued", a)
+	}
+}
+
+// TestInProcessLogLastWordsWhileNoScanner: a service that writes its last
+// line and exits while no scanner runs does not take the line with it
+// (issue 9 defect 3): the fd holder keeps the pipe, and the next scanner
+// drains it into the log.
+func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "lw", role("echo-until-eof", in), map[string]string{"log-script": "t " + logd + "\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("first\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), " first\n")
+	pid := int(status(t, svc).Pid)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	w.Write([]byte("last words\n"))
+	w.Close() // EOF: the service exits
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 10000); n != 1 || err != nil {
+		t.Fatalf("service %d did not exit: %v", pid, err)
+	}
+	tr = startScanner(t, scan)
+	waitFileContains(t, filepath.Join(logd, "current"), " last words\n")
+	// A clean exit lets the holder go: it holds nothing and has no client.
+	tr.stop()
+	if _, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath)); err == nil {
+		t.Errorf("the fd holder outlived a clean scanner exit, holding %d fds", len(held))
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdhold"
 	"github.com/gosv/gosv/internal/logdir"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
@@ -58,6 +59,10 @@ type scanner struct {
 	exiting  bool
 	killer   byte // the letter that started the exit: t, i, q or b
 	rescanAt time.Time
+
+	holder       *fdhold.Client // the fd holder, once connected (fdholder.go)
+	held         map[string]int // pipes the holder kept for a previous scanner, not yet taken back
+	holderWarned bool
 }
 
 func newScanner(l *loop, dir string) (*scanner, error) {
@@ -84,6 +89,7 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 		return nil, &os.PathError{Op: "inotify_add_watch", Path: abs, Err: err}
 	}
 	sc.wd = int32(wd)
+	sc.connectHolder()
 	if l.cfg.Rescan > 0 {
 		sc.rescanAt = time.Now().Add(l.cfg.Rescan)
 	}
@@ -476,6 +482,7 @@ func (sc *scanner) runSignalScript(sig unix.Signal) bool {
 
 // finish runs after the loop: exec .s6-svscan/finish if it exists.
 func (sc *scanner) finish() error {
+	sc.closeHolder()
 	path := filepath.Join(sc.dir, servicedir.ScanCtlDir, "finish")
 	if err := os.Chdir(sc.dir); err != nil {
 		return err

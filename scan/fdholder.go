@@ -1,0 +1,113 @@
+package scan
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/fdhold"
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// The fd holder keeps a read end of every in-process log pipe, so that a
+// pipe outlives both the scanner and the service: what a service writes
+// before exiting while no scanner runs waits in the pipe for the next
+// scanner (issue 9). One holder serves a scan directory; the first scanner
+// that needs it starts it (this binary, as gosv-fdholder), and later
+// scanners, or a re-executed one, connect to it and take the pipes back
+// (internal/fdhold/HOLDER.md). Scan directories without log-script never
+// start one.
+
+// holderArgv0 runs the scanner's own binary as the holder: cmd/gosv maps
+// it to `gosv fdholder`.
+const holderArgv0 = "gosv-fdholder"
+
+// holderExe is the scanner's binary. NOTE: /proc/self/exe still execs the
+// binary the scanner runs even if the file was replaced by an upgrade.
+const holderExe = "/proc/self/exe"
+
+func holderKey(id devIno) string { return fmt.Sprintf("%d:%d", id.dev, id.ino) }
+
+// connectHolder takes back, at start-up, the pipes a holder keeps for a
+// previous scanner. No holder is not an error: none was needed yet.
+func (sc *scanner) connectHolder() {
+	c, held, err := fdhold.Connect(filepath.Join(sc.dir, servicedir.ScanFDHolderPath))
+	if err == nil {
+		sc.holder, sc.held = c, held
+	}
+}
+
+// takeHeld returns e's pipe if the holder kept it: the held read end and a
+// new write end opened through it.
+func (sc *scanner) takeHeld(e *entry) ([2]int, bool) {
+	key := holderKey(e.id)
+	r, ok := sc.held[key]
+	if !ok {
+		return [2]int{-1, -1}, false
+	}
+	delete(sc.held, key)
+	// NOTE: open(2) on /proc/self/fd/N of a pipe's read end reaches the
+	// same pipe; O_WRONLY gives a write end (fifo(7)); O_NONBLOCK only so
+	// that it can never wait, although the read end is open.
+	w, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", r), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(r)
+		return [2]int{-1, -1}, false
+	}
+	unix.SetNonblock(w, false)
+	return [2]int{r, w}, true
+}
+
+// hold hands e's read end to the holder, starting the holder if needed.
+// A holder that died is restarted and given every in-process pipe again.
+func (sc *scanner) hold(e *entry) {
+	if sc.holder != nil {
+		if err := sc.holder.Store(holderKey(e.id), e.pipe[0]); err == nil {
+			return
+		}
+		sc.holder.Close()
+		sc.holder = nil
+	}
+	c, err := fdhold.Start(filepath.Join(sc.dir, servicedir.ScanFDHolderPath), holderExe, holderArgv0)
+	if err != nil {
+		if !sc.holderWarned {
+			sc.holderWarned = true
+			sc.l.warnf("unable to start the fd holder of %s: %v (an in-process log loses what its service writes before exiting while no scanner runs)", sc.dir, err)
+		}
+		return
+	}
+	sc.holder, sc.holderWarned = c, false
+	for _, x := range sc.byID {
+		if x.logger != nil && x.pipe[0] >= 0 {
+			if err := c.Store(holderKey(x.id), x.pipe[0]); err != nil {
+				sc.l.warnf("unable to hand the log pipe of %s to the fd holder: %v", x.name, err)
+			}
+		}
+	}
+}
+
+// unhold tells the holder that e's pipe is no longer needed.
+func (sc *scanner) unhold(e *entry) {
+	if sc.holder != nil {
+		sc.holder.Drop(holderKey(e.id))
+	}
+}
+
+// closeHolder disconnects at exit. Unless the scanner leaves its services
+// running (b), the holder drops what it still holds (pipes of services no
+// longer in the scan directory) and, being left with nothing, exits.
+func (sc *scanner) closeHolder() {
+	for k, fd := range sc.held {
+		unix.Close(fd)
+		delete(sc.held, k)
+	}
+	if sc.holder == nil {
+		return
+	}
+	if sc.killer != 'b' {
+		sc.holder.DropAll()
+	}
+	sc.holder.Close()
+	sc.holder = nil
+}
