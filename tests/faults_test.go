@@ -1,0 +1,440 @@
+//go:build integration
+
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Fault injection (issue 9): scanner SIGKILLs and restarts with
+// crash-looping services whose every output line is numbered, then a count
+// of every line in the logs. Time-bounded by default; larger runs with
+//
+//	GOSV_FAULT_KILLS=100 GOSV_FAULT_SERVICES=50 go test -tags integration -count=1 -run TestFault -v ./tests/
+//
+// and GOSV_FAULT_REPORT=FILE appends the figures to FILE.
+
+// talkLines is how many lines each run writes before it is ready.
+const talkLines = 20
+
+// talkRun is the run script of the fault services: see svhelper talk.
+const talkRun = "#!/bin/sh\nexec svhelper -record ./pids talk 20 3 ./gate\n"
+
+// faultSvc is one service of a fault run.
+type faultSvc struct {
+	name, dir string
+	logDir    string   // where its lines end up
+	gate      *os.File // the fifo its runs wait on, held read-write
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// addTalker creates and links a talk service: in-process logging with
+// script (log-script), or a log/ service running gosv log with logScript
+// when script is empty.
+func (e *Env) addTalker(t *testing.T, name, script, logScript string) *faultSvc {
+	t.Helper()
+	dir := filepath.Join(e.Dir, "sv", name)
+	s := &faultSvc{name: name, dir: dir}
+	e.WriteFile(t, "sv/"+name+"/run", talkRun, 0o755)
+	e.WriteFile(t, "sv/"+name+"/notification-fd", "3\n", 0o644)
+	if script != "" {
+		e.WriteFile(t, "sv/"+name+"/log-script", script+"\n", 0o644)
+		s.logDir = filepath.Join(dir, "log")
+	} else {
+		e.WriteFile(t, "sv/"+name+"/log/run", "#!/bin/sh\nexec "+gosvInstallBin+" log "+logScript+" ./main\n", 0o755)
+		s.logDir = filepath.Join(dir, "log", "main")
+	}
+	gate := filepath.Join(dir, "gate")
+	if err := unix.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(gate, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	s.gate = f
+	e.Link(t, dir, name)
+	return s
+}
+
+// release lets the current (or next) run of s end, as a crash.
+func (s *faultSvc) release(t *testing.T) {
+	if _, err := s.gate.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReadyNew waits until each service is up and ready with a pid other
+// than old's, subscribed before looking.
+func (e *Env) waitReadyNew(t *testing.T, svcs []*faultSvc, old map[string]uint64, ls map[string]*Listener) {
+	t.Helper()
+	for _, s := range svcs {
+		for {
+			st := ReadStatus(t, s.dir)
+			if st.Up() && st.Pid != old[s.name] && st.Flags&flagReady != 0 {
+				break
+			}
+			ls[s.name].Wait(t, "U")
+		}
+	}
+}
+
+// talkers counts the live run processes of each service (cwd = its dir).
+func (e *Env) talkers(svcs []*faultSvc) map[string]int {
+	byDir := map[string]string{}
+	for _, s := range svcs {
+		byDir[s.dir] = s.name
+	}
+	n := map[string]int{}
+	for _, p := range e.Procs() {
+		if p.State == 'Z' || !strings.HasPrefix(p.Cmdline, "svhelper -record ./pids talk") {
+			continue
+		}
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", p.HostPid)); err == nil {
+			n[byDir[cwd]]++
+		}
+	}
+	return n
+}
+
+// procUsage is a process's CPU time, lifetime and PSS, from /proc.
+type procUsage struct {
+	cpu, life time.Duration
+	pssKiB    int
+	fds       int
+}
+
+func readUsage(hostPid int) (procUsage, bool) {
+	var u procUsage
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", hostPid))
+	if err != nil {
+		return u, false
+	}
+	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stt, _ := strconv.ParseInt(f[12], 10, 64)
+	start, _ := strconv.ParseInt(f[19], 10, 64)
+	const tick = 10 * time.Millisecond // CLK_TCK 100 on Linux
+	u.cpu = time.Duration(ut+stt) * tick
+	up, _ := os.ReadFile("/proc/uptime")
+	if secs, err := strconv.ParseFloat(strings.Fields(string(up))[0], 64); err == nil {
+		u.life = time.Duration(secs*float64(time.Second)) - time.Duration(start)*tick
+	}
+	sm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", hostPid))
+	for _, line := range strings.Split(string(sm), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == "Pss" {
+			u.pssKiB, _ = strconv.Atoi(strings.Fields(v)[0])
+		}
+	}
+	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", hostPid)); err == nil {
+		u.fds = len(ents)
+	}
+	return u, true
+}
+
+// lineCount checks the logs of svcs against the starts each recorded:
+// every run K wrote "run K line 1..N" and "run K bye" exactly once.
+type lineCount struct{ checked, lost, duplicated, unexpected int }
+
+func countLines(t *testing.T, svcs []*faultSvc) lineCount {
+	t.Helper()
+	var c lineCount
+	for _, s := range svcs {
+		runs := len(svPids(t, s.dir))
+		seen := map[string]int{}
+		names, _ := filepath.Glob(filepath.Join(s.logDir, "@*"))
+		sort.Strings(names) // TAI64N labels sort in time order
+		names = append(names, filepath.Join(s.logDir, "current"))
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				if _, text, ok := strings.Cut(l, " "); ok && strings.HasPrefix(l, "@") {
+					seen[text]++
+				} else if l != "" {
+					seen[l]++
+				}
+			}
+		}
+		for k := 1; k <= runs; k++ {
+			for j := 0; j <= talkLines; j++ {
+				want := fmt.Sprintf("run %d line %d", k, j)
+				if j == 0 {
+					want = fmt.Sprintf("run %d bye", k)
+				}
+				c.checked++
+				switch seen[want] {
+				case 0:
+					c.lost++
+					if c.lost <= 5 {
+						t.Errorf("%s: lost %q; log files:\n%s", s.name, want, listDir(s.logDir))
+					}
+				case 1:
+				default:
+					c.duplicated++
+					if c.duplicated <= 5 {
+						t.Errorf("%s: %q logged %d times", s.name, want, seen[want])
+					}
+				}
+				delete(seen, want)
+			}
+		}
+		for l, n := range seen {
+			c.unexpected += n
+			t.Errorf("%s: unexpected log line %q (x%d)", s.name, l, n)
+		}
+	}
+	return c
+}
+
+func report(t *testing.T, line string) {
+	t.Helper()
+	t.Log(line)
+	if p := os.Getenv("GOSV_FAULT_REPORT"); p != "" {
+		if f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
+}
+
+// TestFaultScannerKills: N scanner SIGKILLs with crash-looping services,
+// half logged in process ("t s8192 nN ./log", small s so that
+// rotations happen), half by log/ services (gosv log, same script). Every other kill,
+// the services crash and write their last line while no scanner runs
+// (the fd holder keeps their pipes); the others release the crash loop and
+// kill the scanner at once, in the middle of its reaping and logging.
+// Asserts: one run process per service after each restart, every line
+// logged exactly once, no zombie, and no fd holder left at the end.
+func TestFaultScannerKills(t *testing.T) {
+	requireGosv(t)
+	kills := envInt("GOSV_FAULT_KILLS", 12)
+	nsvc := envInt("GOSV_FAULT_SERVICES", 6)
+	// Rotation at 8 KiB makes about kills/5 archives per service; n keeps
+	// them all, but not one more archive per kill (s6-log's recovery,
+	// which issue 9 defect 2 was).
+	script := fmt.Sprintf("t s8192 n%d", kills/2+5)
+	e := newEnv(t)
+	t.Cleanup(func() { e.dumpScanner(t) }) // runs before the namespace's teardown
+	var svcs []*faultSvc
+	for i := 0; i < nsvc; i++ {
+		if i%2 == 0 {
+			svcs = append(svcs, e.addTalker(t, fmt.Sprintf("ip%d", i), script+" ./log", ""))
+		} else {
+			svcs = append(svcs, e.addTalker(t, fmt.Sprintf("lg%d", i), "", script))
+		}
+	}
+	dirs := make([]string, len(svcs))
+	for i, s := range svcs {
+		dirs[i] = s.dir
+	}
+	e.MustRun(t, append([]string{"s6-svwait", "-U", "-t", waitMs}, dirs...)...)
+	var peak procUsage
+	var cpuPeak float64
+	var dupServices int
+	begin := time.Now()
+	for i := 0; i < kills; i++ {
+		old := map[string]uint64{}
+		hostRuns := map[string]int{}
+		for _, s := range svcs {
+			old[s.name] = ReadStatus(t, s.dir).Pid
+			hostRuns[s.name] = e.hostPid(t, int(old[s.name]))
+		}
+		scanner := e.hostPid(t, e.Scanner.NsPid)
+		if u, ok := readUsage(scanner); ok {
+			peak.pssKiB = max(peak.pssKiB, u.pssKiB)
+			if u.life > 0 {
+				cpuPeak = max(cpuPeak, float64(u.cpu)/float64(u.life))
+			}
+		}
+		crashWhileDown := i%2 == 0
+		if !crashWhileDown {
+			for _, s := range svcs {
+				s.release(t)
+			}
+		}
+		e.MustRun(t, "kill", "-KILL", strconv.Itoa(e.Scanner.NsPid))
+		if code := e.Scanner.Wait(t, eventTimeout); code != 128+9 {
+			t.Fatalf("scanner exit %d, want killed by SIGKILL", code)
+		}
+		if crashWhileDown {
+			for _, s := range svcs {
+				s.release(t)
+			}
+		}
+		for _, s := range svcs {
+			if !waitExit(t, hostRuns[s.name], eventTimeout) {
+				t.Fatalf("%s: run %d did not exit after its gate opened", s.name, old[s.name])
+			}
+		}
+		ls := map[string]*Listener{}
+		for _, s := range svcs {
+			ls[s.name] = Listen(t, s.dir)
+		}
+		e.StartScanner(t)
+		e.waitReadyNew(t, svcs, old, ls)
+		for _, l := range ls {
+			l.Close()
+		}
+		for _, s := range svcs {
+			if n := e.talkers(svcs)[s.name]; n != 1 {
+				dupServices++
+				t.Errorf("kill %d: %s has %d run processes:\n%s", i, s.name, n, e.psTree())
+			}
+		}
+		if n := e.countCmd("gosv-fdholder"); n != 1 {
+			t.Errorf("kill %d: %d fd holders, want 1:\n%s", i, n, e.psTree())
+		}
+	}
+	elapsed := time.Since(begin)
+	var holder procUsage
+	holderPid := 0
+	for _, p := range e.Procs() {
+		if p.Cmdline == "gosv-fdholder" {
+			holder, _ = readUsage(p.HostPid)
+			holderPid = p.HostPid
+		}
+	}
+	// A clean stop: SIGTERM reaches every run, which says bye; the scanner
+	// drains the in-process logs, the loggers drain to EOF.
+	e.MustRun(t, "kill", "-TERM", strconv.Itoa(e.Scanner.NsPid))
+	if code := e.Scanner.Wait(t, eventTimeout); code != 0 {
+		t.Fatalf("scanner exit %d on SIGTERM (log: %s)", code, readFile(e.Scanner.Log))
+	}
+	if holderPid != 0 && !waitExit(t, holderPid, eventTimeout) {
+		t.Errorf("the fd holder outlived the scanner's clean exit:\n%s", e.psTree())
+	}
+	c := countLines(t, svcs)
+	zombies := 0
+	for _, p := range e.Procs() {
+		if p.State == 'Z' {
+			zombies++
+		}
+	}
+	report(t, fmt.Sprintf("fault-kills: kills=%d services=%d (in-process %d, log/ %d) lines_checked=%d lost=%d duplicated=%d unexpected=%d duplicate_services=%d zombies_seen=%d peak_scanner_cpu=%.1f%% peak_scanner_pss=%dKiB holder_pss=%dKiB holder_fds=%d elapsed=%s",
+		kills, nsvc, (nsvc+1)/2, nsvc/2, c.checked, c.lost, c.duplicated, c.unexpected, dupServices, zombies,
+		100*cpuPeak, peak.pssKiB, holder.pssKiB, holder.fds, elapsed.Round(time.Second)))
+	if c.lost+c.duplicated+c.unexpected+dupServices != 0 {
+		t.Errorf("lost %d, duplicated %d, unexpected %d lines; %d duplicate services", c.lost, c.duplicated, c.unexpected, dupServices)
+	}
+	checkNoZombies(t, e.NS)
+}
+
+// countCmd counts the live processes of the namespace whose command line
+// is cmdline.
+func (e *Env) countCmd(cmdline string) int {
+	n := 0
+	for _, p := range e.Procs() {
+		if p.Cmdline == cmdline && p.State != 'Z' {
+			n++
+		}
+	}
+	return n
+}
+
+// TestFaultLogScriptDotLog: the README's log-script ("t s1048576 n10
+// ./log") across scanner restarts by SIGTERM and by SIGKILL (issue 9
+// defect 1): log/ is never taken for a logger service, no spawn of
+// log/run is attempted, and every line is logged exactly once.
+func TestFaultLogScriptDotLog(t *testing.T) {
+	requireGosv(t)
+	restarts := envInt("GOSV_FAULT_RESTARTS", 6)
+	e := newEnv(t)
+	s := e.addTalker(t, "readme", "t s1048576 n10 ./log", "")
+	svcs := []*faultSvc{s}
+	e.MustRun(t, "s6-svwait", "-U", "-t", waitMs, s.dir)
+	for i := 0; i < restarts; i++ {
+		old := map[string]uint64{s.name: ReadStatus(t, s.dir).Pid}
+		sig := "-KILL"
+		if i%2 == 0 {
+			sig = "-TERM" // stops the service too: it says bye
+		}
+		e.MustRun(t, "kill", sig, strconv.Itoa(e.Scanner.NsPid))
+		e.Scanner.Wait(t, eventTimeout)
+		ls := map[string]*Listener{s.name: Listen(t, s.dir)}
+		if sig == "-KILL" {
+			old = map[string]uint64{} // the adopted run counts as ready
+		}
+		e.StartScanner(t)
+		e.waitReadyNew(t, svcs, old, ls)
+		ls[s.name].Close()
+		if _, err := os.Stat(filepath.Join(s.dir, "log", "supervise")); err == nil {
+			t.Fatalf("restart %d (%s): log/ was taken for a logger service", i, sig)
+		}
+		// A crash after each restart: the new scanner must log it.
+		ls = map[string]*Listener{s.name: Listen(t, s.dir)}
+		old = map[string]uint64{s.name: ReadStatus(t, s.dir).Pid}
+		host := e.hostPid(t, int(old[s.name]))
+		s.release(t)
+		waitExit(t, host, eventTimeout)
+		e.waitReadyNew(t, svcs, old, ls)
+		ls[s.name].Close()
+	}
+	e.MustRun(t, "kill", "-TERM", strconv.Itoa(e.Scanner.NsPid))
+	e.Scanner.Wait(t, eventTimeout)
+	c := countLines(t, svcs)
+	log := readFile(e.Scanner.Log)
+	report(t, fmt.Sprintf("fault-readme-log-script: restarts=%d (SIGTERM %d, SIGKILL %d) lines_checked=%d lost=%d duplicated=%d unexpected=%d",
+		restarts, (restarts+1)/2, restarts/2, c.checked, c.lost, c.duplicated, c.unexpected))
+	if strings.Contains(log, "log/run") {
+		t.Errorf("the scanner tried log/run:\n%s", log)
+	}
+	if c.lost+c.duplicated+c.unexpected != 0 {
+		t.Errorf("lost %d, duplicated %d, unexpected %d lines", c.lost, c.duplicated, c.unexpected)
+	}
+}
+
+// dumpScanner logs, after a failure, where each thread of the running
+// scanner is in the kernel, and its log.
+func (e *Env) dumpScanner(t *testing.T) {
+	if !t.Failed() || e.Scanner == nil || e.Scanner.Exited() {
+		return
+	}
+	var b strings.Builder
+	for _, p := range e.Procs() {
+		if p.NsPid != e.Scanner.NsPid {
+			continue
+		}
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.HostPid))
+		for _, task := range tasks {
+			dir := fmt.Sprintf("/proc/%d/task/%s/", p.HostPid, task.Name())
+			fmt.Fprintf(&b, "thread %s: wchan %s syscall %s\n%s", task.Name(), readFile(dir+"wchan"), readFile(dir+"syscall"), readFile(dir+"stack"))
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.HostPid))
+		for _, fd := range fds {
+			l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p.HostPid, fd.Name()))
+			fmt.Fprintf(&b, "fd %s -> %s\n", fd.Name(), l)
+		}
+	}
+	t.Logf("scanner threads:\n%s\nscanner log:\n%s", b.String(), readFile(e.Scanner.Log))
+}
+
+// listDir describes a log directory's files for failure logs.
+func listDir(dir string) string {
+	var b strings.Builder
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			fmt.Fprintf(&b, "  %v %7d %s\n", fi.Mode(), fi.Size(), e.Name())
+		}
+	}
+	return b.String()
+}
