@@ -23,17 +23,28 @@ import (
 //
 // and GOSV_FAULT_REPORT=FILE appends the figures to FILE.
 
+// faultTimeout bounds the wait for every service to be back after a
+// scanner restart: with many services on a loaded machine (shared CI
+// runners, ext4 with online discard making unlink(2) wait for the disk) a
+// restart can take longer than eventTimeout.
+const faultTimeout = 60 * time.Second
+
 // talkLines is how many lines each run writes before it is ready.
 const talkLines = 20
 
 // talkRun is the run script of the fault services: see svhelper talk.
 const talkRun = "#!/bin/sh\nexec svhelper -record ./pids talk 20 3 ./gate\n"
 
-// faultSvc is one service of a fault run.
+// faultSvc is one service of a fault run. Service directories live on
+// the namespace's /run (a tmpfs): the suite is about process kills, and
+// on a busy ext4 mounted with discard every rename over a status file
+// waits for the disk, which would time the test rather than gosv.
 type faultSvc struct {
-	name, dir string
-	logDir    string   // where its lines end up
-	gate      *os.File // the fifo its runs wait on, held read-write
+	name   string
+	in     string   // the directory's path inside the namespace
+	dir    string   // the same, seen from the test (through /proc/PID1/root)
+	logDir string   // where its lines end up (test's view)
+	gate   *os.File // the fifo its runs wait on, held read-write
 }
 
 func envInt(name string, def int) int {
@@ -48,16 +59,29 @@ func envInt(name string, def int) int {
 // when script is empty.
 func (e *Env) addTalker(t *testing.T, name, script, logScript string) *faultSvc {
 	t.Helper()
-	dir := filepath.Join(e.Dir, "sv", name)
-	s := &faultSvc{name: name, dir: dir}
-	e.WriteFile(t, "sv/"+name+"/run", talkRun, 0o755)
-	e.WriteFile(t, "sv/"+name+"/notification-fd", "3\n", 0o644)
+	in := "/run/fault/" + name
+	dir := fmt.Sprintf("/proc/%d/root%s", e.Pid1(), in)
+	s := &faultSvc{name: name, in: in, dir: dir}
+	files := map[string]string{"run": talkRun, "notification-fd": "3\n"}
 	if script != "" {
-		e.WriteFile(t, "sv/"+name+"/log-script", script+"\n", 0o644)
+		files["log-script"] = script + "\n"
 		s.logDir = filepath.Join(dir, "log")
 	} else {
-		e.WriteFile(t, "sv/"+name+"/log/run", "#!/bin/sh\nexec "+gosvInstallBin+" log "+logScript+" ./main\n", 0o755)
+		files["log/run"] = "#!/bin/sh\nexec " + gosvInstallBin + " log " + logScript + " ./main\n"
 		s.logDir = filepath.Join(dir, "log", "main")
+	}
+	for f, content := range files {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Base(f) == "run" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
 	}
 	gate := filepath.Join(dir, "gate")
 	if err := unix.Mkfifo(gate, 0o600); err != nil {
@@ -69,7 +93,7 @@ func (e *Env) addTalker(t *testing.T, name, script, logScript string) *faultSvc 
 	}
 	t.Cleanup(func() { f.Close() })
 	s.gate = f
-	e.Link(t, dir, name)
+	e.Link(t, in, name)
 	return s
 }
 
@@ -90,7 +114,7 @@ func (e *Env) waitReadyNew(t *testing.T, svcs []*faultSvc, old map[string]uint64
 			if st.Up() && st.Pid != old[s.name] && st.Flags&flagReady != 0 {
 				break
 			}
-			ls[s.name].Wait(t, "U")
+			ls[s.name].WaitTimeout(t, "U", faultTimeout)
 		}
 	}
 }
@@ -99,7 +123,7 @@ func (e *Env) waitReadyNew(t *testing.T, svcs []*faultSvc, old map[string]uint64
 func (e *Env) talkers(svcs []*faultSvc) map[string]int {
 	byDir := map[string]string{}
 	for _, s := range svcs {
-		byDir[s.dir] = s.name
+		byDir[s.in] = s.name
 	}
 	n := map[string]int{}
 	for _, p := range e.Procs() {
@@ -244,7 +268,7 @@ func TestFaultScannerKills(t *testing.T) {
 	}
 	dirs := make([]string, len(svcs))
 	for i, s := range svcs {
-		dirs[i] = s.dir
+		dirs[i] = s.in
 	}
 	e.MustRun(t, append([]string{"s6-svwait", "-U", "-t", waitMs}, dirs...)...)
 	var peak procUsage
@@ -360,7 +384,7 @@ func TestFaultLogScriptDotLog(t *testing.T) {
 	e := newEnv(t)
 	s := e.addTalker(t, "readme", "t s1048576 n10 ./log", "")
 	svcs := []*faultSvc{s}
-	e.MustRun(t, "s6-svwait", "-U", "-t", waitMs, s.dir)
+	e.MustRun(t, "s6-svwait", "-U", "-t", waitMs, s.in)
 	for i := 0; i < restarts; i++ {
 		old := map[string]uint64{s.name: ReadStatus(t, s.dir).Pid}
 		sig := "-KILL"
