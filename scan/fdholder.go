@@ -1,8 +1,10 @@
 package scan
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -29,12 +31,25 @@ const holderExe = "/proc/self/exe"
 
 func holderKey(id devIno) string { return fmt.Sprintf("%d:%d", id.dev, id.ino) }
 
+// holderWait bounds the wait for the holder's list at start-up: it
+// serves one scanner at a time, and the killed one is gone only once its
+// children that had forked and not yet exec'd have exec'd (they hold a
+// copy of its socket). Only a holder that does not answer for that long
+// is given up on.
+const holderWait = 30 * time.Second
+
 // connectHolder takes back, at start-up, the pipes a holder keeps for a
 // previous scanner. No holder is not an error: none was needed yet.
 func (sc *scanner) connectHolder() {
-	c, held, err := fdhold.Connect(filepath.Join(sc.dir, servicedir.ScanFDHolderPath))
-	if err == nil {
+	c, held, err := fdhold.Connect(filepath.Join(sc.dir, servicedir.ScanFDHolderPath), holderWait)
+	switch {
+	case err == nil:
 		sc.holder, sc.held = c, held
+	case !errors.Is(err, fdhold.ErrNoHolder):
+		// NOTE: never start a second holder beside a live one: the pipes
+		// it holds, and the lines in them, would be orphaned.
+		sc.holderBusy = true
+		sc.l.warnf("unable to take the log pipes back from the fd holder of %s: %v (in-process logs lose what their services write before exiting while no scanner runs)", sc.dir, err)
 	}
 }
 
@@ -63,11 +78,20 @@ func (sc *scanner) takeHeld(e *entry) ([2]int, bool) {
 // A holder that died is restarted and given every in-process pipe again.
 func (sc *scanner) hold(e *entry) {
 	if sc.holder != nil {
-		if err := sc.holder.Store(holderKey(e.id), e.pipe[0]); err == nil {
+		err := sc.holder.Store(holderKey(e.id), e.pipe[0])
+		if err == nil {
 			return
 		}
-		sc.holder.Close()
+		if errors.Is(err, unix.EAGAIN) {
+			// Alive but not reading for ioTimeout: keep it (see holderBusy).
+			sc.l.warnf("unable to hand the log pipe of %s to the fd holder: %v", e.name, err)
+			return
+		}
+		sc.holder.Close() // it died: start another
 		sc.holder = nil
+	}
+	if sc.holderBusy {
+		return
 	}
 	c, err := fdhold.Start(filepath.Join(sc.dir, servicedir.ScanFDHolderPath), holderExe, holderArgv0)
 	if err != nil {

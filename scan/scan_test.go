@@ -923,7 +923,7 @@ func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
 	waitFileContains(t, filepath.Join(logd, "current"), " last words\n")
 	// A clean exit lets the holder go: it holds nothing and has no client.
 	tr.stop()
-	if _, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath)); err == nil {
+	if _, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath), time.Second); err == nil {
 		t.Errorf("the fd holder outlived a clean scanner exit, holding %d fds", len(held))
 	}
 }

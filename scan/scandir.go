@@ -63,6 +63,7 @@ type scanner struct {
 	holder       *fdhold.Client // the fd holder, once connected (fdholder.go)
 	held         map[string]int // pipes the holder kept for a previous scanner, not yet taken back
 	holderWarned bool
+	holderBusy   bool // a holder listens but did not answer: never start a second one
 }
 
 func newScanner(l *loop, dir string) (*scanner, error) {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,7 +60,7 @@ func BenchmarkStore(b *testing.B) {
 	b.StopTimer()
 	// A List round trip: every Store before it has been applied.
 	c.Close()
-	c2, held, err := Connect(path)
+	c2, held, err := Connect(path, 10*time.Second)
 	if err != nil || len(held) != b.N {
 		b.Fatalf("connect: %d held, %v", len(held), err)
 	}
@@ -88,7 +89,7 @@ func BenchmarkTakeBack(b *testing.B) {
 	}
 	c.Close()
 	b.ResetTimer()
-	c, held, err := Connect(path)
+	c, held, err := Connect(path, 10*time.Second)
 	b.StopTimer()
 	if err != nil || len(held) != b.N {
 		b.Fatalf("connect: %d held, %v", len(held), err)

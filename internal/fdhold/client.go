@@ -1,6 +1,7 @@
 package fdhold
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,19 +23,37 @@ type Client struct {
 	Pid int // the holder's pid when this client started it, else 0
 }
 
+// ErrNoHolder says that no holder serves the path: none listens, or the
+// one that listened exited, having nothing left to hold. Only then may a
+// new holder be started: starting one beside a live holder would orphan
+// the pipes it holds, and the lines in them.
+var ErrNoHolder = errors.New("no fd holder")
+
 // Connect connects to the holder listening at path (in a directory only
 // the scanner's user can enter) and returns the fds it holds, by key. The
-// held fds stay held: the caller owns the copies it received. It fails if
-// no holder answers; then Start one.
-func Connect(path string) (*Client, map[string]int, error) {
+// held fds stay held: the caller owns the copies it received. It waits up
+// to wait for the list: the holder serves one client at a time, and the
+// previous one (a killed scanner) is gone only once every copy of its
+// socket is closed, including those in children it forked that have not
+// yet called execve. It returns ErrNoHolder if no holder serves path.
+func Connect(path string, wait time.Duration) (*Client, map[string]int, error) {
 	c, err := dial(path)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) {
+		return nil, nil, ErrNoHolder
+	}
 	if err != nil {
 		return nil, nil, err
 	}
+	tv := unix.NsecToTimeval(int64(wait))
+	unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	held, err := c.list()
+	tv = unix.NsecToTimeval(int64(ioTimeout))
+	unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	if err != nil {
-		// It was exiting (its last client left with nothing held).
 		c.Close()
+		if errors.Is(err, errClosed) || errors.Is(err, unix.ECONNRESET) {
+			return nil, nil, ErrNoHolder // it exited, holding nothing
+		}
 		return nil, nil, err
 	}
 	return c, held, nil
@@ -150,6 +169,9 @@ func (c *Client) list() (map[string]int, error) {
 			closeAll(fds)
 			closeHeld(held)
 			return nil, os.NewSyscallError("recvmsg", err)
+		case op == 0:
+			closeHeld(held)
+			return nil, errClosed
 		case op == opEnd:
 			closeAll(fds)
 			return held, nil

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,10 +24,14 @@ func TestMain(m *testing.M) {
 // open connects to the holder at path, starting it if needed.
 func open(t *testing.T, path string) (*Client, map[string]int) {
 	t.Helper()
-	if c, held, err := Connect(path); err == nil {
+	c, held, err := Connect(path, time.Second)
+	if err == nil {
 		return c, held
 	}
-	c, err := Start(path, "/proc/self/exe", "gosv-fdholder")
+	if err != ErrNoHolder {
+		t.Fatal(err)
+	}
+	c, err = Start(path, "/proc/self/exe", "gosv-fdholder")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,4 +113,33 @@ func TestDropAndReplace(t *testing.T) {
 	c.DropAll()
 	c.Close()
 	holder.Wait()
+}
+
+// TestBusyHolderIsNotAbsent: while the holder serves another client (a
+// killed scanner whose forked child still holds its socket), Connect
+// times out with an error other than ErrNoHolder, so that the scanner
+// does not start a second holder and orphan the first one's pipes.
+func TestBusyHolderIsNotAbsent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fdholder")
+	c, _ := open(t, path)
+	holder, _ := os.FindProcess(c.Pid)
+	var p [2]int
+	unix.Pipe2(p[:], unix.O_CLOEXEC)
+	c.Store("k", p[0])
+	_, _, err := Connect(path, 100*time.Millisecond)
+	if err == nil || err == ErrNoHolder {
+		t.Fatalf("Connect to a busy holder: %v, want a timeout", err)
+	}
+	c.Close()
+	c2, held, err := Connect(path, 10*time.Second)
+	if err != nil || len(held) != 1 {
+		t.Fatalf("Connect once free: %v, %d held", err, len(held))
+	}
+	closeHeld(held)
+	c2.DropAll()
+	c2.Close()
+	holder.Wait()
+	if _, _, err := Connect(path, time.Second); err != ErrNoHolder {
+		t.Fatalf("Connect after the holder exited: %v, want ErrNoHolder", err)
+	}
 }

@@ -20,7 +20,10 @@ const (
 // MaxKey bounds a key: messages are at most 1+MaxKey bytes.
 const MaxKey = 255
 
-var errProto = errors.New("fd holder protocol error")
+var (
+	errProto  = errors.New("fd holder protocol error")
+	errClosed = errors.New("fd holder closed the connection")
+)
 
 // send writes one message, with fd attached when fd >= 0.
 func send(c int, op byte, key string, fd int) error {
