@@ -317,6 +317,7 @@ func TestFaultScannerKills(t *testing.T) {
 		if code := e.Scanner.Wait(t, eventTimeout); code != 128+9 {
 			t.Fatalf("scanner exit %d, want killed by SIGKILL", code)
 		}
+		e.waitScanLockFree(t)
 		if crashWhileDown {
 			for _, s := range svcs {
 				s.release(t)
@@ -412,6 +413,7 @@ func TestFaultLogScriptDotLog(t *testing.T) {
 		}
 		e.MustRun(t, "kill", sig, strconv.Itoa(e.Scanner.NsPid))
 		e.Scanner.Wait(t, eventTimeout)
+		e.waitScanLockFree(t)
 		ls := map[string]*Listener{s.name: Listen(t, s.dir)}
 		if sig == "-KILL" {
 			old = map[string]uint64{} // the adopted run counts as ready
@@ -481,4 +483,46 @@ func listDir(dir string) string {
 		}
 	}
 	return b.String()
+}
+
+// waitScanLockFree waits until no process holds the scan directory's lock
+// after a scanner was killed: a child it had forked but that has not yet
+// called execve (slow under load) holds a copy of the locked file until
+// then, and a scanner started meanwhile exits ("lock held", as
+// s6-svscan). The release of the last copy is an inotify IN_CLOSE event.
+func (e *Env) waitScanLockFree(t *testing.T) {
+	t.Helper()
+	path := filepath.Join(e.Scan, ".s6-svscan", "lock")
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ino)
+	if _, err := unix.InotifyAddWatch(ino, path, unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now().Add(faultTimeout)
+	buf := make([]byte, 4096)
+	for {
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
+		if err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk); err != nil {
+			t.Fatal(err)
+		}
+		if lk.Type == unix.F_UNLCK {
+			return
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			t.Fatalf("%s still locked %v after the scanner's death:\n%s", path, faultTimeout, e.psTree())
+		}
+		fds := []unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(fds, int(left/time.Millisecond)+1); n > 0 {
+			unix.Read(ino, buf)
+		}
+	}
 }
