@@ -67,6 +67,9 @@ func (sc *scanner) takeHeld(e *entry) ([2]int, bool) {
 	// that it can never wait, although the read end is open.
 	w, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", r), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
+		// The pipe stays in the holder until a new one replaces it: what
+		// it holds is lost then, so say so.
+		sc.l.warnf("unable to reopen the log pipe of %s taken back from the fd holder: %v (its unread lines are lost)", e.name, err)
 		unix.Close(r)
 		return [2]int{-1, -1}, false
 	}

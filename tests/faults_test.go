@@ -49,6 +49,9 @@ type faultSvc struct {
 	dir    string   // the same, seen from the test (through /proc/PID1/root)
 	logDir string   // where its lines end up (test's view)
 	gate   *os.File // the fifo its runs wait on, held read-write
+	// endedAt says, by run number, in which kill cycle the run was let go
+	// (failure reports only).
+	endedAt map[int]string
 }
 
 func envInt(name string, def int) int {
@@ -65,7 +68,7 @@ func (e *Env) addTalker(t *testing.T, name, script, logScript string) *faultSvc 
 	t.Helper()
 	in := "/run/fault/" + name
 	dir := fmt.Sprintf("/proc/%d/root%s", e.Pid1(), in)
-	s := &faultSvc{name: name, in: in, dir: dir}
+	s := &faultSvc{name: name, in: in, dir: dir, endedAt: map[int]string{}}
 	files := map[string]string{"run": talkRun, "notification-fd": "3\n"}
 	if script != "" {
 		files["log-script"] = script + "\n"
@@ -218,7 +221,7 @@ func countLines(t *testing.T, svcs []*faultSvc) lineCount {
 				case 0:
 					c.lost++
 					if c.lost <= 5 {
-						t.Errorf("%s: lost %q; log files:\n%s", s.name, want, listDir(s.logDir))
+						t.Errorf("%s: lost %q (run ended in %s); log files:\n%s", s.name, want, s.endedAt[k], listDir(s.logDir))
 					}
 				case 1:
 				default:
@@ -299,6 +302,12 @@ func TestFaultScannerKills(t *testing.T) {
 			}
 		}
 		crashWhileDown := i%2 == 0
+		for _, s := range svcs {
+			// Which kill each run ended in, for the failure report.
+			if k := slices.Index(svPids(t, s.dir), int(old[s.name])); k >= 0 {
+				s.endedAt[k+1] = fmt.Sprintf("kill %d (gate opened %s)", i, map[bool]string{true: "while no scanner ran", false: "just before the SIGKILL"}[crashWhileDown])
+			}
+		}
 		if !crashWhileDown {
 			for _, s := range svcs {
 				s.release(t)
@@ -370,7 +379,8 @@ func TestFaultScannerKills(t *testing.T) {
 		kills, nsvc, (nsvc+1)/2, nsvc/2, c.checked, c.lost, c.duplicated, c.unexpected, dupServices, zombies,
 		100*cpuPeak, peak.pssKiB, holder.pssKiB, holder.fds, elapsed.Round(time.Second)))
 	if c.lost+c.duplicated+c.unexpected+dupServices != 0 {
-		t.Errorf("lost %d, duplicated %d, unexpected %d lines; %d duplicate services", c.lost, c.duplicated, c.unexpected, dupServices)
+		t.Errorf("lost %d, duplicated %d, unexpected %d lines; %d duplicate services\nscanner warnings:\n%s",
+			c.lost, c.duplicated, c.unexpected, dupServices, e.scannerWarnings())
 	}
 	checkNoZombies(t, e.NS)
 }
@@ -537,4 +547,21 @@ func (e *Env) stopTwins(t *testing.T, s *faultSvc, pids []int) {
 			t.Fatalf("%s: twin run %d did not exit on SIGTERM", s.name, pid)
 		}
 	}
+}
+
+// scannerWarnings collects the warnings of every scanner the test started
+// (their logs are the namespace's bg-*.log files), for failure reports.
+func (e *Env) scannerWarnings() string {
+	logs, _ := filepath.Glob(filepath.Join(e.Dir, "bg-*.log"))
+	var b strings.Builder
+	n := 0
+	for _, l := range logs {
+		for _, line := range strings.Split(readFile(l), "\n") {
+			if strings.Contains(line, "gosv svscan") && n < 100 {
+				fmt.Fprintf(&b, "%s: %s\n", filepath.Base(l), line)
+				n++
+			}
+		}
+	}
+	return b.String()
 }
