@@ -79,15 +79,70 @@ func (sc *scanner) takeHeld(e *entry) ([2]int, bool) {
 
 // hold hands e's read end to the holder, starting the holder if needed.
 // A holder that died is restarted and given every in-process pipe again.
-func (sc *scanner) hold(e *entry) {
+func (sc *scanner) hold(e *entry) { sc.holdFd(e, holderKey(e.id), e.pipe[0]) }
+
+// notifyKey names the notification-fd pipe of s (the service of its entry,
+// or its log/ service) in the holder.
+func notifyKey(s *service) string {
+	k := "notify " + holderKey(s.entry.id)
+	if s.name != s.entry.name {
+		k += " log"
+	}
+	return k
+}
+
+// holdNotify hands the read end of the notification-fd pipe of a run just
+// spawned to the holder: if the scanner is killed before the run is
+// ready, the run's readiness line waits in the pipe for the next scanner
+// (which adopts the run) instead of failing with EPIPE, which kills a
+// daemon that does not ignore SIGPIPE.
+func (sc *scanner) holdNotify(s *service) {
+	if s.entry != nil && s.notify >= 0 {
+		sc.holdFd(s.entry, notifyKey(s), s.notify)
+	}
+}
+
+// unholdNotify drops s's notification pipe from the holder once the
+// scanner has read readiness (or the pipe is closed).
+func (sc *scanner) unholdNotify(s *service) {
+	if s.entry != nil && sc.holder != nil {
+		sc.holder.Drop(notifyKey(s))
+	}
+}
+
+// takeNotify gives an adopted run that is not ready yet its notification
+// pipe back, if the holder kept it; that of a ready or dead run is dropped.
+func (sc *scanner) takeNotify(s *service, adopted bool) {
+	if s.entry == nil {
+		return
+	}
+	key := notifyKey(s)
+	fd, ok := sc.held[key]
+	if !ok {
+		return
+	}
+	delete(sc.held, key)
+	if !adopted || s.m.Ready || s.notify >= 0 {
+		unix.Close(fd)
+		sc.unholdNotify(s)
+		return
+	}
+	if err := sc.l.register(fd, fdOwner{kind: fdNotify, svc: s}); err != nil {
+		unix.Close(fd)
+		return
+	}
+	s.notify = fd
+}
+
+func (sc *scanner) holdFd(e *entry, key string, fd int) {
 	if sc.holder != nil {
-		err := sc.holder.Store(holderKey(e.id), e.pipe[0])
+		err := sc.holder.Store(key, fd)
 		if err == nil {
 			return
 		}
 		if errors.Is(err, unix.EAGAIN) {
 			// Alive but not reading for ioTimeout: keep it (see holderBusy).
-			sc.l.warnf("unable to hand the log pipe of %s to the fd holder: %v", e.name, err)
+			sc.l.warnf("unable to hand a pipe of %s to the fd holder: %v", e.name, err)
 			return
 		}
 		sc.holder.Close() // it died: start another
@@ -105,8 +160,11 @@ func (sc *scanner) hold(e *entry) {
 		return
 	}
 	sc.holder, sc.holderWarned = c, false
+	if err := c.Store(key, fd); err != nil {
+		sc.l.warnf("unable to hand a pipe of %s to the fd holder: %v", e.name, err)
+	}
 	for _, x := range sc.byID {
-		if x.logger != nil && x.pipe[0] >= 0 {
+		if x.logger != nil && x.pipe[0] >= 0 && x != e {
 			if err := c.Store(holderKey(x.id), x.pipe[0]); err != nil {
 				sc.l.warnf("unable to hand the log pipe of %s to the fd holder: %v", x.name, err)
 			}

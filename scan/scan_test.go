@@ -104,6 +104,22 @@ func TestMain(m *testing.M) {
 		}
 		io.Copy(os.Stdout, f)
 		os.Exit(0)
+	case "ready-on-fifo":
+		// Read a line from the fifo named by the last argument, then write
+		// readiness to fd 3; a broken notification pipe makes it exit 7,
+		// as a daemon that does not ignore SIGPIPE would die.
+		f, err := os.Open(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(5)
+		}
+		buf := make([]byte, 64)
+		if _, err := f.Read(buf); err != nil {
+			os.Exit(6)
+		}
+		if _, err := unix.Write(3, []byte("\n")); err != nil {
+			os.Exit(7)
+		}
+		block()
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
 		signal.Ignore(syscall.SIGTERM)
@@ -925,5 +941,35 @@ func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
 	tr.stop()
 	if _, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath), time.Second); err == nil {
 		t.Errorf("the fd holder outlived a clean scanner exit, holding %d fds", len(held))
+	}
+}
+
+// TestReadinessSurvivesScannerKill: a run that becomes ready while no
+// scanner runs neither dies of a broken notification pipe nor stays
+// "not ready" forever: the fd holder keeps the pipe, and the next scanner
+// adopts the run and reads its readiness.
+func TestReadinessSurvivesScannerKill(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "rd", role("ready-on-fifo", in), map[string]string{"notification-fd": "3\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	pid := status(t, svc).Pid
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("go\n")) // ready now, while no scanner runs
+	startScanner(t, scan)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pid {
+		t.Fatalf("run %d replaced by %d: its readiness was lost", pid, st.Pid)
 	}
 }

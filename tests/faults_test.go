@@ -557,7 +557,7 @@ func (e *Env) scannerWarnings() string {
 	n := 0
 	for _, l := range logs {
 		for _, line := range strings.Split(readFile(l), "\n") {
-			if strings.Contains(line, "gosv svscan") && n < 100 {
+			if (strings.Contains(line, "gosv svscan") || strings.Contains(line, "svhelper: fatal: write")) && n < 100 {
 				fmt.Fprintf(&b, "%s: %s\n", filepath.Base(l), line)
 				n++
 			}
