@@ -114,9 +114,10 @@ func (s *faultSvc) release(t *testing.T) {
 // waitUpNew waits until each service is up with a pid other than old's,
 // and ready unless it is a run that was already alive before the restart
 // (pre: run pids by service), subscribed before looking.
-// NOTE: such a run, spawned by the killed scanner, may have become ready
-// after the kill: it told a pipe that died with that scanner, so its
-// successor adopts it up and never ready (see docs/reliability.md).
+// NOTE: such a run, spawned by the killed scanner, reports readiness
+// through the pipe the fd holder kept, unless the scanner died between
+// the spawn and handing the pipe over: then it is adopted up and never
+// ready, which is not what this suite checks.
 func (e *Env) waitUpNew(t *testing.T, svcs []*faultSvc, old map[string]uint64, pre map[string][]int, ls map[string]*Listener) {
 	t.Helper()
 	for _, s := range svcs {
