@@ -18,8 +18,9 @@ import (
 // scanner (issue 9). One holder serves a scan directory; the first scanner
 // that needs it starts it (this binary, as gosv-fdholder), and later
 // scanners, or a re-executed one, connect to it and take the pipes back
-// (internal/fdhold/HOLDER.md). Scan directories without log-script never
-// start one.
+// (internal/fdhold/HOLDER.md). It also keeps each run's notification-fd
+// pipe until the run is ready. Scan directories with neither log-script
+// nor notification-fd never start one.
 
 // holderArgv0 runs the scanner's own binary as the holder: cmd/gosv maps
 // it to `gosv fdholder`.

@@ -8,11 +8,12 @@ import (
 
 type fdholderOptions struct{}
 
-const fdholderLong = `Hold the pipes of a scan directory's in-process logs while no scanner
-runs. gosv svscan starts it (as gosv-fdholder, with its listening socket
-SCANDIR/.s6-svscan/gosv-fdholder as fd 3) the first time a service with a
-log-script needs it; it is not meant to be run by hand. It exits once its
-scanner leaves with nothing held.
+const fdholderLong = `Hold the pipes of a scan directory's in-process logs, and each run's
+notification-fd pipe until it is ready, while no scanner runs. gosv svscan
+starts it (as gosv-fdholder, with its listening socket
+SCANDIR/.s6-svscan/gosv-fdholder as fd 3) the first time a log-script or
+notification-fd service needs it; it is not meant to be run by hand. It
+exits once its scanner leaves with nothing held.
 
 EXIT STATUS
   0    nothing left to hold

@@ -9,5 +9,7 @@
 // service that writes its last lines and exits while no scanner runs
 // takes those lines with it. The holder keeps one read end of each such
 // pipe, never reads it, and hands it back; the new scanner drains what was
-// written. HOLDER.md describes the protocol and the holder's lifetime.
+// written. It does the same for each run's notification-fd pipe until the
+// run is ready. HOLDER.md describes the protocol and the holder's
+// lifetime.
 package fdhold
