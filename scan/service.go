@@ -162,8 +162,14 @@ func (l *loop) startService(s *service) {
 			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
 			l.byPid[pid] = s // in case it is our child after all (re-exec)
 			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid})
+			if l.sc != nil {
+				l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
+			}
 			return
 		}
+	}
+	if l.sc != nil {
+		l.sc.takeNotify(s, false)
 	}
 	servicedir.RemovePidRecord(s.dir)
 	_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
@@ -280,8 +286,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 			l.warn(s, "down", "unable to remove %v", err)
 		}
 	case supervise.ActCloseNotify:
-		l.release(s.notify)
-		s.notify = -1
+		l.dropNotify(s)
 	case supervise.ActWaitRun:
 		l.watchRun(s)
 	case supervise.ActReport:
@@ -388,6 +393,9 @@ func (l *loop) spawnRun(s *service) {
 	if r >= 0 {
 		s.notify = r
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
+		if l.sc != nil {
+			l.sc.holdNotify(s)
+		}
 	}
 	if s.wd >= 0 {
 		unix.InotifyRmWatch(l.ino, uint32(s.wd))
@@ -459,6 +467,18 @@ func (l *loop) readControl(s *service, fd int) {
 	}
 }
 
+// dropNotify closes s's notification pipe, here and in the fd holder.
+func (l *loop) dropNotify(s *service) {
+	if s.notify < 0 {
+		return
+	}
+	if l.sc != nil {
+		l.sc.unholdNotify(s)
+	}
+	l.release(s.notify)
+	s.notify = -1
+}
+
 // readNotify reads the notification-fd pipe: the first read containing a
 // newline means ready; EOF without one means never (s6).
 func (l *loop) readNotify(s *service, fd int) {
@@ -469,8 +489,7 @@ func (l *loop) readNotify(s *service, fd int) {
 	if n > 0 && bytes.IndexByte(l.buf[:n], '\n') < 0 {
 		return
 	}
-	l.release(fd)
-	s.notify = -1
+	l.dropNotify(s)
 	if n > 0 {
 		l.feed(s, supervise.Event{Kind: supervise.EvReady})
 	}
@@ -622,6 +641,9 @@ func (l *loop) exitService(s *service, leave bool) {
 		}
 	}
 	l.release(s.ctl)
+	if !leave {
+		l.dropNotify(s)
+	}
 	l.release(s.notify)
 	l.release(s.pidfd)
 	l.release(s.checkFd)
