@@ -541,6 +541,13 @@ func testOpenRCRestartReload(t *testing.T, version string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	// A write end of our own: until the daemon has opened the fifo, a read
+	// must wait (with its deadline), not see EOF.
+	w, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
 	r = e.mustSvc(t, "gosv-plain", "reload")
 	wantLine(t, r, "* Reloading gosv-plain ... [ ok ]")
 	f.SetReadDeadline(time.Now().Add(eventTimeout))
