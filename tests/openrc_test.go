@@ -674,7 +674,9 @@ func testOpenRCStatusCodes(t *testing.T, version string) {
 }
 
 // TestOpenRCSvscanStop: rc-service gosv-svscan stop stops every gosv
-// service first (OpenRC stops what needs it), then the scanner.
+// service first (OpenRC stops what needs it), then the scanner and its
+// catch-all logger, and nothing is left; stop_post removed nothing the
+// next start needs.
 func TestOpenRCSvscanStop(t *testing.T) { forEachRC(t, testOpenRCSvscanStop) }
 
 func testOpenRCSvscanStop(t *testing.T, version string) {
@@ -686,6 +688,15 @@ func testOpenRCSvscanStop(t *testing.T, version string) {
 		wantLine(t, r, want)
 	}
 	e.noneLeft(t)
+	// The next start brings the tree and its catch-all logger back.
+	e.mustSvc(t, "gosv-plain", "start")
+	if ps := e.procs("gosv log"); len(ps) != 1 {
+		t.Errorf("catch-all loggers after a new start:\n%s", e.psTree())
+	}
+	e.mustSvc(t, "gosv-plain", "stop")
+	if r := e.MustRun(t, "cat", "/var/log/gosv/current"); strings.Count(r.Stdout, " hello from plain\n") != 4 {
+		t.Errorf("catch-all log, two starts of gosv-plain: %q", r.Stdout)
+	}
 }
 
 // TestOpenRCSvscanStopCrashed: the scanner and its supervise-daemon were
