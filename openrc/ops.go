@@ -186,7 +186,7 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 		}
 		return opts
 	}
-	for _, f := range []string{"notification-fd", "notification-socket", "check"} {
+	for _, f := range []string{"notification-fd", "notification-socket", "check", servicedir.PidfileFile} {
 		if _, err := os.Stat(filepath.Join(sp.ServiceDir, f)); err == nil {
 			opts.Want = backends.Ready
 		}
