@@ -164,7 +164,7 @@ func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) 
 	if pid == l.self.Pid || pid == 1 {
 		return "which is the supervisor or init", 0, false
 	}
-	if o := l.byPid[pid]; o != nil && o != s {
+	if o := l.owner(pid); o != nil && o != s {
 		return "which is a process of " + o.dir, 0, false
 	}
 	st, ok := readProcStat(pid)
@@ -182,7 +182,7 @@ func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) 
 		if ppid <= 1 {
 			return "which does not descend from the launcher (its parent chain ends at pid " + strconv.Itoa(ppid) + ")", 0, false
 		}
-		if o := l.byPid[ppid]; o != nil && o != s {
+		if o := l.owner(ppid); o != nil && o != s {
 			return "which is below a process of " + o.dir, 0, false
 		}
 		if why := l.notOlder(s, ppid); why != "" {
@@ -195,6 +195,14 @@ func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) 
 		p, ppid = ppid, pst.ppid
 	}
 	return "which is too deep below the supervisor", 0, false
+}
+
+// owner is the service whose run, finish, check or daemon pid is, or nil.
+func (l *loop) owner(pid int) *service {
+	if o := l.byPid[pid]; o != nil {
+		return o
+	}
+	return l.checks[pid]
 }
 
 // notOlder says why pid cannot belong to this launch ("" if it can).
