@@ -118,6 +118,23 @@ func (l *loop) pidfileChanged(wd int32, name string) {
 	}
 }
 
+// recheckPidfiles looks at every awaited pidfile again, after inotify
+// lost events (queue overflow).
+func (l *loop) recheckPidfiles() {
+	var all []*service
+	for _, list := range l.pidWatch {
+		all = append(all, list...)
+	}
+	for _, s := range all {
+		if s.m.State != supervise.AwaitPid {
+			continue
+		}
+		if e, ok := l.pidfileVerdict(s); ok {
+			l.feed(s, e)
+		}
+	}
+}
+
 // pidfileVerdict reads the pidfile. It returns EvDaemon once it names
 // this launch's daemon (then watched by pidfd, recorded in the pid
 // record), EvPidfileBad when a pidfile this launch wrote names another

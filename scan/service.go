@@ -643,8 +643,11 @@ func (l *loop) readInotify() {
 			if i := bytes.IndexByte(nameb, 0); i >= 0 {
 				nameb = nameb[:i]
 			}
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 && l.sc != nil {
-				l.sc.rescan()
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+				l.recheckPidfiles() // their events may be among the lost
+				if l.sc != nil {
+					l.sc.rescan()
+				}
 				continue
 			}
 			if l.sc != nil && ev.Wd == l.sc.wd {
