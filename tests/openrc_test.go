@@ -885,6 +885,31 @@ func testOpenRCForking(t *testing.T, version string) {
 	}
 	oneInstance("after the adopted daemon's SIGKILL")
 
+	// reload reaches the daemon, not its (long gone) launcher.
+	fifo := filepath.Join(e.Dir, "gosv-daemon.hup")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// NOTE: O_RDWR: a writer of our own, so that a read before the
+	// daemon opens the fifo waits instead of reading EOF.
+	f, err := os.OpenFile(fifo, os.O_RDWR|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	wantLine(t, e.mustSvc(t, "gosv-daemon", "reload"), "* Reloading gosv-daemon ... [ ok ]")
+	f.SetReadDeadline(time.Now().Add(eventTimeout))
+	if line, err := bufio.NewReader(f).ReadString('\n'); err != nil || line != "HUP\n" {
+		t.Errorf("the daemon did not get SIGHUP: %q %v", line, err)
+	}
+	// restart: a new launch, a new daemon, one instance.
+	before := e.status(t, "gosv-daemon").Pid
+	e.mustSvc(t, "gosv-daemon", "restart")
+	if st := e.status(t, "gosv-daemon"); st.Pid == before || st.Pid != e.daemonPid(t, pidfile) || !st.Up() {
+		t.Errorf("after restart: %v (before: pid %d)", st, before)
+	}
+	oneInstance("after restart")
+
 	r = e.mustSvc(t, "gosv-daemon", "stop")
 	wantLine(t, r, "* Stopping gosv-daemon ... [ ok ]")
 	if ps := e.procs(e.helper); len(ps) != 0 {
