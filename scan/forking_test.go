@@ -110,20 +110,26 @@ func TestForkingLaunchFails(t *testing.T) {
 		{"nopid", "the pidfile named no daemon within 500ms: "},
 		{"dead", ", which is not running"},
 		{"foreign", ", which started before the launcher"},
+		{"never", ") did not exit within 500ms"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			// A launch that fails at once needs no deadline; nopid's
 			// launcher is sh (it exits at once), so 500 ms is ample.
 			timeout := "60000\n"
-			if tc.mode == "nopid" {
+			if tc.mode == "nopid" || tc.mode == "never" {
 				timeout = "500\n"
 			}
 			scan := t.TempDir()
 			dir, pidfile := forkingSvc(t, scan, "ff-"+tc.mode, tc.mode, map[string]string{servicedir.TimeoutPidfileFile: timeout})
-			if tc.mode == "nopid" {
+			switch tc.mode {
+			case "nopid":
 				// The daemon stays in the launcher's group, so the failed
 				// launch's group kill reaches it.
 				os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nGOSV_TEST_ROLE=pause \"$GOSV_TEST_BIN\" &\n"), 0o755)
+			case "never":
+				// A daemon run in the foreground by mistake: the launcher
+				// never exits, and is killed at the deadline.
+				os.WriteFile(filepath.Join(dir, "run"), []byte(pauseRun), 0o755)
 			}
 			startScanner(t, scan)
 			sub, err := servicedir.Subscribe(dir)

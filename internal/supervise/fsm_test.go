@@ -122,6 +122,9 @@ func TestStepTable(t *testing.T) {
 		{down(false), Event{Kind: EvAdopt, Pid: 7}, t0, Up, "status notify:s", func(m Machine) string {
 			return check(m.Pid == 7 && m.Adopted && m.Pgid == 7, "adopted pid")
 		}},
+		{down(false), Event{Kind: EvAdopt, Pid: 7, Pgid: 9}, t0, Up, "status notify:s", func(m Machine) string {
+			return check(m.Pid == 7 && m.Pgid == 9, "adopted forking daemon keeps its own group")
+		}},
 		{down(false), ctl('u'), t0, Starting, "spawn", nil},
 		{down(false), ctl('U'), t0, Starting, "rmdown spawn", nil},
 		{down(false), ctl('o'), t0, Starting, "spawn", func(m Machine) string { return check(!m.WantUp, "o keeps want down") }},
