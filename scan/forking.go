@@ -34,6 +34,10 @@ type launchState struct {
 	at      time.Time // the launcher's spawn (wall clock)
 	wd      int32     // inotify watch on the pidfile's directory, or -1
 	note    string    // the last reason the pidfile was not accepted
+	// readopted: this supervisor took the launch over from one that was
+	// killed; the daemon was reparented elsewhere, so its ancestry cannot
+	// be checked and only a trusted pidfile names it.
+	readopted bool
 }
 
 // beginLaunch records the launcher just spawned.
@@ -42,7 +46,56 @@ func (l *loop) beginLaunch(s *service, pid int, start uint64, at time.Time) {
 	if err != nil || !ok {
 		path = ""
 	}
-	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note = path, start, at, ""
+	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, start, at, "", false
+	if err := servicedir.WriteRecord(s.dir, servicedir.LaunchRecordPath, servicedir.PidRecord{Pid: pid, StartTime: start}); err != nil {
+		l.warnf("unable to record the launch of %s: %v", s.dir, err)
+	}
+}
+
+// endLaunch forgets the launch record: the daemon was found, or the
+// launch is over.
+func endLaunch(dir string) {
+	os.Remove(filepath.Join(dir, servicedir.LaunchRecordPath))
+}
+
+// adoptLaunch takes over the launch a killed scanner left in progress
+// (supervise/gosv/launch): the launcher, if it still lives, is watched by
+// pidfd, and the pidfile is awaited as usual. It reports whether there
+// was such a launch.
+func (l *loop) adoptLaunch(s *service) bool {
+	if !s.m.Cfg.Forking {
+		return false
+	}
+	rec, err := servicedir.ReadRecord(s.dir, servicedir.LaunchRecordPath)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(s.dir, servicedir.LaunchRecordPath))
+	if err != nil {
+		return false
+	}
+	path, ok, err := servicedir.ReadPidfileFile(s.dir)
+	if err != nil || !ok {
+		path = ""
+	}
+	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, rec.StartTime, fi.ModTime(), "", true
+	if old, err := servicedir.ReadStatus(s.dir); err == nil {
+		s.m.Stamp, s.m.WantUp = old.Stamp, old.WantUp
+	} else {
+		_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
+		s.m.WantUp = err != nil
+	}
+	pid := 0
+	if st, err := servicedir.ProcStartTime(rec.Pid); err == nil && st == rec.StartTime {
+		if fd, err := unix.PidfdOpen(rec.Pid, 0); err == nil {
+			s.pidfd = fd
+			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: rec.Pid})
+			l.byPid[rec.Pid] = s
+			pid = rec.Pid
+		}
+	}
+	l.feed(s, supervise.Event{Kind: supervise.EvAdoptLaunch, Pid: pid, Pgid: rec.Pid})
+	return true
 }
 
 // watchPidfile watches the pidfile's directory and looks at the pidfile
@@ -155,7 +208,7 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 		s.launch.note = p + " holds no pid"
 		return supervise.Event{}, false
 	}
-	why, pgid, child := l.daemonOf(s, d.Pid)
+	why, pgid, child := l.daemonOf(s, d.Pid, trustedPidfile(p, d))
 	if why == "" {
 		fd, err := unix.PidfdOpen(d.Pid, 0)
 		if err == nil {
@@ -177,7 +230,12 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 // is the child subreaper, a daemon whose launcher exited is reparented to
 // the scanner, so its parent chain reaches the scanner through processes
 // no older than the launcher and belonging to no other service.
-func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) {
+//
+// A launch taken over from a killed scanner cannot check ancestry (the
+// daemon was reparented to another subreaper or init): there, a trusted
+// pidfile (see trustedPidfile) and the start time must do, as for
+// systemd's PIDFile= outside the service's cgroup.
+func (l *loop) daemonOf(s *service, pid int, trusted bool) (why string, pgid int, child bool) {
 	if pid == l.self.Pid || pid == 1 {
 		return "which is the supervisor or init", 0, false
 	}
@@ -191,27 +249,53 @@ func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) 
 	if why := l.notOlder(s, pid); why != "" {
 		return why, 0, false
 	}
-	p, ppid := pid, st.ppid
+	why, child = l.ancestry(s, pid, st.ppid)
+	if why != "" && s.launch.readopted {
+		if !trusted {
+			return why + "; the launch was taken over from a killed scanner, and only a pidfile owned by root or by gosv's user, in a directory nobody else may write, is trusted then", 0, false
+		}
+		return "", st.pgrp, false
+	}
+	return why, st.pgrp, child
+}
+
+// ancestry checks that pid's parent chain reaches the scanner through
+// processes of this launch, and says whether pid is our child.
+func (l *loop) ancestry(s *service, pid, ppid int) (why string, child bool) {
+	p := pid
 	for range maxAncestry {
 		if ppid == l.self.Pid {
-			return "", st.pgrp, p == pid
+			return "", p == pid
 		}
 		if ppid <= 1 {
-			return "which does not descend from the launcher (its parent chain ends at pid " + strconv.Itoa(ppid) + ")", 0, false
+			return "which does not descend from the launcher (its parent chain ends at pid " + strconv.Itoa(ppid) + ")", false
 		}
 		if o := l.owner(ppid); o != nil && o != s {
-			return "which is below a process of " + o.dir, 0, false
+			return "which is below a process of " + o.dir, false
 		}
 		if why := l.notOlder(s, ppid); why != "" {
-			return "whose ancestor " + strconv.Itoa(ppid) + " " + why[len("which "):], 0, false
+			return "whose ancestor " + strconv.Itoa(ppid) + " " + why[len("which "):], false
 		}
 		pst, ok := readProcStat(ppid)
 		if !ok {
-			return "whose ancestor " + strconv.Itoa(ppid) + " vanished", 0, false
+			return "whose ancestor " + strconv.Itoa(ppid) + " vanished", false
 		}
 		p, ppid = ppid, pst.ppid
 	}
-	return "which is too deep below the supervisor", 0, false
+	return "which is too deep below the supervisor", false
+}
+
+// trustedPidfile: a pidfile only root or gosv's own user could have
+// written: owned by one of them, in a directory owned by one of them that
+// no group or other may write. A daemon that dropped privileges cannot
+// then name another process.
+func trustedPidfile(path string, d servicedir.DaemonPidfile) bool {
+	mine := func(uid int) bool { return uid == 0 || uid == os.Geteuid() }
+	var st unix.Stat_t
+	if !mine(d.Uid) || unix.Stat(filepath.Dir(path), &st) != nil {
+		return false
+	}
+	return mine(int(st.Uid)) && st.Mode&0o022 == 0
 }
 
 // owner is the service whose run, finish, check or daemon pid is, or nil.
@@ -252,6 +336,7 @@ func (l *loop) adoptDaemon(s *service, pid, fd int) {
 		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
 	}
 	os.Remove(filepath.Join(s.dir, servicedir.LaunchErrorPath))
+	endLaunch(s.dir)
 	s.launch.note = ""
 }
 

@@ -342,7 +342,7 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 		s := o.svc
 		l.release(fd)
 		s.pidfd = -1
-		if s.m.State == supervise.Up && s.m.Pid == o.pid {
+		if s.m.Pid == o.pid && (s.m.State == supervise.Up || s.m.State == supervise.Launching || s.m.State == supervise.LaunchAbort) {
 			delete(l.byPid, o.pid)
 			l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: o.pid, Unknown: true})
 		}

@@ -95,6 +95,14 @@ func TestMain(m *testing.M) {
 		forker(os.Args[1], os.Args[2])
 	case "forker-daemon":
 		// The daemon: write the pidfile (and readiness on fd 5), then run.
+		if os.Args[2] == "gated" {
+			// Write the pidfile only once the test says so (a line on
+			// PIDFILE.gate): the launch stays open as long as it needs.
+			if f, err := os.Open(os.Args[3] + ".gate"); err == nil {
+				f.Read(make([]byte, 1))
+				f.Close()
+			}
+		}
 		os.WriteFile(os.Args[3], []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 		if os.Args[2] == "notify" {
 			unix.Write(5, []byte("\n"))

@@ -132,6 +132,9 @@ func openControl(path string) (int, error) {
 // in supervise/gosv/pid that is still alive — same pid, same start time —
 // was left by a scanner that died: it is adopted, never spawned twice.
 func (l *loop) startService(s *service) {
+	if l.adoptLaunch(s) {
+		return // before the pid record, which names the launcher then
+	}
 	if pid, ok := l.adoptable(s); ok {
 		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 			s.pidfd = fd
@@ -393,6 +396,7 @@ func (l *loop) spawnRun(s *service) {
 
 func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	servicedir.RemovePidRecord(s.dir)
+	endLaunch(s.dir)
 	// A missing finish is the common case: skip the fork s6 makes for it.
 	if unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) != nil {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
@@ -601,6 +605,7 @@ func (l *loop) exitService(s *service, leave bool) {
 	}
 	if !leave {
 		servicedir.RemovePidRecord(s.dir)
+		endLaunch(s.dir)
 	}
 	for pid, o := range l.byPid {
 		if o == s {
