@@ -196,6 +196,15 @@ func (l *loop) recheckPidfiles() {
 // deadline ends those, with the last reason in s.launch.note.
 func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 	p := s.launch.pidfile
+	for _, o := range l.pidWatch[s.launch.wd] {
+		if o != s && o.launch.pidfile == p {
+			// Two launches awaiting one pidfile: whichever read it first
+			// would take the other's daemon. Neither does; the deadline
+			// ends both, saying why.
+			s.launch.note = p + " is also the pidfile of " + o.dir + ", launching at the same time"
+			return supervise.Event{}, false
+		}
+	}
 	d, err := servicedir.ReadDaemonPidfile(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
