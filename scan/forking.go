@@ -32,7 +32,8 @@ type launchState struct {
 	pidfile string    // absolute path of the daemon's pidfile, read at the spawn
 	start   uint64    // the launcher's start time (clock ticks since boot)
 	at      time.Time // the launcher's spawn (wall clock)
-	wd      int32     // inotify watch on the pidfile's directory, or -1
+	wd      int32     // inotify watch on the pidfile's directory (or its nearest existing ancestor), or -1
+	watched string    // the directory wd watches
 	note    string    // the last reason the pidfile was not accepted
 	// readopted: this supervisor took the launch over from one that was
 	// killed; the daemon was reparented elsewhere, so its ancestry cannot
@@ -105,19 +106,39 @@ func (l *loop) watchPidfile(s *service) {
 		s.launch.note = "no pidfile path (" + filepath.Join(s.dir, servicedir.PidfileFile) + " unreadable)"
 		return
 	}
-	if s.launch.wd < 0 {
-		dir := filepath.Dir(s.launch.pidfile)
-		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
-		if err != nil {
-			// The deadline still ends the launch, with this reason.
-			s.launch.note = "unable to watch " + dir + ": " + err.Error()
-			return
-		}
-		s.launch.wd = int32(wd)
-		l.pidWatch[s.launch.wd] = append(l.pidWatch[s.launch.wd], s)
+	if !l.addPidWatch(s) {
+		return
 	}
 	if e, ok := l.pidfileVerdict(s); ok {
 		l.pending = append(l.pending, e)
+	}
+}
+
+// addPidWatch watches the pidfile's directory or, while it does not exist
+// (a daemon may make its own /run/NAME after its launcher exited), its
+// nearest existing ancestor, for the next component to appear. It reports
+// whether the pidfile's own directory is watched.
+func (l *loop) addPidWatch(s *service) bool {
+	want := filepath.Dir(s.launch.pidfile)
+	if s.launch.wd >= 0 {
+		return s.launch.watched == want
+	}
+	for dir := want; ; dir = filepath.Dir(dir) {
+		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
+		if (err == unix.ENOENT || err == unix.ENOTDIR) && dir != "/" {
+			continue
+		}
+		if err != nil {
+			// The deadline still ends the launch, with this reason.
+			s.launch.note = "unable to watch " + dir + ": " + err.Error()
+			return false
+		}
+		s.launch.wd, s.launch.watched = int32(wd), dir
+		l.pidWatch[s.launch.wd] = append(l.pidWatch[s.launch.wd], s)
+		if dir != want {
+			s.launch.note = s.launch.pidfile + " does not exist (nor does " + want + ")"
+		}
+		return dir == want
 	}
 }
 
@@ -162,12 +183,27 @@ func (l *loop) rmWatch(wd int32) {
 // pidfileChanged handles an inotify event on a watched pidfile directory.
 func (l *loop) pidfileChanged(wd int32, name string) {
 	for _, s := range append([]*service(nil), l.pidWatch[wd]...) {
-		if s.m.State != supervise.AwaitPid || filepath.Base(s.launch.pidfile) != name {
+		if s.launch.watched == filepath.Dir(s.launch.pidfile) && filepath.Base(s.launch.pidfile) != name {
 			continue
 		}
-		if e, ok := l.pidfileVerdict(s); ok {
-			l.feed(s, e)
+		l.lookAgain(s)
+	}
+}
+
+// lookAgain re-examines an awaited pidfile, first moving a watch on an
+// ancestor down as far as the path now exists.
+func (l *loop) lookAgain(s *service) {
+	if s.m.State != supervise.AwaitPid {
+		return
+	}
+	if s.launch.watched != filepath.Dir(s.launch.pidfile) {
+		l.unwatchPidfile(s)
+		if !l.addPidWatch(s) {
+			return
 		}
+	}
+	if e, ok := l.pidfileVerdict(s); ok {
+		l.feed(s, e)
 	}
 }
 
@@ -179,12 +215,7 @@ func (l *loop) recheckPidfiles() {
 		all = append(all, list...)
 	}
 	for _, s := range all {
-		if s.m.State != supervise.AwaitPid {
-			continue
-		}
-		if e, ok := l.pidfileVerdict(s); ok {
-			l.feed(s, e)
-		}
+		l.lookAgain(s)
 	}
 }
 

@@ -315,3 +315,20 @@ func TestForkingTakeoverUntrustedPidfile(t *testing.T) {
 	}
 	waitFor(t, svc, svwait.DownReady)
 }
+
+// TestForkingPidfileDirMadeByDaemon: the pidfile's directory does not
+// exist when the launcher exits (the daemon makes it): gosv watches the
+// nearest ancestor and follows the path down.
+func TestForkingPidfileDirMadeByDaemon(t *testing.T) {
+	scan := t.TempDir()
+	pidfile := filepath.Join(t.TempDir(), "run", "made", "d.pid")
+	dir := mksvc(t, scan, "fm", role("forker", "ok", pidfile), map[string]string{servicedir.PidfileFile: pidfile + "\n"})
+	t.Cleanup(func() { killStrays(pidfile) })
+	startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}

@@ -103,6 +103,7 @@ func TestMain(m *testing.M) {
 				f.Close()
 			}
 		}
+		os.MkdirAll(filepath.Dir(os.Args[3]), 0o755) // a daemon that makes its own /run/NAME
 		os.WriteFile(os.Args[3], []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 		if os.Args[2] == "notify" {
 			unix.Write(5, []byte("\n"))
