@@ -332,3 +332,26 @@ func TestForkingPidfileDirMadeByDaemon(t *testing.T) {
 	}
 	ctlWait(t, svc, "d", svwait.DownReady)
 }
+
+// TestForkingCheck: with ./check, readiness comes from the check, run
+// once the daemon is found.
+func TestForkingCheck(t *testing.T) {
+	scan := t.TempDir()
+	ran := filepath.Join(t.TempDir(), "check.ran")
+	dir, pidfile := forkingSvc(t, scan, "fc", "ok", map[string]string{"check": "#!/bin/sh\necho \"$1\" >> " + ran + "\n"})
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	if b, err := os.ReadFile(ran); err != nil || string(b) != "fc\n" {
+		t.Fatalf("check runs %q %v, want one", b, err)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
