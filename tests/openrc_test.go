@@ -100,6 +100,9 @@ func newRCv(t *testing.T, hook bool, version string) *RC {
 		if r.Code != 0 {
 			t.Fatalf("install OpenRC %s inside the namespace: %s", version, r)
 		}
+		// 0.63's s6 backend and s6-svscan service run execline's commands
+		// by name; Debian keeps them off PATH, in /usr/lib/execline/bin.
+		e.Sh(t, `for f in /usr/lib/execline/bin/*; do [ -e "/usr/local/bin/${f##*/}" ] || ln -s "$f" /usr/local/bin/; done`)
 	}
 	if got := strings.TrimSpace(e.MustRun(t, "cat", e.Libexec+"/version").Stdout); got != version {
 		t.Fatalf("%s/version says %q, want OpenRC %s", e.Libexec, got, version)
@@ -741,8 +744,15 @@ func testOpenRCOtherSupervisorsUnchanged(t *testing.T, version string) {
 	requireS6(t)
 	battery := func(hook bool) string {
 		e := newRCv(t, hook, version)
-		e.MustRun(t, "mkdir", "-p", rcSvcDir+"/s6-scan")
-		e.Start(t, nil, "s6-svscan", rcSvcDir+"/s6-scan")
+		if e.Run(t, "test", "-e", "/etc/init.d/s6-svscan").Code != 0 {
+			// Debian's 0.45 ships no s6-svscan service: the test runs the
+			// scanner its s6 backend expects. 0.63's s6 services need
+			// theirs, which OpenRC starts.
+			e.MustRun(t, "mkdir", "-p", rcSvcDir+"/s6-scan")
+			e.Start(t, nil, "s6-svscan", rcSvcDir+"/s6-scan")
+		}
+		e.MustRun(t, "mkdir", "-p", "/var/svc.d")
+		e.MustRun(t, "ln", "-s", filepath.Join(e.Dir, "svc.d", "ref-s6"), "/var/svc.d/ref-s6")
 		var b strings.Builder
 		for _, svc := range []string{"ref-sd", "ref-ssd", "ref-s6", "ref-reload-listed"} {
 			for _, cmd := range []string{"status", "start", "status", "restart", "status", "reload", "describe", "stop", "status"} {
