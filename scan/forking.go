@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,7 +50,7 @@ func (l *loop) beginLaunch(s *service, pid int, start uint64, at time.Time) {
 	}
 	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, start, at, "", false
 	if err := servicedir.WriteRecord(s.dir, servicedir.LaunchRecordPath, servicedir.PidRecord{Pid: pid, StartTime: start}); err != nil {
-		l.warnf("unable to record the launch of %s: %v", s.dir, err)
+		l.warn(s, "record", "unable to record the launch of %s: %v", s.dir, err)
 	}
 }
 
@@ -373,7 +374,7 @@ func (l *loop) adoptDaemon(s *service, pid, fd int) {
 		err = servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: st})
 	}
 	if err != nil {
-		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
+		l.warn(s, "record", "unable to record pid %d for %s: %v", pid, s.dir, err)
 	}
 	os.Remove(filepath.Join(s.dir, servicedir.LaunchErrorPath))
 	endLaunch(s.dir)
@@ -386,8 +387,17 @@ func (l *loop) launchFailed(s *service, msg string) {
 	if s.launch.note != "" {
 		msg += ": " + s.launch.note
 	}
+	msg = s.show(msg) // a relative pidfile was reached through the directory's fd
 	if err := servicedir.WriteFile(s.dir, servicedir.LaunchErrorPath, []byte(msg+"\n")); err != nil {
-		l.warnf("unable to write %v", err)
+		l.warn(s, "state|"+servicedir.LaunchErrorPath, "unable to write %v", err)
 	}
-	l.warnf("%s: launch failed: %s", s.dir, msg)
+	// The same failure again (pids aside) is reported as warnlimit says:
+	// once, then with a count, not at every relaunch.
+	sig := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return 'N'
+		}
+		return r
+	}, msg)
+	l.warnSig(s, "launch", sig, s.dir+": launch failed: "+msg)
 }
