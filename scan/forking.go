@@ -233,7 +233,7 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 			// Two launches awaiting one pidfile: whichever read it first
 			// would take the other's daemon. Neither does; the deadline
 			// ends both, saying why.
-			s.launch.note = p + " is also the pidfile of " + o.dir + ", launching at the same time"
+			s.launch.note = p + " is also the pidfile of " + o.show(o.dir) + ", launching at the same time"
 			return supervise.Event{}, false
 		}
 	}
@@ -281,7 +281,7 @@ func (l *loop) daemonOf(s *service, pid int, trusted bool) (why string, pgid int
 		return "which is the supervisor or init", 0, false
 	}
 	if o := l.owner(pid); o != nil && o != s {
-		return "which is a process of " + o.dir, 0, false
+		return "which is a process of " + o.show(o.dir), 0, false
 	}
 	st, ok := readProcStat(pid)
 	if !ok || st.state == 'Z' {
@@ -312,7 +312,7 @@ func (l *loop) ancestry(s *service, pid, ppid int) (why string, child bool) {
 			return "which does not descend from the launcher (its parent chain ends at pid " + strconv.Itoa(ppid) + ")", false
 		}
 		if o := l.owner(ppid); o != nil && o != s {
-			return "which is below a process of " + o.dir, false
+			return "which is below a process of " + o.show(o.dir), false
 		}
 		if why := l.notOlder(s, ppid); why != "" {
 			return "whose ancestor " + strconv.Itoa(ppid) + " " + why[len("which "):], false
