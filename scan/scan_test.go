@@ -368,6 +368,33 @@ func TestReadinessAndFinish(t *testing.T) {
 	}
 }
 
+// TestFinishSeesItsDeath: when finish runs, supervise/death_tally already
+// holds the death it was run for (gosv openrc finish counts respawns in
+// it), as with s6-supervise.
+func TestFinishSeesItsDeath(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	out := filepath.Join(t.TempDir(), "finish.out")
+	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
+	svc := link(t, scan, mksvc(t, scan, "tally", run, map[string]string{
+		"notification-fd": "3\n",
+		"finish":          "#!/bin/sh\nwc -c <supervise/death_tally >" + out + "\n",
+	}))
+	waitFor(t, svc, svwait.UpReady)
+	ctlWait(t, svc, "d", svwait.DownReady)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(svc, "supervise", "death_tally"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(fi.Size(), 10) || fi.Size() == 0 {
+		t.Errorf("finish saw a death_tally of %s bytes, after it: %d", got, fi.Size())
+	}
+}
+
 func TestMissingRunIsWatched(t *testing.T) {
 	scan := t.TempDir()
 	startScanner(t, scan)

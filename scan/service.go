@@ -240,11 +240,16 @@ func (l *loop) feed(s *service, e supervise.Event) {
 	}
 	l.pending = l.pending[:0]
 	s.cfgFresh = false
+	l.flushTally(s)
+	l.rearm(s)
+}
+
+// flushTally writes the death_tally record the feed has pending.
+func (l *loop) flushTally(s *service) {
 	if s.tally {
 		s.tally = false
 		l.deathTally(s, s.tallyWstat, s.tallyAt)
 	}
-	l.rearm(s)
 }
 
 func (l *loop) do(s *service, a *supervise.Action) {
@@ -278,8 +283,9 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActWatchGroup:
 		l.watchGroup(s)
 	case supervise.ActDeathTally:
-		// Written at the end of the feed: it is not needed before the
-		// restart, which it would delay by a read and a rename.
+		// Written before a finish starts (spawnFinish), else at the end
+		// of the feed: it is not needed before the restart, which it
+		// would delay by a read and a rename.
 		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, time.Now()
 	case supervise.ActCreateDown:
 		if err := servicedir.CreateDown(s.dir); err != nil {
@@ -425,6 +431,12 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}
+	// NOTE: finish may read death_tally (gosv openrc finish counts the
+	// respawns in it): it must already hold this death, as with
+	// s6-supervise. Otherwise a finish that ran before the end of the
+	// feed (a loaded machine) saw one death fewer and respawned once too
+	// often.
+	l.flushTally(s)
 	argv := []string{"finish", strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./finish", Argv: argv, Env: l.env,
 		Files: []int{s.stdin, s.stdout, 2}})
