@@ -72,12 +72,13 @@ type loop struct {
 
 	fds      map[int32]fdOwner
 	byPid    map[int]*service
-	checks   map[int]*service   // running ./check processes
-	wds      map[int32]*service // inotify watches waiting for ./run
-	draining []*service         // services whose dead run's group still has members
-	timers   timerHeap          // every deadline: machines, entries, rescans (timers.go)
-	due      []*timer           // timers expired this turn
-	closing  []int              // fds to close at the end of the batch (epoll may still report them)
+	checks   map[int]*service     // running ./check processes
+	wds      map[int32]*service   // inotify watches waiting for ./run
+	pidWatch map[int32][]*service // inotify watches of pidfile directories (forking mode)
+	draining []*service           // services whose dead run's group still has members
+	timers   timerHeap            // every deadline: machines, entries, rescans (timers.go)
+	due      []*timer             // timers expired this turn
+	closing  []int                // fds to close at the end of the batch (epoll may still report them)
 
 	pending   []supervise.Event // feedback events of the service being stepped
 	acts      []supervise.Action
@@ -111,7 +112,7 @@ type loop struct {
 // after setup every error becomes a warning and supervision goes on.
 func Run(cfg Config) error {
 	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
-		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{},
+		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}, pidWatch: map[int32][]*service{},
 		checks: map[int]*service{}, devnull: -1}
 	l.env = childEnv()
 	l.trace = -1
@@ -358,7 +359,7 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 		s := o.svc
 		l.release(fd)
 		s.pidfd = -1
-		if s.m.State == supervise.Up && s.m.Pid == o.pid {
+		if s.m.Pid == o.pid && (s.m.State == supervise.Up || s.m.State == supervise.Launching || s.m.State == supervise.LaunchAbort) {
 			delete(l.byPid, o.pid)
 			l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: o.pid, Unknown: true})
 		}

@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	switch os.Getenv("GOSV_TEST_ROLE") {
+	case "exit0":
+		os.Exit(0)
 	case "scanner":
 		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
 		if err != nil {
@@ -119,6 +121,26 @@ func TestMain(m *testing.M) {
 		}
 		if _, err := unix.Write(3, []byte("\n")); err != nil {
 			os.Exit(7)
+		}
+		block()
+	case "forker":
+		// A launcher as distributions' forking daemons have: start the
+		// daemon in the background and exit (args: MODE PIDFILE).
+		forker(os.Args[1], os.Args[2])
+	case "forker-daemon":
+		// The daemon: write the pidfile (and readiness on fd 5), then run.
+		if os.Args[2] == "gated" {
+			// Write the pidfile only once the test says so (a line on
+			// PIDFILE.gate): the launch stays open as long as it needs.
+			if f, err := os.Open(os.Args[3] + ".gate"); err == nil {
+				f.Read(make([]byte, 1))
+				f.Close()
+			}
+		}
+		os.MkdirAll(filepath.Dir(os.Args[3]), 0o755) // a daemon that makes its own /run/NAME
+		os.WriteFile(os.Args[3], []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+		if os.Args[2] == "notify" {
+			unix.Write(5, []byte("\n"))
 		}
 		block()
 	case "ignore-term-fork":
@@ -1046,4 +1068,30 @@ func TestReadinessSurvivesScannerKill(t *testing.T) {
 	if st := status(t, svc); st.Pid != pid {
 		t.Fatalf("run %d replaced by %d: its readiness was lost", pid, st.Pid)
 	}
+}
+
+func forker(mode, pidfile string) {
+	switch mode {
+	case "fail":
+		os.Exit(3)
+	case "dead":
+		// A pid that is certainly dead: a child we reaped ourselves.
+		c := exec.Command(os.Args[0])
+		c.Env = append(os.Environ(), "GOSV_TEST_ROLE=exit0")
+		c.Run()
+		os.WriteFile(pidfile, []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o644)
+		os.Exit(0)
+	case "foreign":
+		// A live process that is not ours: the scanner's parent (the test).
+		st, _ := readProcStat(os.Getppid())
+		os.WriteFile(pidfile, []byte(strconv.Itoa(st.ppid)+"\n"), 0o644)
+		os.Exit(0)
+	}
+	c := exec.Command(os.Args[0], "daemon", mode, pidfile)
+	c.Env = append(os.Environ(), "GOSV_TEST_ROLE=forker-daemon")
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		os.Exit(4)
+	}
+	os.Exit(0) // without waiting: the daemon is reparented to the scanner
 }

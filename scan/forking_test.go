@@ -1,0 +1,357 @@
+package scan
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+// forkingSvc makes a service whose run is the forker launcher in mode.
+func forkingSvc(t *testing.T, scan, name, mode string, extra map[string]string) (dir, pidfile string) {
+	t.Helper()
+	pidfile = filepath.Join(t.TempDir(), name+".pid")
+	files := map[string]string{servicedir.PidfileFile: pidfile + "\n"}
+	for k, v := range extra {
+		files[k] = v
+	}
+	dir = mksvc(t, scan, name, role("forker", mode, pidfile), files)
+	// Registered before the scanner: runs after it stopped. A launch the
+	// test gave up on (a deadline under load) may leave a daemon that no
+	// supervisor owns: it is ours, named by the unique pidfile path.
+	t.Cleanup(func() { killStrays(pidfile) })
+	return dir, pidfile
+}
+
+// killStrays SIGKILLs, by pid, the test's own processes whose command line
+// holds marker.
+func killStrays(marker string) {
+	d, _ := os.ReadDir("/proc")
+	for _, e := range d {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), marker) {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+func pidIn(t *testing.T, pidfile string) int {
+	t.Helper()
+	d, err := servicedir.ReadDaemonPidfile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Pid
+}
+
+// dead says whether pid is gone or a zombie (not yet reaped by whoever
+// inherited it).
+func dead(pid int) bool {
+	st, ok := readProcStat(pid)
+	return !ok || st.state == 'Z'
+}
+
+// TestForkingDaemon: the process the pidfile names is the service: status,
+// restart after SIGKILL, stop.
+func TestForkingDaemon(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fk", "ok", nil)
+	tr := startScanner(t, scan) // after the directories: stopped before they go
+	// A stale pidfile from an earlier run, naming a live foreign process:
+	// older than the launch, so it is waited out, not trusted or failed.
+	os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(pidfile, old, old)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	st := status(t, svc)
+	daemon := pidIn(t, pidfile)
+	if st.Pid != daemon || daemon == os.Getpid() {
+		t.Fatalf("status pid %d, pidfile %d", st.Pid, daemon)
+	}
+	if ps, _ := readProcStat(daemon); ps.ppid != tr.cmd.Process.Pid || ps.sid != daemon {
+		t.Fatalf("daemon %d: parent %d (scanner %d), session %d", daemon, ps.ppid, tr.cmd.Process.Pid, ps.sid)
+	}
+	if rec, err := servicedir.ReadPidRecord(svc); err != nil || rec.Pid != daemon {
+		t.Fatalf("pid record %+v %v, want the daemon %d", rec, err, daemon)
+	}
+	// Its death is the service's death: a new launch, a new daemon.
+	w, _ := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	unix.Kill(daemon, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitFor(t, svc, svwait.UpReady)
+	st = status(t, svc)
+	if st.Pid == daemon || st.Pid != pidIn(t, pidfile) || st.Wstat != uint16(unix.SIGKILL) {
+		t.Fatalf("after SIGKILL of %d: %+v, pidfile %d", daemon, st, pidIn(t, pidfile))
+	}
+	// Stop: the down-signal reaches the daemon.
+	daemon = st.Pid
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if !dead(daemon) {
+		t.Fatalf("daemon %d alive after d", daemon)
+	}
+	if _, err := os.Stat(filepath.Join(svc, servicedir.LaunchErrorPath)); err == nil {
+		t.Fatal("launch-error written for good launches")
+	}
+}
+
+// TestForkingNotify: with notification-fd the daemon, inheriting the
+// pipe through the launcher, says when it is ready.
+func TestForkingNotify(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fn", "notify", map[string]string{"notification-fd": "5\n"})
+	startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) || !st.Ready {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
+
+// TestForkingLaunchFails: each way a launch fails is a death with the
+// reason in supervise/gosv/launch-error, and nothing is left running.
+func TestForkingLaunchFails(t *testing.T) {
+	for _, tc := range []struct{ mode, want string }{
+		{"fail", "the launcher exited 3"},
+		{"nopid", "the pidfile named no daemon within 500ms: "},
+		{"dead", ", which is not running"},
+		{"foreign", ", which started before the launcher"},
+		{"never", ") did not exit within 500ms"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			// A launch that fails at once needs no deadline; nopid's
+			// launcher is sh (it exits at once), so 500 ms is ample.
+			timeout := "60000\n"
+			if tc.mode == "nopid" || tc.mode == "never" {
+				timeout = "500\n"
+			}
+			scan := t.TempDir()
+			dir, pidfile := forkingSvc(t, scan, "ff-"+tc.mode, tc.mode, map[string]string{servicedir.TimeoutPidfileFile: timeout})
+			switch tc.mode {
+			case "nopid":
+				// The daemon stays in the launcher's group, so the failed
+				// launch's group kill reaches it.
+				os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nGOSV_TEST_ROLE=pause \"$GOSV_TEST_BIN\" &\n"), 0o755)
+			case "never":
+				// A daemon run in the foreground by mistake: the launcher
+				// never exits, and is killed at the deadline.
+				os.WriteFile(filepath.Join(dir, "run"), []byte(pauseRun), 0o755)
+			}
+			startScanner(t, scan)
+			sub, err := servicedir.Subscribe(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			svc := link(t, scan, dir)
+			waitEvent(t, sub, "d")
+			b, _ := os.ReadFile(filepath.Join(svc, servicedir.LaunchErrorPath))
+			if !strings.Contains(string(b), tc.want) {
+				t.Fatalf("launch-error %q, want %q", b, tc.want)
+			}
+			if tc.mode == "nopid" && !strings.Contains(string(b), pidfile+" does not exist") {
+				t.Fatalf("launch-error %q does not name the missing pidfile", b)
+			}
+			ctlWait(t, svc, "d", svwait.DownReady)
+			pgid := status(t, svc).Pid
+			if _, empty := groupState(pgid); pgid != 0 && !empty {
+				t.Fatalf("process group %d still has members", pgid)
+			}
+		})
+	}
+}
+
+// TestForkingAdoptAfterSIGKILL: a new scanner adopts the daemon (no longer
+// its child: watched by pidfd) and restarts it when it dies.
+func TestForkingAdoptAfterSIGKILL(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fa", "ok", nil)
+	tr := startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	daemon := status(t, svc).Pid
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	tr2 := startScanner(t, scan)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != daemon || dead(daemon) {
+		t.Fatalf("after the scanner's restart: %+v, want the adopted daemon %d", st, daemon)
+	}
+	w, _ := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	unix.Kill(daemon, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitFor(t, svc, svwait.UpReady)
+	st := status(t, svc)
+	if st.Pid == daemon || st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("after SIGKILL of the adopted daemon: %+v", st)
+	}
+	if ps, _ := readProcStat(st.Pid); ps.ppid != tr2.cmd.Process.Pid {
+		t.Fatalf("new daemon's parent %d, want the new scanner %d", ps.ppid, tr2.cmd.Process.Pid)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if !dead(st.Pid) {
+		t.Fatalf("daemon %d alive after d", st.Pid)
+	}
+}
+
+// TestForkingAdoptDuringLaunch: a scanner SIGKILLed in the middle of a
+// launch: the new one takes the launch over (supervise/gosv/launch) and
+// adopts the daemon once its pidfile names it; one daemon, supervised.
+func TestForkingAdoptDuringLaunch(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fl", "gated", nil)
+	if err := unix.Mkfifo(pidfile+".gate", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u") // the launcher runs
+	if _, err := servicedir.ReadRecord(svc, servicedir.LaunchRecordPath); err != nil {
+		t.Fatalf("no launch record during the launch: %v", err)
+	}
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	startScanner(t, scan)
+	waitEvent(t, sub, "s") // the new scanner took the directory
+	if st := status(t, svc); !st.Up() || st.Ready {
+		t.Fatalf("after the takeover: %+v, want up (launching), not ready", st)
+	}
+	// NOTE: O_RDWR never blocks on a fifo, and the gate stays open: the
+	// line waits in it for a daemon that is not there yet.
+	gate, err := os.OpenFile(pidfile+".gate", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	gate.Write([]byte("\n"))
+	waitFor(t, svc, svwait.UpReady)
+	daemon := status(t, svc).Pid
+	if daemon != pidIn(t, pidfile) {
+		t.Fatalf("status pid %d, pidfile %d", daemon, pidIn(t, pidfile))
+	}
+	if _, err := servicedir.ReadRecord(svc, servicedir.LaunchRecordPath); err == nil {
+		t.Error("launch record left after the daemon was found")
+	}
+	// Not our child: its death comes by pidfd, and a new launch follows.
+	w, _ := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	unix.Kill(daemon, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	gate.Write([]byte("\n")) // for the next daemon, whenever it reads
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid == daemon || st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("after SIGKILL of the adopted daemon: %+v", st)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
+
+// TestForkingTakeoverUntrustedPidfile: after a takeover the daemon's
+// ancestry is lost, so a pidfile in a directory others may write is not
+// believed: the launch fails with the reason.
+func TestForkingTakeoverUntrustedPidfile(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fu", "gated", nil)
+	if err := unix.Mkfifo(pidfile+".gate", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u")
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	startScanner(t, scan)
+	waitEvent(t, sub, "s")
+	os.Chmod(filepath.Dir(pidfile), 0o777)
+	// Want down (O: no signal), so that the failure is not relaunched.
+	if err := servicedir.WriteControl(svc, []byte("O")); err != nil {
+		t.Fatal(err)
+	}
+	gate, err := os.OpenFile(pidfile+".gate", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	gate.Write([]byte("\n"))
+	waitEvent(t, sub, "d")
+	// The refused daemon left the launcher's group: nobody supervises it.
+	if pid := pidIn(t, pidfile); pid > 0 {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	b, _ := os.ReadFile(filepath.Join(svc, servicedir.LaunchErrorPath))
+	if !strings.Contains(string(b), "the launch was taken over from a killed scanner") {
+		t.Fatalf("launch-error %q", b)
+	}
+	waitFor(t, svc, svwait.DownReady)
+}
+
+// TestForkingPidfileDirMadeByDaemon: the pidfile's directory does not
+// exist when the launcher exits (the daemon makes it): gosv watches the
+// nearest ancestor and follows the path down.
+func TestForkingPidfileDirMadeByDaemon(t *testing.T) {
+	scan := t.TempDir()
+	pidfile := filepath.Join(t.TempDir(), "run", "made", "d.pid")
+	dir := mksvc(t, scan, "fm", role("forker", "ok", pidfile), map[string]string{servicedir.PidfileFile: pidfile + "\n"})
+	t.Cleanup(func() { killStrays(pidfile) })
+	startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
+
+// TestForkingCheck: with ./check, readiness comes from the check, run
+// once the daemon is found.
+func TestForkingCheck(t *testing.T) {
+	scan := t.TempDir()
+	ran := filepath.Join(t.TempDir(), "check.ran")
+	dir, pidfile := forkingSvc(t, scan, "fc", "ok", map[string]string{"check": "#!/bin/sh\necho \"$1\" >> " + ran + "\n"})
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	if b, err := os.ReadFile(ran); err != nil || string(b) != "fc\n" {
+		t.Fatalf("check runs %q %v, want one", b, err)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
