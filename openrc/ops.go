@@ -18,6 +18,7 @@ import (
 	gosvbackend "github.com/gosv/gosv/backends/gosv"
 	"github.com/gosv/gosv/internal/getopt"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
 )
 
 // Operation timings.
@@ -118,7 +119,7 @@ func Start(ctx context.Context, req *Request) error {
 
 // prepare returns the service directory and what to wait for.
 func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions, error) {
-	opts := backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady}
+	opts := backends.StartOptions{Goal: svwait.Up, Timeout: sp.TimeoutReady}
 	if !sp.Declarative {
 		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, "run")); err != nil || fi.IsDir() {
 			return "", opts, fmt.Errorf("no command, and no service directory with a run file at %s", sp.ServiceDir)
@@ -126,7 +127,7 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 		return sp.ServiceDir, withStartWait(sp, handWrittenWait(sp, opts)), nil
 	}
 	if sp.HasReadiness() {
-		opts.Want = backends.Ready
+		opts.Goal = svwait.UpReady
 	}
 	opts = withStartWait(sp, opts)
 	dir := filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
@@ -164,7 +165,7 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 // withStartWait adds start_wait to a start that waits for up only: a
 // readiness source says more than any window could.
 func withStartWait(sp *Spec, opts backends.StartOptions) backends.StartOptions {
-	if opts.Want == backends.Up {
+	if opts.Goal == svwait.Up {
 		opts.StartWait = sp.StartWait
 	}
 	return opts
@@ -181,20 +182,10 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 			if err != nil || opt == getopt.End {
 				break
 			}
-			switch opt {
-			case 'u':
-				opts.Want = backends.Up
-			case 'U':
-				opts.Want = backends.Ready
-			case 'd':
-				opts.Want = backends.Down
-			case 'D':
-				opts.Want = backends.DownReady
-			case 'r':
-				opts.Want = backends.Restart
-			case 'R':
-				opts.Want = backends.RestartReady
-			case 't':
+			if g, ok := svwait.GoalFor(byte(opt)); ok {
+				opts.Goal = g
+			}
+			if opt == 't' {
 				if ms, err := strconv.ParseUint(arg, 10, 31); err == nil {
 					opts.Timeout = time.Duration(ms) * time.Millisecond
 				}
@@ -204,7 +195,7 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 	}
 	for _, f := range []string{"notification-fd", "notification-socket", "check"} {
 		if _, err := os.Stat(filepath.Join(sp.ServiceDir, f)); err == nil {
-			opts.Want = backends.Ready
+			opts.Goal = svwait.UpReady
 		}
 	}
 	return opts

@@ -360,6 +360,9 @@ func (w *Waiter) settled(over bool) bool {
 			w.info[i].UpSince = st.Stamp
 		}
 		if err != nil || !st.Up() {
+			if err == nil {
+				w.info[i].Wstat = st.Wstat
+			}
 			w.t.fail(i, Died)
 			continue
 		}
