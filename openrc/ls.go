@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/gosv/gosv/backends"
-	gosvbackend "github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -54,7 +54,7 @@ func isOpenRCScript(p string) bool {
 // resolved are listed with the reason.
 func Ls(l Layout, gosv string, w io.Writer) error {
 	l = l.fill()
-	b := gosvbackend.New(ScanDir(l.SvcDir))
+	b := registry.NewDefault(ScanDir(l.SvcDir))
 	rc := RC{SvcDir: l.SvcDir}
 	n := 0
 	for _, script := range l.Scripts() {

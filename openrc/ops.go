@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/gosv/gosv/backends"
-	gosvbackend "github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/getopt"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/svwait"
@@ -72,8 +72,10 @@ func LiveService(req *Request) *Service {
 	return s
 }
 
-func (req *Request) backend() *gosvbackend.Backend {
-	return gosvbackend.New(ScanDir(req.Layout.SvcDir))
+// backend is the supervision backend of the request's service: for now
+// every service has the default one (gosv's tree).
+func (req *Request) backend() backends.Backend {
+	return registry.NewDefault(ScanDir(req.Layout.SvcDir))
 }
 
 // printProblems prints problems for the hook and reports whether one is
