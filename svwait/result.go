@@ -136,9 +136,10 @@ func oneLine(s string) string {
 }
 
 // FailedError reports services that failed during the wait: permanent
-// failure ('O'), a supervisor that exited ('x') in the wrong state, or
-// (gosv only) a supervisor that was not running or died. N is the number
-// of failures counted, which the s6 tools use as their exit code.
+// failure ('O'), a supervisor that exited ('x') in the wrong state,
+// (gosv only) a supervisor that was not running or died, or a death of run
+// under [Waiter.FailOnDeath] or [Waiter.Stay]. N is the number of failures
+// counted, which the s6 tools use as their exit code.
 type FailedError struct {
 	N        int
 	Services []Service // the failed services, in argument order
