@@ -72,6 +72,9 @@ func TestListenSubscribed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := f.listeners(); n != 1 {
+		t.Errorf("%d listeners, want the caller's only", n)
+	}
 	w.FailOnDeath = true
 	failedWith(t, w.Wait(testCtx(t)), f.dir, Died)
 	w.Close()

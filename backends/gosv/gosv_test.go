@@ -327,18 +327,16 @@ func TestSignal(t *testing.T) {
 	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: testTimeout}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := newWatch(svc.Dir)
+	w, err := svwait.Listen([]string{svc.Dir}, svwait.Down, svwait.All)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.close()
+	defer w.Close()
 	if err := e.b.Signal(svc, unix.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for w.deaths == 0 {
-		if err := w.next(ctx(t), time.Now().Add(testTimeout)); err != nil {
-			t.Fatal(err)
-		}
+	if err := w.Wait(ctx(t)); err != nil {
+		t.Fatal(err)
 	}
 	st, _ := servicedir.ReadStatus(svc.Dir)
 	if ws := unix.WaitStatus(st.Wstat); !ws.Exited() || ws.ExitStatus() != 42 {

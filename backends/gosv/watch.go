@@ -16,10 +16,9 @@ import (
 // (Start, which then hands the subscription to svwait) and a supervisor's
 // exit (Stop). It is used by one goroutine at a time.
 type watch struct {
-	dir    string
-	sub    *servicedir.Subscription
-	deaths int  // 'd' events seen
-	exit   bool // 'x' seen
+	dir  string
+	sub  *servicedir.Subscription
+	exit bool // 'x' seen
 }
 
 func newWatch(dir string) (*watch, error) {
@@ -54,10 +53,7 @@ func (w *watch) read(ctx context.Context, deadline time.Time, buf []byte) error 
 	defer stop()
 	n, err := w.sub.File.Read(buf)
 	for _, b := range buf[:max(n, 0)] {
-		switch b {
-		case 'd':
-			w.deaths++
-		case 'x':
+		if b == 'x' {
 			w.exit = true
 		}
 	}
