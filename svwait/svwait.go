@@ -35,14 +35,6 @@ func GoalFor(letter byte) (Goal, bool) {
 	return Goal(i), i >= 0
 }
 
-// Letter is g's s6 wait letter.
-func (g Goal) Letter() byte {
-	if g >= 0 && int(g) < len(Letters) {
-		return Letters[g]
-	}
-	return '?'
-}
-
 var goalText = [...]string{
 	Up:           "up",
 	UpReady:      "ready",
