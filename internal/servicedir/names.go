@@ -33,11 +33,15 @@ const (
 	CheckOutputPath        = "supervise/gosv/check-output"   // output of the last failed ./check
 
 	// ScanCtlDir is the scanner's control directory inside a scan directory.
-	ScanCtlDir     = ".s6-svscan"
-	ScanLockPath   = ".s6-svscan/lock"
-	ScanCtlPath    = ".s6-svscan/control"
-	StatusSize     = 35
-	DeathTallySize = 14
+	ScanCtlDir   = ".s6-svscan"
+	ScanLockPath = ".s6-svscan/lock"
+	ScanCtlPath  = ".s6-svscan/control"
+	// ScanFDHolderPath is the unix socket of the scan directory's fd
+	// holder (gosv only, PROTOCOL.md §9.2), which keeps the pipes of
+	// in-process logs open while no scanner runs.
+	ScanFDHolderPath = ".s6-svscan/gosv-fdholder"
+	StatusSize       = 35
+	DeathTallySize   = 14
 	// EventFifoNameLen is the length of a listener fifo name: "ftrig1:@" + 24 hex + ":" + 6.
 	EventFifoNameLen = 39
 )
