@@ -3,33 +3,13 @@ package backends
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/svwait"
 )
-
-// Want is a state to wait for.
-type Want int
-
-const (
-	Up           Want = iota // a process runs
-	Ready                    // a process runs and said it is ready
-	Down                     // no process runs
-	Restart                  // down first, then up (for a wait, s6-svwait -r)
-	RestartReady             // down first, then ready (-R)
-	DownReady                // down and its finish is done (-D)
-)
-
-var wantText = [...]string{"up", "ready", "down", "restarted", "restarted and ready", "down and finished"}
-
-func (w Want) String() string {
-	if w >= 0 && int(w) < len(wantText) {
-		return wantText[w]
-	}
-	return fmt.Sprintf("want(%d)", int(w))
-}
 
 // Service names one service of a backend.
 type Service struct {
@@ -37,12 +17,13 @@ type Service struct {
 	Dir  string // its service directory
 }
 
-// StartOptions say what Start waits for.
+// StartOptions say what Start waits for. Goals are svwait's, s6-svwait's
+// letters: whatever supervises the service, a wait means the same.
 type StartOptions struct {
-	Want    Want
+	Goal    svwait.Goal
 	Timeout time.Duration // 0 = no limit
-	// StartWait, with Want Up: once up, the process must stay up this
-	// long, or the start fails with how it died (OpenRC's start_wait).
+	// StartWait, with Goal svwait.Up: once up, the process must stay up
+	// this long, or the start fails with how it died (OpenRC's start_wait).
 	StartWait time.Duration
 }
 
@@ -70,7 +51,7 @@ type Status struct {
 // one goroutine at a time per service.
 type Backend interface {
 	// Start makes the backend supervise svc and waits, within
-	// opts.Timeout, until it is in state opts.Want. On failure nothing is
+	// opts.Timeout, until it reaches opts.Goal. On failure nothing is
 	// left supervised or running, and the error is a *StartError.
 	Start(ctx context.Context, svc Service, opts StartOptions) error
 	// Stop brings svc down, waits for it within opts.Timeout, and stops
@@ -80,8 +61,8 @@ type Backend interface {
 	Status(svc Service) (Status, error)
 	// Signal sends sig to svc's process (reload).
 	Signal(svc Service, sig unix.Signal) error
-	// Wait waits until svc reaches want or ctx ends.
-	Wait(ctx context.Context, svc Service, want Want) error
+	// Wait waits until svc reaches goal or ctx ends.
+	Wait(ctx context.Context, svc Service, goal svwait.Goal) error
 }
 
 // ErrNoSupervisor is returned when the backend's supervisor (the scanner)

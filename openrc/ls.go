@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/gosv/gosv/backends"
-	gosvbackend "github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -56,7 +56,7 @@ func isOpenRCScript(p string) bool {
 // resolved are listed with the reason. Cancelling ctx stops it.
 func Ls(ctx context.Context, l Layout, gosv string, w io.Writer) error {
 	l = l.fill()
-	b := gosvbackend.New(ScanDir(l.SvcDir))
+	b := registry.NewDefault(ScanDir(l.SvcDir))
 	rc := RC{SvcDir: l.SvcDir}
 	n := 0
 	scripts := l.Scripts()

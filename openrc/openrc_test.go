@@ -15,6 +15,7 @@ import (
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -347,19 +348,19 @@ func depEqual(a, b map[string][]string) bool {
 
 func TestHandWrittenWait(t *testing.T) {
 	dir := t.TempDir()
-	base := backends.StartOptions{Want: backends.Up, Timeout: 30 * time.Second}
+	base := backends.StartOptions{Goal: svwait.Up, Timeout: 30 * time.Second}
 	for _, c := range []struct {
 		opts    string
 		files   []string
-		want    backends.Want
+		want    svwait.Goal
 		timeout time.Duration
 	}{
-		{"", nil, backends.Up, 30 * time.Second},
-		{"", []string{"notification-fd"}, backends.Ready, 30 * time.Second},
-		{"", []string{"check"}, backends.Ready, 30 * time.Second},
-		{"-U -t 5000", nil, backends.Ready, 5 * time.Second},
-		{"-u", []string{"notification-socket"}, backends.Up, 30 * time.Second},
-		{"-D", nil, backends.DownReady, 30 * time.Second},
+		{"", nil, svwait.Up, 30 * time.Second},
+		{"", []string{"notification-fd"}, svwait.UpReady, 30 * time.Second},
+		{"", []string{"check"}, svwait.UpReady, 30 * time.Second},
+		{"-U -t 5000", nil, svwait.UpReady, 5 * time.Second},
+		{"-u", []string{"notification-socket"}, svwait.Up, 30 * time.Second},
+		{"-D", nil, svwait.DownReady, 30 * time.Second},
 	} {
 		d := filepath.Join(dir, strings.ReplaceAll(c.opts+strings.Join(c.files, "-"), " ", "_")+"x")
 		os.MkdirAll(d, 0o755)
@@ -367,8 +368,8 @@ func TestHandWrittenWait(t *testing.T) {
 			os.WriteFile(filepath.Join(d, f), []byte("3\n"), 0o644)
 		}
 		got := handWrittenWait(&Spec{ServiceDir: d, SvwaitOptionsStart: strings.Fields(c.opts)}, base)
-		if got.Want != c.want || got.Timeout != c.timeout {
-			t.Errorf("%q %v: %v %v, want %v %v", c.opts, c.files, got.Want, got.Timeout, c.want, c.timeout)
+		if got.Goal != c.want || got.Timeout != c.timeout {
+			t.Errorf("%q %v: %v %v, want %v %v", c.opts, c.files, got.Goal, got.Timeout, c.want, c.timeout)
 		}
 	}
 }
@@ -423,15 +424,15 @@ func TestLiveServiceDefaults(t *testing.T) {
 		wait backends.StartOptions
 	}{
 		{map[string]string{"command": "/bin/x"}, 750 * time.Millisecond, "gosv-svscan:2:1",
-			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
+			backends.StartOptions{Goal: svwait.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
 		{map[string]string{"command": "/bin/x", "start_wait": ""}, 750 * time.Millisecond, "gosv-svscan:2:1",
-			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
+			backends.StartOptions{Goal: svwait.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
 		{map[string]string{"command": "/bin/x", "start_wait": "2"}, 2 * time.Second, "",
-			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 2 * time.Second}},
+			backends.StartOptions{Goal: svwait.Up, Timeout: DefaultTimeoutReady, StartWait: 2 * time.Second}},
 		{map[string]string{"command": "/bin/x", "start_wait": "0"}, 0, "",
-			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady}},
+			backends.StartOptions{Goal: svwait.Up, Timeout: DefaultTimeoutReady}},
 		{map[string]string{"command": "/bin/x", "notify": "fd:3"}, 750 * time.Millisecond, "gosv-svscan:2:1",
-			backends.StartOptions{Want: backends.Ready, Timeout: DefaultTimeoutReady}},
+			backends.StartOptions{Goal: svwait.UpReady, Timeout: DefaultTimeoutReady}},
 	} {
 		s := LiveService(&Request{Name: "web", Script: "/etc/init.d/web", Layout: l, Vars: c.vars, Argv: []string{"/bin/x"}})
 		if s.Get("command") != "/bin/x" {
@@ -447,9 +448,9 @@ func TestLiveServiceDefaults(t *testing.T) {
 		if from := s.Vars["start_wait"].Pos.String(); !strings.HasSuffix(from, c.from) || (c.from == "") != (from == "") {
 			t.Errorf("%v: start_wait from %q, want %q", c.vars, from, c.from)
 		}
-		opts := withStartWait(sp, backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady})
+		opts := withStartWait(sp, backends.StartOptions{Goal: svwait.Up, Timeout: sp.TimeoutReady})
 		if sp.HasReadiness() {
-			opts = withStartWait(sp, backends.StartOptions{Want: backends.Ready, Timeout: sp.TimeoutReady})
+			opts = withStartWait(sp, backends.StartOptions{Goal: svwait.UpReady, Timeout: sp.TimeoutReady})
 		}
 		if opts != c.wait {
 			t.Errorf("%v: start options %+v, want %+v", c.vars, opts, c.wait)

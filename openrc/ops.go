@@ -15,9 +15,10 @@ import (
 	"time"
 
 	"github.com/gosv/gosv/backends"
-	gosvbackend "github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/getopt"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
 )
 
 // Operation timings.
@@ -71,8 +72,10 @@ func LiveService(req *Request) *Service {
 	return s
 }
 
-func (req *Request) backend() *gosvbackend.Backend {
-	return gosvbackend.New(ScanDir(req.Layout.SvcDir))
+// backend is the supervision backend of the request's service: for now
+// every service has the default one (gosv's tree).
+func (req *Request) backend() backends.Backend {
+	return registry.NewDefault(ScanDir(req.Layout.SvcDir))
 }
 
 // printProblems prints problems for the hook and reports whether one is
@@ -122,7 +125,7 @@ const launchGrace = time.Second
 
 // prepare returns the service directory and what to wait for.
 func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions, error) {
-	opts := backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady}
+	opts := backends.StartOptions{Goal: svwait.Up, Timeout: sp.TimeoutReady}
 	if !sp.Declarative {
 		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, "run")); err != nil || fi.IsDir() {
 			return "", opts, fmt.Errorf("no command, and no service directory with a run file at %s", sp.ServiceDir)
@@ -130,7 +133,7 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 		return sp.ServiceDir, withStartWait(sp, handWrittenWait(sp, opts)), nil
 	}
 	if sp.HasReadiness() {
-		opts.Want = backends.Ready
+		opts.Goal = svwait.UpReady
 	}
 	opts = withStartWait(sp, opts)
 	if sp.Pidfile != "" && opts.Timeout > 0 {
@@ -174,7 +177,7 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 // withStartWait adds start_wait to a start that waits for up only: a
 // readiness source says more than any window could.
 func withStartWait(sp *Spec, opts backends.StartOptions) backends.StartOptions {
-	if opts.Want == backends.Up {
+	if opts.Goal == svwait.Up {
 		opts.StartWait = sp.StartWait
 	}
 	return opts
@@ -191,20 +194,10 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 			if err != nil || opt == getopt.End {
 				break
 			}
-			switch opt {
-			case 'u':
-				opts.Want = backends.Up
-			case 'U':
-				opts.Want = backends.Ready
-			case 'd':
-				opts.Want = backends.Down
-			case 'D':
-				opts.Want = backends.DownReady
-			case 'r':
-				opts.Want = backends.Restart
-			case 'R':
-				opts.Want = backends.RestartReady
-			case 't':
+			if g, ok := svwait.GoalFor(byte(opt)); ok {
+				opts.Goal = g
+			}
+			if opt == 't' {
 				if ms, err := strconv.ParseUint(arg, 10, 31); err == nil {
 					opts.Timeout = time.Duration(ms) * time.Millisecond
 				}
@@ -214,7 +207,7 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 	}
 	for _, f := range []string{"notification-fd", "notification-socket", "check", servicedir.PidfileFile} {
 		if _, err := os.Stat(filepath.Join(sp.ServiceDir, f)); err == nil {
-			opts.Want = backends.Ready
+			opts.Goal = svwait.UpReady
 		}
 	}
 	return opts

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/backends"
-	gosvbackend "github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -180,7 +180,7 @@ func StopLeftovers(ctx context.Context, scanDir string) error {
 	if err != nil {
 		return err
 	}
-	b := gosvbackend.New(scanDir)
+	b := registry.NewDefault(scanDir)
 	var errs []error
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".") {

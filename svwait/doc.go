@@ -22,4 +22,11 @@
 // output of its last failed check is kept for the error. A wait that ends
 // without its goal returns a [*FailedError] or a [*TimeoutError] that says,
 // per service, why.
+//
+// For the OpenRC backend, which must fail a start at the first death of
+// the daemon and can ask it to stay up (start_wait), a [Waiter] can fail
+// at a death ([Waiter.FailOnDeath]), last past its goal ([Waiter.Stay]),
+// and take over a subscription its caller opened before the service was
+// supervised ([ListenSubscribed]): one subscription and one wait per
+// start.
 package svwait

@@ -119,7 +119,7 @@ func (l *loop) run(ctx context.Context, deadline time.Time) error {
 		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 			return l.ctxErr(ctx)
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			return l.w.timeout(set, !set.Equal(deadline))
+			return l.w.expired(set, !set.Equal(deadline))
 		case err != nil:
 			return err
 		case werr == unix.EINTR:
@@ -145,7 +145,7 @@ func (l *loop) runBlocking(deadline time.Time) error {
 		if !d.IsZero() {
 			left := time.Until(d)
 			if left <= 0 {
-				return l.w.timeout(d, !d.Equal(deadline))
+				return l.w.expired(d, !d.Equal(deadline))
 			}
 			ms = int((left + time.Millisecond - 1) / time.Millisecond)
 		}

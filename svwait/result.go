@@ -24,6 +24,7 @@ const (
 	SupervisorExited               // the supervisor exited, event 'x' (s6 counts it)
 	NoSupervisor                   // no supervisor held supervise/lock when the wait started (gosv only)
 	SupervisorDied                 // the supervisor died during the wait without an 'x', e.g. SIGKILL (gosv only)
+	Died                           // run died while the wait wanted it up (Waiter.FailOnDeath), or during Waiter.Stay (gosv only)
 )
 
 var reasonText = [...]string{
@@ -32,6 +33,7 @@ var reasonText = [...]string{
 	SupervisorExited: "supervisor exited",
 	NoSupervisor:     "supervisor not running",
 	SupervisorDied:   "supervisor died",
+	Died:             "run died",
 }
 
 func (r Reason) String() string {
@@ -60,6 +62,12 @@ type Service struct {
 	// (or when the wait started): the output and exit status of the last
 	// failed readiness check; empty when no check failed.
 	Check string
+	// InStay: the failure came during [Waiter.Stay], after the goal was
+	// reached. UpSince is then the up transition the stay began with
+	// (supervise/status), so that time.Since(UpSince) says how long the
+	// process lived.
+	InStay  bool
+	UpSince time.Time
 }
 
 // maxCheckInMessage bounds the check output quoted in one-line messages;
@@ -128,9 +136,10 @@ func oneLine(s string) string {
 }
 
 // FailedError reports services that failed during the wait: permanent
-// failure ('O'), a supervisor that exited ('x') in the wrong state, or
-// (gosv only) a supervisor that was not running or died. N is the number
-// of failures counted, which the s6 tools use as their exit code.
+// failure ('O'), a supervisor that exited ('x') in the wrong state,
+// (gosv only) a supervisor that was not running or died, or a death of run
+// under [Waiter.FailOnDeath] or [Waiter.Stay]. N is the number of failures
+// counted, which the s6 tools use as their exit code.
 type FailedError struct {
 	N        int
 	Services []Service // the failed services, in argument order

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +24,37 @@ const (
 	Restart                  // every service down first, then Up (-r)
 	RestartReady             // every service down first, then UpReady (-R)
 )
+
+// Letters are the s6 letters of the goals, in Goal order: s6-svwait's
+// options -u -U -d -D -r -R, and s6-svc -w's argument.
+const Letters = "uUdDrR"
+
+// GoalFor maps an s6 wait letter to its goal.
+func GoalFor(letter byte) (Goal, bool) {
+	i := strings.IndexByte(Letters, letter)
+	return Goal(i), i >= 0
+}
+
+var goalText = [...]string{
+	Up:           "up",
+	UpReady:      "ready",
+	Down:         "down",
+	DownReady:    "down and finished",
+	Restart:      "restarted",
+	RestartReady: "restarted and ready",
+}
+
+// String says what a service waited for is, in the words of a failed
+// start: "not ready within 5s".
+func (g Goal) String() string {
+	if g >= 0 && int(g) < len(goalText) {
+		return goalText[g]
+	}
+	return "goal " + strconv.Itoa(int(g))
+}
+
+// endsUp reports whether the goal's last phase wants the service up.
+func (g Goal) endsUp() bool { return g != Down && g != DownReady }
 
 // wantsReady reports whether the goal ends with readiness, the only goals a
 // service's ready deadline extends.
@@ -46,6 +79,10 @@ var errNoDirs = errors.New("no service directory to wait for")
 //
 // A Waiter is not safe for concurrent use; Wait is called at most once, and
 // Close always.
+//
+// Beyond s6-svwait, for the OpenRC backend: [Waiter.FailOnDeath] ends a
+// wait for up at the first death of run, and [Waiter.Stay] makes it last
+// (start_wait), in the same wait on the same subscription.
 type Waiter struct {
 	// Deadline is the wait's own deadline (zero: none), set before Wait.
 	// Unlike ctx's deadline it can move: for the UpReady and RestartReady
@@ -55,6 +92,21 @@ type Waiter struct {
 	// the latest ready deadline seen). Extensions are never withdrawn
 	// during a wait. gosv svwait -t and svc -T set it.
 	Deadline time.Time
+	// FailOnDeath, set before Wait, makes a death of run (event 'd') while
+	// the wait wants the service up a failure ([Died]) that ends the wait
+	// at once, with how it died, instead of waiting for the supervisor's
+	// restart. Every death since Listen subscribed counts. The OpenRC
+	// backend sets it: a start fails at the first death, as
+	// supervise-daemon's does when its readiness pipe reaches EOF.
+	FailOnDeath bool
+	// Stay, set before Wait, makes a goal that ends up last this long
+	// (OpenRC's start_wait): once the goal is reached, the wait goes on
+	// until Stay has passed, and fails ([Died], [Service.InStay]) at a
+	// death of run, at an 'x', or when supervise/status at the end no
+	// longer shows the process that was up when the goal was reached (a
+	// death whose 'd' is not out yet). The stay ends at its own end,
+	// whatever Deadline says. Zero: the wait ends at the goal.
+	Stay time.Duration
 
 	dirs   []string
 	goal   Goal
@@ -66,6 +118,12 @@ type Waiter struct {
 	t      *tracker
 	// ready is the latest supervise/gosv/ready-deadline seen (zero: none).
 	ready time.Time
+	// adopted: subs[0] is the caller's (ListenSubscribed), not closed here.
+	adopted bool
+	// stayEnd is when the stay ends (zero: not staying); stayPid is, per
+	// service, the run pid that must still be up then (0: not held).
+	stayEnd time.Time
+	stayPid []int
 }
 
 // Wait waits until dirs reach goal; see [Listen] and [Waiter.Wait]. Its
@@ -94,11 +152,26 @@ func Listen(dirs []string, goal Goal, mode Mode) (*Waiter, error) {
 	if len(dirs) == 0 {
 		return nil, errNoDirs
 	}
+	return listenOn(dirs, nil, goal, mode)
+}
+
+// ListenSubscribed is [Listen] for one directory whose events the caller
+// already receives through sub: a caller that must see every event since
+// before a supervisor took the directory (the OpenRC backend subscribes,
+// links the directory into the scanner's, and waits for it to be taken)
+// hands its subscription over instead of opening a second one. The
+// events still queued in sub are the wait's first events; the caller
+// keeps sub, and closes it after the Waiter.
+func ListenSubscribed(dir string, sub *servicedir.Subscription, goal Goal) (*Waiter, error) {
+	return listenOn([]string{dir}, sub, goal, All)
+}
+
+func listenOn(dirs []string, sub *servicedir.Subscription, goal Goal, mode Mode) (*Waiter, error) {
 	n := len(dirs)
-	w := &Waiter{dirs: dirs, goal: goal, pidfds: make([]int, 0, n), gone: make([]bool, n), info: make([]Service, n)}
+	w := &Waiter{dirs: dirs, goal: goal, pidfds: make([]int, 0, n), gone: make([]bool, n), info: make([]Service, n), adopted: sub != nil}
 	initial := make([]svState, n)
 	for i, dir := range dirs {
-		st, err := w.listen(dir)
+		st, err := w.listen(dir, sub)
 		if err != nil {
 			w.Close()
 			return nil, err
@@ -116,16 +189,19 @@ func Listen(dirs []string, goal Goal, mode Mode) (*Waiter, error) {
 	return w, nil
 }
 
-// listen subscribes to dir's events and then reads its status.
-func (w *Waiter) listen(dir string) (servicedir.Status, error) {
+// listen subscribes to dir's events (unless sub already receives them)
+// and then reads its status.
+func (w *Waiter) listen(dir string, sub *servicedir.Subscription) (servicedir.Status, error) {
 	if dir == "" {
 		// NOTE: s6-svwait turns "" into "/event" and creates it at the
 		// root; refuse instead, with s6's exit code (111).
 		return servicedir.Status{}, &os.PathError{Op: "subscribe to events for", Path: dir, Err: unix.ENOENT}
 	}
-	sub, err := servicedir.Subscribe(dir)
-	if err != nil {
-		return servicedir.Status{}, &os.PathError{Op: "subscribe to events for", Path: dir, Err: cause(err)}
+	if sub == nil {
+		var err error
+		if sub, err = servicedir.Subscribe(dir); err != nil {
+			return servicedir.Status{}, &os.PathError{Op: "subscribe to events for", Path: dir, Err: cause(err)}
+		}
 	}
 	w.subs = append(w.subs, sub)
 	fd, err := rawFd(sub.File)
@@ -172,6 +248,7 @@ func rawFd(f *os.File) (int, error) {
 // Wait blocks in the Go poller on one epoll descriptor holding the
 // listener fifos and the pidfds; it starts no goroutine and never polls.
 func (w *Waiter) Wait(ctx context.Context) error {
+	w.t.failOnDeath = w.FailOnDeath
 	if done, err := w.start(); done {
 		return err
 	}
@@ -192,11 +269,11 @@ func (w *Waiter) start() (done bool, err error) {
 		}
 	}
 	for i, gone := range w.gone {
-		if gone && w.t.die(i, NoSupervisor) {
+		if gone && w.settled(w.t.die(i, NoSupervisor)) {
 			return true, w.result()
 		}
 	}
-	if w.t.settle() {
+	if w.settled(w.t.settle()) {
 		return true, w.result()
 	}
 	return false, nil
@@ -251,7 +328,55 @@ func (w *Waiter) apply(i int, b byte) bool {
 			w.extend(w.dirs[i])
 		}
 	}
-	return w.t.feed(i, b)
+	return w.settled(w.t.feed(i, b))
+}
+
+// settled turns the tracker's "over" into the wait's: with Stay, a goal
+// reached without failures starts the stay, which only failures end
+// before its end.
+func (w *Waiter) settled(over bool) bool {
+	if !over || w.t.n > 0 || w.Stay <= 0 || w.t.holding || !w.goal.endsUp() {
+		return over
+	}
+	w.stayEnd = time.Now().Add(w.Stay)
+	w.stayPid = make([]int, len(w.dirs))
+	w.t.holding = true
+	for i, dir := range w.dirs {
+		if w.t.dead[i] || !w.t.st[i].up {
+			continue // an "any" wait holds the services that are up
+		}
+		// NOTE: the status, not the event: an up event already queued
+		// behind a death must not hide it.
+		st, err := servicedir.ReadStatus(dir)
+		if err == nil {
+			w.info[i].UpSince = st.Stamp
+		}
+		if err != nil || !st.Up() {
+			if err == nil {
+				w.info[i].Wstat = st.Wstat
+			}
+			w.t.fail(i, Died)
+			continue
+		}
+		w.stayPid[i] = st.Pid
+		w.t.hold(i)
+	}
+	return w.t.n > 0
+}
+
+// stayOver ends a stay that lasted: every held service must still run the
+// process it ran when the stay began.
+func (w *Waiter) stayOver() error {
+	for i, pid := range w.stayPid {
+		if pid == 0 || !w.t.held[i] {
+			continue
+		}
+		if st, err := servicedir.ReadStatus(w.dirs[i]); err != nil || !st.Up() || st.Pid != pid {
+			w.readWstat(i)
+			w.t.fail(i, Died)
+		}
+	}
+	return w.result()
 }
 
 // readWstat refreshes service i's last wait status; a status file that
@@ -269,8 +394,12 @@ func (w *Waiter) extend(dir string) {
 	}
 }
 
-// effective returns the wait's deadline after extensions (zero: none).
+// effective returns the wait's deadline after extensions (zero: none),
+// or the end of the stay.
 func (w *Waiter) effective(deadline time.Time) time.Time {
+	if w.t.holding {
+		return w.stayEnd
+	}
 	if deadline.IsZero() || !w.ready.After(deadline) {
 		return deadline
 	}
@@ -283,7 +412,7 @@ func (w *Waiter) dead(i int) (done bool, err error) {
 	if done, err := w.drain(i); done {
 		return true, err
 	}
-	if w.t.die(i, SupervisorDied) {
+	if w.settled(w.t.die(i, SupervisorDied)) {
 		return true, w.result()
 	}
 	return false, nil
@@ -320,12 +449,23 @@ func (w *Waiter) service(i int) Service {
 	s.Reason = TimedOut
 	if w.t.failed[i] {
 		s.Reason = w.t.reason[i]
+		s.InStay = w.t.holding
 	}
 	return s
 }
 
-// Close unsubscribes from every directory (removing the listener fifos)
-// and closes the pidfds.
+// expired is the result of a wait whose deadline d passed: the end of a
+// stay, or a timeout.
+func (w *Waiter) expired(d time.Time, extended bool) error {
+	if w.t.holding {
+		return w.stayOver()
+	}
+	return w.timeout(d, extended)
+}
+
+// Close unsubscribes from every directory (removing the listener fifos,
+// except a subscription handed over by [ListenSubscribed]) and closes the
+// pidfds.
 func (w *Waiter) Close() error {
 	for i, fd := range w.pidfds {
 		if fd >= 0 {
@@ -334,8 +474,10 @@ func (w *Waiter) Close() error {
 		}
 	}
 	var errs []error
-	for _, s := range w.subs {
-		errs = append(errs, s.Close())
+	for i, s := range w.subs {
+		if i > 0 || !w.adopted {
+			errs = append(errs, s.Close())
+		}
 	}
 	w.subs, w.fifos = nil, nil
 	return errors.Join(errs...)

@@ -43,6 +43,11 @@ func (s svState) satisfies(want target) bool {
 // for the rest of the wait. Its later event bytes are ignored, and when a
 // restart moves on to its up phase, a dead service that is not up counts
 // as a failure then (s6 would wait for it forever).
+//
+// gosv additions for the OpenRC backend: with failOnDeath, a 'd' while the
+// phase wants the service up is a failure ([Died]). Once the goal is
+// reached, a stay may hold services (see Waiter.Stay): the wait is then
+// over only at a failure, which a held service's 'd' or 'x' is.
 type tracker struct {
 	st     []svState
 	phases []target
@@ -51,11 +56,15 @@ type tracker struct {
 	failed []bool   // per service: at least one failure counted
 	dead   []bool   // per service: its supervisor is gone
 	n      int      // failures counted, s6's e (and the exit code)
+
+	failOnDeath bool   // a 'd' while the phase wants up is a failure
+	holding     bool   // the goal was reached and the stay runs
+	held        []bool // per service: held by the stay
 }
 
 func newTracker(goal Goal, mode Mode, initial []svState) *tracker {
 	n := len(initial)
-	t := &tracker{st: initial, reason: make([]Reason, n), failed: make([]bool, n), dead: make([]bool, n)}
+	t := &tracker{st: initial, reason: make([]Reason, n), failed: make([]bool, n), dead: make([]bool, n), held: make([]bool, n)}
 	final := target{up: true, any: mode == Any}
 	switch goal {
 	case UpReady, RestartReady:
@@ -82,6 +91,11 @@ func (t *tracker) feed(i int, b byte) bool {
 	s := &t.st[i]
 	switch b {
 	case 'd', 'D', 'u', 'U':
+		if b == 'd' && (t.held[i] || t.failOnDeath && want.up && !t.holding) {
+			t.fail(i, Died)
+			*s = svState{want.up, want.ready}
+			break
+		}
 		*s = svState{up: b == 'u' || b == 'U', ready: b == 'D' || b == 'U'}
 	case 'O':
 		if want.up {
@@ -89,7 +103,7 @@ func (t *tracker) feed(i int, b byte) bool {
 			*s = svState{want.up, want.ready}
 		}
 	case 'x':
-		if s.up != want.up || s.ready != want.ready {
+		if t.held[i] || s.up != want.up || s.ready != want.ready {
 			t.fail(i, SupervisorExited)
 		}
 		*s = svState{want.up, want.ready}
@@ -119,8 +133,12 @@ func (t *tracker) die(i int, r Reason) bool {
 	return t.settle()
 }
 
-// settle moves past every reached phase and reports whether the wait is over.
+// settle moves past every reached phase and reports whether the wait is
+// over; during a stay, only a failure ends it.
 func (t *tracker) settle() bool {
+	if t.holding {
+		return t.n > 0
+	}
 	for t.reached(t.phases[t.ph]) {
 		if t.ph == len(t.phases)-1 || t.n > 0 {
 			return true
@@ -130,6 +148,10 @@ func (t *tracker) settle() bool {
 	}
 	return false
 }
+
+// hold makes service i held by the stay: its death or its supervisor's
+// exit is a failure until the stay ends.
+func (t *tracker) hold(i int) { t.held[i] = true }
 
 // failDead counts, on entering a phase, the dead services that cannot
 // reach it any more.

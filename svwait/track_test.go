@@ -111,3 +111,73 @@ func TestTracker(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerDeathAndStay: with failOnDeath, a 'd' fails while the phase
+// wants up; during a stay ('+': the goal reached, service 0 held), only a
+// failure ends the wait, and a held service's 'd' or 'x' is one.
+func TestTrackerDeathAndStay(t *testing.T) {
+	tests := []struct {
+		goal    Goal
+		initial string
+		events  string // as in TestTracker; "0+": hold service 0
+		done    int
+		failed  string
+	}{
+		{Up, "d", "0d", 0, "1"},
+		{UpReady, "u", "0d", 0, "1"},
+		{Up, "d", "0s 0u", 1, "0"},
+		{Down, "u", "0d", 0, "0"},       // a wait for down wants the death
+		{Restart, "U", "0d 0u", 1, "0"}, // the down phase too
+		{UpReady, "d", "0u 0d", 1, "1"}, // up is not ready: the death fails
+		{Up, "u", "0+ 0U 0s", 99, "0"},
+		{Up, "u", "0+ 0d", 1, "1"},
+		{Up, "u", "0+ 0x", 1, "1"},  // the wanted state, but the stay wanted it kept
+		{Up, "u", "0+ 0!", 99, "0"}, // as ever: a supervisor dead in the wanted state is not a failure
+	}
+	for _, tt := range tests {
+		tr := newTracker(tt.goal, All, st(tt.initial))
+		tr.failOnDeath = true
+		done := 99
+		for k, ev := range strings.Fields(tt.events) {
+			i := int(ev[0] - '0')
+			var over bool
+			switch ev[1] {
+			case '+':
+				tr.holding = true
+				tr.hold(i)
+			case '!':
+				over = tr.die(i, SupervisorDied)
+			default:
+				over = tr.feed(i, ev[1])
+			}
+			if over {
+				done = k
+				break
+			}
+		}
+		failed := ""
+		for i, f := range tr.failed {
+			if f && tr.reason[i] != Died && tr.reason[i] != SupervisorExited {
+				t.Errorf("%q: reason %v", tt.events, tr.reason[i])
+			}
+			failed += map[bool]string{true: "1", false: "0"}[f]
+		}
+		if done != tt.done || failed != tt.failed {
+			t.Errorf("goal %v initial %q events %q: done at %d, failed %s; want %d, %s", tt.goal, tt.initial, tt.events, done, failed, tt.done, tt.failed)
+		}
+	}
+}
+
+func TestGoalLetters(t *testing.T) {
+	for i := range len(Letters) {
+		g, ok := GoalFor(Letters[i])
+		if !ok || g != Goal(i) {
+			t.Errorf("GoalFor(%q) = %v, %v", Letters[i], g, ok)
+		}
+	}
+	for _, c := range []byte{0, 'x', 'a', 'o', 't'} {
+		if _, ok := GoalFor(c); ok {
+			t.Errorf("GoalFor(%q) ok", c)
+		}
+	}
+}

@@ -52,10 +52,11 @@ func (b *Backend) Running() bool {
 func (b *Backend) link(name string) string { return filepath.Join(b.ScanDir, name) }
 
 // Start links svc.Dir into the scan directory as svc.Name, waits for the
-// scanner to take it, asks for it up and waits for opts.Want. A death of
+// scanner to take it, asks for it up and waits for opts.Goal. A death of
 // the run process before the goal fails the start at once (as
-// supervise-daemon's readiness pipe reaching EOF does). On failure the
-// service is brought down and unlinked before Start returns.
+// supervise-daemon's readiness pipe reaching EOF does); with
+// opts.StartWait, so does one within the window. On failure the service
+// is brought down and unlinked before Start returns.
 func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends.StartOptions) error {
 	fail := func(reason string, err error) error {
 		return &backends.StartError{Service: svc.Name, Reason: reason, Err: err}
@@ -72,7 +73,9 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if opts.Timeout > 0 {
 		deadline = time.Now().Add(opts.Timeout)
 	}
-	// Subscribe before linking: every event of this start is seen.
+	// The start's one subscription, opened before the link so that every
+	// event of the start is seen: the wait for the scanner reads it up to
+	// the take, and the svwait wait takes it over from there.
 	w, err := newWatch(dir)
 	if err != nil {
 		return fail(fmt.Sprintf("unable to subscribe to %s: %v", dir, err), err)
@@ -85,14 +88,10 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		b.cleanup(svc.Name, dir)
 		return fail("the scanner did not take "+dir+": "+err.Error(), err)
 	}
-	err = b.waitUp(ctx, w, dir, opts, deadline)
-	if err == nil && opts.Want == backends.Up && opts.StartWait > 0 {
-		err = w.stayUp(ctx, time.Now().Add(opts.StartWait))
-	}
-	if err != nil {
+	if err := b.waitUp(ctx, w, dir, opts, deadline); err != nil {
 		// NOTE: the reason first: the cleanup's own stop of a restarted
-		// process would overwrite the wait status of the death (and may
-		// start another launch of a forking daemon).
+		// process would overwrite what the status says (and may start
+		// another launch of a forking daemon).
 		reason := b.reason(err, dir, opts, begin)
 		b.cleanup(svc.Name, dir)
 		return fail(reason, err)
@@ -100,34 +99,25 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	return nil
 }
 
-// waitUp asks dir up and waits for opts.Want with svwait, failing early on
-// a death seen by w.
+// waitUp asks dir up and waits for opts.Goal in one svwait wait on w's
+// subscription: it fails at the first death of run while the goal wants
+// it up, and, with StartWait and the goal Up, lasts the window.
 func (b *Backend) waitUp(ctx context.Context, w *watch, dir string, opts backends.StartOptions, deadline time.Time) error {
-	sw, err := svwait.Listen([]string{dir}, goal(opts.Want), svwait.All)
+	sw, err := svwait.ListenSubscribed(dir, w.sub, opts.Goal)
 	if err != nil {
 		return err
 	}
 	defer sw.Close()
 	sw.Deadline = deadline
+	sw.FailOnDeath = true
+	if opts.Goal == svwait.Up {
+		sw.Stay = opts.StartWait
+	}
 	if err := servicedir.WriteControl(dir, []byte{'u'}); err != nil {
 		return err
 	}
-	if w.deaths > 0 {
-		return errDied
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := w.watchDeaths(func() { cancel(errDied) })
-	err = sw.Wait(ctx)
-	stop()
-	if cause := context.Cause(ctx); errors.Is(cause, errDied) && err != nil {
-		return errDied
-	}
-	return err
+	return sw.Wait(ctx)
 }
-
-// errDied: the run process died before the start's goal.
-var errDied = errors.New("died")
 
 // reason turns a start error into words: how it died, what timed out,
 // the last check output or sd_notify status.
@@ -138,21 +128,31 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions, begi
 	if txt := readSmall(filepath.Join(dir, servicedir.StatusTextPath)); txt != "" {
 		extra += "; status: " + txt
 	}
-	var ed *earlyDeathError
 	launch := launchError(dir, begin)
 	switch {
-	case errors.Is(err, errDied) && launch != "":
-		return "launch failed: " + launch + extra
-	case errors.As(err, &ed):
-		st, _ := servicedir.ReadStatus(dir)
-		return fmt.Sprintf("died %dms after it was up (start_wait %v): %s", ed.after.Milliseconds(), opts.StartWait, deathText(st.Wstat)) + extra
-	case errors.Is(err, errSupervisorExited):
-		return "its supervisor exited before start_wait (" + opts.StartWait.String() + ") was over" + extra
-	case errors.Is(err, errDied):
-		st, _ := servicedir.ReadStatus(dir)
-		return "died before it was " + opts.Want.String() + ": " + deathText(st.Wstat) + extra
+	case errors.As(err, &fe) && len(fe.Services) > 0:
+		s := fe.Services[0]
+		switch {
+		case s.Reason == svwait.Died && launch != "":
+			return "launch failed: " + launch + extra
+		case s.InStay && s.Reason == svwait.Died:
+			var after time.Duration
+			if !s.UpSince.IsZero() {
+				after = time.Since(s.UpSince)
+			}
+			return fmt.Sprintf("died %dms after it was up (start_wait %v): %s", after.Milliseconds(), opts.StartWait, deathText(s.Wstat)) + extra
+		case s.InStay:
+			return "its supervisor exited before start_wait (" + opts.StartWait.String() + ") was over" + extra
+		case s.Reason == svwait.Died:
+			return "died before it was " + opts.Goal.String() + ": " + deathText(s.Wstat) + extra
+		case s.Reason == svwait.Permanent:
+			return "failed permanently (finish exited 125), last " + deathText(s.Wstat) + extra
+		case s.Reason == svwait.SupervisorDied, s.Reason == svwait.SupervisorExited, s.Reason == svwait.NoSupervisor:
+			return s.Reason.String() + extra
+		}
+		return err.Error()
 	case errors.As(err, &te):
-		r := fmt.Sprintf("not %s within %v", opts.Want, opts.Timeout)
+		r := fmt.Sprintf("not %s within %v", opts.Goal, opts.Timeout)
 		if launch != "" {
 			r += "; launch failed: " + launch
 		} else if pf, ok, _ := servicedir.ReadPidfileFile(dir); ok && !daemonFound(dir, pf) {
@@ -164,17 +164,6 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions, begi
 			}
 		}
 		return r + extra
-	case errors.As(err, &fe):
-		if len(fe.Services) > 0 {
-			s := fe.Services[0]
-			switch s.Reason {
-			case svwait.Permanent:
-				return "failed permanently (finish exited 125), last " + deathText(s.Wstat) + extra
-			case svwait.SupervisorDied, svwait.SupervisorExited, svwait.NoSupervisor:
-				return s.Reason.String() + extra
-			}
-		}
-		return err.Error()
 	case errors.Is(err, context.Canceled):
 		return "interrupted"
 	}
@@ -205,22 +194,6 @@ func deathText(wstat uint16) string {
 		return "killed by signal SIG" + servicedir.SignalName(ws.Signal())
 	}
 	return "exit code " + strconv.Itoa(ws.ExitStatus())
-}
-
-func goal(w backends.Want) svwait.Goal {
-	switch w {
-	case backends.Ready:
-		return svwait.UpReady
-	case backends.Down:
-		return svwait.Down
-	case backends.DownReady:
-		return svwait.DownReady
-	case backends.Restart:
-		return svwait.Restart
-	case backends.RestartReady:
-		return svwait.RestartReady
-	}
-	return svwait.Up
 }
 
 // linkDir makes ScanDir/name a symlink to dir (replacing a link to
@@ -430,9 +403,9 @@ func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error {
 	return nil
 }
 
-// Wait waits until svc reaches want, or ctx ends.
-func (b *Backend) Wait(ctx context.Context, svc backends.Service, want backends.Want) error {
-	return svwait.Wait(ctx, []string{svc.Dir}, goal(want), svwait.All)
+// Wait waits until svc reaches goal, or ctx ends.
+func (b *Backend) Wait(ctx context.Context, svc backends.Service, goal svwait.Goal) error {
+	return svwait.Wait(ctx, []string{svc.Dir}, goal, svwait.All)
 }
 
 func minTime(a, b time.Time) time.Time {

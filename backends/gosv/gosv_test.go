@@ -19,6 +19,7 @@ import (
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/scan"
+	"github.com/gosv/gosv/svwait"
 )
 
 // helperEnv selects a helper mode of the test binary (os/exec's pattern):
@@ -197,7 +198,7 @@ func (e *env) assertGone(svc backends.Service, pid int) {
 func TestStartUpAndStop(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("plain", nil, "pause")
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: testTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := e.b.Status(svc)
@@ -212,7 +213,7 @@ func TestStartUpAndStop(t *testing.T) {
 	}
 	e.assertGone(svc, st.Pid)
 	// And again: a restart right after a stop.
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: testTimeout}); err != nil {
 		t.Fatalf("start after stop: %v", err)
 	}
 }
@@ -221,7 +222,7 @@ func TestStartWaitsForReadiness(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("ready", map[string]string{"notification-fd": "3\n"}, "ready", "3", "200")
 	t0 := time.Now()
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: testTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(t0); d < 200*time.Millisecond {
@@ -236,7 +237,7 @@ func TestStartWaitsForReadiness(t *testing.T) {
 func TestStartFailsWhenTheDaemonDies(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("dies", map[string]string{"notification-fd": "3\n"}, "exit", "3")
-	err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout})
+	err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: testTimeout})
 	var se *backends.StartError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "exit code 3") {
 		t.Fatalf("want a death with exit code 3, got %v", err)
@@ -254,7 +255,7 @@ func TestStartWaitDeath(t *testing.T) {
 	svc := e.service("early", nil, "exit-once", filepath.Join(e.base, "early.once"), "100", "3")
 	// NOTE: a window far longer than the daemon's life, which a loaded
 	// machine may stretch: the start fails at the death, not at the end.
-	err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout, StartWait: 5 * time.Second})
+	err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: testTimeout, StartWait: 5 * time.Second})
 	var se *backends.StartError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "after it was up (start_wait 5s): exit code 3") {
 		t.Fatalf("want a death with exit code 3 within start_wait, got %v", err)
@@ -267,7 +268,7 @@ func TestStartWaitStaysUp(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("steady", nil, "pause")
 	t0 := time.Now()
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout, StartWait: 300 * time.Millisecond}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: testTimeout, StartWait: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(t0); d < 300*time.Millisecond {
@@ -284,7 +285,7 @@ func TestStartWaitIgnoredWithReadiness(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("ready", map[string]string{"notification-fd": "3\n"}, "pause", "3")
 	t0 := time.Now()
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout, StartWait: time.Hour}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: testTimeout, StartWait: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(t0); d > testTimeout {
@@ -295,7 +296,7 @@ func TestStartWaitIgnoredWithReadiness(t *testing.T) {
 func TestStartReadinessTimeout(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("slow", map[string]string{"notification-fd": "3\n"}, "ready", "3", "60000")
-	err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: 300 * time.Millisecond})
+	err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 300 * time.Millisecond})
 	var se *backends.StartError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not ready within 300ms") {
 		t.Fatalf("want a readiness timeout, got %v", err)
@@ -306,7 +307,7 @@ func TestStartReadinessTimeout(t *testing.T) {
 func TestStopKillsATermIgnoringDaemon(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("stubborn", map[string]string{"timeout-kill": "200\n", "notification-fd": "3\n"}, "ignore-term", "3")
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: testTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := e.b.Status(svc)
@@ -323,21 +324,19 @@ func TestStopKillsATermIgnoringDaemon(t *testing.T) {
 func TestSignal(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("hup", map[string]string{"notification-fd": "3\n"}, "pause", "3")
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: testTimeout}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := newWatch(svc.Dir)
+	w, err := svwait.Listen([]string{svc.Dir}, svwait.Down, svwait.All)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.close()
+	defer w.Close()
 	if err := e.b.Signal(svc, unix.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for w.deaths == 0 {
-		if err := w.next(ctx(t), time.Now().Add(testTimeout), nil); err != nil {
-			t.Fatal(err)
-		}
+	if err := w.Wait(ctx(t)); err != nil {
+		t.Fatal(err)
 	}
 	st, _ := servicedir.ReadStatus(svc.Dir)
 	if ws := unix.WaitStatus(st.Wstat); !ws.Exited() || ws.ExitStatus() != 42 {
@@ -348,7 +347,7 @@ func TestSignal(t *testing.T) {
 func TestStatusAfterScannerDeath(t *testing.T) {
 	e := newEnv(t)
 	svc := e.service("orphan", nil, "pause")
-	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout}); err != nil {
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: testTimeout}); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := e.b.Status(svc)
@@ -389,7 +388,7 @@ func TestStartForkingFailures(t *testing.T) {
 		// test binary on a loaded machine takes hundreds of ms), or the
 		// reason becomes "did not exit".
 		svc := e.service(tc.name, map[string]string{"pidfile": pf + "\n", "timeout-pidfile": "2000\n"}, tc.args...)
-		err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout})
+		err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: testTimeout})
 		var se *backends.StartError
 		if !errors.As(err, &se) || !strings.Contains(se.Reason, tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -12,14 +11,14 @@ import (
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
-// watch is a subscription to one service directory's events that keeps
-// what the backend needs beyond svwait: the deaths of run and the
-// supervisor's exit. It is used by one goroutine at a time.
+// watch is a subscription to one service directory's events for what
+// the backend waits for beyond svwait: a scanner taking the directory
+// (Start, which then hands the subscription to svwait) and a supervisor's
+// exit (Stop). It is used by one goroutine at a time.
 type watch struct {
-	dir    string
-	sub    *servicedir.Subscription
-	deaths int  // 'd' events seen
-	exit   bool // 'x' seen
+	dir  string
+	sub  *servicedir.Subscription
+	exit bool // 'x' seen
 }
 
 func newWatch(dir string) (*watch, error) {
@@ -39,24 +38,23 @@ var errDeadline = errors.New("timed out")
 var aLongTimeAgo = time.Unix(1, 0)
 
 // next reads the events available (blocking until at least one, the
-// deadline or the end of ctx) and records them; onByte sees each byte.
-func (w *watch) next(ctx context.Context, deadline time.Time, onByte func(byte)) error {
+// deadline or the end of ctx) and records them.
+func (w *watch) next(ctx context.Context, deadline time.Time) error {
+	var buf [64]byte
+	return w.read(ctx, deadline, buf[:])
+}
+
+// read is next with at most len(buf) events.
+func (w *watch) read(ctx context.Context, deadline time.Time, buf []byte) error {
 	if err := w.sub.File.SetReadDeadline(deadline); err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { w.sub.File.SetReadDeadline(aLongTimeAgo) })
 	defer stop()
-	var buf [64]byte
-	n, err := w.sub.File.Read(buf[:])
+	n, err := w.sub.File.Read(buf)
 	for _, b := range buf[:max(n, 0)] {
-		switch b {
-		case 'd':
-			w.deaths++
-		case 'x':
+		if b == 'x' {
 			w.exit = true
-		}
-		if onByte != nil {
-			onByte(b)
 		}
 	}
 	if err == nil {
@@ -73,10 +71,13 @@ func (w *watch) next(ctx context.Context, deadline time.Time, onByte func(byte))
 
 // supervised waits until a supervisor holds the directory and its status
 // file exists: the scanner takes the lock, writes the status, then
-// announces 's'.
+// announces 's'. It reads one event at a time and stops at the take, so
+// that the events of the new supervisor ('u', a 'd') stay queued for the
+// svwait wait that takes the subscription over.
 func (w *watch) supervised(ctx context.Context, deadline time.Time) error {
+	var b [1]byte
 	for !supervised(w.dir) || !hasStatus(w.dir) {
-		if err := w.next(ctx, deadline, nil); err != nil {
+		if err := w.read(ctx, deadline, b[:]); err != nil {
 			return err
 		}
 	}
@@ -86,81 +87,11 @@ func (w *watch) supervised(ctx context.Context, deadline time.Time) error {
 // exited waits until the supervisor has exited ('x', or the lock is free).
 func (w *watch) exited(ctx context.Context) error {
 	for !w.exit && supervised(w.dir) {
-		if err := w.next(ctx, time.Time{}, nil); err != nil {
+		if err := w.next(ctx, time.Time{}); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// earlyDeathError: the run process died during the start_wait window,
-// after this long.
-type earlyDeathError struct{ after time.Duration }
-
-func (e *earlyDeathError) Error() string { return "died after " + e.after.String() }
-
-// errSupervisorExited: the supervisor exited during the start_wait window.
-var errSupervisorExited = errors.New("the supervisor exited")
-
-// stayUp waits until the deadline and fails if the run process dies
-// before: at a 'd' event (which the scanner sends for every death, so a
-// restart within the window cannot hide one), at the supervisor's exit,
-// or when the status at the deadline no longer shows the process that
-// was up when the window began (a death whose 'd' is not yet out).
-//
-// Every death since the subscription counts: the start asked for one
-// process that stays up.
-func (w *watch) stayUp(ctx context.Context, deadline time.Time) error {
-	st, err := servicedir.ReadStatus(w.dir)
-	if err != nil {
-		return err
-	}
-	begin := st.Stamp // the up transition: "after" counts from there
-	if !st.Up() || w.deaths > 0 {
-		return &earlyDeathError{after: time.Since(begin)}
-	}
-	pid := st.Pid
-	for {
-		switch err := w.next(ctx, deadline, nil); {
-		case w.deaths > 0:
-			return &earlyDeathError{after: time.Since(begin)}
-		case w.exit:
-			return errSupervisorExited
-		case errors.Is(err, errDeadline):
-			if now, err := servicedir.ReadStatus(w.dir); err != nil || !now.Up() || now.Pid != pid {
-				return &earlyDeathError{after: time.Since(begin)}
-			}
-			return nil
-		case err != nil:
-			return err
-		}
-	}
-}
-
-// watchDeaths reads events in a goroutine and calls onDeath at the first
-// 'd'. The returned function stops the goroutine and waits for it.
-func (w *watch) watchDeaths(onDeath func()) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var once sync.Once
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			err := w.next(ctx, time.Time{}, func(b byte) {
-				if b == 'd' {
-					once.Do(onDeath)
-				}
-			})
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		wg.Wait()
-	}
 }
 
 // waitFd waits until fd (a pidfd) is readable, that is until its process

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gosv/gosv/internal/getopt"
 	"github.com/gosv/gosv/internal/svctl"
+	"github.com/gosv/gosv/svwait"
 )
 
 type svcOptions struct {
@@ -97,7 +97,10 @@ func parseSvcArgs(args []string, opts *svcOptions) (extra bool, err error) {
 			opts.Timeout = time.Duration(ms) * time.Millisecond
 		case opt == 'w':
 			// s6-svc looks at the first character only: -wUx is -wU.
-			if arg == "" || !strings.ContainsRune(svctl.WaitLetters, rune(arg[0])) {
+			if arg == "" {
+				return false, usageErrorf("invalid wait state %q", arg)
+			}
+			if _, ok := svwait.GoalFor(arg[0]); !ok {
 				return false, usageErrorf("invalid wait state %q", arg)
 			}
 			opts.Wait = arg[0]

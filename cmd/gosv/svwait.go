@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gosv/gosv/internal/getopt"
-	"github.com/gosv/gosv/internal/svctl"
 	"github.com/gosv/gosv/svwait"
 )
 
@@ -113,7 +112,7 @@ func parseSvwaitArgs(args []string, opts *svwaitOptions) error {
 			}
 			opts.Timeout = time.Duration(ms) * time.Millisecond
 		default:
-			opts.Goal, _ = svctl.GoalFor(byte(opt))
+			opts.Goal, _ = svwait.GoalFor(byte(opt))
 		}
 	}
 }

@@ -21,8 +21,6 @@ const (
 	MaxSvcLetters  = 62
 	ScanLetters    = "zabhitqnN"
 	MaxScanLetters = 64
-	// WaitLetters are the arguments of s6-svc -w.
-	WaitLetters = "dDuUrR"
 )
 
 // ErrTooManyCommands is a usage error: more letters than s6 accepts.
@@ -46,7 +44,7 @@ func (e *CtlDirError) Unwrap() error { return e.Err }
 type SvcRequest struct {
 	Dir     string
 	Letters []byte        // control letters, in command-line order
-	Wait    byte          // 0, or the -w letter: one of WaitLetters
+	Wait    byte          // 0, or the -w letter: one of svwait.Letters
 	Timeout time.Duration // deadline of the wait; 0 = none
 	Warn    func(msg string)
 }
@@ -80,7 +78,7 @@ func Svc(ctx context.Context, r SvcRequest) error {
 			r.Warn(filepath.Join(r.Dir, "notification-fd") + " not present - ignoring request for readiness notification")
 		}
 	}
-	goal, ok := GoalFor(wait)
+	goal, ok := svwait.GoalFor(wait)
 	if !ok {
 		return fmt.Errorf("svc: invalid wait letter %q", wait)
 	}
@@ -102,25 +100,6 @@ func Svc(ctx context.Context, r SvcRequest) error {
 		}
 	}
 	return w.Wait(ctx)
-}
-
-// GoalFor maps an s6 wait letter (s6-svc -w, s6-svwait's options) to a goal.
-func GoalFor(letter byte) (svwait.Goal, bool) {
-	switch letter {
-	case 'u':
-		return svwait.Up, true
-	case 'U':
-		return svwait.UpReady, true
-	case 'd':
-		return svwait.Down, true
-	case 'D':
-		return svwait.DownReady, true
-	case 'r':
-		return svwait.Restart, true
-	case 'R':
-		return svwait.RestartReady, true
-	}
-	return 0, false
 }
 
 // readinessFiles are the service-directory files that make a service

@@ -138,14 +138,3 @@ func TestHasReadiness(t *testing.T) {
 		}
 	}
 }
-
-func TestGoalFor(t *testing.T) {
-	for _, c := range []byte(WaitLetters) {
-		if _, ok := GoalFor(c); !ok {
-			t.Errorf("GoalFor(%q) not ok", c)
-		}
-	}
-	if _, ok := GoalFor('x'); ok {
-		t.Error("GoalFor('x') ok")
-	}
-}

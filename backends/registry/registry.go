@@ -1,0 +1,47 @@
+// Package registry is the one place that knows the concrete supervision
+// backends and makes one by name, so that their user, package openrc,
+// depends only on the [backends.Backend] interface. A backend driving
+// another supervisor (real s6, runit) joins with one more entry.
+package registry
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/backends/gosv"
+)
+
+// Default is the backend of a service that names none: gosv's own tree.
+const Default = "gosv"
+
+// entries are the backends, the default first: each one's name and its
+// constructor for the scanner of a scan directory.
+var entries = []struct {
+	name string
+	new  func(scanDir string) backends.Backend
+}{
+	{"gosv", func(scanDir string) backends.Backend { return gosv.New(scanDir) }},
+}
+
+// Names returns the names of the backends, the default first.
+func Names() []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.name
+	}
+	return out
+}
+
+// NewDefault returns the default backend, driving the scanner of scanDir.
+func NewDefault(scanDir string) backends.Backend { return entries[0].new(scanDir) }
+
+// New returns the backend called name, driving the scanner of scanDir.
+func New(name, scanDir string) (backends.Backend, error) {
+	for _, e := range entries {
+		if e.name == name {
+			return e.new(scanDir), nil
+		}
+	}
+	return nil, fmt.Errorf("unknown backend %q (known: %s)", name, strings.Join(Names(), ", "))
+}

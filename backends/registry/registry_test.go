@@ -1,0 +1,26 @@
+package registry
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gosv/gosv/backends/gosv"
+)
+
+func TestNew(t *testing.T) {
+	if n := Names(); len(n) == 0 || n[0] != Default {
+		t.Fatalf("Names() = %q, want the default %q first", n, Default)
+	}
+	if g, ok := NewDefault("/scan").(*gosv.Backend); !ok || g.ScanDir != "/scan" {
+		t.Errorf("NewDefault = %#v", g)
+	}
+	b, err := New(Default, "/run/x/gosv-scan")
+	if g, ok := b.(*gosv.Backend); err != nil || !ok || g.ScanDir != "/run/x/gosv-scan" {
+		t.Errorf("New(%q) = %#v, %v", Default, b, err)
+	}
+	for _, name := range []string{"", "s6x", "GOSV"} {
+		if b, err := New(name, "/scan"); err == nil || b != nil || !strings.Contains(err.Error(), `known: gosv`) {
+			t.Errorf("New(%q) = %v, %v; want an error naming the known backends", name, b, err)
+		}
+	}
+}
