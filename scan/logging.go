@@ -1,15 +1,14 @@
 package scan
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/internal/logdir"
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 // In-process logging: a service directory with a log-script file
@@ -20,35 +19,16 @@ import (
 // even a SIGKILL of the scanner loses nothing a new scanner cannot read
 // back from the pipe, which it takes back from the adopted service.
 
-// logScriptFile is the gosv-only file that switches in-process logging on.
-const logScriptFile = "log-script"
-
 // flushRounds bounds the final drain of a log pipe at exit: each round
 // takes at most one scratch buffer.
 const flushRounds = 1 << 12
-
-// readLogScript returns the script of dir/log-script, or nil.
-func readLogScript(dir string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, logScriptFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	args := strings.Fields(string(b))
-	if len(args) == 0 {
-		return nil, &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: errors.New("empty script")}
-	}
-	return args, nil
-}
 
 // openInProcessLog gives entry e its pipe and logger. On error the service
 // runs with the scanner's stdout, which is reported.
 func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 	script, err := logdir.ParseScriptAt(dir, args) // ./log means the service's own log directory
 	if err != nil {
-		return &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: err}
+		return &os.PathError{Op: "parse", Path: filepath.Join(dir, servicedir.LogScriptFile), Err: err}
 	}
 	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + filepath.Join(sc.dir, e.name)}) // dir is an fd path (fdPath)
 	if err != nil {

@@ -27,10 +27,7 @@ const (
 	statusTextFile     = servicedir.StatusTextPath
 	readyDeadlineFile  = servicedir.ReadyDeadlinePath
 	checkOutputFile    = servicedir.CheckOutputPath
-
-	maxStatusText  = 256  // bytes of STATUS= kept
-	maxCheckOutput = 4096 // bytes of a failed check's output kept
-	notifyDirName  = ".gosv-notify"
+	notifyDirName      = ".gosv-notify"
 )
 
 // notifyDir is where sd_notify sockets live: outside supervise/ (0700),
@@ -375,7 +372,7 @@ func (l *loop) sdNotify(s *service, msg []byte, sender int) {
 			}
 			continue
 		}
-		if s.notifyMode == supervise.NotifyMain && sender != s.m.Pid {
+		if s.notifyMode == servicedir.NotifyMain && sender != s.m.Pid {
 			continue
 		}
 		switch string(key) {
@@ -392,14 +389,11 @@ func (l *loop) sdNotify(s *service, msg []byte, sender int) {
 				l.feed(s, supervise.Event{Kind: supervise.EvWatchdog})
 			}
 		case "STATUS":
-			if len(val) > maxStatusText {
-				val = val[:maxStatusText]
-			}
-			l.writeState(s, statusTextFile, append(val, '\n'))
+			l.writeState(s, statusTextFile, servicedir.FormatStatusText(val))
 		case "EXTEND_TIMEOUT_USEC":
 			if us, err := strconv.ParseUint(string(val), 10, 63); err == nil && !s.m.Ready {
-				at := servicedir.TAI64NFromTime(time.Now().Add(time.Duration(us) * time.Microsecond))
-				l.writeState(s, readyDeadlineFile, []byte(at.String()+"\n"))
+				at := time.Now().Add(time.Duration(us) * time.Microsecond)
+				l.writeState(s, readyDeadlineFile, servicedir.FormatReadyDeadline(at))
 				l.notify(s, "e")
 			}
 		}
@@ -457,8 +451,8 @@ func (l *loop) spawnCheck(s *service) {
 		return
 	}
 	unix.SetNonblock(p[0], true)
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + supervise.CheckFile,
-		Argv: []string{supervise.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}})
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
+		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}})
 	unix.Close(p[1])
 	if err != nil {
 		unix.Close(p[0])
@@ -472,7 +466,7 @@ func (l *loop) spawnCheck(s *service) {
 	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvCheckStarted, Pid: pid})
 }
 
-// readCheckOutput keeps the first maxCheckOutput bytes of the check's
+// readCheckOutput keeps the first servicedir.MaxCheckOutput bytes of the check's
 // output and drains the rest.
 func (l *loop) readCheckOutput(s *service) {
 	for s.checkFd >= 0 {
@@ -485,7 +479,7 @@ func (l *loop) readCheckOutput(s *service) {
 			s.checkFd = -1
 			return
 		}
-		if room := maxCheckOutput - len(s.checkOut); room > 0 {
+		if room := servicedir.MaxCheckOutput - len(s.checkOut); room > 0 {
 			s.checkOut = append(s.checkOut, l.buf[:min(n, room)]...)
 		}
 	}

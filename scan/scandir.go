@@ -200,7 +200,7 @@ func (sc *scanner) take(e *entry) {
 		e.hasLog = true
 	}
 	if e.svc == nil && !e.hasLog && e.logger == nil {
-		args, err := readLogScript(dir)
+		args, err := servicedir.ReadLogScript(dir)
 		if err == nil && args != nil {
 			err = sc.openInProcessLog(e, dir, args)
 		}

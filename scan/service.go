@@ -51,10 +51,10 @@ type service struct {
 	limits   warnlimit.Limiter // this service's warnings
 	badCtl   bool              // an unknown control byte was reported already
 
-	notifyMode    supervise.NotifyMode // notification-socket, read at each spawn
-	sdfd          int                  // sd_notify socket, or -1
-	senders       []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
-	sdPausedUntil time.Time            // the socket is not read until then (flood; see sdPause)
+	notifyMode    servicedir.NotifyMode // notification-socket, read at each spawn
+	sdfd          int                   // sd_notify socket, or -1
+	senders       []sdSender            // who sent datagrams there (at most sdSendersMax pidfds)
+	sdPausedUntil time.Time             // the socket is not read until then (flood; see sdPause)
 	sdpath        string
 	checkFd       int    // output pipe of the running ./check, or -1
 	checkOut      []byte // its output so far (bounded), nil when no check runs
@@ -305,10 +305,10 @@ func (l *loop) spawnRun(s *service) {
 		l.configWarn(s, err, "no readiness")
 	}
 	env := l.env
-	if s.notifyMode, err = supervise.ReadNotifyMode(s.dir); err != nil {
+	if s.notifyMode, err = servicedir.ReadNotifyMode(s.dir); err != nil {
 		l.configWarn(s, err, "")
 	}
-	if s.notifyMode != supervise.NotifyNone {
+	if s.notifyMode != servicedir.NotifyNone {
 		extra, err := l.openNotifySocket(s)
 		if err != nil {
 			l.warn(s, "sdnotify", "unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)

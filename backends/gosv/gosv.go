@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -127,7 +128,7 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions) stri
 	var te *svwait.TimeoutError
 	var fe *svwait.FailedError
 	extra := ""
-	if txt := readSmall(filepath.Join(dir, servicedir.StatusTextPath)); txt != "" {
+	if txt := lastLine(servicedir.ReadStatusText(dir)); txt != "" {
 		extra += "; status: " + txt
 	}
 	switch {
@@ -402,27 +403,8 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-func readSmall(p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return ""
-	}
-	return lastLine(string(b))
-}
-
+// lastLine is the last line of s without trailing blanks and newlines.
 func lastLine(s string) string {
-	s = trimSpace(s)
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '\n' {
-			return s[i+1:]
-		}
-	}
-	return s
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
-		s = s[:len(s)-1]
-	}
-	return s
+	s = strings.TrimRight(s, "\n ")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }

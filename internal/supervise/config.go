@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,10 +13,11 @@ import (
 )
 
 // ReadConfig reads the configuration files of service directory dir that
-// the machine needs: down-signal, timeout-kill and timeout-finish. A
-// missing file means its default; an invalid one means its default plus an
-// error in warns (s6 warns and goes on), so supervision never stops on a
-// bad config file.
+// the machine needs: down-signal, timeout-kill, timeout-finish,
+// timeout-watchdog, whether an executable check exists, and timeout-check
+// (read only when it does). A missing file means its default; an invalid
+// one means its default plus an error in warns (s6 warns and goes on), so
+// supervision never stops on a bad config file.
 func ReadConfig(dir string, warns []error) (Config, []error) {
 	c := DefaultConfig
 	sig, err := servicedir.ReadDownSignal(dir)
@@ -30,64 +30,30 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 		sig = unix.SIGTERM
 	}
 	c.DownSignal = sig
-	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-kill"); err != nil {
+	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutKillFile); err != nil {
 		warns = append(warns, err)
 	} else if ok {
 		c.TimeoutKill = time.Duration(v) * time.Millisecond
 	}
-	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-finish"); err != nil {
+	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutFinishFile); err != nil {
 		warns = append(warns, err)
 	} else if ok {
 		c.TimeoutFinish = time.Duration(v) * time.Millisecond
 	}
-	c.Check = unix.Access(filepath.Join(dir, CheckFile), unix.X_OK) == nil
+	c.Check = unix.Access(filepath.Join(dir, servicedir.CheckFile), unix.X_OK) == nil
 	if c.Check {
-		if v, ok, err := servicedir.ReadUintFile(dir, "timeout-check"); err != nil {
+		if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutCheckFile); err != nil {
 			warns = append(warns, err)
 		} else if ok {
 			c.TimeoutCheck = time.Duration(v) * time.Millisecond
 		}
 	}
-	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-watchdog"); err != nil {
+	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutWatchdogFile); err != nil {
 		warns = append(warns, err)
 	} else if ok {
 		c.Watchdog = time.Duration(v) * time.Millisecond
 	}
 	return c, warns
-}
-
-// gosv-only service-directory files (PROTOCOL.md §9.1).
-const (
-	CheckFile              = "check"
-	NotificationSocketFile = "notification-socket"
-)
-
-// NotifyMode says whose sd_notify datagrams count.
-type NotifyMode uint8
-
-const (
-	NotifyNone NotifyMode = iota // no notification-socket file
-	NotifyMain                   // only the run (or MAINPID) process
-	NotifyAll                    // any process of the run's session
-)
-
-// ReadNotifyMode reads dir/notification-socket: "main" or "all".
-func ReadNotifyMode(dir string) (NotifyMode, error) {
-	p := filepath.Join(dir, NotificationSocketFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return NotifyNone, nil
-	}
-	if err != nil {
-		return NotifyNone, err
-	}
-	switch strings.TrimSpace(string(b)) {
-	case "main", "":
-		return NotifyMain, nil
-	case "all":
-		return NotifyAll, nil
-	}
-	return NotifyMain, configError(p, fmt.Sprintf("invalid value %q (want main or all; using main)", strings.TrimSpace(string(b))))
 }
 
 // ReadNotificationFd returns the fd number in dir/notification-fd, or -1.

@@ -14,10 +14,10 @@ import (
 	"github.com/gosv/gosv/svwait"
 )
 
-// Command letters accepted by s6-svc and s6-svscanctl, and how many one
-// invocation may send (s6-svc.c DATASIZE-1, s6-svscanctl.c DATASIZE).
+// Command letters accepted by s6-svscanctl (s6-svc's are
+// [servicedir.ControlLetters]), and how many one invocation may send
+// (s6-svc.c DATASIZE-1, s6-svscanctl.c DATASIZE).
 const (
-	SvcLetters     = "abqhkti12pcyroduDUxOQ"
 	MaxSvcLetters  = 62
 	ScanLetters    = "zabhitqnN"
 	MaxScanLetters = 64
