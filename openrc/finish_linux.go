@@ -120,7 +120,7 @@ func waitWantDown(dir string, d time.Duration) {
 		return
 	}
 	defer unix.Close(fd)
-	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, "supervise"), unix.IN_MOVED_TO); err != nil {
+	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, servicedir.SuperviseDir), unix.IN_MOVED_TO); err != nil {
 		waitFor(-1, d)
 		return
 	}

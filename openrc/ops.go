@@ -118,7 +118,7 @@ func Start(ctx context.Context, req *Request) error {
 func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions, error) {
 	opts := backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady}
 	if !sp.Declarative {
-		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, "run")); err != nil || fi.IsDir() {
+		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, servicedir.RunFile)); err != nil || fi.IsDir() {
 			return "", opts, fmt.Errorf("no command, and no service directory with a run file at %s", sp.ServiceDir)
 		}
 		return sp.ServiceDir, handWrittenWait(sp, opts), nil
@@ -187,10 +187,8 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 		}
 		return opts
 	}
-	for _, f := range []string{"notification-fd", "notification-socket", "check"} {
-		if _, err := os.Stat(filepath.Join(sp.ServiceDir, f)); err == nil {
-			opts.Want = backends.Ready
-		}
+	if ok, _ := servicedir.HasReadiness(sp.ServiceDir); ok {
+		opts.Want = backends.Ready
 	}
 	return opts
 }
@@ -242,7 +240,7 @@ func record(req *Request, sp *Spec, dir string) {
 	rc := RC{SvcDir: req.Layout.SvcDir, LibexecDir: req.Layout.LibexecDir}
 	argv := sp.Argv
 	if !sp.Declarative {
-		argv = []string{filepath.Join(dir, "run")}
+		argv = []string{filepath.Join(dir, servicedir.RunFile)}
 	}
 	if st, err := servicedir.ReadStatus(dir); err == nil && st.Up() {
 		rc.SetValue(req.Name, "child_pid", strconv.Itoa(int(st.Pid)))

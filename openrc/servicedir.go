@@ -18,9 +18,9 @@ import (
 // Names in a generated service directory. The s6 ones are read by the
 // supervisor; ExecFile, StartFile and ReasonFile only by gosv openrc.
 const (
-	ExecFile   = "openrc.json"   // the exec helper's configuration ([ExecConfig])
-	StartFile  = "openrc.start"  // when OpenRC last started the service (unix nanoseconds)
-	ReasonFile = "openrc.reason" // why gosv last gave the service up
+	ExecFile   = servicedir.OpenRCExecFile   // the exec helper's configuration ([ExecConfig])
+	StartFile  = servicedir.OpenRCStartFile  // when OpenRC last started the service (unix nanoseconds)
+	ReasonFile = servicedir.OpenRCReasonFile // why gosv last gave the service up
 	// finishGrace is added to respawn_delay for timeout-finish, so that the
 	// finish helper's delay is never cut short by the supervisor.
 	finishGrace = 5 * time.Second
@@ -32,8 +32,9 @@ const (
 // generated lists every file Generate may write, so that files a previous
 // configuration needed are removed. supervise/ and event/ are never touched.
 var generated = []string{
-	"run", "finish", ExecFile, "notification-fd", "notification-socket", "timeout-kill",
-	"timeout-finish", "down-signal", "max-death-tally", "log-script", "log/run",
+	servicedir.RunFile, servicedir.FinishFile, ExecFile, servicedir.NotificationFDFile,
+	servicedir.NotificationSocketFile, servicedir.TimeoutKillFile, servicedir.TimeoutFinishFile,
+	servicedir.DownSignalFile, servicedir.MaxDeathTallyFile, servicedir.LogScriptFile, servicedir.LogRunPath,
 }
 
 // ExecConfig is what the generated run's exec helper applies before it
@@ -133,14 +134,14 @@ func Generate(sp *Spec, dir string, gc GenConfig) (bool, error) {
 		now := time.Now()
 		os.Chtimes(filepath.Join(dir, ExecFile), now, now)
 	}
-	if files["log/run"] == "" {
-		os.Remove(filepath.Join(dir, "log")) // only if empty: log/supervise stays
+	if files[servicedir.LogRunPath] == "" {
+		os.Remove(filepath.Join(dir, servicedir.LogDir)) // only if empty: log/supervise stays
 	}
 	return changed, nil
 }
 
 func fileMode(name string) os.FileMode {
-	if name == "run" || name == "finish" || name == "log/run" {
+	if name == servicedir.RunFile || name == servicedir.FinishFile || name == servicedir.LogRunPath {
 		return 0o755
 	}
 	return 0o644
@@ -208,31 +209,31 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		finish = "#!" + gc.Gosv + " openrc\n" + gen + "# (gosv openrc ./finish: the respawn policy, see " + ExecFile + ")\n"
 	}
 	f := map[string]string{
-		"run":          run,
-		"finish":       finish,
-		ExecFile:       js.String(),
-		"timeout-kill": strconv.FormatInt(sp.TimeoutKill.Milliseconds(), 10) + "\n",
-		"down-signal":  "SIG" + servicedir.SignalName(sp.DownSignal) + "\n",
+		servicedir.RunFile:         run,
+		servicedir.FinishFile:      finish,
+		ExecFile:                   js.String(),
+		servicedir.TimeoutKillFile: strconv.FormatInt(sp.TimeoutKill.Milliseconds(), 10) + "\n",
+		servicedir.DownSignalFile:  "SIG" + servicedir.SignalName(sp.DownSignal) + "\n",
 	}
 	switch sp.Notify {
 	case NotifyFd:
-		f["notification-fd"] = strconv.Itoa(sp.NotifyFd) + "\n"
+		f[servicedir.NotificationFDFile] = strconv.Itoa(sp.NotifyFd) + "\n"
 	case NotifySocket:
 		// NOTE: "all", not "main": supervise-daemon takes READY=1 from any
 		// process (systemd-notify run by a wrapper script, for one).
-		f["notification-socket"] = "all\n"
+		f[servicedir.NotificationSocketFile] = "all\n"
 	}
 	if sp.Respawn.Delay > 0 {
-		f["timeout-finish"] = strconv.FormatInt((sp.Respawn.Delay+finishGrace).Milliseconds(), 10) + "\n"
+		f[servicedir.TimeoutFinishFile] = strconv.FormatInt((sp.Respawn.Delay+finishGrace).Milliseconds(), 10) + "\n"
 	}
 	if n := min(sp.Respawn.Max+1, 4096); n > minDeathTally {
-		f["max-death-tally"] = strconv.Itoa(n) + "\n"
+		f[servicedir.MaxDeathTallyFile] = strconv.Itoa(n) + "\n"
 	}
 	if lg := sp.Logger; lg != nil {
 		if lg.Auto {
-			f["log-script"] = lg.Script + " " + lg.Dir + "\n"
+			f[servicedir.LogScriptFile] = lg.Script + " " + lg.Dir + "\n"
 		} else {
-			f["log/run"] = head + "exec /bin/sh -c " + shQuote(lg.Command) + "\n"
+			f[servicedir.LogRunPath] = head + "exec /bin/sh -c " + shQuote(lg.Command) + "\n"
 		}
 	}
 	return f, nil

@@ -125,7 +125,7 @@ func catchAll(cfg SvscanConfig, scan, services string) (int, error) {
 		run += " " + shQuote(a)
 	}
 	run += " " + cfg.Script + " " + shQuote(cfg.LogDir) + "\n"
-	if _, err := writeIfChanged(filepath.Join(dir, "run"), run, 0o755); err != nil {
+	if _, err := writeIfChanged(filepath.Join(dir, servicedir.RunFile), run, 0o755); err != nil {
 		return -1, err
 	}
 	link := filepath.Join(scan, CatchAllService)

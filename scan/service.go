@@ -347,7 +347,7 @@ func (l *loop) spawnRun(s *service) {
 		files = append(files, e.pipe[0])
 	}
 	forkAt := time.Now()
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: env, Files: files})
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile, Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files})
 	if err != nil {
 		if r >= 0 {
 			unix.Close(r)
@@ -406,8 +406,8 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}
-	argv := []string{"finish", strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./finish", Argv: argv, Env: l.env,
+	argv := []string{servicedir.FinishFile, strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.FinishFile, Argv: argv, Env: l.env,
 		Files: []int{s.stdin, s.stdout, 2}})
 	if err != nil {
 		l.warn(s, "finish", "unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Codecs of the gosv-only files (PROTOCOL.md §9): what the supervisor
@@ -64,6 +66,28 @@ func (m NotifyMode) String() string {
 		return "all"
 	}
 	return ""
+}
+
+// readinessFiles are the service-directory files that make a service
+// notify readiness: s6's notification-fd, and gosv's sd_notify socket and
+// check script.
+var readinessFiles = [...]string{NotificationFDFile, NotificationSocketFile, CheckFile}
+
+// HasReadiness reports whether dir's service notifies readiness, without
+// which a wait for up-and-ready never ends (s6-svc downgrades -wU to -wu
+// then; the real s6-svc looks at notification-fd only). An error other
+// than a missing file is an *os.PathError.
+func HasReadiness(dir string) (bool, error) {
+	for _, name := range readinessFiles {
+		fn := filepath.Join(dir, name)
+		switch err := unix.Access(fn, unix.F_OK); {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, unix.ENOENT):
+			return false, &os.PathError{Op: "access", Path: fn, Err: err}
+		}
+	}
+	return false, nil
 }
 
 // ReadLogScript returns the words of dir/log-script (an s6-log script,

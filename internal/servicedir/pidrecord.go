@@ -42,12 +42,16 @@ func WriteRecord(dir, rel string, r PidRecord) error {
 	if err := mkdirGosv(dir); err != nil {
 		return err
 	}
+	return writeAtomic(dir, rel, formatPidRecord(r), pidRecordPerm)
+}
+
+// formatPidRecord is the content of a record: "PID STARTTIME\n".
+func formatPidRecord(r PidRecord) []byte {
 	b := make([]byte, 0, 32)
 	b = strconv.AppendInt(b, int64(r.Pid), 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.StartTime, 10)
-	b = append(b, '\n')
-	return writeAtomic(dir, rel, b, pidRecordPerm)
+	return append(b, '\n')
 }
 
 // ReadPidRecord reads dir/supervise/gosv/pid; os.ErrNotExist when absent.
