@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"mvdan.cc/sh/v3/syntax"
+
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -273,10 +275,14 @@ func ReadExecConfig(dir string) (*ExecConfig, error) {
 	return &ec, nil
 }
 
-// shQuote quotes s for /bin/sh.
+// shQuote quotes s for /bin/sh (dash, busybox sh: POSIX).
+//
+// NOTE: syntax.Quote refuses, in POSIX mode, strings with a control
+// character (a tab, a newline) or invalid UTF-8, as it would need bash's
+// $'...'; POSIX single quotes keep every byte but NUL, so those take them.
 func shQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:@%+,") == "" {
-		return s
+	if q, err := syntax.Quote(s, syntax.LangPOSIX); err == nil {
+		return q
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
