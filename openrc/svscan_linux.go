@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -160,28 +161,12 @@ func WaitScanner(ctx context.Context, scanDir string) error {
 			unix.Close(fd)
 			return nil
 		}
-		left := time.Duration(-1)
-		if dl, ok := ctx.Deadline(); ok {
-			if left = time.Until(dl); left <= 0 {
-				return fmt.Errorf("gosv svscan on %s: not accepting services in time", scanDir)
-			}
+		dl, ok := ctx.Deadline()
+		if ok && !time.Now().Before(dl) {
+			return fmt.Errorf("gosv svscan on %s: not accepting services in time", scanDir)
 		}
-		waitReadable(ino, left)
+		fdwait.Readable(ino, dl)
 		unix.Read(ino, buf)
-	}
-}
-
-// waitReadable waits until fd is readable or d passes (d < 0: no limit).
-func waitReadable(fd int, d time.Duration) {
-	ms := -1
-	if d >= 0 {
-		ms = int(d.Milliseconds()) + 1
-	}
-	for {
-		_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
-		if err != unix.EINTR {
-			return
-		}
 	}
 }
 
