@@ -254,10 +254,10 @@ func (l *loop) sdSender(s *service, pid int, now time.Time) *sdSender {
 		return nil
 	}
 	l.procReads++
-	st, ok := readProcStat(pid)
+	st, err := servicedir.ReadProcStat(pid)
 	// The pidfd was opened before the read: if its process still lives
 	// after it, what was read is that process's.
-	if !ok || unix.PidfdSendSignal(fd, 0, nil, 0) == unix.ESRCH {
+	if err != nil || unix.PidfdSendSignal(fd, 0, nil, 0) == unix.ESRCH {
 		unix.Close(fd)
 		return nil
 	}
@@ -270,7 +270,7 @@ func (l *loop) sdSender(s *service, pid int, now time.Time) *sdSender {
 		}
 		l.forgetSender(s, oldest)
 	}
-	s.senders = append(s.senders, sdSender{pid: pid, pidfd: fd, sid: st.sid, tokens: sdBurst, filled: now})
+	s.senders = append(s.senders, sdSender{pid: pid, pidfd: fd, sid: st.Sid, tokens: sdBurst, filled: now})
 	return &s.senders[len(s.senders)-1]
 }
 
@@ -324,34 +324,11 @@ func (l *loop) resumeSdNotify(s *service) {
 
 // sessionOf returns the session id of pid (field 6 of /proc/PID/stat).
 func sessionOf(pid int) int {
-	st, ok := readProcStat(pid)
-	if !ok {
+	st, err := servicedir.ReadProcStat(pid)
+	if err != nil {
 		return -1
 	}
-	return st.sid
-}
-
-// procStat holds the fields of /proc/PID/stat that gosv needs.
-type procStat struct {
-	state     byte
-	pgrp, sid int
-}
-
-// readProcStat parses /proc/PID/stat after the last ')' (the command name
-// may hold blanks and parentheses).
-func readProcStat(pid int) (procStat, bool) {
-	var st procStat
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return st, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return st, false
-	}
-	var ppid int
-	_, err = fmt.Sscanf(string(b[i+1:]), " %c %d %d %d", &st.state, &ppid, &st.pgrp, &st.sid)
-	return st, err == nil
+	return st.Sid
 }
 
 // sdNotify applies the assignments of one datagram from sender, a process

@@ -588,7 +588,7 @@ func liveGroupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		if st, ok := readProcStat(pid); ok && st.pgrp == pgid && st.state != 'Z' {
+		if st, err := servicedir.ReadProcStat(pid); err == nil && st.Pgrp == pgid && st.State != 'Z' {
 			out = append(out, pid)
 		}
 	}
