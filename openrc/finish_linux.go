@@ -70,7 +70,7 @@ func deathText(args []string) string {
 	}
 	if args[0] == "256" {
 		n, _ := strconv.Atoi(args[1])
-		return "signal SIG" + servicedir.SignalName(unix.Signal(n))
+		return servicedir.Death{Sig: uint8(n)}.String()
 	}
 	return "exit code " + args[0]
 }

@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -161,11 +160,11 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions) stri
 }
 
 func deathText(wstat uint16) string {
-	ws := unix.WaitStatus(wstat)
-	if ws.Signaled() {
-		return "killed by signal SIG" + servicedir.SignalName(ws.Signal())
+	d := servicedir.DeathFromWstat(time.Time{}, wstat)
+	if d.Sig != 0 {
+		return "killed by " + d.String()
 	}
-	return "exit code " + strconv.Itoa(ws.ExitStatus())
+	return d.String()
 }
 
 func goal(w backends.Want) svwait.Goal {
@@ -361,19 +360,12 @@ func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 	s.Deaths = len(tally)
 	s.Line = svstat.Legacy(st, now, normallyUp, false)
 	if s.Up && len(tally) > 0 {
-		s.Line += "; last exit: " + lastDeath(tally[len(tally)-1])
+		s.Line += "; last exit: " + tally[len(tally)-1].String()
 	}
 	if s.Deaths > 0 {
 		s.Line += fmt.Sprintf("; restarts: %d", s.Deaths)
 	}
 	return s, nil
-}
-
-func lastDeath(d servicedir.Death) string {
-	if d.Sig != 0 {
-		return "signal SIG" + servicedir.SignalName(unix.Signal(d.Sig))
-	}
-	return "exit code " + strconv.Itoa(int(d.Code))
 }
 
 // Signal sends sig to svc's run process.
