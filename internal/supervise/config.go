@@ -30,30 +30,27 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 		sig = unix.SIGTERM
 	}
 	c.DownSignal = sig
-	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutKillFile); err != nil {
-		warns = append(warns, err)
-	} else if ok {
-		c.TimeoutKill = time.Duration(v) * time.Millisecond
-	}
-	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutFinishFile); err != nil {
-		warns = append(warns, err)
-	} else if ok {
-		c.TimeoutFinish = time.Duration(v) * time.Millisecond
-	}
+	warns = readMillis(dir, servicedir.TimeoutKillFile, &c.TimeoutKill, warns)
+	warns = readMillis(dir, servicedir.TimeoutFinishFile, &c.TimeoutFinish, warns)
 	c.Check = unix.Access(filepath.Join(dir, servicedir.CheckFile), unix.X_OK) == nil
 	if c.Check {
-		if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutCheckFile); err != nil {
-			warns = append(warns, err)
-		} else if ok {
-			c.TimeoutCheck = time.Duration(v) * time.Millisecond
-		}
+		warns = readMillis(dir, servicedir.TimeoutCheckFile, &c.TimeoutCheck, warns)
 	}
-	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutWatchdogFile); err != nil {
-		warns = append(warns, err)
-	} else if ok {
-		c.Watchdog = time.Duration(v) * time.Millisecond
-	}
+	warns = readMillis(dir, servicedir.TimeoutWatchdogFile, &c.Watchdog, warns)
 	return c, warns
+}
+
+// readMillis sets *d from the uint file dir/name, in milliseconds, when it
+// exists and is valid; an invalid one leaves *d and adds to warns.
+func readMillis(dir, name string, d *time.Duration, warns []error) []error {
+	v, ok, err := servicedir.ReadUintFile(dir, name)
+	switch {
+	case err != nil:
+		return append(warns, err)
+	case ok:
+		*d = time.Duration(v) * time.Millisecond
+	}
+	return warns
 }
 
 // ReadNotificationFd returns the fd number in dir/notification-fd, or -1.
