@@ -1,6 +1,7 @@
 package openrc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -151,6 +153,40 @@ func TestVersion(t *testing.T) {
 		if v != c.want || v.HasDefaultReload() != c.reload {
 			t.Errorf("ParseVersion(%q) = %v (reload %v)", c.in, v, v.HasDefaultReload())
 		}
+	}
+}
+
+// TestDetectLibexecDir: RC_LIBEXECDIR without openrc-run's environment,
+// on each layout and on a machine that has both.
+func TestDetectLibexecDir(t *testing.T) {
+	install := func(root, dir, version string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(root, dir, "sh"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, dir, "sh", "openrc-run.sh"), nil, 0o644)
+		os.WriteFile(filepath.Join(root, dir, "version"), []byte(version+"\n"), 0o644)
+	}
+	debian, upstream, both, none := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	install(debian, "lib/rc", "0.45.2")
+	install(upstream, "usr/libexec/rc", "0.63.3")
+	install(both, "lib/rc", "0.45.2")
+	install(both, "usr/libexec/rc", "0.63.3")
+	os.MkdirAll(filepath.Join(none, "usr/libexec/rc"), 0o755) // no openrc-run.sh: not OpenRC's
+	for root, want := range map[string]string{debian: "/lib/rc", upstream: "/usr/libexec/rc", both: "/usr/libexec/rc", none: "/lib/rc"} {
+		if got := DetectLibexecDir(root); got != want {
+			t.Errorf("%s: DetectLibexecDir = %q, want %q", root, got, want)
+		}
+	}
+	// openrc-run's RC_LIBEXECDIR wins.
+	getenv := func(k string) string {
+		if k == "RC_LIBEXECDIR" {
+			return "/opt/rc"
+		}
+		return ""
+	}
+	if got := LibexecDir(getenv); got != "/opt/rc" {
+		t.Errorf("LibexecDir with RC_LIBEXECDIR: %q", got)
 	}
 }
 
@@ -388,5 +424,169 @@ func TestShQuote(t *testing.T) {
 		if err != nil || string(out) != w+"|" {
 			t.Errorf("shQuote(%q) = %s: sh printed %q, %v", w, shQuote(w), out, err)
 		}
+	}
+}
+
+// TestLiveServiceDefaults: the hook's live values win over the gosv-wide
+// defaults of conf.d/gosv-svscan; unset or empty ones take the default,
+// with its position; start waits for up with start_wait only without a
+// readiness source.
+func TestLiveServiceDefaults(t *testing.T) {
+	confd := t.TempDir()
+	os.WriteFile(filepath.Join(confd, SvscanName), []byte("command=/not/for/services\nstart_wait=750ms\n"), 0o644)
+	l := Layout{LibexecDir: "/lib/rc", ConfD: confd}
+	for _, c := range []struct {
+		vars map[string]string
+		want time.Duration
+		from string
+		wait backends.StartOptions
+	}{
+		{map[string]string{"command": "/bin/x"}, 750 * time.Millisecond, "gosv-svscan:2:1",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
+		{map[string]string{"command": "/bin/x", "start_wait": ""}, 750 * time.Millisecond, "gosv-svscan:2:1",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
+		{map[string]string{"command": "/bin/x", "start_wait": "2"}, 2 * time.Second, "",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 2 * time.Second}},
+		{map[string]string{"command": "/bin/x", "start_wait": "0"}, 0, "",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady}},
+		{map[string]string{"command": "/bin/x", "notify": "fd:3"}, 750 * time.Millisecond, "gosv-svscan:2:1",
+			backends.StartOptions{Want: backends.Ready, Timeout: DefaultTimeoutReady}},
+	} {
+		s := LiveService(&Request{Name: "web", Script: "/etc/init.d/web", Layout: l, Vars: c.vars, Argv: []string{"/bin/x"}})
+		if s.Get("command") != "/bin/x" {
+			t.Errorf("%v: command %q leaked from the defaults", c.vars, s.Get("command"))
+		}
+		sp, probs := s.Spec()
+		if len(probs) != 0 || len(s.Problems) != 0 {
+			t.Errorf("%v: problems %v %v", c.vars, probs, s.Problems)
+		}
+		if sp.StartWait != c.want {
+			t.Errorf("%v: start_wait %v, want %v", c.vars, sp.StartWait, c.want)
+		}
+		if from := s.Vars["start_wait"].Pos.String(); !strings.HasSuffix(from, c.from) || (c.from == "") != (from == "") {
+			t.Errorf("%v: start_wait from %q, want %q", c.vars, from, c.from)
+		}
+		opts := withStartWait(sp, backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady})
+		if sp.HasReadiness() {
+			opts = withStartWait(sp, backends.StartOptions{Want: backends.Ready, Timeout: sp.TimeoutReady})
+		}
+		if opts != c.wait {
+			t.Errorf("%v: start options %+v, want %+v", c.vars, opts, c.wait)
+		}
+	}
+}
+
+// TestDefaultsProblems: a defaults file that does not parse is one error
+// naming the file and the place; a missing one means no defaults.
+func TestDefaultsProblems(t *testing.T) {
+	confd := t.TempDir()
+	l := Layout{ConfD: confd}
+	if d := ResolveDefaults(l); len(d.Vars) != 0 || len(d.Problems) != 0 {
+		t.Errorf("missing file: %+v", d)
+	}
+	p := filepath.Join(confd, SvscanName)
+	os.WriteFile(p, []byte("# comment\nstart_wait=\"1\n"), 0o644)
+	d := ResolveDefaults(l)
+	if len(d.Problems) != 1 || d.Problems[0].Severity != Error || !strings.HasPrefix(d.Problems[0].String(), p+":2:12: error: ") {
+		t.Errorf("syntax error: %v", d.Problems)
+	}
+	os.WriteFile(p, []byte("start_wait=$(cat /etc/wait)\n"), 0o644)
+	d = ResolveDefaults(l)
+	if len(d.Vars) != 0 || len(d.Problems) != 1 || !strings.Contains(d.Problems[0].Msg, `external command "cat"`) {
+		t.Errorf("unresolved: %+v", d)
+	}
+	if d := ResolveDefaults(Layout{}); len(d.Vars) != 0 || len(d.Problems) != 0 {
+		t.Errorf("no conf.d: %+v", d)
+	}
+	// The shipped file: defaults in comments only, nothing set.
+	shipped, err := os.ReadFile("../conf.d/" + SvscanName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(shipped), "#start_wait=") || mentionsDefault(shipped) {
+		t.Errorf("the shipped conf.d should document start_wait in a comment only")
+	}
+	if !mentionsDefault([]byte("# x\n  : ${start_wait:=1}\n")) {
+		t.Errorf("an assignment is not seen")
+	}
+}
+
+// TestDescribeStartWait: ls shows start_wait for a service without
+// readiness, and says when it is the gosv-wide default.
+func TestDescribeStartWait(t *testing.T) {
+	confd := t.TempDir()
+	os.WriteFile(filepath.Join(confd, SvscanName), []byte("start_wait=2\n"), 0o644)
+	for vars, want := range map[string]string{
+		"":             "readiness none, start_wait 2s (gosv-wide default), timeout_ready",
+		"start_wait=1": "readiness none, start_wait 1s, timeout_ready",
+		"notify=fd:3":  "readiness fd:3, timeout_ready",
+	} {
+		req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: Layout{ConfD: confd}, Vars: map[string]string{"command": "/bin/x"}}
+		if k, v, ok := strings.Cut(vars, "="); ok {
+			req.Vars[k] = v
+		}
+		s := LiveService(req)
+		sp, _ := s.Spec()
+		var b strings.Builder
+		describe(&b, s, sp, "/nonexistent", "/nonexistent")
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%q: %q, want %q", vars, b.String(), want)
+		}
+	}
+}
+
+// TestLsOwnStart: ls describes a declarative gosv service with its
+// generated directory, but a script whose own start() never calls
+// default_start is listed as bypassed, without a directory gosv would
+// never use.
+func TestLsOwnStart(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"lib/rc/version":      "0.45.2\n",
+		"etc/init.d/plain":    "#!/sbin/openrc-run\nsupervisor=gosv\ncommand=/usr/bin/plaind\n",
+		"etc/init.d/ownstart": "#!/sbin/openrc-run\nsupervisor=gosv\ncommand=/usr/bin/ownd\n\nstart() {\n\tstart-stop-daemon --start --exec /usr/bin/ownd\n}\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := Layout{RCConf: root + "/etc/rc.conf", RCConfD: root + "/etc/rc.conf.d", LibexecDir: root + "/lib/rc",
+		SvcDir: root + "/run/openrc", InitDirs: []string{root + "/etc/init.d"}, Runlevel: "default"}
+	var b strings.Builder
+	if err := Ls(l, "/nonexistent/gosv", &b); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.ReplaceAll(b.String(), root, "")
+	want := "ownstart: stopped\n" +
+		"  start() at /etc/init.d/ownstart:5:1 does not call default_start: gosv never starts it\n" +
+		"plain: stopped; not supervised\n" +
+		"  directory /run/openrc/gosv-services/plain (generated, stale: the next start rewrites it)\n"
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("ls:\n%s\nwant it to start with:\n%s", got, want)
+	}
+}
+
+// TestStopLeftoversRefusesLiveScanner: stop_post must never stop the
+// services of a scanner that is running (its control fifo has a reader).
+func TestStopLeftoversRefusesLiveScanner(t *testing.T) {
+	scan := t.TempDir()
+	os.MkdirAll(filepath.Join(scan, servicedir.ScanCtlDir), 0o755)
+	fifo := filepath.Join(scan, servicedir.ScanCtlPath)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := StopLeftovers(context.Background(), scan); err == nil || !strings.Contains(err.Error(), "a scanner is running") {
+		t.Errorf("with a scanner: %v", err)
+	}
+	r.Close()
+	if err := StopLeftovers(context.Background(), scan); err != nil {
+		t.Errorf("without a scanner, nothing left: %v", err)
 	}
 }

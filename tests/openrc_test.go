@@ -6,8 +6,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,18 +18,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// OpenRC integration tests (issue 5): the real Debian OpenRC 0.45.2 in a
-// throw-away namespace, gosv installed with `make install` (binary, hook,
+// OpenRC integration tests (issues 5 and 8): a real OpenRC in a throw-away
+// namespace, gosv installed with `make install` (binary, hook,
 // gosv-svscan), and the scanner started by OpenRC itself as a dependency.
-// The init scripts are tests/testdata/openrc (see its README).
+// Every test runs once per OpenRC version of rcVersions, as a subtest
+// named after it. The init scripts are tests/testdata/openrc (see its
+// README).
 
-// OpenRC paths inside a namespace.
+// rcVersions are the OpenRC versions every OpenRC test runs on: Debian's
+// 0.45.2 (the host's) and upstream's current release, built by
+// tests/openrc-0.63/build.sh and installed only inside the namespace.
+var rcVersions = []string{"0.45.2", "0.63.3"}
+
+// OpenRC paths inside a namespace, the same on both versions.
 const (
 	rcSvcDir   = "/run/openrc"
 	rcScanDir  = rcSvcDir + "/gosv-scan"
 	rcServices = rcSvcDir + "/gosv-services"
-	rcDepend   = "/lib/rc/bin/rc-depend"
 	rcHook     = "/etc/rc.conf.d/gosv.conf"
+)
+
+// rcLibexec is RC_LIBEXECDIR, where each version keeps its helpers
+// (rc-depend, mark_service_*, sh/): Debian's /lib/rc, upstream's
+// /usr/libexec/rc.
+func rcLibexec(version string) string {
+	if version == "0.45.2" {
+		return "/lib/rc"
+	}
+	return "/usr/libexec/rc"
+}
+
+// Where the OpenRC 0.63.3 build comes from.
+const (
+	envOpenRC063     = "GOSV_TEST_OPENRC_063"            // build.sh's DIR/build
+	defaultOpenRC063 = "/var/tmp/gosv-openrc-0.63/build" // make test's default
 )
 
 // rcTools are the OpenRC programs the tests run.
@@ -36,18 +60,54 @@ var rcTools = []string{"openrc", "openrc-run", "rc-service", "rc-status", "rc-up
 // RC is a namespace with OpenRC, gosv and the test scripts installed.
 type RC struct {
 	*NS
-	helper string
+	Version string // the OpenRC release inside, one of rcVersions
+	Libexec string // its RC_LIBEXECDIR
+	helper  string
 }
 
-// newRC starts a namespace, installs gosv in it and the scripts of
-// testdata/openrc, and refreshes OpenRC's dependency tree. Without hook,
-// the hook is removed again (the reference for byte-identical output).
+// forEachRC runs f as one subtest per OpenRC version.
+func forEachRC(t *testing.T, f func(t *testing.T, version string)) {
+	for _, v := range rcVersions {
+		t.Run(v, func(t *testing.T) { f(t, v) })
+	}
+}
+
+// newRC is newRCv on Debian's OpenRC 0.45.2.
 func newRC(t *testing.T, hook bool) *RC {
+	t.Helper()
+	return newRCv(t, hook, rcVersions[0])
+}
+
+// newRCv starts a namespace with OpenRC version installed (the host's
+// Debian 0.45.2, or 0.63.3 installed over it in the namespace's overlays),
+// installs gosv in it and the scripts of testdata/openrc, and refreshes
+// OpenRC's dependency tree. Without hook, the hook is removed again (the
+// reference for byte-identical output).
+func newRCv(t *testing.T, hook bool, version string) *RC {
 	t.Helper()
 	requireRoot(t)
 	requireTools(t, envRequireRC, rcTools...)
+	build := ""
+	if version != rcVersions[0] {
+		build = requireOpenRC063(t)
+	}
 	requireGosv(t)
-	e := &RC{NS: NewNS(t), helper: filepath.Join(suite.binDir, "rchelper")}
+	e := &RC{NS: NewNS(t), Version: version, Libexec: rcLibexec(version), helper: filepath.Join(suite.binDir, "rchelper")}
+	if build != "" {
+		// tests/openrc-0.63/build.sh's recipe. Debian's binaries are at the
+		// same paths (/sbin, /bin) and are overwritten; its helper
+		// directory would be left behind, so it goes first.
+		r := e.Sh(t, "rm -rf /usr/lib/rc && DESTDIR= meson install --quiet --no-rebuild -C "+shellQuote(build)+" >/dev/null && ldconfig")
+		if r.Code != 0 {
+			t.Fatalf("install OpenRC %s inside the namespace: %s", version, r)
+		}
+		// 0.63's s6 backend and s6-svscan service run execline's commands
+		// by name; Debian keeps them off PATH, in /usr/lib/execline/bin.
+		e.Sh(t, `for f in /usr/lib/execline/bin/*; do [ -e "/usr/local/bin/${f##*/}" ] || ln -s "$f" /usr/local/bin/; done`)
+	}
+	if got := strings.TrimSpace(e.MustRun(t, "cat", e.Libexec+"/version").Stdout); got != version {
+		t.Fatalf("%s/version says %q, want OpenRC %s", e.Libexec, got, version)
+	}
 	r := e.Run(t, "make", "-C", suite.repoRoot, "install", "DESTDIR=", "PREFIX=/usr", "GO="+suite.goTool)
 	if r.Code != 0 {
 		t.Fatalf("make install inside the namespace: %s", r)
@@ -63,6 +123,43 @@ func newRC(t *testing.T, hook bool) *RC {
 	e.MustRun(t, "rc-update", "-u")
 	return e
 }
+
+// requireOpenRC063 returns the OpenRC 0.63.3 build directory (build.sh's
+// DIR/build, from GOSV_TEST_OPENRC_063), or skips t when there is none
+// (fails it under REQUIRE_OPENRC=1). meson must be on the host: the
+// namespace installs from the build directory with `meson install`.
+func requireOpenRC063(t *testing.T) string {
+	t.Helper()
+	build := os.Getenv(envOpenRC063)
+	if build == "" {
+		build = defaultOpenRC063
+	}
+	why := ""
+	if _, err := os.Stat(filepath.Join(filepath.Dir(build), ".built-0.63.3")); err != nil {
+		why = fmt.Sprintf("no OpenRC 0.63.3 build in %s (make test-openrc-063, or set %s): %v", build, envOpenRC063, err)
+	} else if _, err := exec.LookPath("meson"); err != nil {
+		why = fmt.Sprintf("meson not found, needed to install OpenRC 0.63.3: %v", err)
+	} else if !filepath.IsAbs(build) || !under(build, "/var", "/usr", "/etc") {
+		// meson install writes its log into the build directory: it must be
+		// visible inside, on a copy-on-write overlay.
+		why = fmt.Sprintf("%s=%s: the build must be under /var, /usr or /etc (an overlay inside the namespace)", envOpenRC063, build)
+	}
+	if why == "" {
+		return build
+	}
+	if os.Getenv(envRequireRC) == "1" {
+		t.Fatalf("%s, and %s=1", why, envRequireRC)
+	}
+	t.Skip(why)
+	return ""
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// rcBin is the path of an OpenRC helper of the version inside
+// (rc-depend, service_started, ...).
+func (e *RC) rcBin(name string) string { return e.Libexec + "/bin/" + name }
 
 // install copies testdata/openrc into /etc/init.d, /etc/conf.d and Dir/svc.d.
 func (e *RC) install(t *testing.T) {
@@ -169,8 +266,10 @@ func wantLine(t *testing.T, r Result, line string) {
 // TestOpenRCDeclarative: the scanner comes in as a dependency, start waits
 // for readiness, status is 0 with gosv's line, rc-status agrees, and the
 // daemon gets the script's argv and its output reaches the catch-all log.
-func TestOpenRCDeclarative(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCDeclarative(t *testing.T) { forEachRC(t, testOpenRCDeclarative) }
+
+func testOpenRCDeclarative(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	r := e.mustSvc(t, "gosv-plain", "start")
 	wantLine(t, r, "* Starting gosv-svscan ... [ ok ]")
 	wantLine(t, r, "* Starting gosv-plain ... [ ok ]")
@@ -192,6 +291,14 @@ func TestOpenRCDeclarative(t *testing.T) {
 	if !strings.Contains(r.Stdout, "hello from plain") {
 		t.Errorf("catch-all log: %q", r.Stdout)
 	}
+	// The first start of a service is not noisy: its run found OpenRC's
+	// options directory for child_pid (issue 8).
+	if strings.Contains(r.Stdout, "child_pid") || strings.Contains(r.Stdout, "./run:") {
+		t.Errorf("catch-all log has the run script's errors: %q", r.Stdout)
+	}
+	if got := strings.TrimSpace(e.MustRun(t, "cat", rcSvcDir+"/options/gosv-plain/child_pid").Stdout); got != strconv.FormatUint(e.status(t, "gosv-plain").Pid, 10) {
+		t.Errorf("child_pid %q, want the daemon's pid", got)
+	}
 	r = e.mustSvc(t, "gosv-plain", "stop")
 	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
 	if r := e.svc(t, "gosv-plain", "status"); r.Code != 3 {
@@ -204,8 +311,10 @@ func TestOpenRCDeclarative(t *testing.T) {
 }
 
 // TestOpenRCHandWritten: a hand-written directory, ready 200 ms after start.
-func TestOpenRCHandWritten(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCHandWritten(t *testing.T) { forEachRC(t, testOpenRCHandWritten) }
+
+func testOpenRCHandWritten(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	t0 := time.Now()
 	e.mustSvc(t, "gosv-handwritten", "start")
 	if d := time.Since(t0); d < 200*time.Millisecond {
@@ -228,8 +337,10 @@ func TestOpenRCHandWritten(t *testing.T) {
 // user and groups, directory, umask, stdin, output_log, capabilities,
 // no_new_privs, nice, oom_score_adj, rc_ulimit, and the script's exported
 // environment without OpenRC's own.
-func TestOpenRCExec(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCExec(t *testing.T) { forEachRC(t, testOpenRCExec) }
+
+func testOpenRCExec(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-exec", "start")
 	b, err := os.ReadFile(e.host("/tmp/gosv-exec.report"))
 	if err != nil {
@@ -243,7 +354,7 @@ func TestOpenRCExec(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, rep)
 		}
 	}
-	for _, bad := range []string{"env RC_", "env SVCNAME=", "env EINFO_", "/lib/rc/bin", "env SSD_"} {
+	for _, bad := range []string{"env RC_", "env SVCNAME=", "env EINFO_", e.Libexec + "/bin", "env SSD_"} {
 		if strings.Contains(rep, bad) {
 			t.Errorf("report has %q:\n%s", bad, rep)
 		}
@@ -257,8 +368,10 @@ func TestOpenRCExec(t *testing.T) {
 
 // TestOpenRCLogger: error_logger=auto sends both streams to the in-process
 // logger in /var/log/<svc>, with gosv_log_arguments as its script.
-func TestOpenRCLogger(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCLogger(t *testing.T) { forEachRC(t, testOpenRCLogger) }
+
+func testOpenRCLogger(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-logged", "start")
 	r := e.MustRun(t, "cat", "/run/openrc/gosv-services/gosv-logged/log-script")
 	if r.Stdout != "t n3 /var/log/gosv-logged\n" {
@@ -274,21 +387,26 @@ func TestOpenRCLogger(t *testing.T) {
 }
 
 // TestOpenRCReadiness: start blocks until the daemon is ready, through
-// notification-fd and through sd_notify.
-func TestOpenRCReadiness(t *testing.T) {
-	e := newRC(t, true)
+// notification-fd (notify=, or its old name ready=) and through sd_notify.
+func TestOpenRCReadiness(t *testing.T) { forEachRC(t, testOpenRCReadiness) }
+
+func testOpenRCReadiness(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-svscan", "start")
 	for _, c := range []struct {
 		svc   string
 		delay time.Duration
-	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}} {
+	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}, {"gosv-oldready", 300 * time.Millisecond}} {
 		t0 := time.Now()
-		e.mustSvc(t, c.svc, "start")
+		r := e.mustSvc(t, c.svc, "start")
 		if d := time.Since(t0); d < c.delay {
 			t.Errorf("%s: start returned after %v, before the daemon was ready (%v)", c.svc, d, c.delay)
 		}
 		if st := e.status(t, c.svc); !st.Up() || st.Flags&flagReady == 0 {
 			t.Errorf("%s after start: %v, want up and ready", c.svc, st)
+		}
+		if c.svc == "gosv-oldready" {
+			wantLine(t, r, "* warning: ready is OpenRC 0.60-0.61's name for notify: use notify=fd:4")
 		}
 	}
 }
@@ -296,8 +414,10 @@ func TestOpenRCReadiness(t *testing.T) {
 // TestOpenRCReadinessTimeout: a daemon not ready within timeout_ready
 // fails the start with the reason and its last log lines, and nothing is
 // left running or linked.
-func TestOpenRCReadinessTimeout(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCReadinessTimeout(t *testing.T) { forEachRC(t, testOpenRCReadinessTimeout) }
+
+func testOpenRCReadinessTimeout(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-svscan", "start")
 	t0 := time.Now()
 	r := e.svc(t, "gosv-neverready", "start")
@@ -326,8 +446,10 @@ func TestOpenRCReadinessTimeout(t *testing.T) {
 
 // TestOpenRCKillDaemon: a SIGKILLed daemon is restarted, status stays 0,
 // and rc-status counts the respawn.
-func TestOpenRCKillDaemon(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCKillDaemon(t *testing.T) { forEachRC(t, testOpenRCKillDaemon) }
+
+func testOpenRCKillDaemon(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	before := e.status(t, "gosv-plain")
 	l := e.listen(t, rcServices+"/gosv-plain")
@@ -348,8 +470,10 @@ func TestOpenRCKillDaemon(t *testing.T) {
 
 // TestOpenRCCrashLoop: a daemon that keeps dying is given up after
 // respawn_max respawns: OpenRC marks it stopped, then failed.
-func TestOpenRCCrashLoop(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCCrashLoop(t *testing.T) { forEachRC(t, testOpenRCCrashLoop) }
+
+func testOpenRCCrashLoop(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-svscan", "start")
 	l := e.listen(t, rcServices+"/gosv-crashloop")
 	e.mustSvc(t, "gosv-crashloop", "start")
@@ -373,8 +497,10 @@ func TestOpenRCCrashLoop(t *testing.T) {
 
 // TestOpenRCStopForker: stop of a daemon that ignores SIGTERM and has
 // forked children: SIGKILL to the group after timeout_kill, nothing left.
-func TestOpenRCStopForker(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCStopForker(t *testing.T) { forEachRC(t, testOpenRCStopForker) }
+
+func testOpenRCStopForker(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-forker", "start")
 	if ps := e.procs(e.helper); len(ps) != 3 {
 		t.Fatalf("%d helper processes, want 3: %+v", len(ps), ps)
@@ -390,8 +516,10 @@ func TestOpenRCStopForker(t *testing.T) {
 }
 
 // TestOpenRCRestartReload: restart gives a new process; reload sends SIGHUP.
-func TestOpenRCRestartReload(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCRestartReload(t *testing.T) { forEachRC(t, testOpenRCRestartReload) }
+
+func testOpenRCRestartReload(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	before := e.status(t, "gosv-plain")
 	r := e.mustSvc(t, "gosv-plain", "restart")
@@ -426,10 +554,12 @@ func TestOpenRCRestartReload(t *testing.T) {
 // TestOpenRCDeptree: supervisor=gosv (in the script or only in conf.d)
 // means need gosv-svscan, without any depend() edit; other services do not
 // get the edge.
-func TestOpenRCDeptree(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCDeptree(t *testing.T) { forEachRC(t, testOpenRCDeptree) }
+
+func testOpenRCDeptree(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	for svc, want := range map[string]bool{"gosv-plain": true, "gosv-confd": true, "gosv-handwritten": true, "ref-sd": false} {
-		r := e.MustRun(t, rcDepend, "-t", "ineed", svc)
+		r := e.MustRun(t, e.rcBin("rc-depend"), "-t", "ineed", svc)
 		if got := strings.Contains(r.Stdout, "gosv-svscan"); got != want {
 			t.Errorf("%s ineed: %q, want gosv-svscan: %v", svc, r.Stdout, want)
 		}
@@ -447,8 +577,10 @@ func TestOpenRCDeptree(t *testing.T) {
 // TestOpenRCScannerKilled: SIGKILL of the scanner: supervise-daemon
 // respawns it, the new scanner adopts the running daemon (same pid, one
 // start), and status stays 0.
-func TestOpenRCScannerKilled(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCScannerKilled(t *testing.T) { forEachRC(t, testOpenRCScannerKilled) }
+
+func testOpenRCScannerKilled(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	before := e.status(t, "gosv-plain")
 	scanners := e.procs("gosv svscan")
@@ -474,13 +606,32 @@ func TestOpenRCScannerKilled(t *testing.T) {
 	if got := e.rcStatus(t, "gosv-svscan"); !strings.HasPrefix(got, "[ started") {
 		t.Errorf("rc-status gosv-svscan: %q", got)
 	}
+	// The new scanner adopted the catch-all logger too: stopping
+	// gosv-svscan leaves nothing behind.
+	e.mustSvc(t, "gosv-svscan", "stop")
+	e.noneLeft(t)
+}
+
+// noneLeft fails t if a process of gosv-svscan (its supervise-daemon, the
+// scanner, the catch-all logger) or of a test service is still running.
+func (e *RC) noneLeft(t *testing.T) {
+	t.Helper()
+	var left []Process
+	for _, s := range []string{e.helper, gosvInstallBin, "supervise-daemon"} {
+		left = append(left, e.procs(s)...)
+	}
+	if len(left) != 0 {
+		t.Errorf("left running after gosv-svscan stopped:\n%s", e.psTree())
+	}
 }
 
 // TestOpenRCStatusCodes: 0 started, 3 stopped, 64 unsupervised (scanner
 // and its supervise-daemon gone, daemon alive), 32 crashed (all gone); the
 // rc-status column says the same.
-func TestOpenRCStatusCodes(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCStatusCodes(t *testing.T) { forEachRC(t, testOpenRCStatusCodes) }
+
+func testOpenRCStatusCodes(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	if r := e.svc(t, "gosv-plain", "status"); r.Code != 3 || !strings.Contains(r.Stdout, "* status: stopped") {
 		t.Errorf("before start: %s", r)
 	}
@@ -518,28 +669,61 @@ func TestOpenRCStatusCodes(t *testing.T) {
 
 // TestOpenRCSvscanStop: rc-service gosv-svscan stop stops every gosv
 // service first (OpenRC stops what needs it), then the scanner.
-func TestOpenRCSvscanStop(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCSvscanStop(t *testing.T) { forEachRC(t, testOpenRCSvscanStop) }
+
+func testOpenRCSvscanStop(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	e.mustSvc(t, "gosv-forker", "start")
 	r := e.mustSvc(t, "gosv-svscan", "stop")
 	for _, want := range []string{"* Stopping gosv-plain ... [ ok ]", "* Stopping gosv-forker ... [ ok ]", "* Stopping gosv-svscan ... [ ok ]"} {
 		wantLine(t, r, want)
 	}
-	if ps := append(append(e.procs(e.helper), e.procs("gosv svscan")...), e.procs("gosv log")...); len(ps) != 0 {
-		t.Errorf("left running: %+v", ps)
+	e.noneLeft(t)
+}
+
+// TestOpenRCSvscanStopCrashed: the scanner and its supervise-daemon were
+// SIGKILLed (OpenRC calls gosv-svscan crashed); rc-service gosv-svscan
+// stop still stops the daemon and the catch-all logger they left.
+func TestOpenRCSvscanStopCrashed(t *testing.T) { forEachRC(t, testOpenRCSvscanStopCrashed) }
+
+func testOpenRCSvscanStopCrashed(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.mustSvc(t, "gosv-plain", "start")
+	if len(e.procs("gosv log")) != 1 {
+		t.Fatalf("no catch-all logger:\n%s", e.psTree())
 	}
+	for _, p := range append(e.procs("supervise-daemon gosv-svscan"), e.procs("gosv svscan")...) {
+		e.MustRun(t, "kill", "-KILL", strconv.Itoa(p.NsPid))
+		waitExit(t, p.HostPid, eventTimeout)
+	}
+	r := e.mustSvc(t, "gosv-svscan", "stop")
+	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
+	e.noneLeft(t)
 }
 
 // TestOpenRCCheck: gosv openrc check finds a missing hook, and passes a
 // clean script once it is installed.
-func TestOpenRCCheck(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCCheck(t *testing.T) { forEachRC(t, testOpenRCCheck) }
+
+func testOpenRCCheck(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	if r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain"); r.Code != 0 || r.Stdout != "" {
 		t.Errorf("check with the hook: %s", r)
 	}
+	// From a shell (no RC_LIBEXECDIR), check finds the version's layout:
+	// reload without extra_started_commands fails only before 0.63.1.
+	r := e.Run(t, "env", "-u", "RC_LIBEXECDIR", gosvInstallBin, "openrc", "check", "gosv-hupper")
+	want := ""
+	if version == "0.45.2" {
+		want = "/etc/init.d/gosv-hupper:9:1: warning: reload_signal is set but reload is not listed in extra_started_commands: " +
+			"on OpenRC 0.45.2 `rc-service gosv-hupper reload` fails (0.63.1 lists it for every service)\n"
+	}
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("check gosv-hupper: %s, want stdout %q", r, want)
+	}
 	e.MustRun(t, "rm", rcHook)
-	r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
+	r = e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
 	if r.Code != 1 || !strings.Contains(r.Stdout, rcHook+": error: the gosv hook is not installed") {
 		t.Errorf("check without the hook: %s", r)
 	}
@@ -549,23 +733,154 @@ func TestOpenRCCheck(t *testing.T) {
 	}
 }
 
+// TestOpenRCStartWait (issue 8, fail-fast starts): with start_wait=1, a
+// daemon that exits after 100 ms fails the start with its exit status and
+// the last log lines, and nothing is left; a daemon that stays up starts,
+// after the window, with start_wait taken from the gosv-wide default in
+// /etc/conf.d/gosv-svscan; check suggests start_wait only where neither it
+// nor notify is set.
+func TestOpenRCStartWait(t *testing.T) { forEachRC(t, testOpenRCStartWait) }
+
+func testOpenRCStartWait(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.Sh(t, "echo start_wait=1 >>/etc/conf.d/gosv-svscan")
+	e.mustSvc(t, "gosv-svscan", "start")
+
+	r := e.svc(t, "gosv-quickexit", "start")
+	if r.Code != 1 {
+		t.Fatalf("start: %s, want exit 1", r)
+	}
+	died := regexp.MustCompile(`^\* gosv-quickexit: died \d+ms after it was up \(start_wait 1s\): exit code 3$`)
+	if !slices.ContainsFunc(strings.Split(r.Stdout+r.Stderr, "\n"), func(l string) bool { return died.MatchString(strings.TrimSpace(l)) }) {
+		t.Errorf("no line matching %s in %s", died, r)
+	}
+	for _, want := range []string{"*   quick exit coming", "* ERROR: gosv-quickexit failed to start"} {
+		wantLine(t, r, want)
+	}
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+	e.MustRun(t, "test", "!", "-e", rcScanDir+"/gosv-quickexit")
+	if r := e.svc(t, "gosv-quickexit", "status"); r.Code != 3 {
+		t.Errorf("status after a failed start: %s", r)
+	}
+	if pids := readPids(t, filepath.Join(e.Dir, "gosv-quickexit.pids")); len(pids) != 1 {
+		t.Errorf("started %d times, want once", len(pids))
+	}
+
+	t0 := time.Now()
+	r = e.mustSvc(t, "gosv-steady", "start")
+	if d := time.Since(t0); d < time.Second {
+		t.Errorf("start returned after %v, before start_wait (1s, the gosv-svscan default)", d)
+	}
+	wantLine(t, r, "* Starting gosv-steady ... [ ok ]")
+	if st := e.status(t, "gosv-steady"); !st.Up() {
+		t.Errorf("after start: %v, want up", st)
+	}
+
+	// (Other findings, such as reload on 0.45, are not this test's.)
+	if r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-steady"); r.Code != 0 || strings.Contains(r.Stdout, "readiness") || strings.Contains(r.Stdout, "start_wait") {
+		t.Errorf("check of a service with the default start_wait: %s", r)
+	}
+	r = e.Run(t, gosvInstallBin, "openrc", "check", "gosv-diesoon")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "/etc/init.d/gosv-diesoon:5:1: warning: no readiness source") {
+		t.Errorf("check of a service with start_wait=0: %s", r)
+	}
+}
+
+// TestOpenRCEarlyDeathLogged: a daemon that dies 100 ms after a start that
+// succeeded (no start_wait) gets one line in the catch-all log, naming it
+// and its exit, and no more for the deaths of its crash loop.
+func TestOpenRCEarlyDeathLogged(t *testing.T) { forEachRC(t, testOpenRCEarlyDeathLogged) }
+
+func testOpenRCEarlyDeathLogged(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	r := e.mustSvc(t, "gosv-diesoon", "start")
+	wantLine(t, r, "* Starting gosv-diesoon ... [ ok ]")
+	// Each run says "diesoon run" twice (stdout, stderr); the third run
+	// says it after the scanner has handled the first two deaths, and the
+	// catch-all log keeps the order of its pipe: once the fifth "diesoon
+	// run" is there, every line about those deaths is too.
+	log := waitLog(t, e.host("/var/log/gosv"), "diesoon run", 5)
+	var got []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "after its start") {
+			got = append(got, stripTAI64N(l))
+		}
+	}
+	line := regexp.MustCompile(`^gosv svscan: warning: gosv-diesoon died \d+ms after its start: exit code 3$`)
+	if len(got) != 1 || !line.MatchString(got[0]) {
+		t.Errorf("early-death lines %q, want one matching %s", got, line)
+	}
+	e.mustSvc(t, "gosv-diesoon", "stop")
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+}
+
+// waitLog waits until the current file of log directory dir holds n lines
+// containing want (inotify on the directory, a deadline of eventTimeout)
+// and returns the file.
+func waitLog(t *testing.T, dir, want string, n int) string {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "inotify")
+	defer f.Close()
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		t.Fatalf("inotify %s: %v", dir, err)
+	}
+	f.SetReadDeadline(time.Now().Add(eventTimeout))
+	buf := make([]byte, 4096)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "current"))
+		if strings.Count(string(b), want) >= n {
+			return string(b)
+		}
+		if _, err := f.Read(buf); err != nil {
+			t.Fatalf("waiting for %d lines %q in %s/current: %v; it has:\n%s", n, want, dir, err, b)
+		}
+	}
+}
+
+// stripTAI64N drops the "@<24 hex digits> " label of a log line.
+func stripTAI64N(l string) string {
+	if len(l) > 26 && l[0] == '@' && l[25] == ' ' {
+		return l[26:]
+	}
+	return l
+}
+
 // TestOpenRCOtherSupervisorsUnchanged runs the same battery of commands on
 // supervise-daemon, start-stop-daemon and s6 services, and on a script that
 // lists reload without defining it, with and without the hook: the output
 // (numbers normalised) must be identical, and so must their dependencies.
 func TestOpenRCOtherSupervisorsUnchanged(t *testing.T) {
+	forEachRC(t, testOpenRCOtherSupervisorsUnchanged)
+}
+
+func testOpenRCOtherSupervisorsUnchanged(t *testing.T, version string) {
 	requireS6(t)
 	battery := func(hook bool) string {
-		e := newRC(t, hook)
-		e.MustRun(t, "mkdir", "-p", rcSvcDir+"/s6-scan")
-		e.Start(t, nil, "s6-svscan", rcSvcDir+"/s6-scan")
+		e := newRCv(t, hook, version)
+		if e.Run(t, "test", "-e", "/etc/init.d/s6-svscan").Code != 0 {
+			// Debian's 0.45 ships no s6-svscan service: the test runs the
+			// scanner its s6 backend expects. 0.63's s6 services need
+			// theirs, which OpenRC starts.
+			e.MustRun(t, "mkdir", "-p", rcSvcDir+"/s6-scan")
+			e.Start(t, nil, "s6-svscan", rcSvcDir+"/s6-scan")
+		}
+		e.MustRun(t, "mkdir", "-p", "/var/svc.d")
+		e.MustRun(t, "ln", "-s", filepath.Join(e.Dir, "svc.d", "ref-s6"), "/var/svc.d/ref-s6")
 		var b strings.Builder
 		for _, svc := range []string{"ref-sd", "ref-ssd", "ref-s6", "ref-reload-listed"} {
 			for _, cmd := range []string{"status", "start", "status", "restart", "status", "reload", "describe", "stop", "status"} {
 				r := e.svc(t, svc, cmd)
 				fmt.Fprintf(&b, "$ rc-service %s %s\n-- exit %d\n-- stdout\n%s-- stderr\n%s", svc, cmd, r.Code, r.Stdout, r.Stderr)
 			}
-			r := e.Run(t, rcDepend, "-t", "ineed", svc)
+			r := e.Run(t, e.rcBin("rc-depend"), "-t", "ineed", svc)
 			fmt.Fprintf(&b, "$ rc-depend -t ineed %s\n%s", svc, r.Stdout)
 		}
 		return normalise(b.String())

@@ -85,9 +85,15 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return fail("the scanner did not take "+dir+": "+err.Error(), err)
 	}
 	err = b.waitUp(ctx, w, dir, opts, deadline)
+	if err == nil && opts.Want == backends.Up && opts.StartWait > 0 {
+		err = w.stayUp(ctx, time.Now().Add(opts.StartWait))
+	}
 	if err != nil {
+		// NOTE: the reason first: the cleanup's own stop of a restarted
+		// process would overwrite the wait status of the death.
+		reason := b.reason(err, dir, opts)
 		b.cleanup(svc.Name, dir)
-		return fail(b.reason(err, dir, opts), err)
+		return fail(reason, err)
 	}
 	return nil
 }
@@ -130,7 +136,13 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions) stri
 	if txt := lastLine(servicedir.ReadStatusText(dir)); txt != "" {
 		extra += "; status: " + txt
 	}
+	var ed *earlyDeathError
 	switch {
+	case errors.As(err, &ed):
+		st, _ := servicedir.ReadStatus(dir)
+		return fmt.Sprintf("died %dms after it was up (start_wait %v): %s", ed.after.Milliseconds(), opts.StartWait, deathText(st.Wstat)) + extra
+	case errors.Is(err, errSupervisorExited):
+		return "its supervisor exited before start_wait (" + opts.StartWait.String() + ") was over" + extra
 	case errors.Is(err, errDied):
 		st, _ := servicedir.ReadStatus(dir)
 		return "died before it was " + opts.Want.String() + ": " + deathText(st.Wstat) + extra
