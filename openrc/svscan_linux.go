@@ -25,9 +25,9 @@ import (
 // write blocks and nothing is lost while the logger restarts); the logger
 // is an ordinary service of the scan directory reading that fifo.
 const (
-	catchAllRecord  = ".gosv-catch-all"      // in the scan dir: the log directory, one line
-	catchAllFifo    = ".gosv-catch-all.fifo" // in the scan dir
-	CatchAllService = "gosv-catch-all"       // the logger's service name
+	catchAllRecord  = servicedir.ScanCatchAllRecord // in the scan dir: the log directory, one line
+	catchAllFifo    = servicedir.ScanCatchAllFifo   // in the scan dir
+	CatchAllService = "gosv-catch-all"              // the logger's service name
 	// DefaultCatchAllDir and DefaultCatchAllScript are conf.d/gosv-svscan's defaults.
 	DefaultCatchAllDir    = "/var/log/gosv"
 	DefaultCatchAllScript = "t s1048576 n10"

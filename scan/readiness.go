@@ -27,7 +27,7 @@ const (
 	statusTextFile     = servicedir.StatusTextPath
 	readyDeadlineFile  = servicedir.ReadyDeadlinePath
 	checkOutputFile    = servicedir.CheckOutputPath
-	notifyDirName      = ".gosv-notify"
+	notifyDirName      = servicedir.ScanNotifyDir
 )
 
 // notifyDir is where sd_notify sockets live: outside supervise/ (0700),

@@ -61,6 +61,12 @@ const (
 	ScanLockPath   = ".s6-svscan/lock"
 	ScanCtlPath    = ".s6-svscan/control"
 	ScanFinishPath = ".s6-svscan/finish" // run by the scanner when it exits
+
+	// gosv-only entries of a scan directory (PROTOCOL.md §10); the leading
+	// dot keeps the scanner from taking them for services.
+	ScanNotifyDir      = ".gosv-notify"         // the services' sd_notify sockets
+	ScanCatchAllRecord = ".gosv-catch-all"      // gosv-svscan: the catch-all log directory, one line
+	ScanCatchAllFifo   = ".gosv-catch-all.fifo" // gosv-svscan: the fifo the catch-all logger reads
 )
 
 // fileNames is every name above: the set TestNoFileNameLiterals looks for
@@ -76,6 +82,7 @@ var fileNames = []string{
 	GosvStateDir, PidRecordPath, SupervisorRecordPath,
 	NotifySocketRecordPath, StatusTextPath, ReadyDeadlinePath, CheckOutputPath,
 	ScanCtlDir, ScanLockPath, ScanCtlPath, ScanFinishPath,
+	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
 }
 
 // Sizes of the binary files (PROTOCOL.md §4, §5, §7).
