@@ -75,12 +75,15 @@ func TestFileNamesComplete(t *testing.T) {
 // Plain words elsewhere are not file names: "down" is a state, "check" and
 // "finish" are gosv openrc subcommands, "status" a warning key, "gosv" a
 // supervisor= value; flagging them would only teach people to dodge the
-// test.
+// test. A component joined to another kind of directory (a log
+// directory's "lock") is flagged too: give it a constant of its own
+// package.
 //
 // Exempt: tests (they build service directories on purpose, and a test
 // that spells the name checks the protocol from outside), bench/ and
 // tests/ (programs that drive real s6 and gosv trees as a user would),
-// and this package, the owner.
+// the names of command-line flags (--log-script is an option), and this
+// package, the owner.
 func TestNoFileNameLiterals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("parses the module")
