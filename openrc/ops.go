@@ -409,8 +409,9 @@ func CatchAllDir(rcSvcDir string) string {
 // stripStamp drops a leading TAI64N label ("@" and 24 hex digits, then a
 // blank), which s6-log's t directive puts on every line.
 func stripStamp(l string) string {
-	if len(l) > 26 && l[0] == '@' && l[25] == ' ' && strings.Trim(l[1:25], "0123456789abcdef") == "" {
-		return l[26:]
+	const n = servicedir.TAI64NTextLen
+	if _, ok := servicedir.ParseTAI64N([]byte(l)); ok && len(l) > n+1 && l[n] == ' ' {
+		return l[n+1:]
 	}
 	return l
 }
