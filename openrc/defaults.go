@@ -2,6 +2,7 @@ package openrc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -74,7 +75,11 @@ func ResolveDefaults(l Layout) Defaults {
 	foreground(f)
 	s := &Service{Name: SvscanName, Script: p, Files: []string{p}, Layout: l,
 		Vars: map[string]Value{}, Funcs: map[string]Func{}, Depend: map[string][]string{}}
-	if err := newSandbox(s, l).run([]*syntax.File{f}); err != nil {
+	// NOTE: in the start path this runs in-process, bounded in time and to
+	// regular files by the sandbox; the file is root's configuration, not a
+	// script a package or user brings (check and ls run it in the limited
+	// child with the rest of the resolution).
+	if err := newSandbox(s, l).run(context.Background(), []*syntax.File{f}); err != nil {
 		return Defaults{Problems: []Problem{{Pos: Pos{File: p}, Severity: Error, Msg: err.Error()}}}
 	}
 	d := Defaults{Vars: map[string]Value{}}

@@ -12,7 +12,9 @@
 // parses the script and its configuration files with mvdan.cc/sh/v3 and runs
 // them in a sandboxed interpreter that executes no external command. A value
 // that depends on such a command is reported as unresolved, with its
-// position, and never guessed.
+// position, and never guessed. The sandbox is a child process with hard
+// limits on time, memory and what it reads ([ResolveAll]), so that no
+// script can hang or exhaust the commands that resolve it.
 //
 // The pieces, in the order a service meets them:
 //   - [Resolve]: sources and variables, as openrc-run.sh orders them;

@@ -2,6 +2,7 @@ package openrc
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -116,7 +117,7 @@ func report(t *testing.T, root, script string) string {
 		SvcDir: root + "/run/openrc", Runlevel: "default"}
 	var b strings.Builder
 	rel := func(s string) string { return strings.ReplaceAll(s, root, "") }
-	s, err := Resolve(l, script)
+	s, err := Resolve(context.Background(), l, script)
 	if err != nil {
 		fmt.Fprintf(&b, "error: %s\n", rel(err.Error()))
 		return b.String()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 )
 
@@ -32,9 +31,10 @@ const (
 )
 
 // CheckHook compares the hook installed at path with the one for a gosv
-// binary in bindir.
+// binary in bindir. It reads the file as the resolver does (a regular
+// file of at most MaxSourceSize bytes).
 func CheckHook(path, bindir string) (HookState, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSource(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return HookMissing, nil
 	}

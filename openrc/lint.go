@@ -1,6 +1,7 @@
 package openrc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,14 +20,23 @@ import (
 // backend, a missing service directory, reload on OpenRC 0.45. The hook is
 // checked separately, with [CheckHook]: it concerns every script at once.
 //
-// Problems come sorted by position. A syntax error is returned as the only
-// problem.
-func Check(l Layout, script string) []Problem {
-	s, err := Resolve(l, script)
+// Problems come sorted by position. A syntax error, or a resolution
+// stopped by a limit, is returned as the only problem.
+func Check(ctx context.Context, l Layout, script string) []Problem {
+	s, err := Resolve(ctx, l, script)
+	return checkResolved(script, s, err)
+}
+
+// checkResolved is Check once the script is resolved.
+func checkResolved(script string, s *Service, err error) []Problem {
 	if err != nil {
 		var pe *ParseError
+		var re *ResolveError
 		if errors.As(err, &pe) {
 			return []Problem{{Pos: pe.Pos, Severity: Error, Msg: pe.Msg}}
+		}
+		if errors.As(err, &re) {
+			return []Problem{{Pos: re.Pos, Severity: Error, Msg: re.Msg}}
 		}
 		return []Problem{{Pos: Pos{File: script}, Severity: Error, Msg: err.Error()}}
 	}
@@ -171,7 +181,7 @@ func (s *Service) varPos(name string) Pos {
 
 // hasLSBHeader reports whether the script has an LSB "### BEGIN INIT INFO".
 func hasLSBHeader(script string) bool {
-	b, err := os.ReadFile(script)
+	b, err := readSource(script) // as the resolver read it: no FIFO, no device
 	return err == nil && strings.Contains(string(b), "### BEGIN INIT INFO")
 }
 

@@ -2,6 +2,7 @@ package openrc
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -39,26 +40,32 @@ func isOpenRCScript(p string) bool {
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return false
 	}
-	f, err := os.Open(p)
+	f, err := openSource(p) // no FIFO or device swapped in after the Stat
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	line, _ := bufio.NewReader(f).ReadString('\n')
+	// The kernel reads at most 256 bytes of a #! line (BINPRM_BUF_SIZE).
+	line, _ := bufio.NewReader(io.LimitReader(f, 256)).ReadString('\n')
 	return strings.HasPrefix(line, "#!") && (strings.Contains(line, "openrc-run") || strings.Contains(line, "runscript"))
 }
 
 // Ls writes every gosv service of l's init directories to w: its OpenRC
 // state and gosv status line, its directory (and whether a generated one
 // is stale), and its resolved configuration. Scripts that cannot be
-// resolved are listed with the reason.
-func Ls(l Layout, gosv string, w io.Writer) error {
+// resolved are listed with the reason. Cancelling ctx stops it.
+func Ls(ctx context.Context, l Layout, gosv string, w io.Writer) error {
 	l = l.fill()
 	b := gosvbackend.New(ScanDir(l.SvcDir))
 	rc := RC{SvcDir: l.SvcDir}
 	n := 0
-	for _, script := range l.Scripts() {
-		s, err := Resolve(l, script)
+	scripts := l.Scripts()
+	svcs, errs := ResolveAll(ctx, l, scripts)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for i, script := range scripts {
+		s, err := svcs[i], errs[i]
 		if err != nil {
 			fmt.Fprintf(w, "%s: %v\n", filepath.Base(script), err)
 			continue
@@ -158,8 +165,8 @@ func shJoin(argv []string) string {
 
 // CheckScripts lints the hook and each script for `gosv openrc check`
 // and writes the problems to w, one per line. It returns the number of
-// errors.
-func CheckScripts(l Layout, scripts []string, bindir string, w io.Writer) int {
+// errors; cancelling ctx stops it with ctx's error.
+func CheckScripts(ctx context.Context, l Layout, scripts []string, bindir string, w io.Writer) (int, error) {
 	l = l.fill()
 	errs := 0
 	var probs []Problem
@@ -169,8 +176,12 @@ func CheckScripts(l Layout, scripts []string, bindir string, w io.Writer) int {
 	} else if p := hookProblem(l.HookPath(), st); p != nil {
 		probs = append(probs, *p)
 	}
-	for _, script := range scripts {
-		probs = append(probs, Check(l, script)...)
+	svcs, rerrs := ResolveAll(ctx, l, scripts)
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	for i, script := range scripts {
+		probs = append(probs, checkResolved(script, svcs[i], rerrs[i])...)
 	}
 	for _, p := range slices.Clip(probs) {
 		fmt.Fprintln(w, p)
@@ -178,5 +189,5 @@ func CheckScripts(l Layout, scripts []string, bindir string, w io.Writer) int {
 			errs++
 		}
 	}
-	return errs
+	return errs, nil
 }

@@ -323,8 +323,8 @@ func FuzzParseInitScript(f *testing.F) {
 		os.MkdirAll(filepath.Dir(script), 0o755)
 		os.WriteFile(script, []byte(src), 0o755)
 		l := Layout{RCConf: dir + "/none", RCConfD: dir + "/none", LibexecDir: dir, SvcDir: dir, Runlevel: "default"}
-		s1, err1 := Resolve(l, script)
-		s2, err2 := Resolve(l, script)
+		s1, err1 := Resolve(context.Background(), l, script)
+		s2, err2 := Resolve(context.Background(), l, script)
 		if (err1 == nil) != (err2 == nil) {
 			t.Fatalf("resolution not deterministic: %v / %v", err1, err2)
 		}
@@ -556,7 +556,7 @@ func TestLsOwnStart(t *testing.T) {
 	l := Layout{RCConf: root + "/etc/rc.conf", RCConfD: root + "/etc/rc.conf.d", LibexecDir: root + "/lib/rc",
 		SvcDir: root + "/run/openrc", InitDirs: []string{root + "/etc/init.d"}, Runlevel: "default"}
 	var b strings.Builder
-	if err := Ls(l, "/nonexistent/gosv", &b); err != nil {
+	if err := Ls(context.Background(), l, "/nonexistent/gosv", &b); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.ReplaceAll(b.String(), root, "")

@@ -168,13 +168,28 @@ func (s *Service) IsSet(name string) bool { return s.Vars[name].Set }
 // that runs no external command. A syntax error is returned as a
 // *ParseError; values that depend on an external command are marked
 // unresolved and listed in Problems.
-func Resolve(l Layout, script string) (*Service, error) {
+//
+// The sandbox is a child process with hard limits ([ResolveTimeout],
+// [ResolveMemory], [ResolveStack], [MaxSourceSize]): a script that
+// loops, recurses, grows a string without end or reads a device or a
+// FIFO stops with a *ResolveError naming it and the limit, and
+// the caller's memory and time stay bounded. Cancelling ctx kills the
+// child. The child is the running executable itself, re-executed as
+// `EXE openrc resolve`: a program that calls Resolve must be gosv, or
+// hand those arguments to [ServeResolve] (tests do it in TestMain).
+func Resolve(ctx context.Context, l Layout, script string) (*Service, error) {
+	svcs, errs := ResolveAll(ctx, l, []string{script})
+	return svcs[0], errs[0]
+}
+
+// resolveHere is Resolve's work, done by the child ([ServeResolve]).
+func resolveHere(ctx context.Context, l Layout, script string) (*Service, error) {
 	l = l.fill()
 	s := &Service{Name: filepath.Base(script), Script: script, Files: l.Sources(script), Layout: l,
 		Vars: map[string]Value{}, Funcs: map[string]Func{}, Depend: map[string][]string{}}
 	files := make([]*syntax.File, 0, len(s.Files))
 	for _, name := range s.Files {
-		src, err := os.ReadFile(name)
+		src, err := readSource(name)
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +202,7 @@ func Resolve(l Layout, script string) (*Service, error) {
 		files = append(files, f)
 	}
 	sb := newSandbox(s, l)
-	if err := sb.run(files); err != nil {
+	if err := sb.run(ctx, files); err != nil {
 		return nil, err
 	}
 	s.applyDefaults()
@@ -217,6 +232,12 @@ type sandbox struct {
 	calls  []Pos  // external commands met, by marker index
 	cmds   []string
 	inDeps bool
+	// last is the position of the last command run, where a resolution
+	// that runs out of time is reported.
+	last Pos
+	// refused is the first file the sandbox refused to read: it stops
+	// the resolution.
+	refused *ResolveError
 }
 
 // markerFmt replaces the output of an external command: any value that
@@ -245,8 +266,8 @@ func l2path(libexec string) string {
 	return libexec + "/bin:" + libexec + "/sbin:/bin:/sbin:/usr/bin:/usr/sbin"
 }
 
-func (sb *sandbox) run(files []*syntax.File) error {
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+func (sb *sandbox) run(ctx context.Context, files []*syntax.File) error {
+	ctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 	defer cancel()
 	r, err := interp.New(
 		interp.Env(sb.env()),
@@ -270,16 +291,37 @@ func (sb *sandbox) run(files []*syntax.File) error {
 		if i == script {
 			sb.modules(ctx)
 		}
-		if sb.source(ctx, f) {
+		exited := sb.source(ctx, f)
+		if err := sb.stopped(ctx); err != nil {
+			return err
+		}
+		if exited {
 			sb.s.Problems = append(sb.s.Problems, Problem{Pos: Pos{File: f.Name}, Severity: Error,
 				Msg: "the file exits the shell: openrc-run would stop here"})
 			break
 		}
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("resolve %s: %w (a loop that never ends?)", sb.s.Script, ctx.Err())
-	}
 	sb.collect(ctx, files)
+	return sb.stopped(ctx)
+}
+
+// stopped returns why the resolution must stop: a refused file, the time
+// limit (at the last command run), or the caller's cancellation.
+func (sb *sandbox) stopped(ctx context.Context) error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	switch {
+	case sb.refused != nil:
+		return sb.refused
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		p := sb.last
+		if !p.IsValid() || strings.HasPrefix(p.File, "<") { // <depend>, <argv>: no file to point at
+			p = Pos{File: sb.s.Script}
+		}
+		return &ResolveError{Pos: p, Msg: fmt.Sprintf("resolution exceeded %v (a loop that never ends?)", resolveTimeout), timedOut: true}
+	case ctx.Err() != nil:
+		return fmt.Errorf("resolve %s: %w", sb.s.Script, ctx.Err())
+	}
 	return nil
 }
 
@@ -311,6 +353,11 @@ func (sb *sandbox) modules(ctx context.Context) {
 // call intercepts builtins that would act outside the sandbox and the
 // dependency functions.
 func (sb *sandbox) call(ctx context.Context, args []string) ([]string, error) {
+	if p := interp.HandlerCtx(ctx).Pos; p.IsValid() {
+		sb.mu.Lock()
+		sb.last = posOf(sb.file, p)
+		sb.mu.Unlock()
+	}
 	switch args[0] {
 	case "kill", "wait", "exec", "ulimit", "umask", "trap":
 		// Run no process, touch no limit: treat as an external command.
@@ -346,8 +393,10 @@ func (sb *sandbox) exec(ctx context.Context, args []string) error {
 	return nil
 }
 
-// open allows reading files (a conf.d may source another) and turns every
-// write into a write to nowhere.
+// open allows reading regular files (a conf.d may source another) and
+// turns every write into a write to nowhere. A file it refuses to read
+// stops the resolution: as the shell would hang or run out of memory on
+// it, no value after it could be trusted.
 func (sb *sandbox) open(ctx context.Context, path string, flag int, perm os.FileMode) (io.ReadWriteCloser, error) {
 	if flag&(os.O_WRONLY|os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC) != 0 {
 		return nopRWC{}, nil
@@ -356,7 +405,20 @@ func (sb *sandbox) open(ctx context.Context, path string, flag int, perm os.File
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(hc.Dir, path)
 	}
-	return os.Open(path)
+	f, err := openSource(path)
+	var re *ResolveError
+	if errors.As(err, &re) {
+		sb.mu.Lock()
+		if sb.refused == nil {
+			re.Pos = Pos{File: sb.file}
+			if strings.HasPrefix(sb.file, "<") { // <depend>, <argv>
+				re.Pos = Pos{File: sb.s.Script}
+			}
+			sb.refused = re
+		}
+		sb.mu.Unlock()
+	}
+	return f, err
 }
 
 type nopRWC struct{}

@@ -16,7 +16,7 @@ import (
 
 // openrcOptions are the options of every `gosv openrc` subcommand.
 type openrcOptions struct {
-	Sub     string   // start, stop, status, reload, ls, check, exec, finish, svscan
+	Sub     string   // start, stop, status, reload, ls, check, exec, finish, resolve, svscan
 	Vars    []string // --var NAME=VALUE (the hook's live values)
 	Args    []string // start: the command line; check: scripts; finish: its arguments
 	Notify  int      // svscan --notify-fd
@@ -56,9 +56,10 @@ from --var NAME=VALUE):
   reload              send reload_signal (SIGHUP)
 
 Commands run by gosv itself: exec (the generated run), finish (the
-generated finish) and svscan (gosv-svscan's command; --wait waits until
-the scanner accepts services; --stop-leftovers, after it stopped, stops
-what a dead scanner left running).
+generated finish), resolve (the limited child in which check and ls run
+init scripts) and svscan (gosv-svscan's command; --wait waits until the
+scanner accepts services; --stop-leftovers, after it stopped, stops what
+a dead scanner left running).
 
 EXIT STATUS
   0    success
@@ -131,6 +132,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 	add("check", "Lint init scripts and the hook", cobra.MinimumNArgs(1), false, nil)
 	add("exec", "Run the command of a generated service directory (its run)", cobra.NoArgs, true, nil)
 	add("finish", "Apply the respawn policy of a generated service directory (its finish)", cobra.ArbitraryArgs, true, nil)
+	add("resolve", "Resolve init scripts for check and ls (the limited child)", cobra.NoArgs, true, nil)
 	add("svscan", "Run the scanner for gosv-svscan", cobra.NoArgs, false, func(c *cobra.Command, o *openrcOptions) {
 		c.Flags().IntVar(&o.Notify, "notify-fd", 0, "pass -d FD to the scanner (readiness)")
 		c.Flags().StringVar(&o.LogDir, "log-dir", openrc.DefaultCatchAllDir, "the catch-all log directory")
@@ -144,6 +146,9 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 }
 
 func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
+	if o.Sub == "resolve" {
+		return openrc.ServeResolve(ctx, os.Stdin, os.Stdout) // first: no layout to read, it is in the request
+	}
 	gosv, err := os.Executable()
 	if err != nil {
 		return err
@@ -151,9 +156,9 @@ func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
 	layout := openrc.DefaultLayout(e.Getenv)
 	switch o.Sub {
 	case "ls":
-		return openrc.Ls(layout, gosv, e.Stdout)
+		return openrc.Ls(ctx, layout, gosv, e.Stdout)
 	case "check":
-		return runOpenRCCheck(e, layout, gosv, o.Args)
+		return runOpenRCCheck(ctx, e, layout, gosv, o.Args)
 	case "exec":
 		return openrc.Exec(".")
 	case "finish":
@@ -211,7 +216,7 @@ func openrcRequest(e *env, layout openrc.Layout, gosv string, o *openrcOptions) 
 	return req, nil
 }
 
-func runOpenRCCheck(e *env, layout openrc.Layout, gosv string, args []string) error {
+func runOpenRCCheck(ctx context.Context, e *env, layout openrc.Layout, gosv string, args []string) error {
 	scripts := make([]string, len(args))
 	for i, a := range args {
 		scripts[i] = a
@@ -219,7 +224,11 @@ func runOpenRCCheck(e *env, layout openrc.Layout, gosv string, args []string) er
 			scripts[i] = filepath.Join(layout.InitDirs[0], a)
 		}
 	}
-	if n := openrc.CheckScripts(layout, scripts, filepath.Dir(gosv), e.Stdout); n > 0 {
+	n, err := openrc.CheckScripts(ctx, layout, scripts, filepath.Dir(gosv), e.Stdout)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
 		return silentExit(1)
 	}
 	return nil

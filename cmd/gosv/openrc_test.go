@@ -25,6 +25,8 @@ func TestNewOpenRCCmd(t *testing.T) {
 		{[]string{"check", "web", "/etc/init.d/db"}, openrcOptions{Sub: "check", Args: []string{"web", "/etc/init.d/db"}}, ""},
 		{[]string{"check"}, openrcOptions{}, "usage: requires at least 1 arg(s), only received 0"},
 		{[]string{"ls"}, openrcOptions{Sub: "ls", Args: []string{}}, ""},
+		// The resolver child of check and ls (openrc.Resolve), hidden.
+		{[]string{"resolve"}, openrcOptions{Sub: "resolve", Args: []string{}}, ""},
 		// What the kernel runs for a generated run and finish (#!gosv openrc).
 		{[]string{"./run", "web"}, openrcOptions{Sub: "exec", Args: []string{"web"}}, ""},
 		{[]string{"./finish", "-1", "0", "web"}, openrcOptions{Sub: "finish", Args: []string{"-1", "0", "web"}}, ""},

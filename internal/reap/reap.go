@@ -52,6 +52,13 @@ func SetSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
+// Wait waits for cmd, started with its Start method, as os/exec's Wait
+// does; the same rule as [CombinedOutput] applies (the limited resolver
+// child of gosv openrc check is one such use).
+func Wait(cmd *exec.Cmd) error {
+	return cmd.Wait()
+}
+
 // CombinedOutput runs cmd to completion and returns its standard output and
 // standard error together, as os/exec's method of that name does. It is for
 // short-lived gosv processes that run no [Drain] loop (the OpenRC finish

@@ -1,0 +1,5 @@
+//go:build race
+
+package openrc
+
+const raceEnabled = true
