@@ -83,14 +83,15 @@ test-deps:
 
 # Build OpenRC 0.63.3 when missing (build.sh installs meson and the other
 # build dependencies with apt-get; only as root). Not root: the 0.63 tests
-# skip, or fail under REQUIRE_OPENRC=1.
+# skip, or fail under REQUIRE_OPENRC=1. flock: two checkouts testing at
+# once share the cache; the second waits and finds the build done.
 test-openrc-063:
 	@if [ -f $(OPENRC_063_DIR)/.built-0.63.3 ]; then :; \
 	elif [ "$$(id -u)" != 0 ]; then \
 		echo "test-openrc-063: not root, not building OpenRC 0.63.3 in $(OPENRC_063_DIR)"; \
 	else \
 		echo "test-openrc-063: building OpenRC 0.63.3 in $(OPENRC_063_DIR)"; \
-		tests/openrc-0.63/build.sh $(OPENRC_063_DIR) >/dev/null; \
+		flock $(OPENRC_063_DIR).lock tests/openrc-0.63/build.sh $(OPENRC_063_DIR) >/dev/null; \
 	fi
 
 # CI makes a missing s6 a failure instead of a skip here too: unit tests

@@ -23,6 +23,37 @@ import (
 // takes at most one scratch buffer.
 const flushRounds = 1 << 12
 
+// chooseLog decides how the service in dir is logged, before its first
+// start, and returns the log-script to run in process (or nil). The rule
+// (PROTOCOL.md §9.1): a log/ directory holding a run file is a logger
+// service; otherwise a log-script file means in-process logging, and log/
+// may be its log directory (the README's "t s1048576 n10 ./log"); a log/
+// directory without either is a logger service whose run is awaited, as
+// with s6-svscan. Both log/run and log-script is a conflict: log/run wins
+// (it is what s6 tools see) and the conflict is reported once.
+func (sc *scanner) chooseLog(e *entry, dir, shown string) ([]string, error) {
+	logDir := filepath.Join(dir, servicedir.LogDir)
+	fi, err := os.Stat(logDir)
+	isDir := err == nil && fi.IsDir()
+	_, err = os.Lstat(filepath.Join(logDir, servicedir.RunFile))
+	hasRun := isDir && err == nil
+	args, err := servicedir.ReadLogScript(dir)
+	switch {
+	case hasRun:
+		e.hasLog = true
+		if (args != nil || err != nil) && !e.logWarned {
+			e.logWarned = true
+			sc.l.warn(nil, "logscript|"+e.name, "ignoring %s: %s exists, so log/ is a logger service", filepath.Join(shown, servicedir.LogScriptFile), filepath.Join(shown, servicedir.LogDir, servicedir.RunFile))
+		}
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case args == nil && isDir:
+		e.hasLog = true
+	}
+	return args, nil
+}
+
 // openInProcessLog gives entry e its pipe and logger. On error the service
 // runs with the scanner's stdout, which is reported.
 func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
@@ -40,7 +71,13 @@ func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 			return err
 		}
 	}
-	p, ok := recoverPipe(dir, 1)
+	// The pipe comes back from the fd holder, or from the adopted service
+	// (a holder that died, or a scanner that had none), or is new.
+	p, fromHolder := sc.takeHeld(e)
+	ok := fromHolder
+	if !ok {
+		p, ok = recoverPipe(dir, 1)
+	}
 	if !ok {
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 			lg.Close()
@@ -58,7 +95,10 @@ func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 		return err
 	}
 	e.pipe, e.logger = p, lg
-	sc.consumeLog(e) // what an adopted service wrote meanwhile
+	if !fromHolder {
+		sc.hold(e)
+	}
+	sc.consumeLog(e) // what the service wrote while no scanner ran
 	return nil
 }
 
@@ -116,6 +156,7 @@ func (sc *scanner) closeInProcessLog(e *entry) {
 	}
 	e.logger = nil
 	sc.l.timers.stop(&e.logRetry)
+	sc.unhold(e)
 	if e.pipe[0] >= 0 {
 		sc.l.release(e.pipe[0])
 		e.pipe[0] = -1

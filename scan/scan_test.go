@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdhold"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/svctl"
 	"github.com/gosv/gosv/svwait"
@@ -24,6 +26,13 @@ import (
 // The test binary doubles as the scanner and as service programs
 // (os/exec's helper-process pattern): no dependency on /bin/sleep.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == holderArgv0 {
+		// The scanner starts its own binary (this one) as the fd holder.
+		if err := fdhold.Serve(3); err != nil {
+			os.Exit(111)
+		}
+		os.Exit(0)
+	}
 	switch os.Getenv("GOSV_TEST_ROLE") {
 	case "scanner":
 		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
@@ -88,6 +97,30 @@ func TestMain(m *testing.M) {
 				block()
 			}
 		}
+	case "echo-until-eof":
+		// Echo the fifo named by the last argument to stdout; exit at its EOF.
+		f, err := os.Open(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(5)
+		}
+		io.Copy(os.Stdout, f)
+		os.Exit(0)
+	case "ready-on-fifo":
+		// Read a line from the fifo named by the last argument, then write
+		// readiness to fd 3; a broken notification pipe makes it exit 7,
+		// as a daemon that does not ignore SIGPIPE would die.
+		f, err := os.Open(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(5)
+		}
+		buf := make([]byte, 64)
+		if _, err := f.Read(buf); err != nil {
+			os.Exit(6)
+		}
+		if _, err := unix.Write(3, []byte("\n")); err != nil {
+			os.Exit(7)
+		}
+		block()
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
 		signal.Ignore(syscall.SIGTERM)
@@ -323,6 +356,33 @@ func TestReadinessAndFinish(t *testing.T) {
 	b, err := os.ReadFile(out)
 	if err != nil || string(b) != "256 15 r\n" {
 		t.Fatalf("finish args %q, %v", b, err)
+	}
+}
+
+// TestFinishSeesItsDeath: when finish runs, supervise/death_tally already
+// holds the death it was run for (gosv openrc finish counts respawns in
+// it), as with s6-supervise.
+func TestFinishSeesItsDeath(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	out := filepath.Join(t.TempDir(), "finish.out")
+	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
+	svc := link(t, scan, mksvc(t, scan, "tally", run, map[string]string{
+		"notification-fd": "3\n",
+		"finish":          "#!/bin/sh\nwc -c <supervise/death_tally >" + out + "\n",
+	}))
+	waitFor(t, svc, svwait.UpReady)
+	ctlWait(t, svc, "d", svwait.DownReady)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(svc, "supervise", "death_tally"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(fi.Size(), 10) || fi.Size() == 0 {
+		t.Errorf("finish saw a death_tally of %s bytes, after it: %d", got, fi.Size())
 	}
 }
 
@@ -824,5 +884,166 @@ func TestEarlyDeathReportedOncePerStart(t *testing.T) {
 	countEvents(t, sub, 'd', 2)
 	if got := lines(); len(got) != 2 {
 		t.Fatalf("after the second start: %q, want two lines", got)
+	}
+}
+
+func TestLogScriptDotLogAfterRestart(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "dl", role("echo-on-fifo", in), map[string]string{"log-script": "t s1048576 n10 ./log\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	logd := filepath.Join(dir, "log")
+	w, err := os.OpenFile(in, os.O_RDWR, 0) // RDWR: the fifo survives the service's restart
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("first\n"))
+	waitFileContainsDir(t, logd, " first\n")
+	tr.stop()
+	startScanner(t, scan)
+	waitFor(t, svc, svwait.Up)
+	w.Write([]byte("second\n"))
+	waitFileContainsDir(t, logd, " second\n")
+	if _, err := os.Stat(filepath.Join(logd, "supervise")); err == nil {
+		t.Fatalf("%s was taken for a log/ service", logd)
+	}
+}
+
+func TestLogRunBeatsLogScript(t *testing.T) {
+	scan := t.TempDir()
+	errf := filepath.Join(t.TempDir(), "stderr")
+	f, err := os.Create(errf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stderr := os.Stderr
+	os.Stderr = f // startScanner gives the scanner os.Stderr
+	tr := startScanner(t, scan)
+	os.Stderr = stderr
+	out := filepath.Join(t.TempDir(), "out")
+	dir := mksvc(t, scan, "both", "#!/bin/sh\necho hello\n"+strings.TrimPrefix(pauseRun, "#!/bin/sh\n"),
+		map[string]string{"log-script": "t ./log\n", "log/run": "#!/bin/sh\nexec cat >> " + out + "\n"})
+	svc := link(t, scan, dir)
+	waitFileContains(t, out, "hello\n")
+	// A rescan (processed before stop's t: one FIFO) must not warn again.
+	if err := svctl.Svscanctl(scan, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	tr.stop()
+	b, _ := os.ReadFile(errf)
+	if n := strings.Count(string(b), "log-script"); n != 1 {
+		t.Fatalf("log-script reported %d times, want 1: %q", n, b)
+	}
+	if _, err := os.Stat(filepath.Join(svc, "log", "current")); err == nil {
+		t.Fatalf("log-script was run as well")
+	}
+}
+
+func TestInProcessLogKeepsHistoryAcrossKills(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "h", role("echo-on-fifo", in), map[string]string{"log-script": "t n1 " + logd + "\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const kills = 4
+	for i := 0; i < kills; i++ {
+		line := fmt.Sprintf("kill-%d\n", i)
+		w.Write([]byte(line))
+		waitFileContains(t, filepath.Join(logd, "current"), line)
+		tr.cmd.Process.Kill()
+		<-tr.exit
+		tr.cmd = nil
+		tr = startScanner(t, scan)
+		waitFor(t, svc, svwait.Up)
+	}
+	w.Write([]byte("end\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), "end\n")
+	b := strings.Join(readLogLines(t, logd), "\n") + "\n"
+	for i := 0; i < kills; i++ {
+		if l := fmt.Sprintf(" kill-%d\n", i); strings.Count(b, l) != 1 {
+			t.Fatalf("log %q: %q not exactly once", b, l)
+		}
+	}
+	if a, _ := filepath.Glob(filepath.Join(logd, "@*")); len(a) != 0 {
+		t.Errorf("archives %v after kills: current was not continued", a)
+	}
+}
+
+func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "lw", role("echo-until-eof", in), map[string]string{"log-script": "t " + logd + "\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("first\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), " first\n")
+	pid := int(status(t, svc).Pid)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	w.Write([]byte("last words\n"))
+	w.Close() // EOF: the service exits
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 10000); n != 1 || err != nil {
+		t.Fatalf("service %d did not exit: %v", pid, err)
+	}
+	tr = startScanner(t, scan)
+	waitFileContains(t, filepath.Join(logd, "current"), " last words\n")
+	// A clean exit lets the holder go: it holds nothing and has no client.
+	tr.stop()
+	if _, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath), time.Second); err == nil {
+		t.Errorf("the fd holder outlived a clean scanner exit, holding %d fds", len(held))
+	}
+}
+
+func TestReadinessSurvivesScannerKill(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "rd", role("ready-on-fifo", in), map[string]string{"notification-fd": "3\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	pid := status(t, svc).Pid
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("go\n")) // ready now, while no scanner runs
+	startScanner(t, scan)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pid {
+		t.Fatalf("run %d replaced by %d: its readiness was lost", pid, st.Pid)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdhold"
 	"github.com/gosv/gosv/internal/logdir"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
@@ -33,16 +34,17 @@ type devIno struct{ dev, ino uint64 }
 // logger NAME/log, with the pipe between them that the scanner holds so
 // that it survives restarts of either side.
 type entry struct {
-	name     string
-	id       devIno
-	dirfd    int  // O_PATH fd of the directory, from the first take; -1 before
-	active   bool // still present in the scan directory
-	hasLog   bool
-	svc, log *service
-	pipe     [2]int         // read end (logger's stdin), write end (service's stdout); -1 when closed
-	recreate timer          // armed while waiting for RecreateDelay after x
-	logger   *logdir.Logger // in-process logger (log-script), or nil
-	logRetry timer          // when to call the logger again although nothing was written
+	name      string
+	id        devIno
+	dirfd     int  // O_PATH fd of the directory, from the first take; -1 before
+	active    bool // still present in the scan directory
+	hasLog    bool // a log/ subservice: decided once, by chooseLog
+	logWarned bool // the log-script-versus-log/run conflict was reported
+	svc, log  *service
+	pipe      [2]int         // read end (logger's stdin), write end (service's stdout); -1 when closed
+	recreate  timer          // armed while waiting for RecreateDelay after x
+	logger    *logdir.Logger // in-process logger (log-script), or nil
+	logRetry  timer          // when to call the logger again although nothing was written
 }
 
 // scanner is the scan-directory half of the loop: entries, .s6-svscan/,
@@ -58,6 +60,11 @@ type scanner struct {
 	exiting  bool
 	killer   byte  // the letter that started the exit: t, i, q or b
 	rescanAt timer // next periodic (-t) or retried rescan
+
+	holder       *fdhold.Client // the fd holder, once connected (fdholder.go)
+	held         map[string]int // pipes the holder kept for a previous scanner, not yet taken back
+	holderWarned bool
+	holderBusy   bool // a holder listens but did not answer: never start a second one
 }
 
 func newScanner(l *loop, dir string) (*scanner, error) {
@@ -85,6 +92,7 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 		return nil, &os.PathError{Op: "inotify_add_watch", Path: abs, Err: err}
 	}
 	sc.wd = int32(wd)
+	sc.connectHolder()
 	if l.cfg.Rescan > 0 {
 		l.timers.set(&sc.rescanAt, time.Now().Add(l.cfg.Rescan))
 	}
@@ -199,11 +207,8 @@ func (sc *scanner) take(e *entry) {
 	}
 	dir := fdPath(e.dirfd)
 	shown := filepath.Join(sc.dir, e.name)
-	if fi, err := os.Stat(filepath.Join(dir, servicedir.LogDir)); err == nil && fi.IsDir() {
-		e.hasLog = true
-	}
 	if e.svc == nil && !e.hasLog && e.logger == nil {
-		args, err := servicedir.ReadLogScript(dir)
+		args, err := sc.chooseLog(e, dir, shown)
 		if err == nil && args != nil {
 			err = sc.openInProcessLog(e, dir, args)
 		}
@@ -495,6 +500,7 @@ func (sc *scanner) runSignalScript(sig unix.Signal) bool {
 
 // finish runs after the loop: exec .s6-svscan/finish if it exists.
 func (sc *scanner) finish() error {
+	sc.closeHolder()
 	path := filepath.Join(sc.dir, servicedir.ScanFinishPath)
 	if err := os.Chdir(sc.dir); err != nil {
 		return err

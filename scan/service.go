@@ -162,8 +162,14 @@ func (l *loop) startService(s *service) {
 			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
 			l.byPid[pid] = s // in case it is our child after all (re-exec)
 			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid})
+			if l.sc != nil {
+				l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
+			}
 			return
 		}
+	}
+	if l.sc != nil {
+		l.sc.takeNotify(s, false)
 	}
 	servicedir.RemovePidRecord(s.dir)
 	_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
@@ -230,11 +236,16 @@ func (l *loop) feed(s *service, e supervise.Event) {
 	}
 	l.pending = l.pending[:0]
 	s.cfgFresh = false
+	l.flushTally(s)
+	l.rearm(s)
+}
+
+// flushTally writes the death_tally record the feed has pending.
+func (l *loop) flushTally(s *service) {
 	if s.tally {
 		s.tally = false
 		l.deathTally(s, s.tallyWstat, s.tallyAt)
 	}
-	l.rearm(s)
 }
 
 func (l *loop) do(s *service, a *supervise.Action) {
@@ -268,8 +279,9 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActWatchGroup:
 		l.watchGroup(s)
 	case supervise.ActDeathTally:
-		// Written at the end of the feed: it is not needed before the
-		// restart, which it would delay by a read and a rename.
+		// Written before a finish starts (spawnFinish), else at the end
+		// of the feed: it is not needed before the restart, which it
+		// would delay by a read and a rename.
 		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, time.Now()
 	case supervise.ActCreateDown:
 		if err := servicedir.CreateDown(s.dir); err != nil {
@@ -280,8 +292,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 			l.warn(s, "down", "unable to remove %v", err)
 		}
 	case supervise.ActCloseNotify:
-		l.release(s.notify)
-		s.notify = -1
+		l.dropNotify(s)
 	case supervise.ActWaitRun:
 		l.watchRun(s)
 	case supervise.ActReport:
@@ -388,6 +399,9 @@ func (l *loop) spawnRun(s *service) {
 	if r >= 0 {
 		s.notify = r
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
+		if l.sc != nil {
+			l.sc.holdNotify(s)
+		}
 	}
 	if s.wd >= 0 {
 		unix.InotifyRmWatch(l.ino, uint32(s.wd))
@@ -411,6 +425,12 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}
+	// NOTE: finish may read death_tally (gosv openrc finish counts the
+	// respawns in it): it must already hold this death, as with
+	// s6-supervise. Otherwise a finish that ran before the end of the
+	// feed (a loaded machine) saw one death fewer and respawned once too
+	// often.
+	l.flushTally(s)
 	argv := []string{servicedir.FinishFile, strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.FinishFile, Argv: argv, Env: l.env,
 		Files: []int{s.stdin, s.stdout, 2}})
@@ -459,6 +479,18 @@ func (l *loop) readControl(s *service, fd int) {
 	}
 }
 
+// dropNotify closes s's notification pipe, here and in the fd holder.
+func (l *loop) dropNotify(s *service) {
+	if s.notify < 0 {
+		return
+	}
+	if l.sc != nil {
+		l.sc.unholdNotify(s)
+	}
+	l.release(s.notify)
+	s.notify = -1
+}
+
 // readNotify reads the notification-fd pipe: the first read containing a
 // newline means ready; EOF without one means never (s6).
 func (l *loop) readNotify(s *service, fd int) {
@@ -469,8 +501,7 @@ func (l *loop) readNotify(s *service, fd int) {
 	if n > 0 && bytes.IndexByte(l.buf[:n], '\n') < 0 {
 		return
 	}
-	l.release(fd)
-	s.notify = -1
+	l.dropNotify(s)
 	if n > 0 {
 		l.feed(s, supervise.Event{Kind: supervise.EvReady})
 	}
@@ -622,6 +653,9 @@ func (l *loop) exitService(s *service, leave bool) {
 		}
 	}
 	l.release(s.ctl)
+	if !leave {
+		l.dropNotify(s)
+	}
 	l.release(s.notify)
 	l.release(s.pidfd)
 	l.release(s.checkFd)

@@ -542,6 +542,13 @@ func testOpenRCRestartReload(t *testing.T, version string) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	// A write end of our own: until the daemon has opened the fifo, a read
+	// must wait (with its deadline), not see EOF.
+	w, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
 	r = e.mustSvc(t, "gosv-plain", "reload")
 	wantLine(t, r, "* Reloading gosv-plain ... [ ok ]")
 	f.SetReadDeadline(time.Now().Add(eventTimeout))
@@ -668,7 +675,9 @@ func testOpenRCStatusCodes(t *testing.T, version string) {
 }
 
 // TestOpenRCSvscanStop: rc-service gosv-svscan stop stops every gosv
-// service first (OpenRC stops what needs it), then the scanner.
+// service first (OpenRC stops what needs it), then the scanner and its
+// catch-all logger, and nothing is left; stop_post removed nothing the
+// next start needs.
 func TestOpenRCSvscanStop(t *testing.T) { forEachRC(t, testOpenRCSvscanStop) }
 
 func testOpenRCSvscanStop(t *testing.T, version string) {
@@ -680,6 +689,15 @@ func testOpenRCSvscanStop(t *testing.T, version string) {
 		wantLine(t, r, want)
 	}
 	e.noneLeft(t)
+	// The next start brings the tree and its catch-all logger back.
+	e.mustSvc(t, "gosv-plain", "start")
+	if ps := e.procs("gosv log"); len(ps) != 1 {
+		t.Errorf("catch-all loggers after a new start:\n%s", e.psTree())
+	}
+	e.mustSvc(t, "gosv-plain", "stop")
+	if r := e.MustRun(t, "cat", "/var/log/gosv/current"); strings.Count(r.Stdout, " hello from plain\n") != 4 {
+		t.Errorf("catch-all log, two starts of gosv-plain: %q", r.Stdout)
+	}
 }
 
 // TestOpenRCSvscanStopCrashed: the scanner and its supervise-daemon were
@@ -876,14 +894,31 @@ func testOpenRCOtherSupervisorsUnchanged(t *testing.T, version string) {
 		e.MustRun(t, "ln", "-s", filepath.Join(e.Dir, "svc.d", "ref-s6"), "/var/svc.d/ref-s6")
 		var b strings.Builder
 		for _, svc := range []string{"ref-sd", "ref-ssd", "ref-s6", "ref-reload-listed"} {
+			starts := 0
 			for _, cmd := range []string{"status", "start", "status", "restart", "status", "reload", "describe", "stop", "status"} {
 				r := e.svc(t, svc, cmd)
 				fmt.Fprintf(&b, "$ rc-service %s %s\n-- exit %d\n-- stdout\n%s-- stderr\n%s", svc, cmd, r.Code, r.Stdout, r.Stderr)
+				// NOTE: start-stop-daemon --background returns before its
+				// child has exec'd the daemon, and a stop that comes first
+				// finds "none running": wait for the daemon's own record.
+				if (svc == "ref-ssd" || svc == "ref-reload-listed") && (cmd == "start" || cmd == "restart") && r.Code == 0 {
+					starts++
+					waitRecords(t, filepath.Join(e.Dir, svc+".pids"), starts)
+				}
 			}
 			r := e.Run(t, e.rcBin("rc-depend"), "-t", "ineed", svc)
 			fmt.Fprintf(&b, "$ rc-depend -t ineed %s\n%s", svc, r.Stdout)
 		}
-		return normalise(b.String())
+		out := normalise(b.String())
+		if version != "0.45.2" {
+			// NOTE: with 0.63's s6-svscan service, ref-s6's daemon is at
+			// times down again (exit 0, a SIGTERM) when the status right
+			// after a start or restart runs, with or without the hook
+			// alike (seen in about one run in five). s6-svstat's own line
+			// is s6's timing, not OpenRC's handling: it is not compared.
+			out = s6StatusLine.ReplaceAllString(out, "${1}<s6-svstat>")
+		}
+		return out
 	}
 	with, without := battery(true), battery(false)
 	if with != without {
@@ -891,6 +926,9 @@ func testOpenRCOtherSupervisorsUnchanged(t *testing.T, version string) {
 	}
 	t.Logf("%d lines compared", strings.Count(with, "\n"))
 }
+
+// s6StatusLine is s6-svstat's line in the output of `rc-service ref-s6 status`.
+var s6StatusLine = regexp.MustCompile(`(?m)(\$ rc-service ref-sN status\n-- exit N\n-- stdout\n)(up|down) \(.*$`)
 
 // normalise replaces numbers (pids, seconds) by N.
 func normalise(s string) string {
@@ -915,6 +953,28 @@ func lineDiff(a, b string) string {
 		}
 	}
 	return ""
+}
+
+// waitRecords waits until the -record file p holds n pids: rchelper
+// appends its pid and closes the file once it runs (inotify, no polling).
+func waitRecords(t *testing.T, p string, n int) {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "inotify") // pollable: reads take deadlines
+	defer f.Close()
+	if _, err := unix.InotifyAddWatch(fd, filepath.Dir(p), unix.IN_CLOSE_WRITE); err != nil {
+		t.Fatal(err)
+	}
+	f.SetReadDeadline(time.Now().Add(eventTimeout))
+	buf := make([]byte, 4096)
+	for len(readPids(t, p)) < n {
+		if _, err := f.Read(buf); err != nil {
+			t.Fatalf("%s: waiting for %d records, have %d: %v", p, n, len(readPids(t, p)), err)
+		}
+	}
 }
 
 // readPids reads a -record file: one pid per start.

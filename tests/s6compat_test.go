@@ -341,8 +341,14 @@ func testSvscanctl(t *testing.T, c clients) {
 	t.Run("a", func(t *testing.T) {
 		e := newEnv(t)
 		dir := filepath.Join(e.Scan, "new")
-		copyTree(t, filepath.Join("testdata", "sv", "pause"), dir)
-		l := Listen(t, dir)
+		// Subscribed before the directory enters the scan directory:
+		// gosv's scanner (inotify) may take it before svscanctl -a.
+		staged := filepath.Join(e.Dir, "staged-new")
+		copyTree(t, filepath.Join("testdata", "sv", "pause"), staged)
+		l := Listen(t, staged)
+		if err := os.Rename(staged, dir); err != nil {
+			t.Fatal(err)
+		}
 		c.must(t, e, "svscanctl", "-a", e.Scan)
 		l.Wait(t, "s")
 		c.must(t, e, "svwait", "-u", "-t", waitMs, dir)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -38,6 +39,8 @@ func TestNewOpenRCCmd(t *testing.T) {
 			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 10 * sec}, ""},
 		{[]string{"svscan", "--wait", "--timeout", "3s"}, openrcOptions{Sub: "svscan", Wait: true, Args: []string{},
 			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 3 * sec}, ""},
+		{[]string{"svscan", "--stop-leftovers"}, openrcOptions{Sub: "svscan", Cleanup: true, Args: []string{},
+			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 10 * sec}, ""},
 	}
 	for _, tt := range tests {
 		e, _, _ := testEnv()
@@ -82,5 +85,16 @@ func TestOpenRCRequest(t *testing.T) {
 	e.Getenv = func(string) string { return "" }
 	if _, err := openrcRequest(e, openrc.Layout{}, "", &openrcOptions{Sub: "status"}); usageMsg(err) == "" {
 		t.Error("accepted outside openrc-run")
+	}
+}
+
+// TestOpenRCSvscanExclusive: --wait and --stop-leftovers are two different
+// jobs (start_post and stop_post): both at once is a usage error.
+func TestOpenRCSvscanExclusive(t *testing.T) {
+	e, _, _ := testEnv()
+	o := &openrcOptions{Sub: "svscan", Wait: true, Cleanup: true, Timeout: time.Second}
+	err := runOpenRCSvscan(context.Background(), e, openrc.Layout{SvcDir: t.TempDir()}, "/usr/bin/gosv", o)
+	if msg := usageMsg(err); msg != "usage: --wait and --stop-leftovers exclude each other" {
+		t.Errorf("error %q (%v)", msg, err)
 	}
 }

@@ -137,10 +137,11 @@ func TestRecoverLeftovers(t *testing.T) {
 		names string            // suffixes of the archives, in order
 	}{
 		{"clean current", map[string]string{"current*": "a\n"}, "a\n", ""},
-		{"unclean current", map[string]string{"current": "a\n"}, "a\n", "u"},
+		{"unclean current", map[string]string{"current": "a\n"}, "a\n", ""}, // continued: whole lines
+		{"unclean current, cut line", map[string]string{"current": "a\nb"}, "a\nb", "u"},
 		{"empty unclean current", map[string]string{"current": ""}, "", ""},
 		{"previous only", map[string]string{"previous": "a\n"}, "a\n", "u"},
-		{"previous done", map[string]string{"previous*": "a\n", "current": "b\n"}, "a\nb\n", "su"},
+		{"previous done", map[string]string{"previous*": "a\n", "current": "b\n"}, "a\nb\n", "s"},
 		{"processed done", map[string]string{"previous": "raw\n", "processed*": "p\n"}, "p\n", "s"},
 		{"processed partial", map[string]string{"previous": "a\n", "processed": "p"}, "a\n", "u"},
 	}

@@ -61,6 +61,10 @@ const (
 	ScanLockPath   = ".s6-svscan/lock"
 	ScanCtlPath    = ".s6-svscan/control"
 	ScanFinishPath = ".s6-svscan/finish" // run by the scanner when it exits
+	// ScanFDHolderPath is the unix socket of the scan directory's fd
+	// holder (gosv only, PROTOCOL.md §9.2), which keeps the pipes of
+	// in-process logs open while no scanner runs.
+	ScanFDHolderPath = ".s6-svscan/gosv-fdholder"
 
 	// gosv-only entries of a scan directory (PROTOCOL.md §10); the leading
 	// dot keeps the scanner from taking them for services.
@@ -81,7 +85,7 @@ var fileNames = []string{
 	OpenRCExecFile, OpenRCStartFile, OpenRCReasonFile,
 	GosvStateDir, PidRecordPath, SupervisorRecordPath,
 	NotifySocketRecordPath, StatusTextPath, ReadyDeadlinePath, CheckOutputPath,
-	ScanCtlDir, ScanLockPath, ScanCtlPath, ScanFinishPath,
+	ScanCtlDir, ScanLockPath, ScanCtlPath, ScanFinishPath, ScanFDHolderPath,
 	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
 }
 

@@ -23,14 +23,22 @@
 //	                 (same process group), write "\n" to FD once they are
 //	                 started, then pause; only SIGKILL ends it
 //	exit N           exit with status N at once
+//	talk N FD GATE   with -record FILE: write N lines "run K line J" (K: the
+//	                 number of starts recorded in FILE, J: 1..N) to stdout,
+//	                 one write each, notify readiness on FD, then wait for
+//	                 a line on the fifo GATE (exit 1: a crash) or SIGTERM
+//	                 (exit 0), writing "run K bye" first either way; the
+//	                 fault-injection tests count every line in the logs
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -43,11 +51,12 @@ func main() {
 }
 
 func run(args []string) error {
+	recordFile := ""
 	if len(args) >= 2 && args[0] == "-record" {
 		if err := record(args[1]); err != nil {
 			return err
 		}
-		args = args[2:]
+		recordFile, args = args[1], args[2:]
 	}
 	if len(args) == 0 {
 		return fmt.Errorf("usage: svhelper [-record FILE] pause|ready FD|ready-on-file FD FILE|forker N FD|exit N")
@@ -84,6 +93,16 @@ func run(args []string) error {
 	case mode == "forker-child" && len(rest) == 0:
 		ignoreTerm()
 		pause()
+	case mode == "talk" && len(rest) == 3 && recordFile != "":
+		n, err := strconv.Atoi(rest[0])
+		if err != nil {
+			return err
+		}
+		fd, err := strconv.Atoi(rest[1])
+		if err != nil {
+			return err
+		}
+		return talk(recordFile, n, fd, rest[2])
 	case mode == "exit" && len(rest) == 1:
 		n, err := strconv.Atoi(rest[0])
 		if err != nil {
@@ -181,5 +200,47 @@ func forker(n, fd int) error {
 		return err
 	}
 	pause()
+	return nil
+}
+
+// talk is the talk mode: see the package comment.
+func talk(recordFile string, n, fd int, gate string) error {
+	b, err := os.ReadFile(recordFile)
+	if err != nil {
+		return err
+	}
+	k := strings.Count(string(b), "\n")
+	// Subscribed before readiness: a SIGTERM after it is never lost.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, unix.SIGTERM)
+	for j := 1; j <= n; j++ {
+		if _, err := fmt.Fprintf(os.Stdout, "run %d line %d\n", k, j); err != nil {
+			return err
+		}
+	}
+	if err := notify(fd); err != nil {
+		return err
+	}
+	opened := make(chan error, 1)
+	go func() {
+		// The test holds the fifo open read-write, so this open never
+		// blocks and a line written before it waits in the fifo.
+		f, err := os.Open(gate)
+		if err == nil {
+			_, err = bufio.NewReader(f).ReadString('\n')
+		}
+		opened <- err
+	}()
+	code := 0
+	select {
+	case <-term:
+	case err := <-opened:
+		if err != nil {
+			return err
+		}
+		code = 1
+	}
+	fmt.Fprintf(os.Stdout, "run %d bye\n", k)
+	os.Exit(code)
 	return nil
 }
