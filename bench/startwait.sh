@@ -94,30 +94,9 @@ if [ -n "${inner:-}" ]; then
 	exit 0
 fi
 
-[ "$(id -u)" = 0 ] || { echo "startwait.sh: needs root (namespaces, mounts)" >&2; exit 1; }
-command -v openrc-run >/dev/null || { echo "startwait.sh: openrc is not installed" >&2; exit 111; }
-stamp=$(date +%Y%m%d-%H%M%S)
-out=$here/results/$stamp-startwait
-work=$(mktemp -d /var/tmp/gosv-bench-startwait.XXXXXX)
-mkdir -p "$out" "$here/bin"
-(cd "$root" && go build -o bin/gosv ./cmd/gosv && go build -o "$here/bin/" ./tests/cmd/testinit)
-(cd "$root" && CGO_ENABLED=0 go build -o "$here/bin/" ./tests/cmd/rchelper)
-
-# PID 1: testinit (overlays, tmpfs /run with /run/openrc/softlevel, reaper).
-mkfifo "$work/ready"
-unshare --mount --pid --fork --kill-child "$here/bin/testinit" -overlay-base "$work/overlay" \
-	-keep "$root" -keep "$work" 3>"$work/ready" >"$work/testinit.log" 2>&1 &
-ns=$!
-cleanup() {
-	kill -KILL "$ns" 2>/dev/null || true
-	wait "$ns" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-read -r line <"$work/ready"
-[ "$line" = ready ] || { echo "startwait.sh: namespace setup failed: $line" >&2; exit 111; }
-pid1=$(tr -d " " <"/proc/$ns/task/$ns/children")
-cp "$here/bin/rchelper" "$work/rchelper"
+# PID 1: testinit in a private namespace (bench/lib/openrc-ns.sh).
+. "$here/lib/openrc-ns.sh"
+openrc_ns startwait
 
 {
 	echo "# start_wait: openrc benchsw, $count gosv services without readiness ($stamp)"

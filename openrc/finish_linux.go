@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/svstat"
 )
@@ -69,7 +70,7 @@ func deathText(args []string) string {
 	}
 	if args[0] == "256" {
 		n, _ := strconv.Atoi(args[1])
-		return "signal SIG" + servicedir.SignalName(unix.Signal(n))
+		return servicedir.Death{Sig: uint8(n)}.String()
 	}
 	return "exit code " + args[0]
 }
@@ -118,12 +119,14 @@ func waitWantDown(dir string, d time.Duration) {
 	deadline := time.Now().Add(d)
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
-		waitFor(-1, d)
+		// NOTE: without inotify the delay, which is respawn_delay's
+		// whole point, cannot be cut short: fd -1 just waits.
+		fdwait.Readable(-1, deadline)
 		return
 	}
 	defer unix.Close(fd)
-	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, "supervise"), unix.IN_MOVED_TO); err != nil {
-		waitFor(-1, d)
+	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, servicedir.SuperviseDir), unix.IN_MOVED_TO); err != nil {
+		fdwait.Readable(-1, deadline)
 		return
 	}
 	buf := make([]byte, 4096)
@@ -131,30 +134,10 @@ func waitWantDown(dir string, d time.Duration) {
 		if st, err := servicedir.ReadStatus(dir); err == nil && !st.WantUp {
 			return
 		}
-		left := time.Until(deadline)
-		if left <= 0 || !waitFor(fd, left) {
+		if !time.Now().Before(deadline) || !fdwait.Readable(fd, deadline) {
 			return
 		}
 		unix.Read(fd, buf) // drain; the status is read again above
-	}
-}
-
-// waitFor waits until fd is readable (true) or d passes (false). NOTE: fd
-// -1 just waits d: the fallback when inotify is unavailable, where the
-// delay, which is respawn_delay's whole point, cannot be cut short.
-func waitFor(fd int, d time.Duration) bool {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	deadline := time.Now().Add(d)
-	for {
-		ms := int(time.Until(deadline).Milliseconds())
-		if ms <= 0 {
-			return false
-		}
-		n, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			continue
-		}
-		return err == nil && n > 0
 	}
 }
 

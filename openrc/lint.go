@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 // Check lints the init script at script for supervisor=gosv: syntax,
@@ -121,7 +123,7 @@ func (s *Service) lintLayout(sp *Spec) []Problem {
 		case !fi.IsDir():
 			out = append(out, Problem{Pos: Pos{File: s.Script}, Severity: Error,
 				Msg: fmt.Sprintf("no command, and %s is not a directory", sp.ServiceDir)})
-		case unix.Access(sp.ServiceDir+"/run", unix.X_OK) != nil:
+		case unix.Access(sp.ServiceDir+"/"+servicedir.RunFile, unix.X_OK) != nil:
 			out = append(out, Problem{Pos: Pos{File: s.Script}, Severity: Error,
 				Msg: fmt.Sprintf("no command, and %s/run is not executable", sp.ServiceDir)})
 		}

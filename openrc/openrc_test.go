@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -406,6 +407,24 @@ func TestLiveServiceFiltersEnv(t *testing.T) {
 	}
 	if !s.Live || s.Get("command") != "/bin/x" || s.IsSet("notify") {
 		t.Errorf("vars %+v", s.Vars)
+	}
+}
+
+// TestShQuote runs each quoted word through the real /bin/sh and gets the
+// same bytes back: the plain words, the ones syntax.Quote quotes, and the
+// ones it refuses in POSIX mode (control characters, invalid UTF-8).
+func TestShQuote(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	words := []string{"", "plain", "/usr/bin/x", "A=B", "it's", `a"b`, "$HOME", "`id`", "a b", "if",
+		"{x}", "~root", "*", "#c", "tab\there", "new\nline", "bell\a", "\xff\xfe", "é", "'", `\`, "!x"}
+	for _, w := range words {
+		out, err := exec.Command(sh, "-c", "printf '%s|' "+shQuote(w)).Output()
+		if err != nil || string(out) != w+"|" {
+			t.Errorf("shQuote(%q) = %s: sh printed %q, %v", w, shQuote(w), out, err)
+		}
 	}
 }
 

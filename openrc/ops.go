@@ -127,7 +127,7 @@ const launchGrace = time.Second
 func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions, error) {
 	opts := backends.StartOptions{Goal: svwait.Up, Timeout: sp.TimeoutReady}
 	if !sp.Declarative {
-		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, "run")); err != nil || fi.IsDir() {
+		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, servicedir.RunFile)); err != nil || fi.IsDir() {
 			return "", opts, fmt.Errorf("no command, and no service directory with a run file at %s", sp.ServiceDir)
 		}
 		return sp.ServiceDir, withStartWait(sp, handWrittenWait(sp, opts)), nil
@@ -205,10 +205,10 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 		}
 		return opts
 	}
-	for _, f := range []string{"notification-fd", "notification-socket", "check", servicedir.PidfileFile} {
-		if _, err := os.Stat(filepath.Join(sp.ServiceDir, f)); err == nil {
-			opts.Goal = svwait.UpReady
-		}
+	_, forking := os.Stat(filepath.Join(sp.ServiceDir, servicedir.PidfileFile))
+	if ok, _ := servicedir.HasReadiness(sp.ServiceDir); ok || forking == nil {
+		// A forking daemon is ready once the pidfile names it.
+		opts.Goal = svwait.UpReady
 	}
 	return opts
 }
@@ -260,7 +260,7 @@ func record(req *Request, sp *Spec, dir string) {
 	rc := RC{SvcDir: req.Layout.SvcDir, LibexecDir: req.Layout.LibexecDir}
 	argv := sp.Argv
 	if !sp.Declarative {
-		argv = []string{filepath.Join(dir, "run")}
+		argv = []string{filepath.Join(dir, servicedir.RunFile)}
 	}
 	if st, err := servicedir.ReadStatus(dir); err == nil && st.Up() {
 		rc.SetValue(req.Name, "child_pid", strconv.Itoa(int(st.Pid)))
@@ -414,8 +414,9 @@ func CatchAllDir(rcSvcDir string) string {
 // stripStamp drops a leading TAI64N label ("@" and 24 hex digits, then a
 // blank), which s6-log's t directive puts on every line.
 func stripStamp(l string) string {
-	if len(l) > 26 && l[0] == '@' && l[25] == ' ' && strings.Trim(l[1:25], "0123456789abcdef") == "" {
-		return l[26:]
+	const n = servicedir.TAI64NTextLen
+	if _, ok := servicedir.ParseTAI64N([]byte(l)); ok && len(l) > n+1 && l[n] == ' ' {
+		return l[n+1:]
 	}
 	return l
 }

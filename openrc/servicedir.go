@@ -12,15 +12,17 @@ import (
 	"strings"
 	"time"
 
+	"mvdan.cc/sh/v3/syntax"
+
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
 // Names in a generated service directory. The s6 ones are read by the
 // supervisor; ExecFile, StartFile and ReasonFile only by gosv openrc.
 const (
-	ExecFile   = "openrc.json"   // the exec helper's configuration ([ExecConfig])
-	StartFile  = "openrc.start"  // when OpenRC last started the service (unix nanoseconds)
-	ReasonFile = "openrc.reason" // why gosv last gave the service up
+	ExecFile   = servicedir.OpenRCExecFile   // the exec helper's configuration ([ExecConfig])
+	StartFile  = servicedir.OpenRCStartFile  // when OpenRC last started the service (unix nanoseconds)
+	ReasonFile = servicedir.OpenRCReasonFile // why gosv last gave the service up
 	// finishGrace is added to respawn_delay for timeout-finish, so that the
 	// finish helper's delay is never cut short by the supervisor.
 	finishGrace = 5 * time.Second
@@ -32,8 +34,9 @@ const (
 // generated lists every file Generate may write, so that files a previous
 // configuration needed are removed. supervise/ and event/ are never touched.
 var generated = []string{
-	"run", "finish", ExecFile, "notification-fd", "notification-socket", "timeout-kill",
-	"timeout-finish", "down-signal", "max-death-tally", "log-script", "log/run",
+	servicedir.RunFile, servicedir.FinishFile, ExecFile, servicedir.NotificationFDFile,
+	servicedir.NotificationSocketFile, servicedir.TimeoutKillFile, servicedir.TimeoutFinishFile,
+	servicedir.DownSignalFile, servicedir.MaxDeathTallyFile, servicedir.LogScriptFile, servicedir.LogRunPath,
 	servicedir.PidfileFile, servicedir.TimeoutPidfileFile,
 }
 
@@ -134,14 +137,14 @@ func Generate(sp *Spec, dir string, gc GenConfig) (bool, error) {
 		now := time.Now()
 		os.Chtimes(filepath.Join(dir, ExecFile), now, now)
 	}
-	if files["log/run"] == "" {
-		os.Remove(filepath.Join(dir, "log")) // only if empty: log/supervise stays
+	if files[servicedir.LogRunPath] == "" {
+		os.Remove(filepath.Join(dir, servicedir.LogDir)) // only if empty: log/supervise stays
 	}
 	return changed, nil
 }
 
 func fileMode(name string) os.FileMode {
-	if name == "run" || name == "finish" || name == "log/run" {
+	if name == servicedir.RunFile || name == servicedir.FinishFile || name == servicedir.LogRunPath {
 		return 0o755
 	}
 	return 0o644
@@ -209,19 +212,19 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		finish = "#!" + gc.Gosv + " openrc\n" + gen + "# (gosv openrc ./finish: the respawn policy, see " + ExecFile + ")\n"
 	}
 	f := map[string]string{
-		"run":          run,
-		"finish":       finish,
-		ExecFile:       js.String(),
-		"timeout-kill": strconv.FormatInt(sp.TimeoutKill.Milliseconds(), 10) + "\n",
-		"down-signal":  "SIG" + servicedir.SignalName(sp.DownSignal) + "\n",
+		servicedir.RunFile:         run,
+		servicedir.FinishFile:      finish,
+		ExecFile:                   js.String(),
+		servicedir.TimeoutKillFile: strconv.FormatInt(sp.TimeoutKill.Milliseconds(), 10) + "\n",
+		servicedir.DownSignalFile:  "SIG" + servicedir.SignalName(sp.DownSignal) + "\n",
 	}
 	switch sp.Notify {
 	case NotifyFd:
-		f["notification-fd"] = strconv.Itoa(sp.NotifyFd) + "\n"
+		f[servicedir.NotificationFDFile] = strconv.Itoa(sp.NotifyFd) + "\n"
 	case NotifySocket:
 		// NOTE: "all", not "main": supervise-daemon takes READY=1 from any
 		// process (systemd-notify run by a wrapper script, for one).
-		f["notification-socket"] = "all\n"
+		f[servicedir.NotificationSocketFile] = "all\n"
 	}
 	if sp.Pidfile != "" {
 		// A forking daemon: run is its launcher; the launch has the time
@@ -230,16 +233,16 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		f[servicedir.TimeoutPidfileFile] = strconv.FormatInt(sp.TimeoutReady.Milliseconds(), 10) + "\n"
 	}
 	if sp.Respawn.Delay > 0 {
-		f["timeout-finish"] = strconv.FormatInt((sp.Respawn.Delay+finishGrace).Milliseconds(), 10) + "\n"
+		f[servicedir.TimeoutFinishFile] = strconv.FormatInt((sp.Respawn.Delay+finishGrace).Milliseconds(), 10) + "\n"
 	}
 	if n := min(sp.Respawn.Max+1, 4096); n > minDeathTally {
-		f["max-death-tally"] = strconv.Itoa(n) + "\n"
+		f[servicedir.MaxDeathTallyFile] = strconv.Itoa(n) + "\n"
 	}
 	if lg := sp.Logger; lg != nil {
 		if lg.Auto {
-			f["log-script"] = lg.Script + " " + lg.Dir + "\n"
+			f[servicedir.LogScriptFile] = lg.Script + " " + lg.Dir + "\n"
 		} else {
-			f["log/run"] = head + "exec /bin/sh -c " + shQuote(lg.Command) + "\n"
+			f[servicedir.LogRunPath] = head + "exec /bin/sh -c " + shQuote(lg.Command) + "\n"
 		}
 	}
 	return f, nil
@@ -279,10 +282,14 @@ func ReadExecConfig(dir string) (*ExecConfig, error) {
 	return &ec, nil
 }
 
-// shQuote quotes s for /bin/sh.
+// shQuote quotes s for /bin/sh (dash, busybox sh: POSIX).
+//
+// NOTE: syntax.Quote refuses, in POSIX mode, strings with a control
+// character (a tab, a newline) or invalid UTF-8, as it would need bash's
+// $'...'; POSIX single quotes keep every byte but NUL, so those take them.
 func shQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:@%+,") == "" {
-		return s
+	if q, err := syntax.Quote(s, syntax.LangPOSIX); err == nil {
+		return q
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

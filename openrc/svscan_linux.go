@@ -15,6 +15,7 @@ import (
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/backends/registry"
+	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -24,9 +25,9 @@ import (
 // write blocks and nothing is lost while the logger restarts); the logger
 // is an ordinary service of the scan directory reading that fifo.
 const (
-	catchAllRecord  = ".gosv-catch-all"      // in the scan dir: the log directory, one line
-	catchAllFifo    = ".gosv-catch-all.fifo" // in the scan dir
-	CatchAllService = "gosv-catch-all"       // the logger's service name
+	catchAllRecord  = servicedir.ScanCatchAllRecord // in the scan dir: the log directory, one line
+	catchAllFifo    = servicedir.ScanCatchAllFifo   // in the scan dir
+	CatchAllService = "gosv-catch-all"              // the logger's service name
 	// DefaultCatchAllDir and DefaultCatchAllScript are conf.d/gosv-svscan's defaults.
 	DefaultCatchAllDir    = "/var/log/gosv"
 	DefaultCatchAllScript = "t s1048576 n10"
@@ -113,7 +114,7 @@ func catchAll(cfg SvscanConfig, scan, services string) (int, error) {
 		run += " " + shQuote(a)
 	}
 	run += " " + cfg.Script + " " + shQuote(cfg.LogDir) + "\n"
-	if _, err := writeIfChanged(filepath.Join(dir, "run"), run, 0o755); err != nil {
+	if _, err := writeIfChanged(filepath.Join(dir, servicedir.RunFile), run, 0o755); err != nil {
 		return -1, err
 	}
 	link := filepath.Join(scan, CatchAllService)
@@ -148,13 +149,11 @@ func WaitScanner(ctx context.Context, scanDir string) error {
 			unix.Close(fd)
 			return nil
 		}
-		left := time.Duration(-1)
-		if dl, ok := ctx.Deadline(); ok {
-			if left = time.Until(dl); left <= 0 {
-				return fmt.Errorf("gosv svscan on %s: not accepting services in time", scanDir)
-			}
+		dl, ok := ctx.Deadline()
+		if ok && !time.Now().Before(dl) {
+			return fmt.Errorf("gosv svscan on %s: not accepting services in time", scanDir)
 		}
-		waitReadable(ino, left)
+		fdwait.Readable(ino, dl)
 		unix.Read(ino, buf)
 	}
 }
@@ -192,20 +191,6 @@ func StopLeftovers(ctx context.Context, scanDir string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// waitReadable waits until fd is readable or d passes (d < 0: no limit).
-func waitReadable(fd int, d time.Duration) {
-	ms := -1
-	if d >= 0 {
-		ms = int(d.Milliseconds()) + 1
-	}
-	for {
-		_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
-		if err != unix.EINTR {
-			return
-		}
-	}
 }
 
 // raiseNoFile raises the hard RLIMIT_NOFILE to n when it is lower, and

@@ -291,20 +291,20 @@ func (l *loop) daemonOf(s *service, pid int, trusted bool) (why string, pgid int
 		return "which is a process of " + o.show(o.dir), 0, false
 	}
 	st, ok := readProcStat(pid)
-	if !ok || st.state == 'Z' {
+	if !ok || st.State == 'Z' {
 		return "which is not running", 0, false
 	}
 	if why := l.notOlder(s, pid); why != "" {
 		return why, 0, false
 	}
-	why, child = l.ancestry(s, pid, st.ppid)
+	why, child = l.ancestry(s, pid, st.Ppid)
 	if why != "" && s.launch.readopted {
 		if !trusted {
 			return why + "; the launch was taken over from a killed scanner, and only a pidfile owned by root or by gosv's user, in a directory nobody else may write, is trusted then", 0, false
 		}
-		return "", st.pgrp, false
+		return "", st.Pgrp, false
 	}
-	return why, st.pgrp, child
+	return why, st.Pgrp, child
 }
 
 // ancestry checks that pid's parent chain reaches the scanner through
@@ -328,7 +328,7 @@ func (l *loop) ancestry(s *service, pid, ppid int) (why string, child bool) {
 		if !ok {
 			return "whose ancestor " + strconv.Itoa(ppid) + " vanished", false
 		}
-		p, ppid = ppid, pst.ppid
+		p, ppid = ppid, pst.Ppid
 	}
 	return "which is too deep below the supervisor", false
 }

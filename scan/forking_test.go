@@ -58,7 +58,7 @@ func pidIn(t *testing.T, pidfile string) int {
 // inherited it).
 func dead(pid int) bool {
 	st, ok := readProcStat(pid)
-	return !ok || st.state == 'Z'
+	return !ok || st.State == 'Z'
 }
 
 // TestForkingDaemon: the process the pidfile names is the service: status,
@@ -79,8 +79,8 @@ func TestForkingDaemon(t *testing.T) {
 	if st.Pid != daemon || daemon == os.Getpid() {
 		t.Fatalf("status pid %d, pidfile %d", st.Pid, daemon)
 	}
-	if ps, _ := readProcStat(daemon); ps.ppid != tr.cmd.Process.Pid || ps.sid != daemon {
-		t.Fatalf("daemon %d: parent %d (scanner %d), session %d", daemon, ps.ppid, tr.cmd.Process.Pid, ps.sid)
+	if ps, _ := readProcStat(daemon); ps.Ppid != tr.cmd.Process.Pid || ps.Sid != daemon {
+		t.Fatalf("daemon %d: parent %d (scanner %d), session %d", daemon, ps.Ppid, tr.cmd.Process.Pid, ps.Sid)
 	}
 	if rec, err := servicedir.ReadPidRecord(svc); err != nil || rec.Pid != daemon {
 		t.Fatalf("pid record %+v %v, want the daemon %d", rec, err, daemon)
@@ -203,8 +203,8 @@ func TestForkingAdoptAfterSIGKILL(t *testing.T) {
 	if st.Pid == daemon || st.Pid != pidIn(t, pidfile) {
 		t.Fatalf("after SIGKILL of the adopted daemon: %+v", st)
 	}
-	if ps, _ := readProcStat(st.Pid); ps.ppid != tr2.cmd.Process.Pid {
-		t.Fatalf("new daemon's parent %d, want the new scanner %d", ps.ppid, tr2.cmd.Process.Pid)
+	if ps, _ := readProcStat(st.Pid); ps.Ppid != tr2.cmd.Process.Pid {
+		t.Fatalf("new daemon's parent %d, want the new scanner %d", ps.Ppid, tr2.cmd.Process.Pid)
 	}
 	ctlWait(t, svc, "d", svwait.DownReady)
 	if !dead(st.Pid) {

@@ -1,10 +1,8 @@
 package scan
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -21,28 +19,9 @@ import (
 // even a SIGKILL of the scanner loses nothing a new scanner cannot read
 // back from the pipe, which it takes back from the adopted service.
 
-// logScriptFile is the gosv-only file that switches in-process logging on.
-const logScriptFile = "log-script"
-
 // flushRounds bounds the final drain of a log pipe at exit: each round
 // takes at most one scratch buffer.
 const flushRounds = 1 << 12
-
-// readLogScript returns the script of dir/log-script, or nil.
-func readLogScript(dir string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, logScriptFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	args := strings.Fields(string(b))
-	if len(args) == 0 {
-		return nil, &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: errors.New("empty script")}
-	}
-	return args, nil
-}
 
 // chooseLog decides how the service in dir is logged, before its first
 // start, and returns the log-script to run in process (or nil). The rule
@@ -58,13 +37,13 @@ func (sc *scanner) chooseLog(e *entry, dir, shown string) ([]string, error) {
 	isDir := err == nil && fi.IsDir()
 	_, err = os.Lstat(filepath.Join(logDir, servicedir.RunFile))
 	hasRun := isDir && err == nil
-	args, err := readLogScript(dir)
+	args, err := servicedir.ReadLogScript(dir)
 	switch {
 	case hasRun:
 		e.hasLog = true
 		if (args != nil || err != nil) && !e.logWarned {
 			e.logWarned = true
-			sc.l.warn(nil, "logscript|"+e.name, "ignoring %s: %s exists, so log/ is a logger service", filepath.Join(shown, logScriptFile), filepath.Join(shown, servicedir.LogDir, servicedir.RunFile))
+			sc.l.warn(nil, "logscript|"+e.name, "ignoring %s: %s exists, so log/ is a logger service", filepath.Join(shown, servicedir.LogScriptFile), filepath.Join(shown, servicedir.LogDir, servicedir.RunFile))
 		}
 		return nil, nil
 	case err != nil:
@@ -80,7 +59,7 @@ func (sc *scanner) chooseLog(e *entry, dir, shown string) ([]string, error) {
 func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 	script, err := logdir.ParseScriptAt(dir, args) // ./log means the service's own log directory
 	if err != nil {
-		return &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: err}
+		return &os.PathError{Op: "parse", Path: filepath.Join(dir, servicedir.LogScriptFile), Err: err}
 	}
 	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + filepath.Join(sc.dir, e.name)}) // dir is an fd path (fdPath)
 	if err != nil {

@@ -27,10 +27,7 @@ const (
 	statusTextFile     = servicedir.StatusTextPath
 	readyDeadlineFile  = servicedir.ReadyDeadlinePath
 	checkOutputFile    = servicedir.CheckOutputPath
-
-	maxStatusText  = 256  // bytes of STATUS= kept
-	maxCheckOutput = 4096 // bytes of a failed check's output kept
-	notifyDirName  = ".gosv-notify"
+	notifyDirName      = servicedir.ScanNotifyDir
 )
 
 // notifyDir is where sd_notify sockets live: outside supervise/ (0700),
@@ -257,10 +254,10 @@ func (l *loop) sdSender(s *service, pid int, now time.Time) *sdSender {
 		return nil
 	}
 	l.procReads++
-	st, ok := readProcStat(pid)
+	st, err := servicedir.ReadProcStat(pid)
 	// The pidfd was opened before the read: if its process still lives
 	// after it, what was read is that process's.
-	if !ok || unix.PidfdSendSignal(fd, 0, nil, 0) == unix.ESRCH {
+	if err != nil || unix.PidfdSendSignal(fd, 0, nil, 0) == unix.ESRCH {
 		unix.Close(fd)
 		return nil
 	}
@@ -273,7 +270,7 @@ func (l *loop) sdSender(s *service, pid int, now time.Time) *sdSender {
 		}
 		l.forgetSender(s, oldest)
 	}
-	s.senders = append(s.senders, sdSender{pid: pid, pidfd: fd, sid: st.sid, tokens: sdBurst, filled: now})
+	s.senders = append(s.senders, sdSender{pid: pid, pidfd: fd, sid: st.Sid, tokens: sdBurst, filled: now})
 	return &s.senders[len(s.senders)-1]
 }
 
@@ -323,32 +320,17 @@ func (l *loop) resumeSdNotify(s *service) {
 
 // sessionOf returns the session id of pid (field 6 of /proc/PID/stat).
 func sessionOf(pid int) int {
-	st, ok := readProcStat(pid)
-	if !ok {
+	st, err := servicedir.ReadProcStat(pid)
+	if err != nil {
 		return -1
 	}
-	return st.sid
+	return st.Sid
 }
 
-// procStat holds the fields of /proc/PID/stat that gosv needs.
-type procStat struct {
-	state           byte
-	ppid, pgrp, sid int
-}
-
-// readProcStat parses /proc/PID/stat after the last ')' (the command name
-// may hold blanks and parentheses).
-func readProcStat(pid int) (procStat, bool) {
-	var st procStat
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return st, false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return st, false
-	}
-	_, err = fmt.Sscanf(string(b[i+1:]), " %c %d %d %d", &st.state, &st.ppid, &st.pgrp, &st.sid)
+// readProcStat is [servicedir.ReadProcStat] with a found flag: the
+// scanner only asks whether a live process fits.
+func readProcStat(pid int) (servicedir.ProcStat, bool) {
+	st, err := servicedir.ReadProcStat(pid)
 	return st, err == nil
 }
 
@@ -370,7 +352,7 @@ func (l *loop) sdNotify(s *service, msg []byte, sender int) {
 			}
 			continue
 		}
-		if s.notifyMode == supervise.NotifyMain && sender != s.m.Pid {
+		if s.notifyMode == servicedir.NotifyMain && sender != s.m.Pid {
 			continue
 		}
 		switch string(key) {
@@ -387,14 +369,11 @@ func (l *loop) sdNotify(s *service, msg []byte, sender int) {
 				l.feed(s, supervise.Event{Kind: supervise.EvWatchdog})
 			}
 		case "STATUS":
-			if len(val) > maxStatusText {
-				val = val[:maxStatusText]
-			}
-			l.writeState(s, statusTextFile, append(val, '\n'))
+			l.writeState(s, statusTextFile, servicedir.FormatStatusText(val))
 		case "EXTEND_TIMEOUT_USEC":
 			if us, err := strconv.ParseUint(string(val), 10, 63); err == nil && !s.m.Ready {
-				at := servicedir.TAI64NFromTime(time.Now().Add(time.Duration(us) * time.Microsecond))
-				l.writeState(s, readyDeadlineFile, []byte(at.String()+"\n"))
+				at := time.Now().Add(time.Duration(us) * time.Microsecond)
+				l.writeState(s, readyDeadlineFile, servicedir.FormatReadyDeadline(at))
 				l.notify(s, "e")
 			}
 		}
@@ -452,8 +431,8 @@ func (l *loop) spawnCheck(s *service) {
 		return
 	}
 	unix.SetNonblock(p[0], true)
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + supervise.CheckFile,
-		Argv: []string{supervise.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}})
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
+		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}})
 	unix.Close(p[1])
 	if err != nil {
 		unix.Close(p[0])
@@ -467,7 +446,7 @@ func (l *loop) spawnCheck(s *service) {
 	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvCheckStarted, Pid: pid})
 }
 
-// readCheckOutput keeps the first maxCheckOutput bytes of the check's
+// readCheckOutput keeps the first servicedir.MaxCheckOutput bytes of the check's
 // output and drains the rest.
 func (l *loop) readCheckOutput(s *service) {
 	for s.checkFd >= 0 {
@@ -480,7 +459,7 @@ func (l *loop) readCheckOutput(s *service) {
 			s.checkFd = -1
 			return
 		}
-		if room := maxCheckOutput - len(s.checkOut); room > 0 {
+		if room := servicedir.MaxCheckOutput - len(s.checkOut); room > 0 {
 			s.checkOut = append(s.checkOut, l.buf[:min(n, room)]...)
 		}
 	}

@@ -1084,7 +1084,7 @@ func forker(mode, pidfile string) {
 	case "foreign":
 		// A live process that is not ours: the scanner's parent (the test).
 		st, _ := readProcStat(os.Getppid())
-		os.WriteFile(pidfile, []byte(strconv.Itoa(st.ppid)+"\n"), 0o644)
+		os.WriteFile(pidfile, []byte(strconv.Itoa(st.Ppid)+"\n"), 0o644)
 		os.Exit(0)
 	}
 	c := exec.Command(os.Args[0], "daemon", mode, pidfile)

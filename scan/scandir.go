@@ -501,7 +501,7 @@ func (sc *scanner) runSignalScript(sig unix.Signal) bool {
 // finish runs after the loop: exec .s6-svscan/finish if it exists.
 func (sc *scanner) finish() error {
 	sc.closeHolder()
-	path := filepath.Join(sc.dir, servicedir.ScanCtlDir, "finish")
+	path := filepath.Join(sc.dir, servicedir.ScanFinishPath)
 	if err := os.Chdir(sc.dir); err != nil {
 		return err
 	}

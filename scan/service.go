@@ -51,9 +51,9 @@ type service struct {
 	limits   warnlimit.Limiter // this service's warnings
 	badCtl   bool              // an unknown control byte was reported already
 
-	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
-	sdfd       int                  // sd_notify socket, or -1
-	senders    []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
+	notifyMode servicedir.NotifyMode // notification-socket, read at each spawn
+	sdfd       int                   // sd_notify socket, or -1
+	senders    []sdSender            // who sent datagrams there (at most sdSendersMax pidfds)
 	sdpath     string
 	checkFd    int    // output pipe of the running ./check, or -1
 	checkOut   []byte // its output so far (bounded), nil when no check runs
@@ -168,7 +168,7 @@ func (l *loop) startService(s *service) {
 			l.byPid[pid] = s // in case it is our child after all (re-exec)
 			pgid := 0
 			if st, ok := readProcStat(pid); ok {
-				pgid = st.pgrp // a forking daemon's own group
+				pgid = st.Pgrp // a forking daemon's own group
 			}
 			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
 			if l.sc != nil {
@@ -336,10 +336,10 @@ func (l *loop) spawnRun(s *service) {
 		l.configWarn(s, err, "no readiness")
 	}
 	env := l.env
-	if s.notifyMode, err = supervise.ReadNotifyMode(s.dir); err != nil {
+	if s.notifyMode, err = servicedir.ReadNotifyMode(s.dir); err != nil {
 		l.configWarn(s, err, "")
 	}
-	if s.notifyMode != supervise.NotifyNone {
+	if s.notifyMode != servicedir.NotifyNone {
 		extra, err := l.openNotifySocket(s)
 		if err != nil {
 			l.warn(s, "sdnotify", "unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)
@@ -378,7 +378,7 @@ func (l *loop) spawnRun(s *service) {
 		files = append(files, e.pipe[0])
 	}
 	forkAt := time.Now()
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: env, Files: files})
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile, Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files})
 	if err != nil {
 		if r >= 0 {
 			unix.Close(r)
@@ -450,8 +450,8 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	// feed (a loaded machine) saw one death fewer and respawned once too
 	// often.
 	l.flushTally(s)
-	argv := []string{"finish", strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./finish", Argv: argv, Env: l.env,
+	argv := []string{servicedir.FinishFile, strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.FinishFile, Argv: argv, Env: l.env,
 		Files: []int{s.stdin, s.stdout, 2}})
 	if err != nil {
 		l.warn(s, "finish", "unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
@@ -644,7 +644,7 @@ func liveGroupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		if st, ok := readProcStat(pid); ok && st.pgrp == pgid && st.state != 'Z' {
+		if st, err := servicedir.ReadProcStat(pid); err == nil && st.Pgrp == pgid && st.State != 'Z' {
 			out = append(out, pid)
 		}
 	}

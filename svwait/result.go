@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -105,11 +103,7 @@ func (s *Service) String() string {
 // deathText renders a raw wait status as s6-svstat does: "exit code N" or
 // "signal SIGNAME".
 func deathText(wstat uint16) string {
-	ws := unix.WaitStatus(wstat)
-	if ws.Signaled() {
-		return "signal SIG" + servicedir.SignalName(ws.Signal())
-	}
-	return "exit code " + strconv.Itoa(ws.ExitStatus())
+	return servicedir.DeathFromWstat(time.Time{}, wstat).String()
 }
 
 func plural(n int) string {

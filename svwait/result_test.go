@@ -26,7 +26,7 @@ func (f *fakeSup) writeGosv(rel, content string) {
 }
 
 func (f *fakeSup) setReadyDeadline(t time.Time) {
-	f.writeGosv(readyDeadlinePath, servicedir.TAI64NFromTime(t).String()+"\n")
+	f.writeGosv(servicedir.ReadyDeadlinePath, servicedir.TAI64NFromTime(t).String()+"\n")
 }
 
 // waitUntil is Listen and Wait with w.Deadline set.
@@ -140,11 +140,11 @@ func TestTimeoutSaysWhy(t *testing.T) {
 			t.Fatalf("wait ended at %q", b)
 		}
 	}
-	f.writeGosv(checkOutputPath, "curl: (7) connection refused\nexit status 7\n")
+	f.writeGosv(servicedir.CheckOutputPath, "curl: (7) connection refused\nexit status 7\n")
 	step('c')
 	step('d', servicedir.Status{Pid: 4343, Finishing: true, Wstat: 3 << 8})
 	step('D', servicedir.Status{Wstat: 3 << 8, Ready: true, WantUp: true})
-	if err := os.Remove(filepath.Join(f.dir, checkOutputPath)); err != nil {
+	if err := os.Remove(filepath.Join(f.dir, servicedir.CheckOutputPath)); err != nil {
 		t.Fatal(err)
 	}
 	step('u', servicedir.Status{Pid: 4444, Wstat: 3 << 8, WantUp: true})
@@ -181,7 +181,7 @@ func TestTimeoutLists(t *testing.T) {
 // reported too.
 func TestCheckOutputAtStart(t *testing.T) {
 	f := newFakeSup(t, stUp)
-	f.writeGosv(checkOutputPath, "not yet\n")
+	f.writeGosv(servicedir.CheckOutputPath, "not yet\n")
 	te := timedOut(t, waitUntil(t, past, UpReady, f))
 	if len(te.Services) != 1 || te.Services[0].Check != "not yet\n" {
 		t.Errorf("services %+v", te.Services)
@@ -229,13 +229,13 @@ func TestReadReadyDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		f := newFakeSup(t, stUp)
-		f.writeGosv(readyDeadlinePath, tt.content)
-		got, ok := readReadyDeadline(f.dir)
+		f.writeGosv(servicedir.ReadyDeadlinePath, tt.content)
+		got, ok := servicedir.ReadReadyDeadline(f.dir)
 		if ok != tt.ok || (ok && !got.Equal(now)) {
 			t.Errorf("%q: %v %v, want %v %v", tt.content, got, ok, now, tt.ok)
 		}
 	}
-	if _, ok := readReadyDeadline(t.TempDir()); ok {
+	if _, ok := servicedir.ReadReadyDeadline(t.TempDir()); ok {
 		t.Error("missing file: ok")
 	}
 }

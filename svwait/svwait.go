@@ -177,7 +177,7 @@ func listenOn(dirs []string, sub *servicedir.Subscription, goal Goal, mode Mode)
 			return nil, err
 		}
 		initial[i] = svState{up: st.Up(), ready: st.Ready}
-		w.info[i] = Service{Dir: dir, Up: st.Up(), Ready: st.Ready, Wstat: st.Wstat, Check: readCheckOutput(dir)}
+		w.info[i] = Service{Dir: dir, Up: st.Up(), Ready: st.Ready, Wstat: st.Wstat, Check: servicedir.ReadCheckOutput(dir)}
 		pidfd, running := watchSupervisor(dir)
 		w.pidfds = append(w.pidfds, pidfd)
 		w.gone[i] = !running
@@ -322,7 +322,7 @@ func (w *Waiter) apply(i int, b byte) bool {
 	case 'O':
 		w.readWstat(i)
 	case 'c':
-		s.Check = readCheckOutput(w.dirs[i])
+		s.Check = servicedir.ReadCheckOutput(w.dirs[i])
 	case 'e':
 		if w.goal.wantsReady() {
 			w.extend(w.dirs[i])
@@ -389,7 +389,7 @@ func (w *Waiter) readWstat(i int) {
 
 // extend takes dir's ready deadline into account.
 func (w *Waiter) extend(dir string) {
-	if t, ok := readReadyDeadline(dir); ok && t.After(w.ready) {
+	if t, ok := servicedir.ReadReadyDeadline(dir); ok && t.After(w.ready) {
 		w.ready = t
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -125,7 +125,7 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions, begi
 	var te *svwait.TimeoutError
 	var fe *svwait.FailedError
 	extra := ""
-	if txt := readSmall(filepath.Join(dir, servicedir.StatusTextPath)); txt != "" {
+	if txt := lastLine(servicedir.ReadStatusText(dir)); txt != "" {
 		extra += "; status: " + txt
 	}
 	launch := launchError(dir, begin)
@@ -177,7 +177,8 @@ func launchError(dir string, begin time.Time) string {
 	if fi, err := os.Stat(p); err != nil || fi.ModTime().Before(begin.Add(-time.Second)) {
 		return ""
 	}
-	return readSmall(p)
+	b, _ := servicedir.ReadStateFile(dir, servicedir.LaunchErrorPath)
+	return strings.TrimSpace(string(b))
 }
 
 // daemonFound reports whether a forking service's status names the
@@ -189,11 +190,11 @@ func daemonFound(dir, pf string) bool {
 }
 
 func deathText(wstat uint16) string {
-	ws := unix.WaitStatus(wstat)
-	if ws.Signaled() {
-		return "killed by signal SIG" + servicedir.SignalName(ws.Signal())
+	d := servicedir.DeathFromWstat(time.Time{}, wstat)
+	if d.Sig != 0 {
+		return "killed by " + d.String()
 	}
-	return "exit code " + strconv.Itoa(ws.ExitStatus())
+	return d.String()
 }
 
 // linkDir makes ScanDir/name a symlink to dir (replacing a link to
@@ -373,19 +374,12 @@ func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 	s.Deaths = len(tally)
 	s.Line = svstat.Legacy(st, now, normallyUp, false)
 	if s.Up && len(tally) > 0 {
-		s.Line += "; last exit: " + lastDeath(tally[len(tally)-1])
+		s.Line += "; last exit: " + tally[len(tally)-1].String()
 	}
 	if s.Deaths > 0 {
 		s.Line += fmt.Sprintf("; restarts: %d", s.Deaths)
 	}
 	return s, nil
-}
-
-func lastDeath(d servicedir.Death) string {
-	if d.Sig != 0 {
-		return "signal SIG" + servicedir.SignalName(unix.Signal(d.Sig))
-	}
-	return "exit code " + strconv.Itoa(int(d.Code))
 }
 
 // Signal sends sig to svc's run process.
@@ -415,27 +409,8 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-func readSmall(p string) string {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return ""
-	}
-	return lastLine(string(b))
-}
-
+// lastLine is the last line of s without trailing blanks and newlines.
 func lastLine(s string) string {
-	s = trimSpace(s)
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '\n' {
-			return s[i+1:]
-		}
-	}
-	return s
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
-		s = s[:len(s)-1]
-	}
-	return s
+	s = strings.TrimRight(s, "\n ")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -97,17 +98,8 @@ func (w *watch) exited(ctx context.Context) error {
 // waitFd waits until fd (a pidfd) is readable, that is until its process
 // has exited, or ctx's deadline passes; it reports whether it exited.
 func waitFd(ctx context.Context, fd int) bool {
-	for {
-		ms := -1
-		if dl, ok := ctx.Deadline(); ok {
-			ms = max(0, int(time.Until(dl).Milliseconds()))
-		}
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, ms)
-		if err == unix.EINTR {
-			continue
-		}
-		return err == nil && n > 0
-	}
+	dl, _ := ctx.Deadline()
+	return fdwait.Readable(fd, dl)
 }
 
 // waitUnlocked waits until nobody holds dir's supervise/lock, or ctx

@@ -69,7 +69,7 @@ func TestNewSvcCmd(t *testing.T) {
 		{argv: []string{"-wD", "-wr", "d"}, want: svcOptions{Dir: "d", Wait: 'r'}},
 		{argv: []string{"-wUx", "d"}, want: svcOptions{Dir: "d", Wait: 'U'}}, // only the first letter counts
 		{argv: []string{"-T", "0", "d"}, want: svcOptions{Dir: "d"}},
-		{argv: []string{"-abqhkti12pcyroduDUxOQ", "d"}, want: svcOptions{Dir: "d", Letters: []byte(svctl.SvcLetters)}},
+		{argv: []string{"-abqhkti12pcyroduDUxOQ", "d"}, want: svcOptions{Dir: "d", Letters: []byte(servicedir.ControlLetters)}},
 		{argv: []string{"-u", "d", "extra"}, want: svcOptions{Dir: "d", Letters: []byte("u")}, extra: true},
 		{argv: []string{"--", "-u"}, want: svcOptions{Dir: "-u"}},
 		{argv: []string{"-" + strings.Repeat("u", 62), "d"}, want: svcOptions{Dir: "d", Letters: bytes.Repeat([]byte("u"), 62)}},

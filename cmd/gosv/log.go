@@ -68,18 +68,7 @@ func newLogCmd(e *env, runF func(*logOptions) error) *cobra.Command {
 		Annotations: map[string]string{cancelOnSignal: "1"}, // SIGTERM: finish writing, then exit
 		Short:       "Log standard input to rotated log directories (s6-log)",
 		Long:        logLong,
-		RunE: func(c *cobra.Command, args []string) error {
-			if helpRequested(args) {
-				return c.Help()
-			}
-			if err := parseLogArgs(args, opts); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return runLog(c.Context(), e.warner(c), opts)
-		},
+		RunE:        s6RunE(opts, parseLogArgs, runF, func(c *cobra.Command) error { return runLog(c.Context(), e.warner(c), opts) }),
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/openrc"
 )
 
@@ -79,7 +80,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		// SIG NAME`, which mean exec and finish.
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			sub := map[string]string{"./run": "exec", "./finish": "finish"}[firstArg(args)]
+			sub := map[string]string{"./" + servicedir.RunFile: "exec", "./" + servicedir.FinishFile: "finish"}[firstArg(args)]
 			if sub == "" && len(args) > 0 {
 				return usageErrorf("unknown command %q", args[0])
 			}

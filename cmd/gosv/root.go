@@ -268,6 +268,23 @@ func s6Cmd(c *cobra.Command) *cobra.Command {
 	return c
 }
 
+// s6RunE is the RunE of an s6-compatible command: a leading --help, then
+// the command's own parser, then runF (tests capture the options) or run.
+func s6RunE[O any](opts *O, parse func([]string, *O) error, runF func(*O) error, run func(*cobra.Command) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		if helpRequested(args) {
+			return c.Help()
+		}
+		if err := parse(args, opts); err != nil {
+			return err
+		}
+		if runF != nil {
+			return runF(opts)
+		}
+		return run(c)
+	}
+}
+
 // helpRequested reports whether args ask for help. The s6-compatible
 // commands parse their own options, where -h may be a command letter, so
 // only a leading --help counts.

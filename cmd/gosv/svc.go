@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gosv/gosv/internal/getopt"
+	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/svctl"
 	"github.com/gosv/gosv/svwait"
 )
@@ -72,7 +73,7 @@ func newSvcCmd(e *env, runF func(*svcOptions) error) *cobra.Command {
 // parseSvcArgs parses s6-svc's command line; extra reports operands after
 // the service directory, which s6-svc ignores with a warning.
 func parseSvcArgs(args []string, opts *svcOptions) (extra bool, err error) {
-	p := getopt.New(args, svctl.SvcLetters+"T:w:")
+	p := getopt.New(args, servicedir.ControlLetters+"T:w:")
 	for {
 		opt, arg, err := p.Next()
 		if err != nil {

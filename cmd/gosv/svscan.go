@@ -48,18 +48,7 @@ func newSvscanCmd(e *env, runF func(*svscanOptions) error) *cobra.Command {
 		Use:   "svscan [-t rescan] [-d fd] [scandir]",
 		Short: "Supervise every service directory of a scan directory (s6-svscan)",
 		Long:  svscanLong,
-		RunE: func(c *cobra.Command, args []string) error {
-			if helpRequested(args) {
-				return c.Help()
-			}
-			if err := parseSvscanArgs(args, opts); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return runSvscan(c.Context(), e, opts)
-		},
+		RunE:  s6RunE(opts, parseSvscanArgs, runF, func(c *cobra.Command) error { return runSvscan(c.Context(), e, opts) }),
 	})
 }
 

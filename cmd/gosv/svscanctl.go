@@ -33,18 +33,7 @@ func newSvscanctlCmd(e *env, runF func(*svscanctlOptions) error) *cobra.Command 
 		Use:   "svscanctl [-zabhitqnN] scandir",
 		Short: "Control a scanner (s6-svscanctl)",
 		Long:  svscanctlLong,
-		RunE: func(c *cobra.Command, args []string) error {
-			if helpRequested(args) {
-				return c.Help()
-			}
-			if err := parseSvscanctlArgs(args, opts); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return runSvscanctl(c.Context(), opts)
-		},
+		RunE:  s6RunE(opts, parseSvscanctlArgs, runF, func(c *cobra.Command) error { return runSvscanctl(c.Context(), opts) }),
 	})
 }
 

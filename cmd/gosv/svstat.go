@@ -48,18 +48,7 @@ func newSvstatCmd(e *env, runF func(*svstatOptions) error) *cobra.Command {
 		Use:   "svstat [--json] [-uwNrpest | -o up,wantedup,normallyup,ready,paused,pid,exitcode,signal,signum,updownsince,readysince,updownfor,readyfor] [-n] servicedir",
 		Short: "Print the state of a supervised service (s6-svstat)",
 		Long:  svstatLong,
-		RunE: func(c *cobra.Command, args []string) error {
-			if helpRequested(args) {
-				return c.Help()
-			}
-			if err := parseSvstatArgs(args, opts); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return runSvstat(c.Context(), opts)
-		},
+		RunE:  s6RunE(opts, parseSvstatArgs, runF, func(c *cobra.Command) error { return runSvstat(c.Context(), opts) }),
 	})
 }
 

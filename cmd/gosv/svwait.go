@@ -70,18 +70,7 @@ func newSvwaitCmd(e *env, runF func(*svwaitOptions) error) *cobra.Command {
 		Use:   "svwait [-u|-U|-d|-D|-r|-R] [-a|-o] [-t timeout] servicedir...",
 		Short: "Wait for services to reach a state (s6-svwait)",
 		Long:  svwaitLong,
-		RunE: func(c *cobra.Command, args []string) error {
-			if helpRequested(args) {
-				return c.Help()
-			}
-			if err := parseSvwaitArgs(args, opts); err != nil {
-				return err
-			}
-			if runF != nil {
-				return runF(opts)
-			}
-			return runSvwait(c.Context(), opts)
-		},
+		RunE:  s6RunE(opts, parseSvwaitArgs, runF, func(c *cobra.Command) error { return runSvwait(c.Context(), opts) }),
 	})
 }
 

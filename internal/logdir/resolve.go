@@ -10,15 +10,12 @@ import (
 	"strings"
 
 	"github.com/gosv/gosv/internal/getopt"
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 // DefaultScanDir is the scan directory of the gosv-svscan OpenRC service,
 // where service names are looked up.
 const DefaultScanDir = "/run/openrc/gosv-scan"
-
-// LogScriptFile is the service-directory file that asks the scanner for an
-// in-process logger (PROTOCOL.md §9.1): one line, an s6-log script.
-const LogScriptFile = "log-script"
 
 // ErrNoLog means that a service has no log directory gosv can find.
 var ErrNoLog = errors.New("no log directory found")
@@ -49,23 +46,23 @@ func Resolve(scanDir, arg string) ([]string, error) {
 	} else if !fi.IsDir() {
 		return nil, &os.PathError{Op: "open", Path: dir, Err: errors.New("not a directory")}
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, LogScriptFile)); err == nil {
-		s, err := ParseScriptAt(dir, strings.Fields(string(data)))
+	if args, err := servicedir.ReadLogScript(dir); args != nil && err == nil {
+		s, err := ParseScriptAt(dir, args)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, LogScriptFile), err)
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, servicedir.LogScriptFile), err)
 		}
 		return scriptDirs(dir, s.Dirs()), nil
 	}
-	run := filepath.Join(dir, "log", "run")
+	run := filepath.Join(dir, servicedir.LogRunPath)
 	data, err := os.ReadFile(run)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (no %s, no log/run)", dir, ErrNoLog, LogScriptFile)
+		return nil, fmt.Errorf("%s: %w (no %s, no %s)", dir, ErrNoLog, servicedir.LogScriptFile, servicedir.LogRunPath)
 	}
 	dirs := runDirs(data)
 	if len(dirs) == 0 {
 		return nil, fmt.Errorf("%s: %w (no logger command with a directory found)", run, ErrNoLog)
 	}
-	return scriptDirs(filepath.Join(dir, "log"), dirsOf(dirs)), nil
+	return scriptDirs(filepath.Join(dir, servicedir.LogDir), dirsOf(dirs)), nil
 }
 
 func isLogDir(dir string) bool {

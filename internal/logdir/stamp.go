@@ -18,13 +18,7 @@ const (
 // appendTAI64N appends t's TAI64N label as s6-log's t directive writes it:
 // "@400000006b0246ad1e723ec3 ".
 func appendTAI64N(b []byte, t time.Time) []byte {
-	const hexdigits = "0123456789abcdef"
-	l := servicedir.TAI64NFromTime(t)
-	b = append(b, '@')
-	for _, c := range l {
-		b = append(b, hexdigits[c>>4], hexdigits[c&0xf])
-	}
-	return append(b, ' ')
+	return append(servicedir.TAI64NFromTime(t).Append(b), ' ')
 }
 
 // appendISO appends s6-log's T stamp: "2026-11-22 04:43:20.061431945  ".
@@ -34,29 +28,9 @@ func appendISO(b []byte, t time.Time) []byte {
 
 // parseTAI64N decodes "@" + 24 hex digits at the start of b.
 func parseTAI64N(b []byte) (time.Time, bool) {
-	if len(b) < 25 || b[0] != '@' {
+	l, ok := servicedir.ParseTAI64N(b)
+	if !ok {
 		return time.Time{}, false
 	}
-	var l servicedir.TAI64N
-	for i := range l {
-		hi, ok1 := unhex(b[1+2*i])
-		lo, ok2 := unhex(b[2+2*i])
-		if !ok1 || !ok2 {
-			return time.Time{}, false
-		}
-		l[i] = hi<<4 | lo
-	}
 	return l.Time(), true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }

@@ -19,17 +19,6 @@ const (
 	downSignalMaxBytes = 15
 )
 
-// Optional config files of a service directory that hold one number
-// ("uint files", PROTOCOL.md §service directory).
-const (
-	NotificationFDFile = "notification-fd"
-	LockFDFile         = "lock-fd"
-	TimeoutKillFile    = "timeout-kill"
-	TimeoutFinishFile  = "timeout-finish"
-	MaxDeathTallyFile  = "max-death-tally"
-	DownSignalFile     = "down-signal"
-)
-
 // ReadUintFile reads an s6 "uint file" dir/name: at most 11 bytes, cut at the first
 // newline, decimal digits only. present is false when the file does not exist;
 // err is non-nil (naming the file and the value) when the content is invalid.

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -46,6 +47,15 @@ func DeathFromWstat(stamp time.Time, wstat uint16) Death {
 		return Death{Stamp: stamp, Code: uint8(128 + sig), Sig: uint8(sig)}
 	}
 	return Death{Stamp: stamp, Code: uint8(wstat >> 8)}
+}
+
+// String words the death as s6-svstat does: "exit code N" or
+// "signal SIGNAME".
+func (d Death) String() string {
+	if d.Sig != 0 {
+		return "signal SIG" + SignalName(unix.Signal(d.Sig))
+	}
+	return "exit code " + strconv.Itoa(int(d.Code))
 }
 
 func (d Death) pack(b []byte) {

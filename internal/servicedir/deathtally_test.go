@@ -192,3 +192,19 @@ func writeFile(t *testing.T, p string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+func TestDeathString(t *testing.T) {
+	for _, tt := range []struct {
+		wstat uint16
+		want  string
+	}{
+		{0, "exit code 0"},
+		{3 << 8, "exit code 3"},
+		{9, "signal SIGKILL"},
+		{15 | 0x80, "signal SIGTERM"}, // core dumped
+	} {
+		if got := DeathFromWstat(time.Time{}, tt.wstat).String(); got != tt.want {
+			t.Errorf("wstat %#x: %q, want %q", tt.wstat, got, tt.want)
+		}
+	}
+}

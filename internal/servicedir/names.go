@@ -4,6 +4,7 @@ import "errors"
 
 // File and directory names inside a service directory (s6 2.11 layout).
 // Paths are relative to the service directory; PROTOCOL.md describes each one.
+// No other package spells them: TestNoFileNameLiterals fails on a copy.
 const (
 	SuperviseDir   = "supervise"
 	EventDir       = "event"
@@ -15,6 +16,29 @@ const (
 	RunFile        = "run"
 	FinishFile     = "finish"
 	LogDir         = "log"
+	LogRunPath     = "log/run" // the run of the logger service
+
+	// Optional config files that hold one number ("uint files") or a signal.
+	NotificationFDFile = "notification-fd"
+	LockFDFile         = "lock-fd"
+	TimeoutKillFile    = "timeout-kill"
+	TimeoutFinishFile  = "timeout-finish"
+	MaxDeathTallyFile  = "max-death-tally"
+	DownSignalFile     = "down-signal"
+
+	// gosv-only service-directory files (PROTOCOL.md §9.1); s6 ignores them.
+	NotificationSocketFile = "notification-socket" // sd_notify readiness: "main" or "all"
+	TimeoutWatchdogFile    = "timeout-watchdog"    // uint file, ms: WATCHDOG_USEC
+	CheckFile              = "check"               // runit-style readiness check
+	TimeoutCheckFile       = "timeout-check"       // uint file, ms: limit of one check run
+	LogScriptFile          = "log-script"          // one line: the in-process logger's s6-log script
+
+	// Files of the service directories gosv openrc generates (PROTOCOL.md
+	// §9.4), read only by gosv openrc.
+	OpenRCExecFile   = "openrc.json"   // the exec helper's configuration
+	OpenRCStartFile  = "openrc.start"  // when OpenRC last started the service
+	OpenRCReasonFile = "openrc.reason" // why gosv last gave the service up
+
 	// GosvStateDir holds gosv-only state; s6 tools never look inside it.
 	GosvStateDir = "supervise/gosv"
 	// PidRecordPath records "PID STARTTIME\n" of the run process at each spawn,
@@ -33,18 +57,51 @@ const (
 	CheckOutputPath        = "supervise/gosv/check-output"   // output of the last failed ./check
 
 	// ScanCtlDir is the scanner's control directory inside a scan directory.
-	ScanCtlDir   = ".s6-svscan"
-	ScanLockPath = ".s6-svscan/lock"
-	ScanCtlPath  = ".s6-svscan/control"
+	ScanCtlDir     = ".s6-svscan"
+	ScanLockPath   = ".s6-svscan/lock"
+	ScanCtlPath    = ".s6-svscan/control"
+	ScanFinishPath = ".s6-svscan/finish" // run by the scanner when it exits
 	// ScanFDHolderPath is the unix socket of the scan directory's fd
 	// holder (gosv only, PROTOCOL.md §9.2), which keeps the pipes of
 	// in-process logs open while no scanner runs.
 	ScanFDHolderPath = ".s6-svscan/gosv-fdholder"
-	StatusSize       = 35
-	DeathTallySize   = 14
+
+	// gosv-only entries of a scan directory (PROTOCOL.md §10); the leading
+	// dot keeps the scanner from taking them for services.
+	ScanNotifyDir      = ".gosv-notify"         // the services' sd_notify sockets
+	ScanCatchAllRecord = ".gosv-catch-all"      // gosv-svscan: the catch-all log directory, one line
+	ScanCatchAllFifo   = ".gosv-catch-all.fifo" // gosv-svscan: the fifo the catch-all logger reads
+)
+
+// fileNames is every name above: the set TestNoFileNameLiterals looks for
+// in the string literals of other packages. TestFileNamesComplete checks
+// that it holds every exported string constant of this package but
+// [ControlLetters].
+var fileNames = []string{
+	SuperviseDir, EventDir, ControlPath, LockPath, StatusPath, DeathTallyPath,
+	DownFile, RunFile, FinishFile, LogDir, LogRunPath,
+	NotificationFDFile, LockFDFile, TimeoutKillFile, TimeoutFinishFile, MaxDeathTallyFile, DownSignalFile,
+	NotificationSocketFile, TimeoutWatchdogFile, CheckFile, TimeoutCheckFile, LogScriptFile,
+	OpenRCExecFile, OpenRCStartFile, OpenRCReasonFile,
+	GosvStateDir, PidRecordPath, SupervisorRecordPath,
+	NotifySocketRecordPath, StatusTextPath, ReadyDeadlinePath, CheckOutputPath,
+	ScanCtlDir, ScanLockPath, ScanCtlPath, ScanFinishPath, ScanFDHolderPath,
+	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
+	PidfileFile, TimeoutPidfileFile, LaunchErrorPath, LaunchRecordPath,
+}
+
+// Sizes of the binary files (PROTOCOL.md §4, §5, §7).
+const (
+	StatusSize     = 35
+	DeathTallySize = 14
 	// EventFifoNameLen is the length of a listener fifo name: "ftrig1:@" + 24 hex + ":" + 6.
 	EventFifoNameLen = 39
 )
+
+// ControlLetters are the command letters of supervise/control that
+// s6-supervise 2.11 acts on (PROTOCOL.md §6), in s6-svc's option order;
+// a supervisor ignores any other byte.
+const ControlLetters = "abqhkti12pcyroduDUxOQ"
 
 // Sentinel errors callers branch on.
 var (

@@ -42,12 +42,16 @@ func WriteRecord(dir, rel string, r PidRecord) error {
 	if err := mkdirGosv(dir); err != nil {
 		return err
 	}
+	return writeAtomic(dir, rel, formatPidRecord(r), pidRecordPerm)
+}
+
+// formatPidRecord is the content of a record: "PID STARTTIME\n".
+func formatPidRecord(r PidRecord) []byte {
 	b := make([]byte, 0, 32)
 	b = strconv.AppendInt(b, int64(r.Pid), 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.StartTime, 10)
-	b = append(b, '\n')
-	return writeAtomic(dir, rel, b, pidRecordPerm)
+	return append(b, '\n')
 }
 
 // ReadPidRecord reads dir/supervise/gosv/pid; os.ErrNotExist when absent.
@@ -109,31 +113,54 @@ func RemovePidRecord(dir string) error {
 // ProcStartTime returns field 22 of /proc/PID/stat.
 // A process that does not exist gives an error wrapping fs.ErrNotExist.
 func ProcStartTime(pid int) (uint64, error) {
+	st, err := ReadProcStat(pid)
+	return st.StartTime, err
+}
+
+// ProcStat holds the fields of /proc/PID/stat (proc(5)) that gosv needs.
+type ProcStat struct {
+	State     byte   // field 3: R, S, D, Z, T…
+	Ppid      int    // field 4: parent
+	Pgrp, Sid int    // fields 5 and 6: process group and session
+	StartTime uint64 // field 22: clock ticks since boot
+}
+
+// ReadProcStat reads /proc/PID/stat. A process that does not exist gives
+// an error wrapping fs.ErrNotExist; content it cannot parse, an
+// *os.PathError wrapping [ErrBadValue].
+func ReadProcStat(pid int) (ProcStat, error) {
 	p := "/proc/" + strconv.Itoa(pid) + "/stat"
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return 0, err
+		return ProcStat{}, err
 	}
 	st, ok := parseProcStat(b)
 	if !ok {
-		return 0, badValue(p, string(b))
+		return ProcStat{}, badValue(p, string(b))
 	}
 	return st, nil
 }
 
-// parseProcStat extracts starttime from the content of /proc/PID/stat.
-// Field 2 is the command name in parentheses and may itself contain
-// blanks and ')' (any byte but NUL, up to 15 of them), so the fields are
-// counted from the LAST ')', after which field 3 (state) starts.
-func parseProcStat(b []byte) (uint64, bool) {
+// parseProcStat parses the content of /proc/PID/stat. Field 2 is the
+// command name in parentheses and may itself contain blanks and ')' (any
+// byte but NUL, up to 15 of them), so the fields are counted from the
+// LAST ')', after which field 3 (state) starts.
+func parseProcStat(b []byte) (ProcStat, bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, false
+		return ProcStat{}, false
 	}
 	fields := bytes.Fields(b[i+1:])
 	const idx = procStatStartTimeField - 3
-	if len(fields) <= idx {
-		return 0, false
+	if len(fields) <= idx || len(fields[0]) != 1 {
+		return ProcStat{}, false
 	}
-	return parseDecimal(fields[idx], 64)
+	ppid, err0 := strconv.Atoi(string(fields[4-3]))
+	pgrp, err1 := strconv.Atoi(string(fields[5-3]))
+	sid, err2 := strconv.Atoi(string(fields[6-3]))
+	start, ok := parseDecimal(fields[idx], 64)
+	if err0 != nil || err1 != nil || err2 != nil || !ok {
+		return ProcStat{}, false
+	}
+	return ProcStat{State: fields[0][0], Ppid: ppid, Pgrp: pgrp, Sid: sid, StartTime: start}, true
 }

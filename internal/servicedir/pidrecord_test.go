@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestPidRecord(t *testing.T) {
@@ -73,6 +75,7 @@ func TestParseProcStat(t *testing.T) {
 		ok   bool
 	}{
 		{"1234 (sleep)" + tail, 98765, true},
+		{"1234 (sleep) SS 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 50", 0, false},
 		{"1234 (a b c)" + tail, 98765, true},
 		{"1234 (x) 1 2 3 4)" + tail, 98765, true}, // ')' and numbers in comm
 		{"1234 ())" + tail, 98765, true},
@@ -82,8 +85,8 @@ func TestParseProcStat(t *testing.T) {
 		{"1234 sleep" + tail, 0, false},
 		{"1234 (x)" + " S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 -5 1000", 0, false},
 	} {
-		got, ok := parseProcStat([]byte(tt.stat))
-		if got != tt.want || ok != tt.ok {
+		st, ok := parseProcStat([]byte(tt.stat))
+		if got := st.StartTime; got != tt.want || ok != tt.ok {
 			t.Errorf("parseProcStat(%q) = %d, %v; want %d, %v", tt.stat, got, ok, tt.want, tt.ok)
 		}
 	}
@@ -98,8 +101,14 @@ func TestProcStartTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := parseProcStat(self); st != want {
-		t.Errorf("ProcStartTime(self) = %d, /proc/self/stat says %d", st, want)
+	if want, _ := parseProcStat(self); st != want.StartTime {
+		t.Errorf("ProcStartTime(self) = %d, /proc/self/stat says %d", st, want.StartTime)
+	}
+	// ReadProcStat agrees with the kernel's own ids of this process.
+	if ps, err := ReadProcStat(os.Getpid()); err != nil || ps.Pgrp != unix.Getpgrp() || ps.State != 'R' && ps.State != 'S' {
+		t.Errorf("ReadProcStat(self) = %+v, %v; pgrp %d", ps, err, unix.Getpgrp())
+	} else if sid, _ := unix.Getsid(0); ps.Sid != sid {
+		t.Errorf("ReadProcStat(self).Sid = %d, getsid says %d", ps.Sid, sid)
 	}
 	// Above the kernel's PID_MAX_LIMIT (4194304): never a live process.
 	if _, err := ProcStartTime(1 << 23); !errors.Is(err, fs.ErrNotExist) {

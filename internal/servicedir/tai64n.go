@@ -2,6 +2,7 @@ package servicedir
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"time"
 )
 
@@ -49,14 +50,30 @@ func tai64nTime(b []byte) time.Time {
 	return time.Unix(sec, nsec)
 }
 
+// TAI64NTextLen is the length of a printed label: "@" and 24 hex digits.
+const TAI64NTextLen = 1 + 2*len(TAI64N{})
+
 // String formats the label as s6-svstat does: "@" and 24 lower-case hex digits.
 func (l TAI64N) String() string {
-	const hexdigits = "0123456789abcdef"
-	var buf [1 + 2*len(l)]byte
-	buf[0] = '@'
-	for i, c := range l {
-		buf[1+2*i] = hexdigits[c>>4]
-		buf[2+2*i] = hexdigits[c&0xf]
+	var buf [TAI64NTextLen]byte
+	return string(l.Append(buf[:0]))
+}
+
+// Append appends [TAI64N.String]'s text to b, without allocating when b
+// has room (s6-log's t stamps are written this way).
+func (l TAI64N) Append(b []byte) []byte {
+	return hex.AppendEncode(append(b, '@'), l[:])
+}
+
+// ParseTAI64N decodes the "@" and 24 hex digits (either case, as skalibs
+// reads them) at the start of b.
+func ParseTAI64N(b []byte) (TAI64N, bool) {
+	var l TAI64N
+	if len(b) < TAI64NTextLen || b[0] != '@' {
+		return l, false
 	}
-	return string(buf[:])
+	if _, err := hex.Decode(l[:], b[1:TAI64NTextLen]); err != nil {
+		return l, false
+	}
+	return l, true
 }

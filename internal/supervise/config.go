@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,11 +13,12 @@ import (
 )
 
 // ReadConfig reads the configuration files of service directory dir that
-// the machine needs: down-signal, timeout-kill, timeout-finish, check,
-// timeout-check, timeout-watchdog, and pidfile with timeout-pidfile. A
-// missing file means its default; an invalid one means its default plus an
-// error in warns (s6 warns and goes on), so supervision never stops on a
-// bad config file.
+// the machine needs: down-signal, timeout-kill, timeout-finish,
+// timeout-watchdog, whether an executable check exists, timeout-check
+// (read only when it does), and pidfile with timeout-pidfile (forking
+// mode). A missing file means its default; an invalid one means its
+// default plus an error in warns (s6 warns and goes on), so supervision
+// never stops on a bad config file.
 func ReadConfig(dir string, warns []error) (Config, []error) {
 	c := DefaultConfig
 	sig, err := servicedir.ReadDownSignal(dir)
@@ -31,79 +31,38 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 		sig = unix.SIGTERM
 	}
 	c.DownSignal = sig
-	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-kill"); err != nil {
-		warns = append(warns, err)
-	} else if ok {
-		c.TimeoutKill = time.Duration(v) * time.Millisecond
-	}
-	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-finish"); err != nil {
-		warns = append(warns, err)
-	} else if ok {
-		c.TimeoutFinish = time.Duration(v) * time.Millisecond
-	}
-	c.Check = unix.Access(filepath.Join(dir, CheckFile), unix.X_OK) == nil
+	warns = readMillis(dir, servicedir.TimeoutKillFile, &c.TimeoutKill, warns)
+	warns = readMillis(dir, servicedir.TimeoutFinishFile, &c.TimeoutFinish, warns)
+	c.Check = unix.Access(filepath.Join(dir, servicedir.CheckFile), unix.X_OK) == nil
 	if c.Check {
-		if v, ok, err := servicedir.ReadUintFile(dir, "timeout-check"); err != nil {
-			warns = append(warns, err)
-		} else if ok {
-			c.TimeoutCheck = time.Duration(v) * time.Millisecond
-		}
+		warns = readMillis(dir, servicedir.TimeoutCheckFile, &c.TimeoutCheck, warns)
 	}
 	if _, ok, err := servicedir.ReadPidfileFile(dir); err != nil {
 		warns = append(warns, err) // not forking: the run is supervised as it is
 	} else if ok {
 		c.Forking = true
-		if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutPidfileFile); err != nil {
-			warns = append(warns, err)
-		} else if ok {
-			c.TimeoutPidfile = time.Duration(v) * time.Millisecond
-		}
-		for _, f := range []string{servicedir.NotificationFDFile, NotificationSocketFile} {
+		warns = readMillis(dir, servicedir.TimeoutPidfileFile, &c.TimeoutPidfile, warns)
+		for _, f := range []string{servicedir.NotificationFDFile, servicedir.NotificationSocketFile} {
 			if unix.Access(filepath.Join(dir, f), unix.F_OK) == nil {
 				c.NotifyReady = true
 			}
 		}
 	}
-	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-watchdog"); err != nil {
-		warns = append(warns, err)
-	} else if ok {
-		c.Watchdog = time.Duration(v) * time.Millisecond
-	}
+	warns = readMillis(dir, servicedir.TimeoutWatchdogFile, &c.Watchdog, warns)
 	return c, warns
 }
 
-// gosv-only service-directory files (PROTOCOL.md §9.1).
-const (
-	CheckFile              = "check"
-	NotificationSocketFile = "notification-socket"
-)
-
-// NotifyMode says whose sd_notify datagrams count.
-type NotifyMode uint8
-
-const (
-	NotifyNone NotifyMode = iota // no notification-socket file
-	NotifyMain                   // only the run (or MAINPID) process
-	NotifyAll                    // any process of the run's session
-)
-
-// ReadNotifyMode reads dir/notification-socket: "main" or "all".
-func ReadNotifyMode(dir string) (NotifyMode, error) {
-	p := filepath.Join(dir, NotificationSocketFile)
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return NotifyNone, nil
+// readMillis sets *d from the uint file dir/name, in milliseconds, when it
+// exists and is valid; an invalid one leaves *d and adds to warns.
+func readMillis(dir, name string, d *time.Duration, warns []error) []error {
+	v, ok, err := servicedir.ReadUintFile(dir, name)
+	switch {
+	case err != nil:
+		return append(warns, err)
+	case ok:
+		*d = time.Duration(v) * time.Millisecond
 	}
-	if err != nil {
-		return NotifyNone, err
-	}
-	switch strings.TrimSpace(string(b)) {
-	case "main", "":
-		return NotifyMain, nil
-	case "all":
-		return NotifyAll, nil
-	}
-	return NotifyMain, configError(p, fmt.Sprintf("invalid value %q (want main or all; using main)", strings.TrimSpace(string(b))))
+	return warns
 }
 
 // ReadNotificationFd returns the fd number in dir/notification-fd, or -1.

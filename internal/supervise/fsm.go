@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -585,18 +586,9 @@ var upSignals = [256]unix.Signal{
 	'2': unix.SIGUSR2, 'y': unix.SIGWINCH,
 }
 
-// ControlLetters are the bytes s6-supervise 2.11 accepts on its control
-// FIFO; any other byte is ignored.
-const ControlLetters = "abqhkti12pcyroduDUxOQ"
-
-// IsControlLetter reports whether b is one of [ControlLetters].
+// IsControlLetter reports whether b is one of [servicedir.ControlLetters].
 func IsControlLetter(b byte) bool {
-	for i := 0; i < len(ControlLetters); i++ {
-		if ControlLetters[i] == b {
-			return true
-		}
-	}
-	return false
+	return strings.IndexByte(servicedir.ControlLetters, b) >= 0
 }
 
 func (t *stepper) upCtl(b byte) {

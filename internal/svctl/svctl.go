@@ -14,10 +14,10 @@ import (
 	"github.com/gosv/gosv/svwait"
 )
 
-// Command letters accepted by s6-svc and s6-svscanctl, and how many one
-// invocation may send (s6-svc.c DATASIZE-1, s6-svscanctl.c DATASIZE).
+// Command letters accepted by s6-svscanctl (s6-svc's are
+// [servicedir.ControlLetters]), and how many one invocation may send
+// (s6-svc.c DATASIZE-1, s6-svscanctl.c DATASIZE).
 const (
-	SvcLetters     = "abqhkti12pcyroduDUxOQ"
 	MaxSvcLetters  = 62
 	ScanLetters    = "zabhitqnN"
 	MaxScanLetters = 64
@@ -69,13 +69,13 @@ func Svc(ctx context.Context, r SvcRequest) error {
 	}
 	wait := r.Wait
 	if wait == 'U' || wait == 'R' {
-		ok, err := hasReadiness(r.Dir)
+		ok, err := servicedir.HasReadiness(r.Dir)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			wait += 'a' - 'A'
-			r.Warn(filepath.Join(r.Dir, "notification-fd") + " not present - ignoring request for readiness notification")
+			r.Warn(filepath.Join(r.Dir, servicedir.NotificationFDFile) + " not present - ignoring request for readiness notification")
 		}
 	}
 	goal, ok := svwait.GoalFor(wait)
@@ -100,28 +100,6 @@ func Svc(ctx context.Context, r SvcRequest) error {
 		}
 	}
 	return w.Wait(ctx)
-}
-
-// readinessFiles are the service-directory files that make a service
-// notify readiness: s6's notification-fd, and gosv's sd_notify socket and
-// check script (PROTOCOL.md §9.1).
-var readinessFiles = []string{"notification-fd", "notification-socket", "check"}
-
-// hasReadiness reports whether dir's service notifies readiness, without
-// which a wait for up-and-ready never ends: s6-svc downgrades -wU/-wR to
-// -wu/-wr when it returns false. The real s6-svc looks at notification-fd
-// only, so it downgrades for gosv's sd_notify and check services too.
-func hasReadiness(dir string) (bool, error) {
-	for _, name := range readinessFiles {
-		fn := filepath.Join(dir, name)
-		switch err := unix.Access(fn, unix.F_OK); {
-		case err == nil:
-			return true, nil
-		case !errors.Is(err, unix.ENOENT):
-			return false, &os.PathError{Op: "access", Path: fn, Err: err}
-		}
-	}
-	return false, nil
 }
 
 // Svok reports whether a supervisor holds dir's supervise lock (s6_svc_ok).

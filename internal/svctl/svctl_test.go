@@ -121,20 +121,3 @@ func TestWriteCtlOneWrite(t *testing.T) {
 		t.Fatalf("read %q, %v; want \"an\"", buf[:n], err)
 	}
 }
-
-func TestHasReadiness(t *testing.T) {
-	dir := t.TempDir()
-	if ok, err := hasReadiness(dir); ok || err != nil {
-		t.Errorf("without readiness files: %v, %v", ok, err)
-	}
-	for _, name := range []string{"notification-fd", "notification-socket", "check"} {
-		dir := t.TempDir()
-		mustWrite(t, filepath.Join(dir, name))
-		if ok, err := hasReadiness(dir); !ok || err != nil {
-			t.Errorf("with %s: %v, %v", name, ok, err)
-		}
-		if _, err := hasReadiness(filepath.Join(dir, name)); err == nil {
-			t.Errorf("below the file %s: no error", name)
-		}
-	}
-}

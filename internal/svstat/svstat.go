@@ -275,13 +275,9 @@ type Extras struct {
 
 // ReadExtras reads dir's gosv-only state files; missing files are empty.
 func ReadExtras(dir string) Extras {
-	read := func(rel string) string {
-		b, _ := os.ReadFile(filepath.Join(dir, rel))
-		return strings.TrimRight(string(b), "\n")
-	}
 	return Extras{
-		StatusText:  read(servicedir.StatusTextPath),
-		CheckOutput: read(servicedir.CheckOutputPath),
+		StatusText:  strings.TrimRight(servicedir.ReadStatusText(dir), "\n"),
+		CheckOutput: strings.TrimRight(servicedir.ReadCheckOutput(dir), "\n"),
 	}
 }
 

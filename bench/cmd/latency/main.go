@@ -86,17 +86,25 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 			return err
 		}
 	}
-	deadline := time.Now().Add(startTimeout)
-	for len(last) < services {
-		evs, err := w.Wait(deadline)
-		if err != nil {
-			return fmt.Errorf("wait for %d services to start (have %d): %w", services, len(last), err)
-		}
-		for _, ev := range evs {
-			if err := refresh(ev.Name); err != nil {
+	// absorb applies inotify events until done or deadline (which ends it
+	// with inwait.ErrDeadline).
+	absorb := func(deadline time.Time, done func() bool) error {
+		for !done() {
+			evs, err := w.Wait(deadline)
+			if err != nil {
 				return err
 			}
+			for _, ev := range evs {
+				if err := refresh(ev.Name); err != nil {
+					return err
+				}
+			}
 		}
+		return nil
+	}
+	err = absorb(time.Now().Add(startTimeout), func() bool { return len(last) >= services })
+	if err != nil {
+		return fmt.Errorf("wait for %d services to start (have %d): %w", services, len(last), err)
 	}
 
 	var samples, shares, execs []float64
@@ -108,19 +116,9 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 		upAt := time.Unix(0, old.t).Add(minUp)
 		// Waiting for the service to age is the benchmark's precondition,
 		// not its measurement: block on inotify until then, absorbing events.
-		for time.Now().Before(upAt) {
-			evs, err := w.Wait(upAt)
-			if errors.Is(err, inwait.ErrDeadline) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				if err := refresh(ev.Name); err != nil {
-					return err
-				}
-			}
+		err := absorb(upAt, func() bool { return !time.Now().Before(upAt) })
+		if err != nil && !errors.Is(err, inwait.ErrDeadline) {
+			return err
 		}
 		if cur := last[name]; cur.pid != old.pid {
 			continue // restarted on its own (or by someone else): start over
@@ -134,20 +132,9 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 		if err := unix.Kill(old.pid, unix.SIGKILL); err != nil {
 			return fmt.Errorf("kill %d (%s): %w", old.pid, name, err)
 		}
-		deadline := time.Now().Add(timeout)
-		for last[name].pid == old.pid {
-			evs, err := w.Wait(deadline)
-			if errors.Is(err, inwait.ErrDeadline) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				if err := refresh(ev.Name); err != nil {
-					return err
-				}
-			}
+		err = absorb(time.Now().Add(timeout), func() bool { return last[name].pid != old.pid })
+		if err != nil && !errors.Is(err, inwait.ErrDeadline) {
+			return err
 		}
 		cur := last[name]
 		if cur.pid == old.pid {

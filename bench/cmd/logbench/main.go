@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/fdwait"
 )
 
 // lineLen is the benchmark's line: 59 bytes and a newline, as the issue's
@@ -272,21 +274,10 @@ func watch(dir string) (int, error) {
 
 // waitEnd waits on inotify until current ends with END.
 func waitEnd(ino int, dir string, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	buf := make([]byte, 64<<10)
-	for {
-		if endsWithEnd(filepath.Join(dir, "current")) {
-			return nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return fmt.Errorf("END never logged in %s", dir)
-		}
-		pfd := []unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}
-		if n, _ := unix.Poll(pfd, int(left.Milliseconds())+1); n > 0 {
-			unix.Read(ino, buf)
-		}
+	if waitFor(ino, limit, func() bool { return endsWithEnd(filepath.Join(dir, "current")) }) != nil {
+		return fmt.Errorf("END never logged in %s", dir)
 	}
+	return nil
 }
 
 func endsWithEnd(path string) bool {
@@ -390,14 +381,12 @@ func idlePSS(f flags, logged bool) (int64, error) {
 // waitFor waits on inotify events until cond holds.
 func waitFor(ino int, limit time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(limit)
-	buf := make([]byte, 4096)
+	buf := make([]byte, 64<<10)
 	for !cond() {
-		left := time.Until(deadline)
-		if left <= 0 {
+		if !time.Now().Before(deadline) {
 			return fmt.Errorf("timed out after %v", limit)
 		}
-		pfd := []unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}
-		if n, _ := unix.Poll(pfd, int(left.Milliseconds())+1); n > 0 {
+		if fdwait.Readable(ino, deadline) {
 			unix.Read(ino, buf)
 		}
 	}
