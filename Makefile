@@ -17,6 +17,9 @@ SYSCONFDIR ?= /etc
 # Debian packages the integration suite drives (s6 and OpenRC are the
 # references gosv is compared with).
 TEST_PKGS := openrc s6 execline runit daemontools
+# The real daemons of the real-daemon tier (tests/real_test.go), installed
+# by tests/real-deps.sh without starting them on the host.
+REAL_PKGS := nginx redis-server memcached dnsmasq cron mosquitto
 
 demo-svscan: test-deps build
 	demo/svscan-demo.sh bin/gosv
@@ -27,7 +30,7 @@ demo: test-deps
 
 demo-openrc: demo
 
-.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-unit test-integration bench fmt vet
+.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-deps-real test-unit test-integration bench fmt vet
 
 all: build
 
@@ -75,6 +78,10 @@ test-deps:
 			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 		fi; \
 	fi
+
+test-deps: test-deps-real
+test-deps-real:
+	@if command -v dpkg >/dev/null 2>&1; then tests/real-deps.sh $(REAL_PKGS); fi
 
 test-unit:
 	$(GO) test -race ./...
