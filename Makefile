@@ -21,6 +21,11 @@ TEST_PKGS := openrc s6 execline runit daemontools
 # by tests/real-deps.sh without starting them on the host.
 REAL_PKGS := nginx redis-server memcached dnsmasq cron mosquitto
 
+# Upstream OpenRC 0.63.3, the second OpenRC the integration suite runs on
+# (Debian ships 0.45.2): built once from tests/openrc-0.63 into this cache
+# outside the checkout, and installed only inside test namespaces.
+OPENRC_063_DIR ?= /var/tmp/gosv-openrc-0.63
+
 demo-svscan: test-deps build
 	demo/svscan-demo.sh bin/gosv
 
@@ -30,7 +35,7 @@ demo: test-deps
 
 demo-openrc: demo
 
-.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-deps-real test-unit test-integration bench fmt vet
+.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-deps-real test-openrc-063 test-unit test-integration bench fmt vet
 
 all: build
 
@@ -58,7 +63,7 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
-test: test-deps vet test-unit test-integration
+test: test-deps test-openrc-063 vet test-unit test-integration
 
 # Install the reference packages when missing; only as root, and only on a
 # dpkg-based system. apt-get update runs only when something is missing.
@@ -83,12 +88,27 @@ test-deps: test-deps-real
 test-deps-real:
 	@if command -v dpkg >/dev/null 2>&1; then tests/real-deps.sh $(REAL_PKGS); fi
 
+# Build OpenRC 0.63.3 when missing (build.sh installs meson and the other
+# build dependencies with apt-get; only as root). Not root: the 0.63 tests
+# skip, or fail under REQUIRE_OPENRC=1.
+test-openrc-063:
+	@if [ -f $(OPENRC_063_DIR)/.built-0.63.3 ]; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "test-openrc-063: not root, not building OpenRC 0.63.3 in $(OPENRC_063_DIR)"; \
+	else \
+		echo "test-openrc-063: building OpenRC 0.63.3 in $(OPENRC_063_DIR)"; \
+		tests/openrc-0.63/build.sh $(OPENRC_063_DIR) >/dev/null; \
+	fi
+
 test-unit:
 	$(GO) test -race ./...
 
-# CI makes a missing s6 a failure instead of a skip.
+# CI makes a missing s6 or OpenRC (either version) a failure instead of a
+# skip. The OpenRC suite runs once per OpenRC version: more than go test's
+# default 10 minutes.
 test-integration:
-	$(if $(CI),REQUIRE_S6=1 )$(GO) test -tags integration -count=1 ./tests/...
+	$(if $(CI),REQUIRE_S6=1 REQUIRE_OPENRC=1 )GOSV_TEST_OPENRC_063=$(OPENRC_063_DIR)/build \
+		$(GO) test -tags integration -count=1 -timeout 60m ./tests/...
 
 bench:
 	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: no bench/run.sh yet"; fi

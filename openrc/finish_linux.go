@@ -95,11 +95,13 @@ func (ec *ExecConfig) giveUp(dir, reason string, w io.Writer) {
 	}
 }
 
+// libexec is the RC_LIBEXECDIR recorded at generation; a directory
+// generated without one gets the installed OpenRC's.
 func (ec *ExecConfig) libexec() string {
 	if ec.LibexecDir != "" {
 		return ec.LibexecDir
 	}
-	return "/lib/rc"
+	return DetectLibexecDir("/")
 }
 
 func sameDir(a, b string) bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -45,11 +46,7 @@ func (s *Service) Lint() []Problem {
 	probs = append(probs, sprobs...)
 	probs = append(probs, s.lintFuncs()...)
 	probs = append(probs, s.lintLayout(sp)...)
-	if !s.Layout.Version.HasDefaultReload() && !sp.ReloadListed {
-		probs = append(probs, Problem{Pos: Pos{File: s.Script}, Severity: Warning,
-			Msg: fmt.Sprintf("reload is not listed in extra_started_commands: on OpenRC %s `rc-service %s reload` fails (0.63.1 lists it for every service)",
-				s.Layout.Version, s.Name)})
-	}
+	probs = append(probs, s.lintReload(sp)...)
 	if p := sup.Pos; p.IsValid() && s.Layout.Runlevel != "" && strings.HasSuffix(p.File, "."+s.Layout.Runlevel) {
 		probs = append(probs, Problem{Pos: p, Severity: Warning,
 			Msg: "supervisor=gosv set only in a per-runlevel conf.d: OpenRC's dependency scan does not read it, so gosv-svscan is not pulled in"})
@@ -59,6 +56,32 @@ func (s *Service) Lint() []Problem {
 			Msg: "LSB header: Debian's openrc-run.sh takes another path for such scripts; remove it"})
 	}
 	return sortProblems(probs)
+}
+
+// lintReload reports a reload the script means to offer (reload_signal
+// set, or its own reload()) that OpenRC before 0.63.1 refuses because
+// extra_started_commands does not list it. A script that shows no sign of
+// reload is left alone: like any OpenRC service, it has none.
+func (s *Service) lintReload(sp *Spec) []Problem {
+	if s.Layout.Version.HasDefaultReload() || sp.ReloadListed {
+		return nil
+	}
+	var pos Pos
+	var what string
+	if v := s.Vars["reload_signal"]; v.Set {
+		pos, what = v.Pos, "reload_signal is set"
+	} else if f, ok := s.Funcs["reload"]; ok {
+		pos, what = f.Pos, "reload() is defined"
+	} else {
+		return nil
+	}
+	on := "OpenRC " + s.Layout.Version.String()
+	if s.Layout.Version.IsZero() {
+		on = "an OpenRC of unknown version (no " + filepath.Join(s.Layout.LibexecDir, "version") + ")"
+	}
+	return []Problem{{Pos: pos, Severity: Warning,
+		Msg: fmt.Sprintf("%s but reload is not listed in extra_started_commands: on %s `rc-service %s reload` fails (0.63.1 lists it for every service)",
+			what, on, s.Name)}}
 }
 
 // lintFuncs reports start()/stop()/status() that never call the backend.

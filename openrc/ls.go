@@ -77,6 +77,11 @@ func Ls(l Layout, gosv string, w io.Writer) error {
 		if sp.Declarative {
 			dir = filepath.Join(ServicesDir(l.SvcDir), s.Name)
 		}
+		if f, ok := s.ownStart(); ok {
+			// Its generated directory would be a service gosv never starts.
+			fmt.Fprintf(w, "%s: %s\n  start() at %s does not call default_start: gosv never starts it\n", s.Name, line, f.Pos)
+			continue
+		}
 		if st, err := b.Status(backends.Service{Name: s.Name, Dir: dir}); err == nil {
 			line += "; " + st.Line
 		}
@@ -90,6 +95,13 @@ func Ls(l Layout, gosv string, w io.Writer) error {
 		fmt.Fprintln(w, "no service with supervisor=gosv")
 	}
 	return nil
+}
+
+// ownStart returns the script's start() when it bypasses the backend (it
+// never calls default_start).
+func (s *Service) ownStart() (Func, bool) {
+	f, ok := s.Funcs["start"]
+	return f, ok && !slices.Contains(f.Calls, "default_start")
 }
 
 // describe writes a service's resolved configuration, indented.

@@ -1,6 +1,7 @@
 package openrc
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 func TestParseDuration(t *testing.T) {
@@ -150,6 +152,40 @@ func TestVersion(t *testing.T) {
 		if v != c.want || v.HasDefaultReload() != c.reload {
 			t.Errorf("ParseVersion(%q) = %v (reload %v)", c.in, v, v.HasDefaultReload())
 		}
+	}
+}
+
+// TestDetectLibexecDir: RC_LIBEXECDIR without openrc-run's environment,
+// on each layout and on a machine that has both.
+func TestDetectLibexecDir(t *testing.T) {
+	install := func(root, dir, version string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(root, dir, "sh"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(root, dir, "sh", "openrc-run.sh"), nil, 0o644)
+		os.WriteFile(filepath.Join(root, dir, "version"), []byte(version+"\n"), 0o644)
+	}
+	debian, upstream, both, none := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	install(debian, "lib/rc", "0.45.2")
+	install(upstream, "usr/libexec/rc", "0.63.3")
+	install(both, "lib/rc", "0.45.2")
+	install(both, "usr/libexec/rc", "0.63.3")
+	os.MkdirAll(filepath.Join(none, "usr/libexec/rc"), 0o755) // no openrc-run.sh: not OpenRC's
+	for root, want := range map[string]string{debian: "/lib/rc", upstream: "/usr/libexec/rc", both: "/usr/libexec/rc", none: "/lib/rc"} {
+		if got := DetectLibexecDir(root); got != want {
+			t.Errorf("%s: DetectLibexecDir = %q, want %q", root, got, want)
+		}
+	}
+	// openrc-run's RC_LIBEXECDIR wins.
+	getenv := func(k string) string {
+		if k == "RC_LIBEXECDIR" {
+			return "/opt/rc"
+		}
+		return ""
+	}
+	if got := LibexecDir(getenv); got != "/opt/rc" {
+		t.Errorf("LibexecDir with RC_LIBEXECDIR: %q", got)
 	}
 }
 
@@ -369,5 +405,61 @@ func TestLiveServiceFiltersEnv(t *testing.T) {
 	}
 	if !s.Live || s.Get("command") != "/bin/x" || s.IsSet("notify") {
 		t.Errorf("vars %+v", s.Vars)
+	}
+}
+
+// TestLsOwnStart: ls describes a declarative gosv service with its
+// generated directory, but a script whose own start() never calls
+// default_start is listed as bypassed, without a directory gosv would
+// never use.
+func TestLsOwnStart(t *testing.T) {
+	root := t.TempDir()
+	files := map[string]string{
+		"lib/rc/version":      "0.45.2\n",
+		"etc/init.d/plain":    "#!/sbin/openrc-run\nsupervisor=gosv\ncommand=/usr/bin/plaind\n",
+		"etc/init.d/ownstart": "#!/sbin/openrc-run\nsupervisor=gosv\ncommand=/usr/bin/ownd\n\nstart() {\n\tstart-stop-daemon --start --exec /usr/bin/ownd\n}\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := Layout{RCConf: root + "/etc/rc.conf", RCConfD: root + "/etc/rc.conf.d", LibexecDir: root + "/lib/rc",
+		SvcDir: root + "/run/openrc", InitDirs: []string{root + "/etc/init.d"}, Runlevel: "default"}
+	var b strings.Builder
+	if err := Ls(l, "/nonexistent/gosv", &b); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.ReplaceAll(b.String(), root, "")
+	want := "ownstart: stopped\n" +
+		"  start() at /etc/init.d/ownstart:5:1 does not call default_start: gosv never starts it\n" +
+		"plain: stopped; not supervised\n" +
+		"  directory /run/openrc/gosv-services/plain (generated, stale: the next start rewrites it)\n"
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("ls:\n%s\nwant it to start with:\n%s", got, want)
+	}
+}
+
+// TestStopLeftoversRefusesLiveScanner: stop_post must never stop the
+// services of a scanner that is running (its control fifo has a reader).
+func TestStopLeftoversRefusesLiveScanner(t *testing.T) {
+	scan := t.TempDir()
+	os.MkdirAll(filepath.Join(scan, servicedir.ScanCtlDir), 0o755)
+	fifo := filepath.Join(scan, servicedir.ScanCtlPath)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := StopLeftovers(context.Background(), scan); err == nil || !strings.Contains(err.Error(), "a scanner is running") {
+		t.Errorf("with a scanner: %v", err)
+	}
+	r.Close()
+	if err := StopLeftovers(context.Background(), scan); err != nil {
+		t.Errorf("without a scanner, nothing left: %v", err)
 	}
 }

@@ -146,6 +146,9 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 		return "", opts, err
 	}
 	os.Remove(filepath.Join(dir, ReasonFile))
+	if err := (RC{SvcDir: req.Layout.SvcDir}).MakeOptionsDir(req.Name); err != nil {
+		return "", opts, err
+	}
 	if lg := sp.Logger; lg != nil && lg.Auto {
 		if err := makeLogDir(lg.Dir, sp); err != nil {
 			return "", opts, err

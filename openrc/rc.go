@@ -22,11 +22,16 @@ type RC struct {
 // SetValue is librc's rc_service_value_set: options/<svc>/<key> holds the
 // value, without a newline.
 func (rc RC) SetValue(svc, key, val string) error {
-	dir := filepath.Join(rc.SvcDir, "options", svc)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := rc.MakeOptionsDir(svc); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, key), []byte(val), 0o644)
+	return os.WriteFile(filepath.Join(rc.SvcDir, "options", svc, key), []byte(val), 0o644)
+}
+
+// MakeOptionsDir creates options/<svc>, where a generated run records
+// child_pid before start has recorded anything.
+func (rc RC) MakeOptionsDir(svc string) error {
+	return os.MkdirAll(filepath.Join(rc.SvcDir, "options", svc), 0o755)
 }
 
 // Value is rc_service_value_get.

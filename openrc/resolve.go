@@ -28,7 +28,7 @@ var Vars = []string{
 	"supervisor", "name", "command", "command_args", "command_args_foreground",
 	"command_user", "directory", "chroot", "umask", "input_file",
 	"output_log", "error_log", "output_logger", "error_logger", "gosv_log_arguments",
-	"notify", "stopsig", "retry", "timeout_ready", "timeout_down", "timeout_kill",
+	"notify", "ready", "stopsig", "retry", "timeout_ready", "timeout_down", "timeout_kill",
 	"reload_signal", "respawn_delay", "respawn_max", "respawn_period",
 	"capabilities", "secbits", "no_new_privs", "rc_ulimit", "RC_ULIMIT",
 	"SSD_NICELEVEL", "SSD_IONICELEVEL", "SSD_OOM_SCORE_ADJ",
@@ -42,7 +42,7 @@ var Vars = []string{
 type Layout struct {
 	RCConf     string   // /etc/rc.conf
 	RCConfD    string   // /etc/rc.conf.d (its *.conf files, the gosv hook excepted)
-	LibexecDir string   // /lib/rc (RC_LIBEXECDIR)
+	LibexecDir string   // RC_LIBEXECDIR: /usr/libexec/rc (0.63), /lib/rc (Debian's 0.45)
 	SvcDir     string   // /run/openrc (RC_SVCDIR)
 	InitDirs   []string // where init scripts live, searched in order by ls
 	Runlevel   string   // the runlevel for conf.d/<svc>.<runlevel>; "" = read $SvcDir/softlevel
@@ -50,17 +50,15 @@ type Layout struct {
 }
 
 // DefaultLayout is OpenRC's system layout. RC_SVCDIR and RC_LIBEXECDIR
-// from env override it, as they do in openrc-run.
+// from env override it, as they do in openrc-run; without RC_LIBEXECDIR
+// (a shell) the installed OpenRC's is detected ([LibexecDir]).
 func DefaultLayout(getenv func(string) string) Layout {
 	l := Layout{
-		RCConf: "/etc/rc.conf", RCConfD: "/etc/rc.conf.d", LibexecDir: "/lib/rc", SvcDir: "/run/openrc",
+		RCConf: "/etc/rc.conf", RCConfD: "/etc/rc.conf.d", LibexecDir: LibexecDir(getenv), SvcDir: "/run/openrc",
 		InitDirs: []string{"/etc/init.d", "/usr/local/etc/init.d"},
 	}
 	if v := getenv("RC_SVCDIR"); v != "" {
 		l.SvcDir = v
-	}
-	if v := getenv("RC_LIBEXECDIR"); v != "" {
-		l.LibexecDir = v
 	}
 	l.Runlevel = getenv("RC_RUNLEVEL")
 	return l.fill()

@@ -305,8 +305,11 @@ func shellRun(sp *Spec, gc GenConfig, head string) (string, bool) {
 	if gc.RCSvcDir != "" {
 		// As supervise-daemon's child: OpenRC's child_pid (the pid stays
 		// the same through both execs). start_time and start_count are
-		// written by start and by finish.
-		fmt.Fprintf(&b, "printf %%s $$ >%s 2>/dev/null\n", shQuote(filepath.Join(gc.RCSvcDir, "options", sp.Name, "child_pid")))
+		// written by start and by finish. Start creates the options
+		// directory; OpenRC removes it when the service stops. NOTE: the
+		// braces: dash reports a failed redirection before a 2>/dev/null
+		// on the same command applies, into the service's log.
+		fmt.Fprintf(&b, "{ printf %%s $$ >%s; } 2>/dev/null\n", shQuote(filepath.Join(gc.RCSvcDir, "options", sp.Name, "child_pid")))
 	}
 	for _, cg := range gc.Cgroups {
 		fmt.Fprintf(&b, "echo 0 >%s 2>/dev/null\n", shQuote(filepath.Join(cg, "cgroup.procs")))

@@ -471,35 +471,47 @@ func (b *specBuilder) ignored() {
 	}
 }
 
-// notify reads the readiness source.
+// notify reads the readiness source: notify, or ready, its name in OpenRC
+// 0.60-0.61, which supervise-daemon and start-stop-daemon still take (and
+// prefer, with a warning) in 0.63.
 func (b *specBuilder) notify(sp *Spec) {
-	v, ok := b.get("notify")
+	name := "notify"
+	v, ok := b.get(name)
+	if r, rok := b.get("ready"); rok && r != "" {
+		if ok && v != "" && v != r {
+			b.add("ready", Warning, "ready=%s overrides notify=%s (ready is OpenRC 0.60-0.61's name for notify): set only notify", r, v)
+		} else {
+			b.add("ready", Warning, "ready is OpenRC 0.60-0.61's name for notify: use notify=%s", r)
+		}
+		name, v, ok = "ready", r, true
+	}
 	if !ok || v == "" {
 		return
 	}
 	if !sp.Declarative {
-		b.add("notify", Warning, "notify is ignored for a hand-written service directory: its own notification-fd or check says when it is ready")
+		b.add(name, Warning, "%s is ignored for a hand-written service directory: its own notification-fd or check says when it is ready", name)
 		return
 	}
-	n, fd, err := parseNotify(v)
+	n, fd, err := parseNotify(name, v)
 	if err != nil {
-		b.add("notify", Error, "%v", err)
+		b.add(name, Error, "%v", err)
 		return
 	}
 	sp.Notify, sp.NotifyFd = n, fd
 }
 
-// parseNotify reads notify=fd:N or notify=socket:ready.
-func parseNotify(v string) (Notify, int, error) {
+// parseNotify reads notify=fd:N or notify=socket:ready (name is notify
+// or ready, for the message).
+func parseNotify(name, v string) (Notify, int, error) {
 	switch {
 	case v == "socket:ready":
 		return NotifySocket, 0, nil
 	case strings.HasPrefix(v, "fd:"):
 		n, err := strconv.Atoi(v[3:])
 		if err != nil || n < 3 || n > 1<<20 {
-			return NotifyNone, 0, fmt.Errorf("notify %q: the fd must be a number of at least 3", v)
+			return NotifyNone, 0, fmt.Errorf("%s %q: the fd must be a number of at least 3", name, v)
 		}
 		return NotifyFd, n, nil
 	}
-	return NotifyNone, 0, fmt.Errorf("unknown notify %q (fd:N or socket:ready)", v)
+	return NotifyNone, 0, fmt.Errorf("unknown %s %q (fd:N or socket:ready)", name, v)
 }

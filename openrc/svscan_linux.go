@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/backends"
+	gosvbackend "github.com/gosv/gosv/backends/gosv"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -31,11 +34,12 @@ const (
 
 // SvscanConfig is how gosv-svscan runs the scanner.
 type SvscanConfig struct {
-	RCSvcDir string
-	Gosv     string
-	NotifyFd int    // pass -d NotifyFd to the scanner; 0 = none
-	LogDir   string // the catch-all log directory
-	Script   string // its log script (without the directory)
+	RCSvcDir   string
+	LibexecDir string // RC_LIBEXECDIR: its bin and sbin are dropped from the scanner's PATH
+	Gosv       string
+	NotifyFd   int    // pass -d NotifyFd to the scanner; 0 = none
+	LogDir     string // the catch-all log directory
+	Script     string // its log script (without the directory)
 	// Logger is the logger program and its leading arguments: ["gosv",
 	// "log"], ["s6-log"], or nil for none (output is then discarded).
 	Logger []string
@@ -75,24 +79,8 @@ func Svscan(cfg SvscanConfig) error {
 		args = append(args, "-d", strconv.Itoa(cfg.NotifyFd))
 	}
 	args = append(args, scan)
-	env := filterEnv(os.Environ(), libexecOf(os.Environ()))
+	env := filterEnv(os.Environ(), cfg.LibexecDir)
 	return &os.PathError{Op: "exec", Path: cfg.Gosv, Err: syscall.Exec(cfg.Gosv, args, env)}
-}
-
-func libexecOf(env []string) string {
-	for _, kv := range env {
-		if v, ok := cutPrefix(kv, "RC_LIBEXECDIR="); ok {
-			return v
-		}
-	}
-	return "/lib/rc"
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return s, false
 }
 
 // catchAll sets the catch-all logger up and returns the fifo's fd (not
@@ -169,6 +157,41 @@ func WaitScanner(ctx context.Context, scanDir string) error {
 		waitReadable(ino, left)
 		unix.Read(ino, buf)
 	}
+}
+
+// StopLeftovers is gosv-svscan's stop_post: it stops what a scanner that
+// died (SIGKILL, with its supervise-daemon gone too) left running in
+// scanDir: the catch-all logger, and any service still linked, each by
+// its recorded pid and only if it is still that process (the backend's
+// stop of an unsupervised service: down-signal, SIGKILL when ctx ends),
+// and unlinks them. After a clean stop the scanner has stopped them all
+// and this does nothing. It refuses to run while a scanner accepts
+// services on scanDir.
+func StopLeftovers(ctx context.Context, scanDir string) error {
+	fd, err := unix.Open(filepath.Join(scanDir, servicedir.ScanCtlPath), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err == nil {
+		unix.Close(fd)
+		return fmt.Errorf("a scanner is running on %s: stop gosv-svscan first", scanDir)
+	}
+	ents, err := os.ReadDir(scanDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := gosvbackend.New(scanDir)
+	var errs []error
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		svc := backends.Service{Name: e.Name(), Dir: filepath.Join(scanDir, e.Name())}
+		if err := b.Stop(ctx, svc, backends.StopOptions{}); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", e.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // waitReadable waits until fd is readable or d passes (d < 0: no limit).

@@ -30,6 +30,41 @@ func ParseVersion(s string) (Version, bool) {
 	return v, len(parts) >= 2
 }
 
+// libexecDirs are the places OpenRC installs RC_LIBEXECDIR: upstream's
+// meson default (0.63: /usr/libexec/rc) and the older /lib/rc that Debian
+// (0.45) still uses.
+var libexecDirs = []string{"/usr/libexec/rc", "/lib/rc"}
+
+// LibexecDir returns OpenRC's RC_LIBEXECDIR: getenv's when openrc-run set
+// it, else the installed OpenRC's (see [DetectLibexecDir]). Every gosv
+// command that needs it, openrc-run's or a shell's, asks this function.
+func LibexecDir(getenv func(string) string) string {
+	if v := getenv("RC_LIBEXECDIR"); v != "" {
+		return v
+	}
+	return DetectLibexecDir("/")
+}
+
+// DetectLibexecDir finds RC_LIBEXECDIR under root: the candidate that
+// holds sh/openrc-run.sh, the newer one by its version file when both do
+// (an upgrade from a distribution's OpenRC to upstream's may leave the old
+// directory behind). /lib/rc when none does.
+func DetectLibexecDir(root string) string {
+	best, bestV := "", Version{}
+	for _, d := range libexecDirs {
+		if _, err := os.Stat(filepath.Join(root, d, "sh", "openrc-run.sh")); err != nil {
+			continue
+		}
+		if v := ReadVersion(filepath.Join(root, d)); best == "" || !bestV.AtLeast(v) {
+			best, bestV = d, v
+		}
+	}
+	if best == "" {
+		return libexecDirs[len(libexecDirs)-1]
+	}
+	return best
+}
+
 // ReadVersion reads $RC_LIBEXECDIR/version; the zero Version if unknown.
 func ReadVersion(libexec string) Version {
 	b, err := os.ReadFile(filepath.Join(libexec, "version"))

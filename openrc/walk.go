@@ -11,6 +11,10 @@ import (
 
 // lastAssigns finds the last top-level assignment of each variable in
 // sourcing order (function bodies are skipped: they run later, if ever).
+// A default assigned by expansion, ${var:=value} or ${var=value} (how
+// distribution scripts default command_user and friends), counts only
+// for a variable not assigned before it: after an assignment it keeps
+// the value, as it does in conf.d's usual override.
 func lastAssigns(files []*syntax.File) map[string]Pos {
 	out := map[string]Pos{}
 	for _, f := range files {
@@ -18,6 +22,13 @@ func lastAssigns(files []*syntax.File) map[string]Pos {
 			switch n := n.(type) {
 			case *syntax.FuncDecl:
 				return false
+			case *syntax.ParamExp:
+				if n.Param == nil || n.Exp == nil || (n.Exp.Op != syntax.AssignUnset && n.Exp.Op != syntax.AssignUnsetOrNull) {
+					break
+				}
+				if _, ok := out[n.Param.Value]; !ok {
+					out[n.Param.Value] = posOf(f.Name, n.Pos())
+				}
 			case *syntax.Assign:
 				if n.Name != nil {
 					out[n.Name.Value] = posOf(f.Name, n.Pos())

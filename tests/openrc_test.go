@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,18 +17,40 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// OpenRC integration tests (issue 5): the real Debian OpenRC 0.45.2 in a
-// throw-away namespace, gosv installed with `make install` (binary, hook,
+// OpenRC integration tests (issues 5 and 8): a real OpenRC in a throw-away
+// namespace, gosv installed with `make install` (binary, hook,
 // gosv-svscan), and the scanner started by OpenRC itself as a dependency.
-// The init scripts are tests/testdata/openrc (see its README).
+// Every test runs once per OpenRC version of rcVersions, as a subtest
+// named after it. The init scripts are tests/testdata/openrc (see its
+// README).
 
-// OpenRC paths inside a namespace.
+// rcVersions are the OpenRC versions every OpenRC test runs on: Debian's
+// 0.45.2 (the host's) and upstream's current release, built by
+// tests/openrc-0.63/build.sh and installed only inside the namespace.
+var rcVersions = []string{"0.45.2", "0.63.3"}
+
+// OpenRC paths inside a namespace, the same on both versions.
 const (
 	rcSvcDir   = "/run/openrc"
 	rcScanDir  = rcSvcDir + "/gosv-scan"
 	rcServices = rcSvcDir + "/gosv-services"
-	rcDepend   = "/lib/rc/bin/rc-depend"
 	rcHook     = "/etc/rc.conf.d/gosv.conf"
+)
+
+// rcLibexec is RC_LIBEXECDIR, where each version keeps its helpers
+// (rc-depend, mark_service_*, sh/): Debian's /lib/rc, upstream's
+// /usr/libexec/rc.
+func rcLibexec(version string) string {
+	if version == "0.45.2" {
+		return "/lib/rc"
+	}
+	return "/usr/libexec/rc"
+}
+
+// Where the OpenRC 0.63.3 build comes from.
+const (
+	envOpenRC063     = "GOSV_TEST_OPENRC_063"            // build.sh's DIR/build
+	defaultOpenRC063 = "/var/tmp/gosv-openrc-0.63/build" // make test's default
 )
 
 // rcTools are the OpenRC programs the tests run.
@@ -36,18 +59,51 @@ var rcTools = []string{"openrc", "openrc-run", "rc-service", "rc-status", "rc-up
 // RC is a namespace with OpenRC, gosv and the test scripts installed.
 type RC struct {
 	*NS
-	helper string
+	Version string // the OpenRC release inside, one of rcVersions
+	Libexec string // its RC_LIBEXECDIR
+	helper  string
 }
 
-// newRC starts a namespace, installs gosv in it and the scripts of
-// testdata/openrc, and refreshes OpenRC's dependency tree. Without hook,
-// the hook is removed again (the reference for byte-identical output).
+// forEachRC runs f as one subtest per OpenRC version.
+func forEachRC(t *testing.T, f func(t *testing.T, version string)) {
+	for _, v := range rcVersions {
+		t.Run(v, func(t *testing.T) { f(t, v) })
+	}
+}
+
+// newRC is newRCv on Debian's OpenRC 0.45.2.
 func newRC(t *testing.T, hook bool) *RC {
+	t.Helper()
+	return newRCv(t, hook, rcVersions[0])
+}
+
+// newRCv starts a namespace with OpenRC version installed (the host's
+// Debian 0.45.2, or 0.63.3 installed over it in the namespace's overlays),
+// installs gosv in it and the scripts of testdata/openrc, and refreshes
+// OpenRC's dependency tree. Without hook, the hook is removed again (the
+// reference for byte-identical output).
+func newRCv(t *testing.T, hook bool, version string) *RC {
 	t.Helper()
 	requireRoot(t)
 	requireTools(t, envRequireRC, rcTools...)
+	build := ""
+	if version != rcVersions[0] {
+		build = requireOpenRC063(t)
+	}
 	requireGosv(t)
-	e := &RC{NS: NewNS(t), helper: filepath.Join(suite.binDir, "rchelper")}
+	e := &RC{NS: NewNS(t), Version: version, Libexec: rcLibexec(version), helper: filepath.Join(suite.binDir, "rchelper")}
+	if build != "" {
+		// tests/openrc-0.63/build.sh's recipe. Debian's binaries are at the
+		// same paths (/sbin, /bin) and are overwritten; its helper
+		// directory would be left behind, so it goes first.
+		r := e.Sh(t, "rm -rf /usr/lib/rc && DESTDIR= meson install --quiet --no-rebuild -C "+shellQuote(build)+" >/dev/null && ldconfig")
+		if r.Code != 0 {
+			t.Fatalf("install OpenRC %s inside the namespace: %s", version, r)
+		}
+	}
+	if got := strings.TrimSpace(e.MustRun(t, "cat", e.Libexec+"/version").Stdout); got != version {
+		t.Fatalf("%s/version says %q, want OpenRC %s", e.Libexec, got, version)
+	}
 	r := e.Run(t, "make", "-C", suite.repoRoot, "install", "DESTDIR=", "PREFIX=/usr", "GO="+suite.goTool)
 	if r.Code != 0 {
 		t.Fatalf("make install inside the namespace: %s", r)
@@ -63,6 +119,43 @@ func newRC(t *testing.T, hook bool) *RC {
 	e.MustRun(t, "rc-update", "-u")
 	return e
 }
+
+// requireOpenRC063 returns the OpenRC 0.63.3 build directory (build.sh's
+// DIR/build, from GOSV_TEST_OPENRC_063), or skips t when there is none
+// (fails it under REQUIRE_OPENRC=1). meson must be on the host: the
+// namespace installs from the build directory with `meson install`.
+func requireOpenRC063(t *testing.T) string {
+	t.Helper()
+	build := os.Getenv(envOpenRC063)
+	if build == "" {
+		build = defaultOpenRC063
+	}
+	why := ""
+	if _, err := os.Stat(filepath.Join(filepath.Dir(build), ".built-0.63.3")); err != nil {
+		why = fmt.Sprintf("no OpenRC 0.63.3 build in %s (make test-openrc-063, or set %s): %v", build, envOpenRC063, err)
+	} else if _, err := exec.LookPath("meson"); err != nil {
+		why = fmt.Sprintf("meson not found, needed to install OpenRC 0.63.3: %v", err)
+	} else if !filepath.IsAbs(build) || !under(build, "/var", "/usr", "/etc") {
+		// meson install writes its log into the build directory: it must be
+		// visible inside, on a copy-on-write overlay.
+		why = fmt.Sprintf("%s=%s: the build must be under /var, /usr or /etc (an overlay inside the namespace)", envOpenRC063, build)
+	}
+	if why == "" {
+		return build
+	}
+	if os.Getenv(envRequireRC) == "1" {
+		t.Fatalf("%s, and %s=1", why, envRequireRC)
+	}
+	t.Skip(why)
+	return ""
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// rcBin is the path of an OpenRC helper of the version inside
+// (rc-depend, service_started, ...).
+func (e *RC) rcBin(name string) string { return e.Libexec + "/bin/" + name }
 
 // install copies testdata/openrc into /etc/init.d, /etc/conf.d and Dir/svc.d.
 func (e *RC) install(t *testing.T) {
@@ -169,8 +262,10 @@ func wantLine(t *testing.T, r Result, line string) {
 // TestOpenRCDeclarative: the scanner comes in as a dependency, start waits
 // for readiness, status is 0 with gosv's line, rc-status agrees, and the
 // daemon gets the script's argv and its output reaches the catch-all log.
-func TestOpenRCDeclarative(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCDeclarative(t *testing.T) { forEachRC(t, testOpenRCDeclarative) }
+
+func testOpenRCDeclarative(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	r := e.mustSvc(t, "gosv-plain", "start")
 	wantLine(t, r, "* Starting gosv-svscan ... [ ok ]")
 	wantLine(t, r, "* Starting gosv-plain ... [ ok ]")
@@ -192,6 +287,14 @@ func TestOpenRCDeclarative(t *testing.T) {
 	if !strings.Contains(r.Stdout, "hello from plain") {
 		t.Errorf("catch-all log: %q", r.Stdout)
 	}
+	// The first start of a service is not noisy: its run found OpenRC's
+	// options directory for child_pid (issue 8).
+	if strings.Contains(r.Stdout, "child_pid") || strings.Contains(r.Stdout, "./run:") {
+		t.Errorf("catch-all log has the run script's errors: %q", r.Stdout)
+	}
+	if got := strings.TrimSpace(e.MustRun(t, "cat", rcSvcDir+"/options/gosv-plain/child_pid").Stdout); got != strconv.FormatUint(e.status(t, "gosv-plain").Pid, 10) {
+		t.Errorf("child_pid %q, want the daemon's pid", got)
+	}
 	r = e.mustSvc(t, "gosv-plain", "stop")
 	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
 	if r := e.svc(t, "gosv-plain", "status"); r.Code != 3 {
@@ -204,8 +307,10 @@ func TestOpenRCDeclarative(t *testing.T) {
 }
 
 // TestOpenRCHandWritten: a hand-written directory, ready 200 ms after start.
-func TestOpenRCHandWritten(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCHandWritten(t *testing.T) { forEachRC(t, testOpenRCHandWritten) }
+
+func testOpenRCHandWritten(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	t0 := time.Now()
 	e.mustSvc(t, "gosv-handwritten", "start")
 	if d := time.Since(t0); d < 200*time.Millisecond {
@@ -228,8 +333,10 @@ func TestOpenRCHandWritten(t *testing.T) {
 // user and groups, directory, umask, stdin, output_log, capabilities,
 // no_new_privs, nice, oom_score_adj, rc_ulimit, and the script's exported
 // environment without OpenRC's own.
-func TestOpenRCExec(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCExec(t *testing.T) { forEachRC(t, testOpenRCExec) }
+
+func testOpenRCExec(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-exec", "start")
 	b, err := os.ReadFile(e.host("/tmp/gosv-exec.report"))
 	if err != nil {
@@ -243,7 +350,7 @@ func TestOpenRCExec(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, rep)
 		}
 	}
-	for _, bad := range []string{"env RC_", "env SVCNAME=", "env EINFO_", "/lib/rc/bin", "env SSD_"} {
+	for _, bad := range []string{"env RC_", "env SVCNAME=", "env EINFO_", e.Libexec + "/bin", "env SSD_"} {
 		if strings.Contains(rep, bad) {
 			t.Errorf("report has %q:\n%s", bad, rep)
 		}
@@ -257,8 +364,10 @@ func TestOpenRCExec(t *testing.T) {
 
 // TestOpenRCLogger: error_logger=auto sends both streams to the in-process
 // logger in /var/log/<svc>, with gosv_log_arguments as its script.
-func TestOpenRCLogger(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCLogger(t *testing.T) { forEachRC(t, testOpenRCLogger) }
+
+func testOpenRCLogger(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-logged", "start")
 	r := e.MustRun(t, "cat", "/run/openrc/gosv-services/gosv-logged/log-script")
 	if r.Stdout != "t n3 /var/log/gosv-logged\n" {
@@ -274,21 +383,26 @@ func TestOpenRCLogger(t *testing.T) {
 }
 
 // TestOpenRCReadiness: start blocks until the daemon is ready, through
-// notification-fd and through sd_notify.
-func TestOpenRCReadiness(t *testing.T) {
-	e := newRC(t, true)
+// notification-fd (notify=, or its old name ready=) and through sd_notify.
+func TestOpenRCReadiness(t *testing.T) { forEachRC(t, testOpenRCReadiness) }
+
+func testOpenRCReadiness(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-svscan", "start")
 	for _, c := range []struct {
 		svc   string
 		delay time.Duration
-	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}} {
+	}{{"gosv-slowready", 400 * time.Millisecond}, {"gosv-sdnotify", 300 * time.Millisecond}, {"gosv-oldready", 300 * time.Millisecond}} {
 		t0 := time.Now()
-		e.mustSvc(t, c.svc, "start")
+		r := e.mustSvc(t, c.svc, "start")
 		if d := time.Since(t0); d < c.delay {
 			t.Errorf("%s: start returned after %v, before the daemon was ready (%v)", c.svc, d, c.delay)
 		}
 		if st := e.status(t, c.svc); !st.Up() || st.Flags&flagReady == 0 {
 			t.Errorf("%s after start: %v, want up and ready", c.svc, st)
+		}
+		if c.svc == "gosv-oldready" {
+			wantLine(t, r, "* warning: ready is OpenRC 0.60-0.61's name for notify: use notify=fd:4")
 		}
 	}
 }
@@ -296,8 +410,10 @@ func TestOpenRCReadiness(t *testing.T) {
 // TestOpenRCReadinessTimeout: a daemon not ready within timeout_ready
 // fails the start with the reason and its last log lines, and nothing is
 // left running or linked.
-func TestOpenRCReadinessTimeout(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCReadinessTimeout(t *testing.T) { forEachRC(t, testOpenRCReadinessTimeout) }
+
+func testOpenRCReadinessTimeout(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-svscan", "start")
 	t0 := time.Now()
 	r := e.svc(t, "gosv-neverready", "start")
@@ -326,8 +442,10 @@ func TestOpenRCReadinessTimeout(t *testing.T) {
 
 // TestOpenRCKillDaemon: a SIGKILLed daemon is restarted, status stays 0,
 // and rc-status counts the respawn.
-func TestOpenRCKillDaemon(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCKillDaemon(t *testing.T) { forEachRC(t, testOpenRCKillDaemon) }
+
+func testOpenRCKillDaemon(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	before := e.status(t, "gosv-plain")
 	l := e.listen(t, rcServices+"/gosv-plain")
@@ -348,8 +466,10 @@ func TestOpenRCKillDaemon(t *testing.T) {
 
 // TestOpenRCCrashLoop: a daemon that keeps dying is given up after
 // respawn_max respawns: OpenRC marks it stopped, then failed.
-func TestOpenRCCrashLoop(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCCrashLoop(t *testing.T) { forEachRC(t, testOpenRCCrashLoop) }
+
+func testOpenRCCrashLoop(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-svscan", "start")
 	l := e.listen(t, rcServices+"/gosv-crashloop")
 	e.mustSvc(t, "gosv-crashloop", "start")
@@ -373,8 +493,10 @@ func TestOpenRCCrashLoop(t *testing.T) {
 
 // TestOpenRCStopForker: stop of a daemon that ignores SIGTERM and has
 // forked children: SIGKILL to the group after timeout_kill, nothing left.
-func TestOpenRCStopForker(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCStopForker(t *testing.T) { forEachRC(t, testOpenRCStopForker) }
+
+func testOpenRCStopForker(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-forker", "start")
 	if ps := e.procs(e.helper); len(ps) != 3 {
 		t.Fatalf("%d helper processes, want 3: %+v", len(ps), ps)
@@ -390,8 +512,10 @@ func TestOpenRCStopForker(t *testing.T) {
 }
 
 // TestOpenRCRestartReload: restart gives a new process; reload sends SIGHUP.
-func TestOpenRCRestartReload(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCRestartReload(t *testing.T) { forEachRC(t, testOpenRCRestartReload) }
+
+func testOpenRCRestartReload(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	before := e.status(t, "gosv-plain")
 	r := e.mustSvc(t, "gosv-plain", "restart")
@@ -426,10 +550,12 @@ func TestOpenRCRestartReload(t *testing.T) {
 // TestOpenRCDeptree: supervisor=gosv (in the script or only in conf.d)
 // means need gosv-svscan, without any depend() edit; other services do not
 // get the edge.
-func TestOpenRCDeptree(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCDeptree(t *testing.T) { forEachRC(t, testOpenRCDeptree) }
+
+func testOpenRCDeptree(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	for svc, want := range map[string]bool{"gosv-plain": true, "gosv-confd": true, "gosv-handwritten": true, "ref-sd": false} {
-		r := e.MustRun(t, rcDepend, "-t", "ineed", svc)
+		r := e.MustRun(t, e.rcBin("rc-depend"), "-t", "ineed", svc)
 		if got := strings.Contains(r.Stdout, "gosv-svscan"); got != want {
 			t.Errorf("%s ineed: %q, want gosv-svscan: %v", svc, r.Stdout, want)
 		}
@@ -447,8 +573,10 @@ func TestOpenRCDeptree(t *testing.T) {
 // TestOpenRCScannerKilled: SIGKILL of the scanner: supervise-daemon
 // respawns it, the new scanner adopts the running daemon (same pid, one
 // start), and status stays 0.
-func TestOpenRCScannerKilled(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCScannerKilled(t *testing.T) { forEachRC(t, testOpenRCScannerKilled) }
+
+func testOpenRCScannerKilled(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	before := e.status(t, "gosv-plain")
 	scanners := e.procs("gosv svscan")
@@ -474,13 +602,32 @@ func TestOpenRCScannerKilled(t *testing.T) {
 	if got := e.rcStatus(t, "gosv-svscan"); !strings.HasPrefix(got, "[ started") {
 		t.Errorf("rc-status gosv-svscan: %q", got)
 	}
+	// The new scanner adopted the catch-all logger too: stopping
+	// gosv-svscan leaves nothing behind.
+	e.mustSvc(t, "gosv-svscan", "stop")
+	e.noneLeft(t)
+}
+
+// noneLeft fails t if a process of gosv-svscan (its supervise-daemon, the
+// scanner, the catch-all logger) or of a test service is still running.
+func (e *RC) noneLeft(t *testing.T) {
+	t.Helper()
+	var left []Process
+	for _, s := range []string{e.helper, gosvInstallBin, "supervise-daemon"} {
+		left = append(left, e.procs(s)...)
+	}
+	if len(left) != 0 {
+		t.Errorf("left running after gosv-svscan stopped:\n%s", e.psTree())
+	}
 }
 
 // TestOpenRCStatusCodes: 0 started, 3 stopped, 64 unsupervised (scanner
 // and its supervise-daemon gone, daemon alive), 32 crashed (all gone); the
 // rc-status column says the same.
-func TestOpenRCStatusCodes(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCStatusCodes(t *testing.T) { forEachRC(t, testOpenRCStatusCodes) }
+
+func testOpenRCStatusCodes(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	if r := e.svc(t, "gosv-plain", "status"); r.Code != 3 || !strings.Contains(r.Stdout, "* status: stopped") {
 		t.Errorf("before start: %s", r)
 	}
@@ -518,28 +665,61 @@ func TestOpenRCStatusCodes(t *testing.T) {
 
 // TestOpenRCSvscanStop: rc-service gosv-svscan stop stops every gosv
 // service first (OpenRC stops what needs it), then the scanner.
-func TestOpenRCSvscanStop(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCSvscanStop(t *testing.T) { forEachRC(t, testOpenRCSvscanStop) }
+
+func testOpenRCSvscanStop(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	e.mustSvc(t, "gosv-plain", "start")
 	e.mustSvc(t, "gosv-forker", "start")
 	r := e.mustSvc(t, "gosv-svscan", "stop")
 	for _, want := range []string{"* Stopping gosv-plain ... [ ok ]", "* Stopping gosv-forker ... [ ok ]", "* Stopping gosv-svscan ... [ ok ]"} {
 		wantLine(t, r, want)
 	}
-	if ps := append(append(e.procs(e.helper), e.procs("gosv svscan")...), e.procs("gosv log")...); len(ps) != 0 {
-		t.Errorf("left running: %+v", ps)
+	e.noneLeft(t)
+}
+
+// TestOpenRCSvscanStopCrashed: the scanner and its supervise-daemon were
+// SIGKILLed (OpenRC calls gosv-svscan crashed); rc-service gosv-svscan
+// stop still stops the daemon and the catch-all logger they left.
+func TestOpenRCSvscanStopCrashed(t *testing.T) { forEachRC(t, testOpenRCSvscanStopCrashed) }
+
+func testOpenRCSvscanStopCrashed(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.mustSvc(t, "gosv-plain", "start")
+	if len(e.procs("gosv log")) != 1 {
+		t.Fatalf("no catch-all logger:\n%s", e.psTree())
 	}
+	for _, p := range append(e.procs("supervise-daemon gosv-svscan"), e.procs("gosv svscan")...) {
+		e.MustRun(t, "kill", "-KILL", strconv.Itoa(p.NsPid))
+		waitExit(t, p.HostPid, eventTimeout)
+	}
+	r := e.mustSvc(t, "gosv-svscan", "stop")
+	wantLine(t, r, "* Stopping gosv-plain ... [ ok ]")
+	e.noneLeft(t)
 }
 
 // TestOpenRCCheck: gosv openrc check finds a missing hook, and passes a
 // clean script once it is installed.
-func TestOpenRCCheck(t *testing.T) {
-	e := newRC(t, true)
+func TestOpenRCCheck(t *testing.T) { forEachRC(t, testOpenRCCheck) }
+
+func testOpenRCCheck(t *testing.T, version string) {
+	e := newRCv(t, true, version)
 	if r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain"); r.Code != 0 || r.Stdout != "" {
 		t.Errorf("check with the hook: %s", r)
 	}
+	// From a shell (no RC_LIBEXECDIR), check finds the version's layout:
+	// reload without extra_started_commands fails only before 0.63.1.
+	r := e.Run(t, "env", "-u", "RC_LIBEXECDIR", gosvInstallBin, "openrc", "check", "gosv-hupper")
+	want := ""
+	if version == "0.45.2" {
+		want = "/etc/init.d/gosv-hupper:9:1: warning: reload_signal is set but reload is not listed in extra_started_commands: " +
+			"on OpenRC 0.45.2 `rc-service gosv-hupper reload` fails (0.63.1 lists it for every service)\n"
+	}
+	if r.Code != 0 || r.Stdout != want {
+		t.Errorf("check gosv-hupper: %s, want stdout %q", r, want)
+	}
 	e.MustRun(t, "rm", rcHook)
-	r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
+	r = e.Run(t, gosvInstallBin, "openrc", "check", "gosv-plain")
 	if r.Code != 1 || !strings.Contains(r.Stdout, rcHook+": error: the gosv hook is not installed") {
 		t.Errorf("check without the hook: %s", r)
 	}
@@ -554,9 +734,13 @@ func TestOpenRCCheck(t *testing.T) {
 // lists reload without defining it, with and without the hook: the output
 // (numbers normalised) must be identical, and so must their dependencies.
 func TestOpenRCOtherSupervisorsUnchanged(t *testing.T) {
+	forEachRC(t, testOpenRCOtherSupervisorsUnchanged)
+}
+
+func testOpenRCOtherSupervisorsUnchanged(t *testing.T, version string) {
 	requireS6(t)
 	battery := func(hook bool) string {
-		e := newRC(t, hook)
+		e := newRCv(t, hook, version)
 		e.MustRun(t, "mkdir", "-p", rcSvcDir+"/s6-scan")
 		e.Start(t, nil, "s6-svscan", rcSvcDir+"/s6-scan")
 		var b strings.Builder
@@ -565,7 +749,7 @@ func TestOpenRCOtherSupervisorsUnchanged(t *testing.T) {
 				r := e.svc(t, svc, cmd)
 				fmt.Fprintf(&b, "$ rc-service %s %s\n-- exit %d\n-- stdout\n%s-- stderr\n%s", svc, cmd, r.Code, r.Stdout, r.Stderr)
 			}
-			r := e.Run(t, rcDepend, "-t", "ineed", svc)
+			r := e.Run(t, e.rcBin("rc-depend"), "-t", "ineed", svc)
 			fmt.Fprintf(&b, "$ rc-depend -t ineed %s\n%s", svc, r.Stdout)
 		}
 		return normalise(b.String())

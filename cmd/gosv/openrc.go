@@ -22,6 +22,7 @@ type openrcOptions struct {
 	LogDir  string   // svscan --log-dir
 	Script  string   // svscan --log-script
 	Wait    bool     // svscan --wait
+	Cleanup bool     // svscan --stop-leftovers
 	Timeout time.Duration
 	NoFile  uint64 // svscan --nofile
 }
@@ -54,7 +55,8 @@ from --var NAME=VALUE):
 
 Commands run by gosv itself: exec (the generated run), finish (the
 generated finish) and svscan (gosv-svscan's command; --wait waits until
-the scanner accepts services).
+the scanner accepts services; --stop-leftovers, after it stopped, stops
+what a dead scanner left running).
 
 EXIT STATUS
   0    success
@@ -130,7 +132,8 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c.Flags().StringVar(&o.Script, "log-script", openrc.DefaultCatchAllScript, "the catch-all log script")
 		c.Flags().Uint64Var(&o.NoFile, "nofile", openrc.DefaultNoFile, "raise the hard file-descriptor limit to this (0: leave it)")
 		c.Flags().BoolVar(&o.Wait, "wait", false, "wait until the scanner accepts services, then exit")
-		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait: give up after this long")
+		c.Flags().BoolVar(&o.Cleanup, "stop-leftovers", false, "after the scanner stopped: stop what a dead scanner left running (the catch-all logger), then exit")
+		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait: give up after this long; --stop-leftovers: SIGKILL after this long")
 	})
 	return root
 }
@@ -218,14 +221,22 @@ func runOpenRCCheck(e *env, layout openrc.Layout, gosv string, args []string) er
 }
 
 func runOpenRCSvscan(ctx context.Context, e *env, layout openrc.Layout, gosv string, o *openrcOptions) error {
+	if o.Wait && o.Cleanup {
+		return usageErrorf("--wait and --stop-leftovers exclude each other")
+	}
 	if o.Wait {
 		ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 		return openrc.WaitScanner(ctx, openrc.ScanDir(layout.SvcDir))
 	}
+	if o.Cleanup {
+		ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		return openrc.StopLeftovers(ctx, openrc.ScanDir(layout.SvcDir))
+	}
 	if o.Notify < 0 || o.Notify == 1 || o.Notify == 2 {
 		return usageErrorf("--notify-fd %d: must be 0 (none) or at least 3", o.Notify)
 	}
-	return openrc.Svscan(openrc.SvscanConfig{RCSvcDir: layout.SvcDir, Gosv: gosv, NotifyFd: o.Notify,
+	return openrc.Svscan(openrc.SvscanConfig{RCSvcDir: layout.SvcDir, LibexecDir: layout.LibexecDir, Gosv: gosv, NotifyFd: o.Notify,
 		LogDir: o.LogDir, Script: o.Script, Logger: []string{gosv, "log"}, NoFile: o.NoFile})
 }
