@@ -2,8 +2,9 @@
 # OpenRC backends side by side, in one namespace and one run: wall time of
 # `rc-service X start|status|stop` for a supervisor=gosv service against the
 # same daemon under supervise-daemon and start-stop-daemon, gosv's
-# readiness overhead, and the cold start of gosv-svscan. See bench/README.md,
-# "openrc".
+# readiness overhead, the cold start of gosv-svscan, and a daemon that
+# forks itself (pidfile) under gosv and start-stop-daemon, with its restart
+# latency after a SIGKILL (bench/cmd/forklat). See bench/README.md, "openrc".
 #
 #   bench/openrc.sh [-n ROUNDS]
 #
@@ -47,6 +48,14 @@ services() {
 	# Ready at once: start - u200's start = spawn of run to the daemon's
 	# readiness write (exec helper, daemon start-up, event), for diagnosis.
 	mk bench-gosv-r0 'supervisor=gosv' "command=$h" 'command_args="-ready-fd 3"' 'notify=fd:3'
+	# A daemon that forks itself and writes its pidfile (rchelper
+	# -daemonize), as distributions' scripts run it: the same script under
+	# start-stop-daemon and gosv (forking mode).
+	mk bench-ssd-fork "command=$h" 'command_args="-daemonize /run/bench-ssd-fork.pid"' 'pidfile=/run/bench-ssd-fork.pid'
+	mk bench-gosv-fork 'supervisor=gosv' "command=$h" 'command_args="-daemonize /run/bench-gosv-fork.pid"' \
+		'pidfile=/run/bench-gosv-fork.pid' 'respawn_max=0'
+	# Restart latency's reference: the daemon in the foreground, ready at once.
+	mk bench-gosv-fg 'supervisor=gosv' "command=$h" 'command_args="-ready-fd 3"' 'notify=fd:3' 'respawn_max=0'
 	rc-update -u >/dev/null 2>&1
 }
 
@@ -73,6 +82,7 @@ timed() {
 if [ -n "${inner:-}" ]; then
 	# Inside the namespace.
 	out=$BENCH_OUT
+	rcsvc=/run/openrc/gosv-services
 	make -C "$root" install DESTDIR= PREFIX=/usr GO="$(command -v go)" >/dev/null
 	# OpenRC's hybrid cgroup hierarchy is the host's: keep it out.
 	if [ -d /sys/fs/cgroup/unified ]; then mount -t tmpfs tmpfs /sys/fs/cgroup/unified; fi
@@ -87,11 +97,18 @@ if [ -n "${inner:-}" ]; then
 	done
 	rc-service gosv-svscan start >/dev/null 2>&1
 	for ((round = 1; round <= n; round++)); do
-		for s in bench-ssd bench-sd bench-gosv bench-gosv-r200 bench-gosv-u200 bench-gosv-r0; do
+		for s in bench-ssd bench-sd bench-gosv bench-gosv-r200 bench-gosv-u200 bench-gosv-r0 bench-ssd-fork bench-gosv-fork; do
 			timed "$s start" rc-service "$s" start
 			timed "$s status" rc-service "$s" status
 			timed "$s stop" rc-service "$s" stop
 		done
+	done
+	# Restart latency after a SIGKILL: kill to up-and-ready with a new pid.
+	: >"$out/forklat.txt"
+	for s in bench-gosv-fork bench-gosv-fg; do
+		rc-service "$s" start >/dev/null 2>&1
+		"$BENCH_FORKLAT" -n "$n" "$rcsvc/$s" "$s" >>"$out/forklat.txt" 2>>"$out/failures.log" || true
+		rc-service "$s" stop >/dev/null 2>&1
 	done
 	exit 0
 fi
@@ -105,6 +122,7 @@ mkdir -p "$out" "$here/bin"
 (cd "$root" && go build -o bin/gosv ./cmd/gosv && go build -o "$here/bin/" ./tests/cmd/testinit)
 # NOTE: a static daemon: its own start-up counts in the readiness figure.
 (cd "$root" && CGO_ENABLED=0 go build -o "$here/bin/" ./tests/cmd/rchelper)
+(cd "$root" && go build -o "$here/bin/" ./bench/cmd/forklat)
 
 # PID 1: testinit (overlays, tmpfs /run with /run/openrc/softlevel, reaper).
 mkfifo "$work/ready"
@@ -120,7 +138,7 @@ trap cleanup EXIT
 read -r line <"$work/ready"
 [ "$line" = ready ] || { echo "openrc.sh: namespace setup failed: $line" >&2; exit 111; }
 pid1=$(tr -d " " <"/proc/$ns/task/$ns/children")
-cp "$here/bin/rchelper" "$work/rchelper"
+cp "$here/bin/rchelper" "$here/bin/forklat" "$work/"
 
 {
 	echo "# OpenRC backends: rc-service wall time ($stamp)"
@@ -128,7 +146,7 @@ cp "$here/bin/rchelper" "$work/rchelper"
 	echo "- command: \`bench/openrc.sh -n $n\`; OpenRC $(cat /lib/rc/version), gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
 	echo "- machine: nproc $(nproc), kernel $(uname -r), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/report.md"
-nsenter --target "$pid1" --mount --pid -- env BENCH_OUT="$out" BENCH_HELPER="$work/rchelper" \
+nsenter --target "$pid1" --mount --pid -- env BENCH_OUT="$out" BENCH_HELPER="$work/rchelper" BENCH_FORKLAT="$work/forklat" \
 	PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin bash "$here/openrc.sh" --inner -n "$n"
 
 # Report: median and p90 per label, then the targets.
@@ -157,7 +175,14 @@ END {
 	printf "- readiness overhead (paired): start(ready 200 ms after exec) - 200 - start(same, no readiness) = %.1f ms: target <= 5 ms: %s\n", o, (o <= 5) ? "met" : "MISSED"
 	printf "  (a daemon ready at once: start - start without readiness = %.1f ms, paired)\n", paired("bench-gosv-r0 start", "bench-gosv-u200 start", 0)
 	printf "- cold start: gosv-svscan alone %.1f ms; a gosv service with gosv-svscan pulled in %.1f ms\n", med["gosv-svscan start (cold)"], med["bench-gosv start (cold: pulls gosv-svscan in)"]
+	printf "- forking daemon (pidfile), same script: gosv %.1f ms vs start-stop-daemon %.1f ms (medians), ratio %.2f; paired ratio %.2f; stop: gosv %.1f, ssd %.1f ms\n", med["bench-gosv-fork start"], med["bench-ssd-fork start"], med["bench-ssd-fork start"] ? med["bench-gosv-fork start"] / med["bench-ssd-fork start"] : 0, pairedratio("bench-gosv-fork start", "bench-ssd-fork start"), med["bench-gosv-fork stop"], med["bench-ssd-fork stop"]
 }' "$out/raw.tsv" >>"$out/report.md"
+{
+	echo
+	echo "Restart latency after a SIGKILL (bench/cmd/forklat: kill to up and ready with a new pid, ms):"
+	echo
+	sed 's/^/- /' "$out/forklat.txt"
+} >>"$out/report.md"
 echo "- reproduce: \`bench/openrc.sh -n $n\`" >>"$out/report.md"
 cp "$out/report.md" "$here/results/latest-openrc.md"
 cat "$out/report.md"

@@ -113,6 +113,10 @@ func Start(ctx context.Context, req *Request) error {
 	return nil
 }
 
+// launchGrace is how long a forking daemon's start waits beyond its
+// launch deadline.
+const launchGrace = time.Second
+
 // prepare returns the service directory and what to wait for.
 func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions, error) {
 	opts := backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady}
@@ -124,6 +128,12 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 	}
 	if sp.HasReadiness() {
 		opts.Want = backends.Ready
+	}
+	if sp.Pidfile != "" && opts.Timeout > 0 {
+		// The launch itself ends at timeout_ready (timeout-pidfile); the
+		// wait outlasts it so that the supervisor's verdict, which says
+		// why, fails the start rather than the wait's own timeout.
+		opts.Timeout += launchGrace
 	}
 	dir := filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
 	newest, err := s.NewestSource()
@@ -189,7 +199,7 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 		}
 		return opts
 	}
-	for _, f := range []string{"notification-fd", "notification-socket", "check"} {
+	for _, f := range []string{"notification-fd", "notification-socket", "check", servicedir.PidfileFile} {
 		if _, err := os.Stat(filepath.Join(sp.ServiceDir, f)); err == nil {
 			opts.Want = backends.Ready
 		}

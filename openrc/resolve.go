@@ -32,7 +32,7 @@ var Vars = []string{
 	"reload_signal", "respawn_delay", "respawn_max", "respawn_period",
 	"capabilities", "secbits", "no_new_privs", "rc_ulimit", "RC_ULIMIT",
 	"SSD_NICELEVEL", "SSD_IONICELEVEL", "SSD_OOM_SCORE_ADJ",
-	"pidfile", "healthcheck_timer", "healthcheck_delay",
+	"pidfile", "command_background", "healthcheck_timer", "healthcheck_delay",
 	"gosv_service_path", "gosv_svwait_options_start",
 	"extra_commands", "extra_started_commands",
 }

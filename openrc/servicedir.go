@@ -34,6 +34,7 @@ const (
 var generated = []string{
 	"run", "finish", ExecFile, "notification-fd", "notification-socket", "timeout-kill",
 	"timeout-finish", "down-signal", "max-death-tally", "log-script", "log/run",
+	servicedir.PidfileFile, servicedir.TimeoutPidfileFile,
 }
 
 // ExecConfig is what the generated run's exec helper applies before it
@@ -221,6 +222,12 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		// NOTE: "all", not "main": supervise-daemon takes READY=1 from any
 		// process (systemd-notify run by a wrapper script, for one).
 		f["notification-socket"] = "all\n"
+	}
+	if sp.Pidfile != "" {
+		// A forking daemon: run is its launcher; the launch has the time
+		// start waits (timeout_ready; 0 = no limit, as for start).
+		f[servicedir.PidfileFile] = sp.Pidfile + "\n"
+		f[servicedir.TimeoutPidfileFile] = strconv.FormatInt(sp.TimeoutReady.Milliseconds(), 10) + "\n"
 	}
 	if sp.Respawn.Delay > 0 {
 		f["timeout-finish"] = strconv.FormatInt((sp.Respawn.Delay+finishGrace).Milliseconds(), 10) + "\n"

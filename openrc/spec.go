@@ -100,10 +100,14 @@ type Spec struct {
 	SvwaitOptionsStart []string
 	// ReloadListed: reload is in extra_commands or extra_started_commands.
 	ReloadListed bool
+	// Pidfile: the command is a forking daemon that writes this pidfile
+	// (pidfile set, no command_args_foreground, no command_background).
+	Pidfile string
 }
 
-// HasReadiness reports whether start waits for readiness, not just up.
-func (sp *Spec) HasReadiness() bool { return sp.Notify != NotifyNone }
+// HasReadiness reports whether start waits for readiness, not just up: a
+// forking daemon is ready once its pidfile names it, or by notify.
+func (sp *Spec) HasReadiness() bool { return sp.Notify != NotifyNone || sp.Pidfile != "" }
 
 // specBuilder collects problems while reading variables.
 type specBuilder struct {
@@ -143,6 +147,7 @@ func (s *Service) Spec() (*Spec, []Problem) {
 	b.signals(sp)
 	b.timeouts(sp)
 	b.privileges(sp)
+	b.forking(sp)
 	b.ignored()
 	return sp, b.probs
 }
@@ -461,13 +466,41 @@ func yesno(v string) bool {
 
 // ignored lints the variables gosv accepts and ignores.
 func (b *specBuilder) ignored() {
-	for _, name := range []string{"pidfile", "healthcheck_timer", "healthcheck_delay"} {
+	for _, name := range []string{"healthcheck_timer", "healthcheck_delay"} {
 		if v, ok := b.get(name); ok && v != "" {
 			b.add(name, Warning, "%s is ignored by supervisor=gosv", name)
 		}
 	}
 	if f, ok := b.s.Funcs["healthcheck"]; ok {
 		b.probs = append(b.probs, Problem{Pos: f.Pos, Severity: Warning, Msg: "healthcheck() is never called by supervisor=gosv"})
+	}
+}
+
+// forking decides how a service with a pidfile is supervised. A daemon
+// that forks away is supervised through its pidfile, as systemd's
+// Type=forking with PIDFile= does; the foreground (command_args_foreground,
+// or command_background, where gosv runs the command in the foreground
+// already) is simpler and faster, and check says so.
+func (b *specBuilder) forking(sp *Spec) {
+	pf, ok := b.get("pidfile")
+	pf = strings.TrimSpace(pf)
+	if !ok || pf == "" {
+		return
+	}
+	fg, hasFg := b.get("command_args_foreground")
+	bg, _ := b.get("command_background")
+	switch {
+	case !sp.Declarative:
+		b.add("pidfile", Warning, "pidfile is ignored for a hand-written service directory: a pidfile file in the directory makes it a forking daemon")
+	case yesno(bg):
+		b.add("command_background", Warning, "command_background=yes: gosv runs the command in the foreground itself (no --background needed) and never writes pidfile %s", pf)
+	case hasFg && strings.TrimSpace(fg) != "":
+		// The daemon stays in the foreground; its pidfile is its own business.
+	case !filepath.IsAbs(pf):
+		b.add("pidfile", Error, "pidfile %q: not an absolute path", pf)
+	default:
+		sp.Pidfile = filepath.Clean(pf)
+		b.add("pidfile", Warning, "pidfile without command_args_foreground: %s is supervised as a forking daemon (start waits for it to exit 0 and for %s to name its daemon, within timeout_ready); if the daemon has a don't-fork option, put it in command_args_foreground to supervise it in the foreground", b.s.Name, sp.Pidfile)
 	}
 }
 

@@ -72,9 +72,10 @@ type loop struct {
 
 	fds      map[int32]fdOwner
 	byPid    map[int]*service
-	checks   map[int]*service   // running ./check processes
-	wds      map[int32]*service // inotify watches waiting for ./run
-	draining []*service         // services whose dead run's group still has members
+	checks   map[int]*service     // running ./check processes
+	wds      map[int32]*service   // inotify watches waiting for ./run
+	pidWatch map[int32][]*service // inotify watches of pidfile directories (forking mode)
+	draining []*service           // services whose dead run's group still has members
 	timers   timerHeap
 	due      []*service // services whose deadline passed, this turn
 	closing  []int      // fds to close at the end of the batch (epoll may still report them)
@@ -109,7 +110,7 @@ type loop struct {
 // after setup every error becomes a warning and supervision goes on.
 func Run(cfg Config) error {
 	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
-		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{},
+		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}, pidWatch: map[int32][]*service{},
 		checks: map[int]*service{}, devnull: -1}
 	l.env = childEnv()
 	l.trace = -1

@@ -160,8 +160,8 @@ func sessionOf(pid int) int {
 
 // procStat holds the fields of /proc/PID/stat that gosv needs.
 type procStat struct {
-	state     byte
-	pgrp, sid int
+	state           byte
+	ppid, pgrp, sid int
 }
 
 // readProcStat parses /proc/PID/stat after the last ')' (the command name
@@ -176,8 +176,7 @@ func readProcStat(pid int) (procStat, bool) {
 	if i < 0 {
 		return st, false
 	}
-	var ppid int
-	_, err = fmt.Sscanf(string(b[i+1:]), " %c %d %d %d", &st.state, &ppid, &st.pgrp, &st.sid)
+	_, err = fmt.Sscanf(string(b[i+1:]), " %c %d %d %d", &st.state, &st.ppid, &st.pgrp, &st.sid)
 	return st, err == nil
 }
 

@@ -24,6 +24,8 @@ import (
 // (os/exec's helper-process pattern): no dependency on /bin/sleep.
 func TestMain(m *testing.M) {
 	switch os.Getenv("GOSV_TEST_ROLE") {
+	case "exit0":
+		os.Exit(0)
 	case "scanner":
 		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
 		if err != nil {
@@ -87,6 +89,17 @@ func TestMain(m *testing.M) {
 				block()
 			}
 		}
+	case "forker":
+		// A launcher as distributions' forking daemons have: start the
+		// daemon in the background and exit (args: MODE PIDFILE).
+		forker(os.Args[1], os.Args[2])
+	case "forker-daemon":
+		// The daemon: write the pidfile (and readiness on fd 5), then run.
+		os.WriteFile(os.Args[3], []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+		if os.Args[2] == "notify" {
+			unix.Write(5, []byte("\n"))
+		}
+		block()
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
 		signal.Ignore(syscall.SIGTERM)
@@ -98,6 +111,33 @@ func TestMain(m *testing.M) {
 		block()
 	}
 	os.Exit(m.Run())
+}
+
+// forker is the launcher of the forking-daemon tests.
+func forker(mode, pidfile string) {
+	switch mode {
+	case "fail":
+		os.Exit(3)
+	case "dead":
+		// A pid that is certainly dead: a child we reaped ourselves.
+		c := exec.Command(os.Args[0])
+		c.Env = append(os.Environ(), "GOSV_TEST_ROLE=exit0")
+		c.Run()
+		os.WriteFile(pidfile, []byte(strconv.Itoa(c.Process.Pid)+"\n"), 0o644)
+		os.Exit(0)
+	case "foreign":
+		// A live process that is not ours: the scanner's parent (the test).
+		st, _ := readProcStat(os.Getppid())
+		os.WriteFile(pidfile, []byte(strconv.Itoa(st.ppid)+"\n"), 0o644)
+		os.Exit(0)
+	}
+	c := exec.Command(os.Args[0], "daemon", mode, pidfile)
+	c.Env = append(os.Environ(), "GOSV_TEST_ROLE=forker-daemon")
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		os.Exit(4)
+	}
+	os.Exit(0) // without waiting: the daemon is reparented to the scanner
 }
 
 // sdNotify sends one datagram to $NOTIFY_SOCKET.

@@ -51,7 +51,8 @@ type service struct {
 	tally      bool   // a death_tally record is due at the end of the feed
 	tallyWstat uint16
 	tallyAt    time.Time
-	retried    bool // a spawn failed with ./run executable: retried at once already
+	retried    bool        // a spawn failed with ./run executable: retried at once already
+	launch     launchState // forking mode (pidfile): the current launch
 }
 
 // newService takes a service directory: supervise/ and event/, the lock
@@ -75,6 +76,7 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 	}
 	s := &service{dir: dir, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
 		stdin: stdin, stdout: stdout, hidx: -1, sdfd: -1, checkFd: -1}
+	s.launch.wd = -1
 	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
 		unix.Close(ctl)
 		lock.Close()
@@ -135,7 +137,11 @@ func (l *loop) startService(s *service) {
 			s.pidfd = fd
 			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
 			l.byPid[pid] = s // in case it is our child after all (re-exec)
-			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid})
+			pgid := 0
+			if st, ok := readProcStat(pid); ok {
+				pgid = st.pgrp // a forking daemon's own group
+			}
+			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
 			return
 		}
 	}
@@ -269,6 +275,12 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:
 		l.checkFailed(s, a.Wstat)
+	case supervise.ActWatchPidfile:
+		l.watchPidfile(s)
+	case supervise.ActUnwatchPidfile:
+		l.unwatchPidfile(s)
+	case supervise.ActLaunchFailed:
+		l.launchFailed(s, a.Msg)
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
 	}
@@ -362,13 +374,16 @@ func (l *loop) spawnRun(s *service) {
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
 	}
 	if s.wd >= 0 {
-		unix.InotifyRmWatch(l.ino, uint32(s.wd))
 		delete(l.wds, s.wd)
+		l.rmWatch(s.wd)
 		s.wd = -1
 	}
 	st, err := servicedir.ProcStartTime(pid)
 	if err == nil {
 		err = servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: st})
+	}
+	if s.m.Cfg.Forking {
+		l.beginLaunch(s, pid, st, forkAt)
 	}
 	if err != nil {
 		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
@@ -451,7 +466,8 @@ func (l *loop) watchRun(s *service) {
 	if s.wd >= 0 {
 		return
 	}
-	wd, err := unix.InotifyAddWatch(l.ino, s.dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_ONLYDIR)
+	// NOTE: IN_MASK_ADD: a pidfile waiter may watch the same directory.
+	wd, err := unix.InotifyAddWatch(l.ino, s.dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
 	if err != nil {
 		l.warnf("unable to watch %s: %v - retrying in %d seconds", s.dir, err, supervise.RetryExec/time.Second)
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryExec})
@@ -597,10 +613,11 @@ func (l *loop) exitService(s *service, leave bool) {
 	l.release(s.checkFd)
 	l.closeNotifySocket(s)
 	l.stopDraining(s)
+	l.unwatchPidfile(s)
 	s.ctl, s.notify, s.pidfd, s.checkFd = -1, -1, -1, -1
 	if s.wd >= 0 {
-		unix.InotifyRmWatch(l.ino, uint32(s.wd))
 		delete(l.wds, s.wd)
+		l.rmWatch(s.wd)
 		s.wd = -1
 	}
 	s.lock.Close()
@@ -626,8 +643,11 @@ func (l *loop) readInotify() {
 			if i := bytes.IndexByte(nameb, 0); i >= 0 {
 				nameb = nameb[:i]
 			}
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 && l.sc != nil {
-				l.sc.rescan()
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+				l.recheckPidfiles() // their events may be among the lost
+				if l.sc != nil {
+					l.sc.rescan()
+				}
 				continue
 			}
 			if l.sc != nil && ev.Wd == l.sc.wd {
@@ -636,6 +656,9 @@ func (l *loop) readInotify() {
 			}
 			if s, ok := l.wds[ev.Wd]; ok && string(nameb) == servicedir.RunFile {
 				l.feed(s, supervise.Event{Kind: supervise.EvRunChanged})
+			}
+			if _, ok := l.pidWatch[ev.Wd]; ok && len(nameb) > 0 {
+				l.pidfileChanged(ev.Wd, string(nameb))
 			}
 		}
 	}

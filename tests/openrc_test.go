@@ -803,3 +803,116 @@ func readPids(t *testing.T, p string) []int {
 	}
 	return out
 }
+
+// daemonPid reads the pid a forking daemon wrote in the namespace's /run.
+func (e *RC) daemonPid(t *testing.T, pidfile string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(e.host(pidfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %q", pidfile, b)
+	}
+	return n
+}
+
+// TestOpenRCForking: a daemon that forks itself (pidfile, no
+// command_args_foreground): start blocks until the pidfile names it, status
+// shows its pid, a SIGKILL gives a new daemon, a scanner SIGKILL adopts it
+// (still one instance, restarted again when it dies), stop leaves nothing.
+func TestOpenRCForking(t *testing.T) { forEachRC(t, testOpenRCForking) }
+
+func testOpenRCForking(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.mustSvc(t, "gosv-svscan", "start")
+	const pidfile = "/run/gosv-daemon.pid"
+	t0 := time.Now()
+	r := e.mustSvc(t, "gosv-daemon", "start")
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("start returned after %v, before the pidfile was written (300 ms)", d)
+	}
+	wantLine(t, r, "* Starting gosv-daemon ... [ ok ]")
+	st := e.status(t, "gosv-daemon")
+	daemon := e.daemonPid(t, pidfile)
+	if !st.Up() || st.Flags&flagReady == 0 || st.Pid != daemon {
+		t.Fatalf("after start: %v, want up and ready with the daemon's pid %d", st, daemon)
+	}
+	r = e.svc(t, "gosv-daemon", "status")
+	if r.Code != 0 || !strings.Contains(r.Stdout, fmt.Sprintf("up (pid %d)", daemon)) {
+		t.Errorf("status: %s", r)
+	}
+	oneInstance := func(what string) {
+		t.Helper()
+		if ps := e.procs(e.helper); len(ps) != 1 {
+			t.Errorf("%s: %d daemon processes, want 1: %+v", what, len(ps), ps)
+		}
+	}
+	oneInstance("after start")
+
+	// The daemon's death is the service's death: a new launch, a new daemon.
+	l := e.listen(t, rcServices+"/gosv-daemon")
+	e.MustRun(t, "kill", "-KILL", strconv.FormatUint(daemon, 10))
+	l.Wait(t, "U")
+	st = e.status(t, "gosv-daemon")
+	if st.Pid == daemon || st.Pid != e.daemonPid(t, pidfile) || !st.Up() {
+		t.Errorf("after SIGKILL of %d: %v, pidfile %d", daemon, st, e.daemonPid(t, pidfile))
+	}
+	daemon = st.Pid
+	oneInstance("after the daemon's SIGKILL")
+
+	// A scanner SIGKILL: the new scanner adopts the daemon.
+	scanners := e.procs("gosv svscan")
+	if len(scanners) != 1 {
+		t.Fatalf("scanners: %+v", scanners)
+	}
+	l2 := e.listen(t, rcServices+"/gosv-daemon")
+	e.MustRun(t, "kill", "-KILL", strconv.Itoa(scanners[0].NsPid))
+	l2.Wait(t, "s")
+	if st := e.status(t, "gosv-daemon"); st.Pid != daemon || !st.Up() {
+		t.Errorf("after the scanner's SIGKILL: %v, want the adopted daemon %d", st, daemon)
+	}
+	oneInstance("after the scanner's SIGKILL")
+	if n := len(readPids(t, filepath.Join(e.Dir, "gosv-daemon.pids"))); n != 2 {
+		t.Errorf("%d daemons started, want 2", n)
+	}
+	// The adopted daemon (not the new scanner's child) is still supervised.
+	e.MustRun(t, "kill", "-KILL", strconv.FormatUint(daemon, 10))
+	l2.Wait(t, "U")
+	if st := e.status(t, "gosv-daemon"); st.Pid == daemon || !st.Up() {
+		t.Errorf("after SIGKILL of the adopted daemon: %v", st)
+	}
+	oneInstance("after the adopted daemon's SIGKILL")
+
+	r = e.mustSvc(t, "gosv-daemon", "stop")
+	wantLine(t, r, "* Stopping gosv-daemon ... [ ok ]")
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+}
+
+// TestOpenRCForkingFails: a launcher that fails and a pidfile that never
+// appears fail the start with the reason; nothing is left running.
+func TestOpenRCForkingFails(t *testing.T) { forEachRC(t, testOpenRCForkingFails) }
+
+func testOpenRCForkingFails(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.mustSvc(t, "gosv-svscan", "start")
+	for svc, want := range map[string]string{
+		"gosv-daemon-fail":  "* gosv-daemon-fail: launch failed: the launcher exited 3",
+		"gosv-daemon-nopid": "* gosv-daemon-nopid: launch failed: the pidfile named no daemon within 1s: /run/gosv-daemon-nopid.pid does not exist",
+	} {
+		r := e.svc(t, svc, "start")
+		if r.Code != 1 {
+			t.Errorf("%s start: %s, want exit 1", svc, r)
+			continue
+		}
+		wantLine(t, r, want)
+		wantLine(t, r, "* ERROR: "+svc+" failed to start")
+		if ps := e.procs(e.helper); len(ps) != 0 {
+			t.Errorf("%s: left running: %+v", svc, ps)
+		}
+		e.MustRun(t, "test", "!", "-e", rcScanDir+"/"+svc)
+	}
+}

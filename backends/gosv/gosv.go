@@ -67,6 +67,7 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err != nil {
 		return fail(err.Error(), err)
 	}
+	begin := time.Now()
 	var deadline time.Time
 	if opts.Timeout > 0 {
 		deadline = time.Now().Add(opts.Timeout)
@@ -86,8 +87,10 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	}
 	err = b.waitUp(ctx, w, dir, opts, deadline)
 	if err != nil {
+		// The reason first: the cleanup's stop may start another launch.
+		reason := b.reason(err, dir, opts, begin)
 		b.cleanup(svc.Name, dir)
-		return fail(b.reason(err, dir, opts), err)
+		return fail(reason, err)
 	}
 	return nil
 }
@@ -123,19 +126,27 @@ var errDied = errors.New("died")
 
 // reason turns a start error into words: how it died, what timed out,
 // the last check output or sd_notify status.
-func (b *Backend) reason(err error, dir string, opts backends.StartOptions) string {
+func (b *Backend) reason(err error, dir string, opts backends.StartOptions, begin time.Time) string {
 	var te *svwait.TimeoutError
 	var fe *svwait.FailedError
 	extra := ""
 	if txt := readSmall(filepath.Join(dir, servicedir.StatusTextPath)); txt != "" {
 		extra += "; status: " + txt
 	}
+	launch := launchError(dir, begin)
 	switch {
+	case errors.Is(err, errDied) && launch != "":
+		return "launch failed: " + launch + extra
 	case errors.Is(err, errDied):
 		st, _ := servicedir.ReadStatus(dir)
 		return "died before it was " + opts.Want.String() + ": " + deathText(st.Wstat) + extra
 	case errors.As(err, &te):
 		r := fmt.Sprintf("not %s within %v", opts.Want, opts.Timeout)
+		if launch != "" {
+			r += "; launch failed: " + launch
+		} else if pf, ok, _ := servicedir.ReadPidfileFile(dir); ok && !daemonFound(dir, pf) {
+			r += "; the pidfile " + pf + " named no daemon"
+		}
 		if len(te.Services) > 0 {
 			if c := te.Services[0].Check; c != "" {
 				r += "; check: " + lastLine(c)
@@ -157,6 +168,24 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions) stri
 		return "interrupted"
 	}
 	return err.Error()
+}
+
+// launchError is supervise/gosv/launch-error when a launch failed since
+// begin (a forking daemon's launcher, pidfile or daemon).
+func launchError(dir string, begin time.Time) string {
+	p := filepath.Join(dir, servicedir.LaunchErrorPath)
+	if fi, err := os.Stat(p); err != nil || fi.ModTime().Before(begin.Add(-time.Second)) {
+		return ""
+	}
+	return readSmall(p)
+}
+
+// daemonFound reports whether a forking service's status names the
+// process its pidfile pf names, that is, whether its daemon was found.
+func daemonFound(dir, pf string) bool {
+	d, err := servicedir.ReadDaemonPidfile(pf)
+	st, serr := servicedir.ReadStatus(dir)
+	return err == nil && serr == nil && st.Up() && d.Pid == st.Pid
 }
 
 func deathText(wstat uint16) string {

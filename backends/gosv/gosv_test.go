@@ -308,3 +308,26 @@ func TestStartWithoutScanner(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestStartForkingFailures: the reason of a failed forking launch is the
+// one the supervisor recorded, not "exit code 0".
+func TestStartForkingFailures(t *testing.T) {
+	e := newEnv(t)
+	pf := filepath.Join(e.base, "none.pid")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"launcher-fails", []string{"exit", "3"}, "launch failed: the launcher exited 3"},
+		{"no-pidfile", []string{"exit", "0"}, "launch failed: the pidfile named no daemon within 300ms: " + pf + " does not exist"},
+	} {
+		svc := e.service(tc.name, map[string]string{"pidfile": pf + "\n", "timeout-pidfile": "300\n"}, tc.args...)
+		err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout})
+		var se *backends.StartError
+		if !errors.As(err, &se) || !strings.Contains(se.Reason, tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+		e.assertGone(svc, 0)
+	}
+}

@@ -14,7 +14,8 @@ import (
 )
 
 // ReadConfig reads the configuration files of service directory dir that
-// the machine needs: down-signal, timeout-kill and timeout-finish. A
+// the machine needs: down-signal, timeout-kill, timeout-finish, check,
+// timeout-check, timeout-watchdog, and pidfile with timeout-pidfile. A
 // missing file means its default; an invalid one means its default plus an
 // error in warns (s6 warns and goes on), so supervision never stops on a
 // bad config file.
@@ -46,6 +47,21 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 			warns = append(warns, err)
 		} else if ok {
 			c.TimeoutCheck = time.Duration(v) * time.Millisecond
+		}
+	}
+	if _, ok, err := servicedir.ReadPidfileFile(dir); err != nil {
+		warns = append(warns, err) // not forking: the run is supervised as it is
+	} else if ok {
+		c.Forking = true
+		if v, ok, err := servicedir.ReadUintFile(dir, servicedir.TimeoutPidfileFile); err != nil {
+			warns = append(warns, err)
+		} else if ok {
+			c.TimeoutPidfile = time.Duration(v) * time.Millisecond
+		}
+		for _, f := range []string{servicedir.NotificationFDFile, NotificationSocketFile} {
+			if unix.Access(filepath.Join(dir, f), unix.F_OK) == nil {
+				c.NotifyReady = true
+			}
 		}
 	}
 	if v, ok, err := servicedir.ReadUintFile(dir, "timeout-watchdog"); err != nil {

@@ -32,12 +32,27 @@ import (
 //	           the run's process group are still alive (GroupAlive).
 //	           The status file says "finishing" until all three are over;
 //	           only then is D announced (gosv's process-group rule).
+//	Launching  forking mode (pidfile): run is the launcher (Pid); the
+//	           status says up with its pid, not ready. LaunchAt bounds
+//	           the whole launch (timeout-pidfile).
+//	AwaitPid   forking mode: the launcher exited 0; the loop watches the
+//	           pidfile and feeds EvDaemon once it names a live process
+//	           that descends from the launcher, or EvPidfileBad when a
+//	           pidfile written by this launch names another. Pid is 0,
+//	           Pgid the launcher's group; the status shows Pgid.
+//	LaunchAbort forking mode: the launch failed or was cancelled while
+//	           the launcher ran; its group got the down-signal and its
+//	           death leads to Finishing like any death.
+//	           A launch that finds its daemon goes to Up with the
+//	           daemon's pid and group; from then on forking mode is Up.
 //	Exited     the machine is done (x, exit of the scanner); absorbing.
 //	Fatal      an invariant was broken; the service was stopped and
 //	           reported; absorbing.
 //
 // Flags: WantUp (s6's want-up bit), Ready, Paused, Last (exit after the
-// next death: s6's LASTUP/LASTFINISH), Perm (finish exited 125: announce O).
+// next death: s6's LASTUP/LASTFINISH), Perm (finish exited 125: announce O),
+// ReadyEarly (readiness signalled during a launch, announced as U once the
+// daemon is found).
 //
 // Meaningful combinations: Down with any WantUp; Up with any WantUp,
 // Ready, Paused, Last; Finishing with any WantUp, Last, Perm. Paused and
@@ -84,6 +99,11 @@ type Machine struct {
 	// the next WATCHDOG=1 must arrive.
 	WatchdogAt time.Time
 
+	// Forking mode: LaunchAt ends a launch that has not found its daemon
+	// (Launching, AwaitPid); ReadyEarly records readiness seen before.
+	LaunchAt   time.Time
+	ReadyEarly bool
+
 	Cfg Config // re-read by the loop before the events that use it
 }
 
@@ -97,10 +117,18 @@ type Config struct {
 	Check         bool          // ./check exists: readiness by check script
 	TimeoutCheck  time.Duration // timeout-check: limit of one check run
 	Watchdog      time.Duration // timeout-watchdog (with sd_notify); 0 = none
+	// Forking: the directory has a pidfile file: run is a launcher and
+	// the daemon it leaves behind is the service.
+	Forking        bool
+	TimeoutPidfile time.Duration // timeout-pidfile; 0 = no limit
+	// NotifyReady: notification-fd or notification-socket exists, so the
+	// daemon, not its discovery, says when it is ready.
+	NotifyReady bool
 }
 
 // DefaultConfig is what a service directory without config files means.
-var DefaultConfig = Config{DownSignal: unix.SIGTERM, TimeoutFinish: DefaultTimeoutFinish, TimeoutCheck: DefaultTimeoutCheck}
+var DefaultConfig = Config{DownSignal: unix.SIGTERM, TimeoutFinish: DefaultTimeoutFinish, TimeoutCheck: DefaultTimeoutCheck,
+	TimeoutPidfile: DefaultTimeoutPidfile}
 
 // Timing rules, documented in README "Restart timing".
 const (
@@ -127,22 +155,29 @@ const (
 	CheckMax   = 5 * time.Second
 	// DefaultTimeoutCheck bounds one ./check run when timeout-check is absent.
 	DefaultTimeoutCheck = 2 * time.Second
+	// DefaultTimeoutPidfile bounds a forking daemon's launch when
+	// timeout-pidfile is absent (OpenRC's timeout_ready default).
+	DefaultTimeoutPidfile = 30 * time.Second
 )
 
 // State is the process state of a service.
 type State uint8
 
 const (
-	Down      State = iota // no process
-	Starting               // spawn in progress (transient, within one loop turn)
-	Up                     // run alive
-	Finishing              // run dead; finish and/or the old process group alive
-	Exited                 // machine done
-	Fatal                  // invariant broken; machine stopped
+	Down        State = iota // no process
+	Starting                 // spawn in progress (transient, within one loop turn)
+	Up                       // run alive
+	Finishing                // run dead; finish and/or the old process group alive
+	Exited                   // machine done
+	Fatal                    // invariant broken; machine stopped
+	Launching                // forking mode: the launcher runs
+	AwaitPid                 // forking mode: the launcher exited 0; waiting for the pidfile
+	LaunchAbort              // forking mode: failed or cancelled launch; the launcher is being killed
 	numStates
 )
 
-var stateNames = [numStates]string{"down", "starting", "up", "finishing", "exited", "fatal"}
+var stateNames = [numStates]string{"down", "starting", "up", "finishing", "exited", "fatal",
+	"launching", "await-pid", "launch-abort"}
 
 func (s State) String() string {
 	if s < numStates {
@@ -173,12 +208,14 @@ const (
 	EvWatchdog                      // sd_notify WATCHDOG=1: the keepalive
 	EvCheckStarted                  // a ./check run was spawned (Pid)
 	EvCheckDone                     // the ./check run ended: Wstat 0 = ready; Unknown: not even spawned
+	EvDaemon                        // the pidfile names the daemon (Pid, Pgid; Unknown: not our child)
+	EvPidfileBad                    // a pidfile written by this launch names a dead or foreign process
 	numEvents
 )
 
 var eventNames = [numEvents]string{"start", "adopt", "ctl", "spawned", "spawn-failed", "run-changed",
 	"exit", "group-empty", "ready", "timeout", "term", "hup", "quit",
-	"not-ready", "main-pid", "watchdog", "check-started", "check-done"}
+	"not-ready", "main-pid", "watchdog", "check-started", "check-done", "daemon", "pidfile-bad"}
 
 func (k EventKind) String() string {
 	if k < numEvents {
@@ -191,7 +228,8 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind    EventKind
 	Byte    byte          // EvCtl
-	Pid     int           // EvSpawned, EvExit, EvAdopt
+	Pid     int           // EvSpawned, EvExit, EvAdopt, EvDaemon
+	Pgid    int           // EvDaemon, EvAdopt: its process group (0: Pid)
 	Wstat   uint16        // EvExit
 	Unknown bool          // EvExit: status unknown (adopted process)
 	Delay   time.Duration // EvSpawnFailed
@@ -201,21 +239,24 @@ type Event struct {
 type ActionKind uint8
 
 const (
-	ActWriteStatus ActionKind = iota // write Status to supervise/status
-	ActNotify                        // send Ev to event/ listeners
-	ActSpawnRun                      // spawn ./run; feed EvSpawned/EvSpawnFailed
-	ActSpawnFinish                   // spawn ./finish Code Sig; feed EvSpawned/EvSpawnFailed
-	ActKill                          // send Sig to Pid (Group: to the process group Pid)
-	ActWatchGroup                    // feed EvGroupEmpty once process group Pid is empty
-	ActDeathTally                    // append a death_tally record (Wstat)
-	ActCreateDown                    // create ./down
-	ActRemoveDown                    // remove ./down
-	ActCloseNotify                   // close the readiness channel of the dead run
-	ActWaitRun                       // watch the directory for ./run
-	ActReport                        // log Msg ("please report" class)
-	ActExit                          // the machine is done; Leave: processes keep running
-	ActSpawnCheck                    // spawn ./check NAME; feed EvCheckStarted or EvCheckDone{Unknown}
-	ActCheckFailed                   // a check run failed (Wstat): record its output, send event c
+	ActWriteStatus    ActionKind = iota // write Status to supervise/status
+	ActNotify                           // send Ev to event/ listeners
+	ActSpawnRun                         // spawn ./run; feed EvSpawned/EvSpawnFailed
+	ActSpawnFinish                      // spawn ./finish Code Sig; feed EvSpawned/EvSpawnFailed
+	ActKill                             // send Sig to Pid (Group: to the process group Pid)
+	ActWatchGroup                       // feed EvGroupEmpty once process group Pid is empty
+	ActDeathTally                       // append a death_tally record (Wstat)
+	ActCreateDown                       // create ./down
+	ActRemoveDown                       // remove ./down
+	ActCloseNotify                      // close the readiness channel of the dead run
+	ActWaitRun                          // watch the directory for ./run
+	ActReport                           // log Msg ("please report" class)
+	ActExit                             // the machine is done; Leave: processes keep running
+	ActSpawnCheck                       // spawn ./check NAME; feed EvCheckStarted or EvCheckDone{Unknown}
+	ActCheckFailed                      // a check run failed (Wstat): record its output, send event c
+	ActWatchPidfile                     // watch the pidfile; feed EvDaemon or EvPidfileBad when it says
+	ActUnwatchPidfile                   // stop watching the pidfile
+	ActLaunchFailed                     // record Msg in launch-error (and log it): the launch failed
 	numActions
 )
 
@@ -237,7 +278,7 @@ type Action struct {
 // Deadline returns the earliest armed deadline, or the zero time.
 func (m *Machine) Deadline() time.Time {
 	d := m.SpawnAt
-	for _, t := range [...]time.Time{m.KillAt, m.FinishKillAt, m.CheckAt, m.CheckKillAt, m.WatchdogAt} {
+	for _, t := range [...]time.Time{m.KillAt, m.FinishKillAt, m.CheckAt, m.CheckKillAt, m.WatchdogAt, m.LaunchAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -252,8 +293,12 @@ func (m *Machine) Status() servicedir.Status {
 		Paused: m.Paused, WantUp: m.WantUp, Ready: m.Ready,
 	}
 	switch m.State {
-	case Up:
+	case Up, Launching, LaunchAbort:
 		s.Pid = m.Pid
+	case AwaitPid:
+		// The launcher is gone and the daemon not known yet: its group
+		// (where the daemon usually is) stands in, so the service stays up.
+		s.Pid = m.Pgid
 	case Finishing:
 		s.Finishing = true
 		s.Pid = m.FinishPid
@@ -290,6 +335,12 @@ func Step(m Machine, e Event, now time.Time, buf []Action) (Machine, []Action) {
 		t.up(e)
 	case Finishing:
 		t.finishing(e)
+	case Launching:
+		t.launching(e)
+	case AwaitPid:
+		t.awaitPid(e)
+	case LaunchAbort:
+		t.launchAbort(e)
 	case Exited, Fatal:
 		// Absorbing: the loop drops the machine after ActExit; events
 		// that were already queued for it are ignored.
@@ -317,19 +368,19 @@ func (t *stepper) kill(pid int, sig unix.Signal, group bool) {
 // violation inside one service never takes the scanner down.
 func (t *stepper) fatal(why string) {
 	m := &t.m
-	if m.Pgid != 0 && (m.State == Up || m.State == Finishing) {
+	if m.Pgid != 0 && m.State != Down && m.State != Starting {
 		t.kill(m.Pgid, m.Cfg.DownSignal, true)
 		t.kill(m.Pgid, unix.SIGCONT, true)
 	}
 	t.act(Action{Kind: ActReport, Msg: "invariant violated: " + why + " in state " + m.State.String() + " (please report)"})
 	m.State, m.WantUp = Fatal, false
-	m.SpawnAt, m.KillAt, m.FinishKillAt = time.Time{}, time.Time{}, time.Time{}
+	m.SpawnAt, m.KillAt, m.FinishKillAt, m.LaunchAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	t.act(Action{Kind: ActExit})
 }
 
 func (t *stepper) exit(leave bool) {
 	t.m.State = Exited
-	t.m.SpawnAt, t.m.KillAt, t.m.FinishKillAt = time.Time{}, time.Time{}, time.Time{}
+	t.m.SpawnAt, t.m.KillAt, t.m.FinishKillAt, t.m.LaunchAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	t.act(Action{Kind: ActExit, Leave: leave})
 }
 
@@ -373,6 +424,9 @@ func (t *stepper) down(e Event) {
 		}
 	case EvAdopt:
 		m.State, m.Pid, m.Pgid, m.Adopted = Up, e.Pid, e.Pid, true
+		if e.Pgid > 0 {
+			m.Pgid = e.Pgid // a forking daemon's own group
+		}
 		if m.Stamp.IsZero() {
 			m.Stamp = t.now
 		}
@@ -408,7 +462,7 @@ func (t *stepper) down(e Event) {
 		}
 	case EvTerm, EvHup, EvQuit:
 		t.exit(false)
-	case EvGroupEmpty, EvReady, EvNotReady, EvMainPid, EvWatchdog:
+	case EvGroupEmpty, EvReady, EvNotReady, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
 		// Stale: the group or readiness channel of a finished run.
 	case EvSpawned, EvSpawnFailed, EvExit, EvCheckStarted:
 		t.fatal(e.Kind.String() + " without a process")
@@ -421,6 +475,10 @@ func (t *stepper) starting(e Event) {
 	case EvSpawned:
 		m.State, m.Pid, m.Pgid = Up, e.Pid, e.Pid
 		m.Adopted, m.Ready, m.Stamp, m.SpawnedAt = false, false, t.now, t.now
+		if m.Cfg.Forking {
+			t.launch()
+			return
+		}
 		if m.Cfg.Check {
 			m.CheckEvery = CheckFirst
 			m.CheckAt = t.now.Add(CheckFirst)
@@ -485,7 +543,7 @@ func (t *stepper) up(e Event) {
 		m.Last = true
 	case EvQuit:
 		t.exit(true)
-	case EvGroupEmpty, EvRunChanged:
+	case EvGroupEmpty, EvRunChanged, EvDaemon, EvPidfileBad:
 		// Stale or irrelevant while run lives.
 	default:
 		t.fatal(e.Kind.String() + " while up")
@@ -639,7 +697,7 @@ func (t *stepper) finishing(e Event) {
 		m.Last = true
 	case EvQuit:
 		t.exit(true)
-	case EvReady, EvRunChanged, EvNotReady, EvMainPid, EvWatchdog:
+	case EvReady, EvRunChanged, EvNotReady, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
 		// Stale.
 	default:
 		t.fatal(e.Kind.String() + " while finishing")

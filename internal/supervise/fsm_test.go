@@ -25,6 +25,27 @@ func fin(finPid int, group bool) Machine {
 }
 func with(m Machine, f func(*Machine)) Machine { f(&m); return m }
 
+// Forking mode: a launcher (pid 100) running, or gone with the daemon
+// not found yet; LaunchAt is the default timeout-pidfile after t0.
+func forking() Config {
+	c := DefaultConfig
+	c.Forking = true
+	return c
+}
+func launching() Machine {
+	return Machine{State: Launching, WantUp: true, Pid: 100, Pgid: 100, SpawnedAt: t0, Stamp: t0,
+		LaunchAt: at(DefaultTimeoutPidfile), Cfg: forking()}
+}
+func awaiting() Machine {
+	return Machine{State: AwaitPid, WantUp: true, Pgid: 100, SpawnedAt: t0, Stamp: t0,
+		LaunchAt: at(DefaultTimeoutPidfile), Cfg: forking()}
+}
+func aborting() Machine {
+	return Machine{State: LaunchAbort, WantUp: true, Pid: 100, Pgid: 100, SpawnedAt: t0, Stamp: t0,
+		KillAt: at(GroupDrainKill), Cfg: forking()}
+}
+func daemon(pid, pgid int) Event { return Event{Kind: EvDaemon, Pid: pid, Pgid: pgid} }
+
 func ctl(b byte) Event             { return Event{Kind: EvCtl, Byte: b} }
 func exit(pid int, ws int) Event   { return Event{Kind: EvExit, Pid: pid, Wstat: uint16(ws)} }
 func ev(k EventKind) Event         { return Event{Kind: k} }
@@ -68,6 +89,12 @@ func acts(as []Action) string {
 			b = append(b, "spawncheck")
 		case ActCheckFailed:
 			b = append(b, "checkfailed")
+		case ActWatchPidfile:
+			b = append(b, "watchpid")
+		case ActUnwatchPidfile:
+			b = append(b, "unwatchpid")
+		case ActLaunchFailed:
+			b = append(b, "launchfailed")
 		case ActExit:
 			if a.Leave {
 				b = append(b, "exit:leave")
@@ -202,6 +229,76 @@ func TestStepTable(t *testing.T) {
 			fmt.Sprintf("report kill:-100/%d kill:-100/18", sigterm), func(m Machine) string {
 				return check(m.WantUp && m.KillAt.Equal(at(GroupDrainKill)), "watchdog kill keeps want-up")
 			}},
+		// Forking mode: launcher, pidfile, daemon
+		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg = forking() }), spawned(100), t0, Launching, "status notify:u", func(m Machine) string {
+			return check(m.Pid == 100 && m.Pgid == 100 && !m.Ready && m.LaunchAt.Equal(at(DefaultTimeoutPidfile)) && m.CheckAt.IsZero(), "launching fields")
+		}},
+		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg = forking(); m.Cfg.TimeoutPidfile = 0 }), spawned(100), t0, Launching, "status notify:u", func(m Machine) string {
+			return check(m.LaunchAt.IsZero(), "timeout-pidfile 0: no limit")
+		}},
+		{launching(), exit(100, 0), t0, AwaitPid, "status watchpid", func(m Machine) string {
+			st := m.Status()
+			return check(m.Pid == 0 && m.Pgid == 100 && st.Pid == 100 && st.Up(), "awaiting shows the group, up")
+		}},
+		{launching(), exit(100, 1<<8), t0, Finishing,
+			fmt.Sprintf("launchfailed tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:1,0", sigterm), func(m Machine) string {
+				return check(m.LaunchAt.IsZero() && m.Wstat == 1<<8, "launcher failure is a death")
+			}},
+		{launching(), exit(100, int(unix.SIGSEGV)), t0, Finishing,
+			fmt.Sprintf("launchfailed tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,11", sigterm), nil},
+		{launching(), exit(101, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
+		{launching(), ev(EvTimeout), at(DefaultTimeoutPidfile), LaunchAbort,
+			fmt.Sprintf("launchfailed kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string {
+				return check(m.LaunchAt.IsZero() && m.KillAt.Equal(at(DefaultTimeoutPidfile+GroupDrainKill)) && m.WantUp, "launcher killed, want kept")
+			}},
+		{launching(), ev(EvTimeout), at(time.Second), Launching, "", nil},
+		{launching(), ctl('d'), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string {
+			return check(!m.WantUp && m.LaunchAt.IsZero(), "d cancels the launch")
+		}},
+		{launching(), ctl('r'), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string { return check(m.WantUp, "r keeps want-up") }},
+		{launching(), ctl('h'), t0, Launching, "kill:100/1", nil},
+		{launching(), ctl('x'), t0, Launching, "", func(m Machine) string { return check(m.Last, "last") }},
+		{launching(), ev(EvReady), t0, Launching, "", func(m Machine) string { return check(m.ReadyEarly && !m.Ready, "early readiness kept") }},
+		{launching(), ev(EvTerm), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
+		{launching(), ev(EvQuit), t0, Exited, "exit:leave", nil},
+		{launching(), daemon(500, 500), t0, Launching, "", nil},
+		{aborting(), exit(100, int(unix.SIGTERM)), t0, Finishing,
+			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,15", sigterm), nil},
+		{aborting(), ev(EvTimeout), at(GroupDrainKill), LaunchAbort, "kill:-100/9", func(m Machine) string {
+			return check(m.KillAt.Equal(at(GroupDrainKill+KillRepeat)), "kill repeats")
+		}},
+		{aborting(), ctl('u'), t0, LaunchAbort, "status", nil},
+		{aborting(), daemon(500, 500), t0, LaunchAbort, "", nil},
+		// The daemon is found: it is the service from now on.
+		{awaiting(), daemon(500, 500), at(time.Second), Up, "unwatchpid status notify:U", func(m Machine) string {
+			return check(m.Pid == 500 && m.Pgid == 500 && m.Ready && m.LaunchAt.IsZero() && m.Stamp.Equal(at(time.Second)) && !m.Adopted, "daemon adopted and ready")
+		}},
+		{awaiting(), Event{Kind: EvDaemon, Pid: 500, Pgid: 100, Unknown: true}, t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+			return check(m.Pgid == 100 && m.Adopted, "not yet our child: exit by pidfd")
+		}},
+		{with(awaiting(), func(m *Machine) { m.Cfg.NotifyReady = true }), daemon(500, 500), t0, Up, "unwatchpid status", func(m Machine) string {
+			return check(!m.Ready, "notify: ready later")
+		}},
+		{with(awaiting(), func(m *Machine) { m.Cfg.NotifyReady = true; m.ReadyEarly = true }), daemon(500, 500), t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+			return check(m.Ready && !m.ReadyEarly, "readiness seen during the launch")
+		}},
+		{with(awaiting(), func(m *Machine) { m.Cfg.Check = true; m.Cfg.Watchdog = time.Second }), daemon(500, 500), t0, Up, "unwatchpid status", func(m Machine) string {
+			return check(m.CheckAt.Equal(at(CheckFirst)) && m.WatchdogAt.Equal(at(time.Second)), "check and watchdog armed at adoption")
+		}},
+		{awaiting(), ev(EvPidfileBad), t0, Finishing,
+			fmt.Sprintf("launchfailed unwatchpid tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+		{awaiting(), ev(EvTimeout), at(DefaultTimeoutPidfile), Finishing,
+			fmt.Sprintf("launchfailed unwatchpid tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+		{awaiting(), ev(EvTimeout), at(time.Second), AwaitPid, "", nil},
+		{awaiting(), ctl('d'), t0, Finishing,
+			fmt.Sprintf("unwatchpid tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), func(m Machine) string { return check(!m.WantUp, "d") }},
+		{awaiting(), ctl('k'), t0, AwaitPid, "", nil},
+		{awaiting(), ctl('O'), t0, AwaitPid, "status", nil},
+		{awaiting(), ev(EvQuit), t0, Exited, "unwatchpid exit:leave", nil},
+		{awaiting(), exit(100, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
+		// Once Up, the daemon's death is the service's death.
+		{with(up(500), func(m *Machine) { m.Cfg = forking() }), exit(500, int(unix.SIGKILL)), t0, Finishing,
+			fmt.Sprintf("tally closenotify kill:-500/%d kill:-500/18 watchgroup finish:256,9", sigterm), nil},
 		// Absorbing
 		{Machine{State: Exited}, ctl('u'), t0, Exited, "", nil},
 		{Machine{State: Fatal}, ev(EvStart), t0, Fatal, "", nil},
@@ -241,6 +338,10 @@ func impossible(s State, k EventKind) bool {
 		return k == EvSpawned || k == EvSpawnFailed || k == EvStart || k == EvAdopt
 	case Finishing:
 		return k == EvStart || k == EvAdopt || k == EvCheckStarted
+	case Launching, LaunchAbort:
+		return k == EvSpawned || k == EvSpawnFailed || k == EvStart || k == EvAdopt || k == EvCheckStarted
+	case AwaitPid:
+		return k == EvSpawned || k == EvSpawnFailed || k == EvStart || k == EvAdopt || k == EvCheckStarted || k == EvExit
 	}
 	return false
 }
@@ -251,6 +352,7 @@ func TestTotality(t *testing.T) {
 	machines := map[State]Machine{
 		Down: down(true), Starting: with(down(true), func(m *Machine) { m.State = Starting }),
 		Up: up(100), Finishing: fin(200, true), Exited: {State: Exited}, Fatal: {State: Fatal},
+		Launching: launching(), AwaitPid: awaiting(), LaunchAbort: aborting(),
 	}
 	for s := State(0); s < numStates; s++ {
 		m, ok := machines[s]
@@ -267,6 +369,9 @@ func TestTotality(t *testing.T) {
 			}
 			for _, b := range bytes {
 				e := Event{Kind: k, Byte: b, Pid: m.Pid + m.FinishPid}
+				if k == EvDaemon {
+					e.Pid = 500
+				}
 				got, _ := Step(m, e, t0, nil)
 				if got.State >= numStates {
 					t.Fatalf("%s+%s: invalid state %d", s, k, got.State)
@@ -304,6 +409,9 @@ func FuzzStep(f *testing.F) {
 	f.Add([]byte("u d u x"))
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	f.Add([]byte("\x03\x03\x05\x05dduuOx"))
+	f.Add([]byte("\x09\x01\x03\x04\x03\x05\x05d")) // forking: launch, daemon found, dies
+	f.Add([]byte("\x09\x01\x03\x0e\x05\x05\x05u")) // forking: pidfile bad, restart
+	f.Add([]byte("\x09\x01\x05\x05\x05\x05dx"))    // forking: launcher never exits
 	letters := []byte("abqhkti12pcyroduDUxOQz")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := down(len(data) > 0 && data[0]&1 == 1)
@@ -311,6 +419,11 @@ func FuzzStep(f *testing.F) {
 			m.Cfg.Check = data[0]&2 != 0
 			if data[0]&4 != 0 {
 				m.Cfg.Watchdog = time.Second
+			}
+			m.Cfg.Forking = data[0]&8 != 0
+			m.Cfg.NotifyReady = data[0]&16 != 0
+			if data[0]&32 != 0 {
+				m.Cfg.TimeoutPidfile = 0
 			}
 		}
 		now := t0
@@ -344,8 +457,12 @@ func FuzzStep(f *testing.F) {
 				case 0, 1, 2:
 					e = ctl(letters[int(c/10)%len(letters)])
 				case 3:
-					if m.State == Up {
+					if m.State == Launching {
+						e = exit(m.Pid, int(c%3)<<8) // launcher: exit 0 often
+					} else if m.State == Up || m.State == LaunchAbort {
 						e = exit(m.Pid, int(c)<<8)
+					} else if m.State == AwaitPid {
+						e = daemon(nextPid+500, int(c%2)*(nextPid+500))
 					} else if m.FinishPid != 0 {
 						e = exit(m.FinishPid, int(c%3)*125<<8)
 					} else {
@@ -354,6 +471,8 @@ func FuzzStep(f *testing.F) {
 				case 4:
 					if m.GroupAlive {
 						e = ev(EvGroupEmpty)
+					} else if c%20 == 14 {
+						e = ev(EvPidfileBad)
 					} else {
 						e = ev(EvReady)
 					}
@@ -404,8 +523,22 @@ func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 		return "a valid sequence reached Fatal"
 	case m.State == Exited:
 		// Absorbing; Leave keeps the pid of the process left running.
-	case (m.State == Up) != (m.Pid != 0):
-		return "Pid set exactly when Up"
+	case (m.State == Up || m.State == Launching || m.State == LaunchAbort) != (m.Pid != 0):
+		return "Pid set exactly when Up, Launching or LaunchAbort"
+	case m.State == AwaitPid && m.Pgid == 0:
+		return "waiting for a pidfile without the launcher's group"
+	case (m.State == Launching || m.State == AwaitPid) != (!m.LaunchAt.IsZero()) && m.Cfg.TimeoutPidfile > 0:
+		return "launch deadline armed exactly while launching"
+	case !m.LaunchAt.IsZero() && m.State != Launching && m.State != AwaitPid:
+		return "launch deadline outside a launch"
+	case m.ReadyEarly && m.State != Launching && m.State != AwaitPid:
+		return "early readiness outside a launch"
+	case m.Ready && (m.State == Launching || m.State == AwaitPid || m.State == LaunchAbort):
+		return "ready before the daemon is known"
+	case m.State == LaunchAbort && m.KillAt.IsZero():
+		return "aborting a launch with no SIGKILL armed"
+	case (m.State == Launching || m.State == AwaitPid || m.State == LaunchAbort) && !m.Cfg.Forking:
+		return "launch states without forking mode"
 	case m.FinishPid != 0 && m.State != Finishing:
 		return "finish pid outside Finishing"
 	case m.State == Finishing && !m.FinishPending && m.FinishPid == 0 && !m.GroupAlive:

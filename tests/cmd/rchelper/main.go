@@ -15,6 +15,10 @@
 //	-ignore-term     ignore SIGTERM
 //	-fork N          start N children that ignore SIGTERM, in our group
 //	-hup-fifo PATH   on SIGHUP, write "HUP\n" to the fifo PATH
+//	-daemonize FILE  fork away as distributions' daemons do: start a copy of
+//	                 ourselves in a new session (the other flags apply to
+//	                 it), which writes its pid to FILE, and exit 0 at once
+//	-pidfile-delay MS  the copy writes FILE MS milliseconds after its start
 //	-report FILE     write what the process was started with to FILE (uid,
 //	                 gid, groups, cwd, umask, nice, oom_score_adj, limits,
 //	                 capabilities, no_new_privs, stdin, environment), one
@@ -53,7 +57,34 @@ func main() {
 	fork := flag.Int("fork", 0, "children that ignore SIGTERM")
 	hupFifo := flag.String("hup-fifo", "", "fifo told about SIGHUP")
 	reportTo := flag.String("report", "", "write the process's attributes here")
+	daemonize := flag.String("daemonize", "", "fork away; the daemon writes its pid here")
+	pidfileDelay := flag.Int("pidfile-delay", 0, "milliseconds before the daemon writes its pidfile")
+	writePidfile := flag.String("write-pidfile", "", "(internal) write our pid here")
 	flag.Parse()
+
+	if *daemonize != "" {
+		args := []string{"-write-pidfile", *daemonize}
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name != "daemonize" {
+				args = append(args, "-"+f.Name+"="+f.Value.String())
+			}
+		})
+		c := exec.Command(os.Args[0], args...)
+		c.Stdout, c.Stderr = os.Stdout, os.Stderr
+		c.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+		if err := c.Start(); err != nil {
+			fatal(err)
+		}
+		os.Exit(0) // the launcher: the daemon lives on, reparented
+	}
+	if *writePidfile != "" {
+		// NOTE: the daemon's own start-up time, which the test controls.
+		time.AfterFunc(time.Duration(*pidfileDelay)*time.Millisecond, func() {
+			if err := os.WriteFile(*writePidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+				fatal(err)
+			}
+		})
+	}
 
 	if *record != "" {
 		f, err := os.OpenFile(*record, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)

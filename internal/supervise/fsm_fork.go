@@ -1,0 +1,222 @@
+package supervise
+
+import (
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Forking mode: the states Launching, AwaitPid and LaunchAbort, between a
+// spawn and Up, for a service whose run starts a daemon that forks away
+// and writes a pidfile (systemd's Type=forking with PIDFile=). Part of
+// [Step]; see fsm.go for the model.
+//
+//	Starting  --spawned-->      Launching   (status: up, launcher's pid, not ready; u)
+//	Launching --exit 0-->       AwaitPid    (watch the pidfile)
+//	Launching --exit != 0-->    Finishing   (launch failed: reason recorded; d, restart policy)
+//	Launching --d/r/timeout-->  LaunchAbort (launcher group signalled)
+//	LaunchAbort --exit-->       Finishing
+//	AwaitPid  --daemon-->       Up          (daemon's pid and group; U unless readiness comes later)
+//	AwaitPid  --pidfile-bad/timeout/d/r--> Finishing (launch failed or cancelled)
+//
+// The death of the daemon once Up is the death of any run.
+
+// launch enters Launching after the launcher's spawn.
+func (t *stepper) launch() {
+	m := &t.m
+	m.State, m.ReadyEarly = Launching, false
+	if m.Cfg.TimeoutPidfile > 0 {
+		m.LaunchAt = t.now.Add(m.Cfg.TimeoutPidfile)
+	}
+	t.writeStatus()
+	t.notify("u")
+}
+
+// launchFailed records why a launch failed.
+func (t *stepper) launchFailed(msg string) {
+	t.act(Action{Kind: ActLaunchFailed, Msg: msg})
+}
+
+// abortLaunch signals the launcher's group and waits for its death.
+func (t *stepper) abortLaunch() {
+	m := &t.m
+	m.State, m.LaunchAt, m.ReadyEarly, m.Paused = LaunchAbort, time.Time{}, false, false
+	t.kill(m.Pgid, m.Cfg.DownSignal, true)
+	t.kill(m.Pgid, unix.SIGCONT, true)
+	if m.KillAt.IsZero() {
+		m.KillAt = t.now.Add(drainDelay(m.Cfg))
+	}
+	t.writeStatus()
+}
+
+// launchOver ends a launch whose launcher already exited 0: the group
+// (where the daemon may be) drains and finish runs, as after a death.
+func (t *stepper) launchOver() {
+	t.act(Action{Kind: ActUnwatchPidfile})
+	t.m.LaunchAt, t.m.ReadyEarly = time.Time{}, false
+	t.runDied(Event{Kind: EvExit})
+}
+
+func (t *stepper) launching(e Event) {
+	m := &t.m
+	switch e.Kind {
+	case EvCtl:
+		switch b := e.Byte; {
+		case b == 'd' || b == 'D':
+			t.wantLetter(b)
+			t.abortLaunch()
+		case b == 'r':
+			t.abortLaunch()
+		default:
+			t.upCtl(b) // signals to the launcher, p, c, x, want letters
+		}
+	case EvExit:
+		if e.Pid != m.Pid {
+			t.fatal("exit of a foreign pid")
+			return
+		}
+		ws := unix.WaitStatus(e.Wstat)
+		if e.Unknown || (ws.Exited() && ws.ExitStatus() == 0) {
+			m.State, m.Pid, m.Paused = AwaitPid, 0, false
+			t.writeStatus()
+			t.act(Action{Kind: ActWatchPidfile})
+			return
+		}
+		t.launchFailed("the launcher " + deathWords(e.Wstat))
+		m.LaunchAt, m.ReadyEarly = time.Time{}, false
+		t.runDied(e)
+	case EvTimeout:
+		if !m.LaunchAt.IsZero() && !t.now.Before(m.LaunchAt) {
+			t.launchFailed("the launcher (pid " + strconv.Itoa(m.Pid) + ") did not exit within " + m.Cfg.TimeoutPidfile.String())
+			t.abortLaunch()
+		}
+	case EvReady:
+		m.ReadyEarly = true
+	case EvNotReady:
+		m.ReadyEarly = false
+	case EvTerm:
+		m.Last, m.WantUp = true, false
+		t.abortLaunch()
+	case EvHup:
+		m.Last = true
+	case EvQuit:
+		t.exit(true)
+	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
+		// Stale, or meaningless before the daemon is known.
+	default:
+		t.fatal(e.Kind.String() + " while launching")
+	}
+}
+
+func (t *stepper) awaitPid(e Event) {
+	m := &t.m
+	switch e.Kind {
+	case EvDaemon:
+		if e.Pid <= 0 {
+			t.fatal("daemon without a pid")
+			return
+		}
+		t.act(Action{Kind: ActUnwatchPidfile})
+		m.State, m.Pid, m.Pgid, m.Adopted = Up, e.Pid, e.Pid, e.Unknown
+		if e.Pgid > 0 {
+			m.Pgid = e.Pgid
+		}
+		m.Stamp, m.LaunchAt = t.now, time.Time{}
+		early := m.ReadyEarly
+		m.ReadyEarly = false
+		if m.Cfg.Watchdog > 0 {
+			m.WatchdogAt = t.now.Add(m.Cfg.Watchdog)
+		}
+		if early || (!m.Cfg.Check && !m.Cfg.NotifyReady) {
+			t.ready()
+			return
+		}
+		if m.Cfg.Check {
+			m.CheckEvery = CheckFirst
+			m.CheckAt = t.now.Add(CheckFirst)
+		}
+		t.writeStatus()
+	case EvPidfileBad:
+		t.launchFailed("the pidfile names a process that is not this launch's daemon")
+		t.launchOver()
+	case EvTimeout:
+		if !m.LaunchAt.IsZero() && !t.now.Before(m.LaunchAt) {
+			t.launchFailed("the pidfile named no daemon within " + m.Cfg.TimeoutPidfile.String())
+			t.launchOver()
+		}
+	case EvCtl:
+		switch b := e.Byte; {
+		case b == 'd' || b == 'D':
+			t.wantLetter(b)
+			t.launchOver()
+		case b == 'r':
+			t.launchOver()
+		case b == 'x':
+			m.Last = true
+		case t.wantLetter(b):
+			t.writeStatus()
+		}
+		// Signal letters, p and c: there is no process to signal yet.
+	case EvReady:
+		m.ReadyEarly = true
+	case EvNotReady:
+		m.ReadyEarly = false
+	case EvTerm:
+		m.Last, m.WantUp = true, false
+		t.launchOver()
+	case EvHup:
+		m.Last = true
+	case EvQuit:
+		t.act(Action{Kind: ActUnwatchPidfile})
+		t.exit(true)
+	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog:
+		// Stale, or meaningless before the daemon is known.
+	default:
+		t.fatal(e.Kind.String() + " while waiting for the pidfile")
+	}
+}
+
+func (t *stepper) launchAbort(e Event) {
+	m := &t.m
+	switch e.Kind {
+	case EvExit:
+		if e.Pid != m.Pid {
+			t.fatal("exit of a foreign pid")
+			return
+		}
+		t.runDied(e)
+	case EvTimeout:
+		if !m.KillAt.IsZero() && !t.now.Before(m.KillAt) {
+			t.kill(m.Pgid, unix.SIGKILL, true)
+			m.KillAt = t.now.Add(KillRepeat)
+		}
+	case EvCtl:
+		if sig := upSignals[e.Byte]; sig != 0 {
+			t.kill(m.Pid, sig, false)
+		} else if e.Byte == 'x' {
+			m.Last = true
+		} else if t.wantLetter(e.Byte) {
+			t.writeStatus()
+		}
+	case EvTerm:
+		m.Last, m.WantUp = true, false
+	case EvHup:
+		m.Last = true
+	case EvQuit:
+		t.exit(true)
+	case EvReady, EvNotReady, EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
+		// Stale: this launch is over.
+	default:
+		t.fatal(e.Kind.String() + " while aborting a launch")
+	}
+}
+
+// deathWords says how a process ended, for launch-error.
+func deathWords(wstat uint16) string {
+	ws := unix.WaitStatus(wstat)
+	if ws.Signaled() {
+		return "was killed by signal " + strconv.Itoa(int(ws.Signal()))
+	}
+	return "exited " + strconv.Itoa(ws.ExitStatus())
+}

@@ -1,0 +1,268 @@
+package scan
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/supervise"
+)
+
+// Forking daemons (the pidfile file, PROTOCOL.md §9.1): the executor's
+// half of the machine's Launching and AwaitPid states. The machine decides
+// when to look; this file watches the pidfile with inotify and decides
+// whether the process it names is this launch's daemon.
+
+// pidfileSlack: file timestamps come from the kernel's coarse clock, up
+// to a jiffy behind time.Now; a pidfile written just after the spawn must
+// still count as written by this launch.
+const pidfileSlack = 20 * time.Millisecond
+
+// maxAncestry bounds the walk up the parent chain of a candidate daemon.
+const maxAncestry = 64
+
+// launchState is what the loop knows about a forking service's launch.
+type launchState struct {
+	pidfile string    // absolute path of the daemon's pidfile, read at the spawn
+	start   uint64    // the launcher's start time (clock ticks since boot)
+	at      time.Time // the launcher's spawn (wall clock)
+	wd      int32     // inotify watch on the pidfile's directory, or -1
+	note    string    // the last reason the pidfile was not accepted
+}
+
+// beginLaunch records the launcher just spawned.
+func (l *loop) beginLaunch(s *service, pid int, start uint64, at time.Time) {
+	path, ok, err := servicedir.ReadPidfileFile(s.dir)
+	if err != nil || !ok {
+		path = ""
+	}
+	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note = path, start, at, ""
+}
+
+// watchPidfile watches the pidfile's directory and looks at the pidfile
+// at once: the daemon may have written it before the launcher exited.
+func (l *loop) watchPidfile(s *service) {
+	if s.launch.pidfile == "" {
+		s.launch.note = "no pidfile path (" + filepath.Join(s.dir, servicedir.PidfileFile) + " unreadable)"
+		return
+	}
+	if s.launch.wd < 0 {
+		dir := filepath.Dir(s.launch.pidfile)
+		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
+		if err != nil {
+			// The deadline still ends the launch, with this reason.
+			s.launch.note = "unable to watch " + dir + ": " + err.Error()
+			return
+		}
+		s.launch.wd = int32(wd)
+		l.pidWatch[s.launch.wd] = append(l.pidWatch[s.launch.wd], s)
+	}
+	if e, ok := l.pidfileVerdict(s); ok {
+		l.pending = append(l.pending, e)
+	}
+}
+
+// unwatchPidfile drops s's watch; the inotify watch itself goes when no
+// one else uses it (inotify gives one watch per directory).
+func (l *loop) unwatchPidfile(s *service) {
+	wd := s.launch.wd
+	if wd < 0 {
+		return
+	}
+	s.launch.wd = -1
+	list := l.pidWatch[wd]
+	for i, x := range list {
+		if x == s {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) > 0 {
+		l.pidWatch[wd] = list
+		return
+	}
+	delete(l.pidWatch, wd)
+	l.rmWatch(wd)
+}
+
+// rmWatch removes an inotify watch unless a ./run waiter, a pidfile
+// waiter or the scanner still uses it.
+func (l *loop) rmWatch(wd int32) {
+	if _, ok := l.wds[wd]; ok {
+		return
+	}
+	if _, ok := l.pidWatch[wd]; ok {
+		return
+	}
+	if l.sc != nil && l.sc.wd == wd {
+		return
+	}
+	unix.InotifyRmWatch(l.ino, uint32(wd))
+}
+
+// pidfileChanged handles an inotify event on a watched pidfile directory.
+func (l *loop) pidfileChanged(wd int32, name string) {
+	for _, s := range append([]*service(nil), l.pidWatch[wd]...) {
+		if s.m.State != supervise.AwaitPid || filepath.Base(s.launch.pidfile) != name {
+			continue
+		}
+		if e, ok := l.pidfileVerdict(s); ok {
+			l.feed(s, e)
+		}
+	}
+}
+
+// recheckPidfiles looks at every awaited pidfile again, after inotify
+// lost events (queue overflow).
+func (l *loop) recheckPidfiles() {
+	var all []*service
+	for _, list := range l.pidWatch {
+		all = append(all, list...)
+	}
+	for _, s := range all {
+		if s.m.State != supervise.AwaitPid {
+			continue
+		}
+		if e, ok := l.pidfileVerdict(s); ok {
+			l.feed(s, e)
+		}
+	}
+}
+
+// pidfileVerdict reads the pidfile. It returns EvDaemon once it names
+// this launch's daemon (then watched by pidfd, recorded in the pid
+// record), EvPidfileBad when a pidfile this launch wrote names another
+// process, and nothing while it is missing, empty, or older than the
+// launch (a stale one that the daemon has yet to rewrite): the launch
+// deadline ends those, with the last reason in s.launch.note.
+func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
+	p := s.launch.pidfile
+	d, err := servicedir.ReadDaemonPidfile(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.launch.note = p + " does not exist"
+		return supervise.Event{}, false
+	case err != nil:
+		s.launch.note = err.Error()
+		return supervise.Event{}, false
+	case d.Pid == 0:
+		s.launch.note = p + " holds no pid"
+		return supervise.Event{}, false
+	}
+	why, pgid, child := l.daemonOf(s, d.Pid)
+	if why == "" {
+		fd, err := unix.PidfdOpen(d.Pid, 0)
+		if err == nil {
+			l.adoptDaemon(s, d.Pid, fd)
+			return supervise.Event{Kind: supervise.EvDaemon, Pid: d.Pid, Pgid: pgid, Unknown: !child}, true
+		}
+		why = "which is not running"
+	}
+	s.launch.note = p + " names pid " + strconv.Itoa(d.Pid) + ", " + why
+	if d.ModTime.Before(s.launch.at.Add(-pidfileSlack)) {
+		return supervise.Event{}, false // stale: wait for this launch's daemon to rewrite it
+	}
+	return supervise.Event{Kind: supervise.EvPidfileBad}, true
+}
+
+// daemonOf says why pid cannot be s's daemon ("" if it can), and its
+// process group and whether it is already our child. The daemon must be
+// alive, no older than the launcher, and descend from it: as the scanner
+// is the child subreaper, a daemon whose launcher exited is reparented to
+// the scanner, so its parent chain reaches the scanner through processes
+// no older than the launcher and belonging to no other service.
+func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) {
+	if pid == l.self.Pid || pid == 1 {
+		return "which is the supervisor or init", 0, false
+	}
+	if o := l.owner(pid); o != nil && o != s {
+		return "which is a process of " + o.dir, 0, false
+	}
+	st, ok := readProcStat(pid)
+	if !ok || st.state == 'Z' {
+		return "which is not running", 0, false
+	}
+	if why := l.notOlder(s, pid); why != "" {
+		return why, 0, false
+	}
+	p, ppid := pid, st.ppid
+	for range maxAncestry {
+		if ppid == l.self.Pid {
+			return "", st.pgrp, p == pid
+		}
+		if ppid <= 1 {
+			return "which does not descend from the launcher (its parent chain ends at pid " + strconv.Itoa(ppid) + ")", 0, false
+		}
+		if o := l.owner(ppid); o != nil && o != s {
+			return "which is below a process of " + o.dir, 0, false
+		}
+		if why := l.notOlder(s, ppid); why != "" {
+			return "whose ancestor " + strconv.Itoa(ppid) + " " + why[len("which "):], 0, false
+		}
+		pst, ok := readProcStat(ppid)
+		if !ok {
+			return "whose ancestor " + strconv.Itoa(ppid) + " vanished", 0, false
+		}
+		p, ppid = ppid, pst.ppid
+	}
+	return "which is too deep below the supervisor", 0, false
+}
+
+// owner is the service whose run, finish, check or daemon pid is, or nil.
+func (l *loop) owner(pid int) *service {
+	if o := l.byPid[pid]; o != nil {
+		return o
+	}
+	return l.checks[pid]
+}
+
+// notOlder says why pid cannot belong to this launch ("" if it can).
+func (l *loop) notOlder(s *service, pid int) string {
+	start, err := servicedir.ProcStartTime(pid)
+	if err != nil {
+		return "which is not running"
+	}
+	if start < s.launch.start {
+		return "which started before the launcher (not this launch's daemon)"
+	}
+	return ""
+}
+
+// adoptDaemon makes pid the service's process: watched by pidfd (it may
+// not be our child yet), found by its exit, recorded for a scanner that
+// restarts after a SIGKILL.
+func (l *loop) adoptDaemon(s *service, pid, fd int) {
+	if s.pidfd >= 0 {
+		l.release(s.pidfd)
+	}
+	s.pidfd = fd
+	l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+	l.byPid[pid] = s
+	st, err := servicedir.ProcStartTime(pid)
+	if err == nil {
+		err = servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: st})
+	}
+	if err != nil {
+		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
+	}
+	os.Remove(filepath.Join(s.dir, servicedir.LaunchErrorPath))
+	s.launch.note = ""
+}
+
+// launchFailed records why a launch failed, for gosv openrc start and
+// svstat readers, and logs it once per failed launch.
+func (l *loop) launchFailed(s *service, msg string) {
+	if s.launch.note != "" {
+		msg += ": " + s.launch.note
+	}
+	if err := servicedir.WriteFile(s.dir, servicedir.LaunchErrorPath, []byte(msg+"\n")); err != nil {
+		l.warnf("unable to write %v", err)
+	}
+	l.warnf("%s: launch failed: %s", s.dir, msg)
+}

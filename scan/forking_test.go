@@ -1,0 +1,187 @@
+package scan
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+// forkingSvc makes a service whose run is the forker launcher in mode.
+func forkingSvc(t *testing.T, scan, name, mode string, extra map[string]string) (dir, pidfile string) {
+	t.Helper()
+	pidfile = filepath.Join(t.TempDir(), name+".pid")
+	files := map[string]string{servicedir.PidfileFile: pidfile + "\n"}
+	for k, v := range extra {
+		files[k] = v
+	}
+	return mksvc(t, scan, name, role("forker", mode, pidfile), files), pidfile
+}
+
+func pidIn(t *testing.T, pidfile string) int {
+	t.Helper()
+	d, err := servicedir.ReadDaemonPidfile(pidfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Pid
+}
+
+// dead says whether pid is gone or a zombie (not yet reaped by whoever
+// inherited it).
+func dead(pid int) bool {
+	st, ok := readProcStat(pid)
+	return !ok || st.state == 'Z'
+}
+
+// TestForkingDaemon: the process the pidfile names is the service: status,
+// restart after SIGKILL, stop.
+func TestForkingDaemon(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fk", "ok", nil)
+	tr := startScanner(t, scan) // after the directories: stopped before they go
+	// A stale pidfile from an earlier run, naming a live foreign process:
+	// older than the launch, so it is waited out, not trusted or failed.
+	os.WriteFile(pidfile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(pidfile, old, old)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	st := status(t, svc)
+	daemon := pidIn(t, pidfile)
+	if st.Pid != daemon || daemon == os.Getpid() {
+		t.Fatalf("status pid %d, pidfile %d", st.Pid, daemon)
+	}
+	if ps, _ := readProcStat(daemon); ps.ppid != tr.cmd.Process.Pid || ps.sid != daemon {
+		t.Fatalf("daemon %d: parent %d (scanner %d), session %d", daemon, ps.ppid, tr.cmd.Process.Pid, ps.sid)
+	}
+	if rec, err := servicedir.ReadPidRecord(svc); err != nil || rec.Pid != daemon {
+		t.Fatalf("pid record %+v %v, want the daemon %d", rec, err, daemon)
+	}
+	// Its death is the service's death: a new launch, a new daemon.
+	w, _ := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	unix.Kill(daemon, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitFor(t, svc, svwait.UpReady)
+	st = status(t, svc)
+	if st.Pid == daemon || st.Pid != pidIn(t, pidfile) || st.Wstat != uint16(unix.SIGKILL) {
+		t.Fatalf("after SIGKILL of %d: %+v, pidfile %d", daemon, st, pidIn(t, pidfile))
+	}
+	// Stop: the down-signal reaches the daemon.
+	daemon = st.Pid
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if !dead(daemon) {
+		t.Fatalf("daemon %d alive after d", daemon)
+	}
+	if _, err := os.Stat(filepath.Join(svc, servicedir.LaunchErrorPath)); err == nil {
+		t.Fatal("launch-error written for good launches")
+	}
+}
+
+// TestForkingNotify: with notification-fd the daemon, inheriting the
+// pipe through the launcher, says when it is ready.
+func TestForkingNotify(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fn", "notify", map[string]string{"notification-fd": "5\n"})
+	startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) || !st.Ready {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
+
+// TestForkingLaunchFails: each way a launch fails is a death with the
+// reason in supervise/gosv/launch-error, and nothing is left running.
+func TestForkingLaunchFails(t *testing.T) {
+	for _, tc := range []struct{ mode, want string }{
+		{"fail", "the launcher exited 3"},
+		{"nopid", "the pidfile named no daemon within 500ms: "},
+		{"dead", ", which is not running"},
+		{"foreign", ", which started before the launcher"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			// A launch that fails at once needs no deadline; nopid's
+			// launcher is sh (it exits at once), so 500 ms is ample.
+			timeout := "60000\n"
+			if tc.mode == "nopid" {
+				timeout = "500\n"
+			}
+			scan := t.TempDir()
+			dir, pidfile := forkingSvc(t, scan, "ff-"+tc.mode, tc.mode, map[string]string{servicedir.TimeoutPidfileFile: timeout})
+			if tc.mode == "nopid" {
+				// The daemon stays in the launcher's group, so the failed
+				// launch's group kill reaches it.
+				os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nGOSV_TEST_ROLE=pause \"$GOSV_TEST_BIN\" &\n"), 0o755)
+			}
+			startScanner(t, scan)
+			sub, err := servicedir.Subscribe(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			svc := link(t, scan, dir)
+			waitEvent(t, sub, "d")
+			b, _ := os.ReadFile(filepath.Join(svc, servicedir.LaunchErrorPath))
+			if !strings.Contains(string(b), tc.want) {
+				t.Fatalf("launch-error %q, want %q", b, tc.want)
+			}
+			if tc.mode == "nopid" && !strings.Contains(string(b), pidfile+" does not exist") {
+				t.Fatalf("launch-error %q does not name the missing pidfile", b)
+			}
+			ctlWait(t, svc, "d", svwait.DownReady)
+			pgid := status(t, svc).Pid
+			if _, empty := groupState(pgid); pgid != 0 && !empty {
+				t.Fatalf("process group %d still has members", pgid)
+			}
+		})
+	}
+}
+
+// TestForkingAdoptAfterSIGKILL: a new scanner adopts the daemon (no longer
+// its child: watched by pidfd) and restarts it when it dies.
+func TestForkingAdoptAfterSIGKILL(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fa", "ok", nil)
+	tr := startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	daemon := status(t, svc).Pid
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	tr2 := startScanner(t, scan)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != daemon || dead(daemon) {
+		t.Fatalf("after the scanner's restart: %+v, want the adopted daemon %d", st, daemon)
+	}
+	w, _ := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	unix.Kill(daemon, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waitFor(t, svc, svwait.UpReady)
+	st := status(t, svc)
+	if st.Pid == daemon || st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("after SIGKILL of the adopted daemon: %+v", st)
+	}
+	if ps, _ := readProcStat(st.Pid); ps.ppid != tr2.cmd.Process.Pid {
+		t.Fatalf("new daemon's parent %d, want the new scanner %d", ps.ppid, tr2.cmd.Process.Pid)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if !dead(st.Pid) {
+		t.Fatalf("daemon %d alive after d", st.Pid)
+	}
+}
