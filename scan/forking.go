@@ -29,11 +29,12 @@ const maxAncestry = 64
 
 // launchState is what the loop knows about a forking service's launch.
 type launchState struct {
-	pidfile string    // absolute path of the daemon's pidfile, read at the spawn
-	start   uint64    // the launcher's start time (clock ticks since boot)
-	at      time.Time // the launcher's spawn (wall clock)
-	wd      int32     // inotify watch on the pidfile's directory, or -1
-	note    string    // the last reason the pidfile was not accepted
+	pidfile  string    // absolute path of the daemon's pidfile, read at the spawn
+	launcher int       // the launcher's pid
+	start    uint64    // the launcher's start time (clock ticks since boot)
+	at       time.Time // the launcher's spawn (wall clock)
+	wd       int32     // inotify watch on the pidfile's directory, or -1
+	note     string    // the last reason the pidfile was not accepted
 }
 
 // beginLaunch records the launcher just spawned.
@@ -42,7 +43,7 @@ func (l *loop) beginLaunch(s *service, pid int, start uint64, at time.Time) {
 	if err != nil || !ok {
 		path = ""
 	}
-	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note = path, start, at, ""
+	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note = path, pid, start, at, ""
 }
 
 // watchPidfile watches the pidfile's directory and looks at the pidfile
@@ -54,7 +55,10 @@ func (l *loop) watchPidfile(s *service) {
 	}
 	if s.launch.wd < 0 {
 		dir := filepath.Dir(s.launch.pidfile)
-		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
+		// NOTE: IN_MODIFY too: a daemon that rewrites the pidfile through
+		// a descriptor it keeps open (as a lock, like Debian's cron)
+		// never closes it.
+		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MODIFY|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
 		if err != nil {
 			// The deadline still ends the launch, with this reason.
 			s.launch.note = "unable to watch " + dir + ": " + err.Error()
@@ -153,6 +157,13 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 		return supervise.Event{}, false
 	case d.Pid == 0:
 		s.launch.note = p + " holds no pid"
+		return supervise.Event{}, false
+	}
+	if d.Pid == s.launch.launcher {
+		// Some launchers write their own pid before they fork (Debian's
+		// cron takes the pidfile's lock first, to refuse a second
+		// instance); the daemon rewrites it after the fork.
+		s.launch.note = p + " names the launcher (pid " + strconv.Itoa(d.Pid) + "), not its daemon"
 		return supervise.Event{}, false
 	}
 	why, pgid, child := l.daemonOf(s, d.Pid)

@@ -341,6 +341,12 @@ func (x *check) skipf(format string, args ...any) {
 }
 
 func (x *check) record() {
+	if x.t.Failed() && x.ph.p.sup == "gosv" {
+		// What gosv said: the scanner's and the daemons' catch-all log.
+		r := x.ph.e.Run(x.t, "tail", "-n", "30", "/var/log/gosv/current")
+		x.t.Logf("last lines of /var/log/gosv/current:\n%s", r.Stdout)
+		x.t.Logf("processes:\n%s", x.ph.e.psTree())
+	}
 	var cell string
 	switch {
 	case x.skip != "":
