@@ -386,12 +386,21 @@ func (x *check) record() {
 }
 
 // svc runs rc-service for the daemon, killed after svcTimeout: then Code
-// is -1. NOTE: only nsenter is killed; the hung openrc-run goes in reset.
+// is -1.
 func (r *real) svc(t *testing.T, args ...string) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), svcTimeout)
 	defer cancel()
 	cmd := r.e.command(ctx, append([]string{"rc-service", r.d.name}, args...)...)
+	// NOTE: the service's openrc-run dies, not nsenter: nsenter then reaps
+	// it and exits. Killing nsenter would leave its child a zombie of a
+	// parent outside the namespace. What openrc-run started goes in reset.
+	cmd.Cancel = func() error {
+		for _, p := range r.e.procs("/etc/init.d/" + r.d.name + " ") {
+			unix.Kill(p.HostPid, unix.SIGKILL)
+		}
+		return nil
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = cmdWaitDelay
