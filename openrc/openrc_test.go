@@ -190,7 +190,7 @@ func TestDetectLibexecDir(t *testing.T) {
 }
 
 // TestHookPassesVars checks that the hook passes exactly [Vars], and
-// keeps the rules of spec §6.3: it ends with return 0, never changes
+// keeps the rules of an rc.conf.d hook: it ends with return 0, never changes
 // shell options, and no line starts an rc_* assignment librc would read.
 func TestHookPassesVars(t *testing.T) {
 	h := Hook("/usr/bin")

@@ -31,7 +31,8 @@ const (
 	logTailBytes = 64 << 10
 )
 
-// Status codes of `gosv openrc status`, supervise-daemon's (spec §2.4).
+// Status codes of `gosv openrc status`, supervise-daemon's (OpenRC's
+// supervise-daemon.c, the rc_service_status codes; docs/openrc.md lists them).
 const (
 	StatusStarted      = 0
 	StatusCrashed      = 32

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/gosv/gosv/internal/reap"
 )
 
 // RC reads and writes OpenRC's state under RC_SVCDIR the way librc does,
@@ -103,7 +105,8 @@ func (rc RC) State(svc string) (State, bool) {
 
 // Mark marks the service with OpenRC's mark_service_<state> as an outside
 // program does: without RC_SVCNAME, so no openrc-run is signalled
-// (spec §2.6). Marking stopped removes options/<svc> and daemons/<svc>.
+// (OpenRC's mark_service_* helpers act on RC_SVCNAME's openrc-run
+// otherwise). Marking stopped removes options/<svc> and daemons/<svc>.
 func (rc RC) Mark(svc, state string) error {
 	prog := filepath.Join(rc.LibexecDir, "sbin", "mark_service_"+state)
 	cmd := exec.Command(prog, svc)
@@ -114,7 +117,7 @@ func (rc RC) Mark(svc, state string) error {
 		}
 	}
 	cmd.Env = append(cmd.Env, "RC_SVCDIR="+rc.SvcDir, "RC_LIBEXECDIR="+rc.LibexecDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := reap.CombinedOutput(cmd); err != nil {
 		return fmt.Errorf("%s %s: %v: %s", prog, svc, err, strings.TrimSpace(string(out)))
 	}
 	return nil

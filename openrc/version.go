@@ -94,6 +94,3 @@ func (v Version) AtLeast(o Version) bool {
 // and lists reload for every service (0.63.1, commit e93d2f4f). Unknown
 // versions are taken as old, the conservative answer for lints.
 func (v Version) HasDefaultReload() bool { return v.AtLeast(Version{0, 63, 1}) }
-
-// HasNotify reports whether supervise-daemon knows --notify (0.60).
-func (v Version) HasNotify() bool { return v.AtLeast(Version{0, 60, 0}) }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,8 +34,13 @@ type launchState struct {
 	launcher int       // the launcher's pid
 	start    uint64    // the launcher's start time (clock ticks since boot)
 	at       time.Time // the launcher's spawn (wall clock)
-	wd       int32     // inotify watch on the pidfile's directory, or -1
+	wd       int32     // inotify watch on the pidfile's directory (or its nearest existing ancestor), or -1
+	watched  string    // the directory wd watches
 	note     string    // the last reason the pidfile was not accepted
+	// readopted: this supervisor took the launch over from one that was
+	// killed; the daemon was reparented elsewhere, so its ancestry cannot
+	// be checked and only a trusted pidfile names it.
+	readopted bool
 }
 
 // beginLaunch records the launcher just spawned.
@@ -43,7 +49,56 @@ func (l *loop) beginLaunch(s *service, pid int, start uint64, at time.Time) {
 	if err != nil || !ok {
 		path = ""
 	}
-	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note = path, pid, start, at, ""
+	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, pid, start, at, "", false
+	if err := servicedir.WriteRecord(s.dir, servicedir.LaunchRecordPath, servicedir.PidRecord{Pid: pid, StartTime: start}); err != nil {
+		l.warn(s, "record", "unable to record the launch of %s: %v", s.dir, err)
+	}
+}
+
+// endLaunch forgets the launch record: the daemon was found, or the
+// launch is over.
+func endLaunch(dir string) {
+	os.Remove(filepath.Join(dir, servicedir.LaunchRecordPath))
+}
+
+// adoptLaunch takes over the launch a killed scanner left in progress
+// (supervise/gosv/launch): the launcher, if it still lives, is watched by
+// pidfd, and the pidfile is awaited as usual. It reports whether there
+// was such a launch.
+func (l *loop) adoptLaunch(s *service) bool {
+	if !s.m.Cfg.Forking {
+		return false
+	}
+	rec, err := servicedir.ReadRecord(s.dir, servicedir.LaunchRecordPath)
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(s.dir, servicedir.LaunchRecordPath))
+	if err != nil {
+		return false
+	}
+	path, ok, err := servicedir.ReadPidfileFile(s.dir)
+	if err != nil || !ok {
+		path = ""
+	}
+	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, rec.Pid, rec.StartTime, fi.ModTime(), "", true
+	if old, err := servicedir.ReadStatus(s.dir); err == nil {
+		s.m.Stamp, s.m.WantUp = old.Stamp, old.WantUp
+	} else {
+		_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
+		s.m.WantUp = err != nil
+	}
+	pid := 0
+	if st, err := servicedir.ProcStartTime(rec.Pid); err == nil && st == rec.StartTime {
+		if fd, err := unix.PidfdOpen(rec.Pid, 0); err == nil {
+			s.pidfd = fd
+			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: rec.Pid})
+			l.byPid[rec.Pid] = s
+			pid = rec.Pid
+		}
+	}
+	l.feed(s, supervise.Event{Kind: supervise.EvAdoptLaunch, Pid: pid, Pgid: rec.Pid})
+	return true
 }
 
 // watchPidfile watches the pidfile's directory and looks at the pidfile
@@ -53,22 +108,42 @@ func (l *loop) watchPidfile(s *service) {
 		s.launch.note = "no pidfile path (" + filepath.Join(s.dir, servicedir.PidfileFile) + " unreadable)"
 		return
 	}
-	if s.launch.wd < 0 {
-		dir := filepath.Dir(s.launch.pidfile)
-		// NOTE: IN_MODIFY too: a daemon that rewrites the pidfile through
-		// a descriptor it keeps open (as a lock, like Debian's cron)
-		// never closes it.
-		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MODIFY|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
-		if err != nil {
-			// The deadline still ends the launch, with this reason.
-			s.launch.note = "unable to watch " + dir + ": " + err.Error()
-			return
-		}
-		s.launch.wd = int32(wd)
-		l.pidWatch[s.launch.wd] = append(l.pidWatch[s.launch.wd], s)
+	if !l.addPidWatch(s) {
+		return
 	}
 	if e, ok := l.pidfileVerdict(s); ok {
 		l.pending = append(l.pending, e)
+	}
+}
+
+// addPidWatch watches the pidfile's directory or, while it does not exist
+// (a daemon may make its own /run/NAME after its launcher exited), its
+// nearest existing ancestor, for the next component to appear. It reports
+// whether the pidfile's own directory is watched.
+func (l *loop) addPidWatch(s *service) bool {
+	want := filepath.Dir(s.launch.pidfile)
+	if s.launch.wd >= 0 {
+		return s.launch.watched == want
+	}
+	for dir := want; ; dir = filepath.Dir(dir) {
+		// NOTE: IN_MODIFY too: a daemon that rewrites the pidfile through
+		// a descriptor it keeps open (as a lock, like Debian's cron) never
+		// closes it.
+		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MODIFY|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
+		if (err == unix.ENOENT || err == unix.ENOTDIR) && dir != "/" {
+			continue
+		}
+		if err != nil {
+			// The deadline still ends the launch, with this reason.
+			s.launch.note = "unable to watch " + dir + ": " + err.Error()
+			return false
+		}
+		s.launch.wd, s.launch.watched = int32(wd), dir
+		l.pidWatch[s.launch.wd] = append(l.pidWatch[s.launch.wd], s)
+		if dir != want {
+			s.launch.note = s.launch.pidfile + " does not exist (nor does " + want + ")"
+		}
+		return dir == want
 	}
 }
 
@@ -113,12 +188,27 @@ func (l *loop) rmWatch(wd int32) {
 // pidfileChanged handles an inotify event on a watched pidfile directory.
 func (l *loop) pidfileChanged(wd int32, name string) {
 	for _, s := range append([]*service(nil), l.pidWatch[wd]...) {
-		if s.m.State != supervise.AwaitPid || filepath.Base(s.launch.pidfile) != name {
+		if s.launch.watched == filepath.Dir(s.launch.pidfile) && filepath.Base(s.launch.pidfile) != name {
 			continue
 		}
-		if e, ok := l.pidfileVerdict(s); ok {
-			l.feed(s, e)
+		l.lookAgain(s)
+	}
+}
+
+// lookAgain re-examines an awaited pidfile, first moving a watch on an
+// ancestor down as far as the path now exists.
+func (l *loop) lookAgain(s *service) {
+	if s.m.State != supervise.AwaitPid {
+		return
+	}
+	if s.launch.watched != filepath.Dir(s.launch.pidfile) {
+		l.unwatchPidfile(s)
+		if !l.addPidWatch(s) {
+			return
 		}
+	}
+	if e, ok := l.pidfileVerdict(s); ok {
+		l.feed(s, e)
 	}
 }
 
@@ -130,12 +220,7 @@ func (l *loop) recheckPidfiles() {
 		all = append(all, list...)
 	}
 	for _, s := range all {
-		if s.m.State != supervise.AwaitPid {
-			continue
-		}
-		if e, ok := l.pidfileVerdict(s); ok {
-			l.feed(s, e)
-		}
+		l.lookAgain(s)
 	}
 }
 
@@ -147,6 +232,15 @@ func (l *loop) recheckPidfiles() {
 // deadline ends those, with the last reason in s.launch.note.
 func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 	p := s.launch.pidfile
+	for _, o := range l.pidWatch[s.launch.wd] {
+		if o != s && o.launch.pidfile == p {
+			// Two launches awaiting one pidfile: whichever read it first
+			// would take the other's daemon. Neither does; the deadline
+			// ends both, saying why.
+			s.launch.note = p + " is also the pidfile of " + o.show(o.dir) + ", launching at the same time"
+			return supervise.Event{}, false
+		}
+	}
 	d, err := servicedir.ReadDaemonPidfile(p)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -166,7 +260,7 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 		s.launch.note = p + " names the launcher (pid " + strconv.Itoa(d.Pid) + "), not its daemon"
 		return supervise.Event{}, false
 	}
-	why, pgid, child := l.daemonOf(s, d.Pid)
+	why, pgid, child := l.daemonOf(s, d.Pid, trustedPidfile(p, d))
 	if why == "" {
 		fd, err := unix.PidfdOpen(d.Pid, 0)
 		if err == nil {
@@ -188,12 +282,17 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 // is the child subreaper, a daemon whose launcher exited is reparented to
 // the scanner, so its parent chain reaches the scanner through processes
 // no older than the launcher and belonging to no other service.
-func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) {
+//
+// A launch taken over from a killed scanner cannot check ancestry (the
+// daemon was reparented to another subreaper or init): there, a trusted
+// pidfile (see trustedPidfile) and the start time must do, as for
+// systemd's PIDFile= outside the service's cgroup.
+func (l *loop) daemonOf(s *service, pid int, trusted bool) (why string, pgid int, child bool) {
 	if pid == l.self.Pid || pid == 1 {
 		return "which is the supervisor or init", 0, false
 	}
 	if o := l.owner(pid); o != nil && o != s {
-		return "which is a process of " + o.dir, 0, false
+		return "which is a process of " + o.show(o.dir), 0, false
 	}
 	st, ok := readProcStat(pid)
 	if !ok || st.state == 'Z' {
@@ -202,27 +301,53 @@ func (l *loop) daemonOf(s *service, pid int) (why string, pgid int, child bool) 
 	if why := l.notOlder(s, pid); why != "" {
 		return why, 0, false
 	}
-	p, ppid := pid, st.ppid
+	why, child = l.ancestry(s, pid, st.ppid)
+	if why != "" && s.launch.readopted {
+		if !trusted {
+			return why + "; the launch was taken over from a killed scanner, and only a pidfile owned by root or by gosv's user, in a directory nobody else may write, is trusted then", 0, false
+		}
+		return "", st.pgrp, false
+	}
+	return why, st.pgrp, child
+}
+
+// ancestry checks that pid's parent chain reaches the scanner through
+// processes of this launch, and says whether pid is our child.
+func (l *loop) ancestry(s *service, pid, ppid int) (why string, child bool) {
+	p := pid
 	for range maxAncestry {
 		if ppid == l.self.Pid {
-			return "", st.pgrp, p == pid
+			return "", p == pid
 		}
 		if ppid <= 1 {
-			return "which does not descend from the launcher (its parent chain ends at pid " + strconv.Itoa(ppid) + ")", 0, false
+			return "which does not descend from the launcher (its parent chain ends at pid " + strconv.Itoa(ppid) + ")", false
 		}
 		if o := l.owner(ppid); o != nil && o != s {
-			return "which is below a process of " + o.dir, 0, false
+			return "which is below a process of " + o.show(o.dir), false
 		}
 		if why := l.notOlder(s, ppid); why != "" {
-			return "whose ancestor " + strconv.Itoa(ppid) + " " + why[len("which "):], 0, false
+			return "whose ancestor " + strconv.Itoa(ppid) + " " + why[len("which "):], false
 		}
 		pst, ok := readProcStat(ppid)
 		if !ok {
-			return "whose ancestor " + strconv.Itoa(ppid) + " vanished", 0, false
+			return "whose ancestor " + strconv.Itoa(ppid) + " vanished", false
 		}
 		p, ppid = ppid, pst.ppid
 	}
-	return "which is too deep below the supervisor", 0, false
+	return "which is too deep below the supervisor", false
+}
+
+// trustedPidfile: a pidfile only root or gosv's own user could have
+// written: owned by one of them, in a directory owned by one of them that
+// no group or other may write. A daemon that dropped privileges cannot
+// then name another process.
+func trustedPidfile(path string, d servicedir.DaemonPidfile) bool {
+	mine := func(uid int) bool { return uid == 0 || uid == os.Geteuid() }
+	var st unix.Stat_t
+	if !mine(d.Uid) || unix.Stat(filepath.Dir(path), &st) != nil {
+		return false
+	}
+	return mine(int(st.Uid)) && st.Mode&0o022 == 0
 }
 
 // owner is the service whose run, finish, check or daemon pid is, or nil.
@@ -260,9 +385,10 @@ func (l *loop) adoptDaemon(s *service, pid, fd int) {
 		err = servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: st})
 	}
 	if err != nil {
-		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
+		l.warn(s, "record", "unable to record pid %d for %s: %v", pid, s.dir, err)
 	}
 	os.Remove(filepath.Join(s.dir, servicedir.LaunchErrorPath))
+	endLaunch(s.dir)
 	s.launch.note = ""
 }
 
@@ -272,8 +398,17 @@ func (l *loop) launchFailed(s *service, msg string) {
 	if s.launch.note != "" {
 		msg += ": " + s.launch.note
 	}
+	msg = s.show(msg) // a relative pidfile was reached through the directory's fd
 	if err := servicedir.WriteFile(s.dir, servicedir.LaunchErrorPath, []byte(msg+"\n")); err != nil {
-		l.warnf("unable to write %v", err)
+		l.warn(s, "state|"+servicedir.LaunchErrorPath, "unable to write %v", err)
 	}
-	l.warnf("%s: launch failed: %s", s.dir, msg)
+	// The same failure again (pids aside) is reported as warnlimit says:
+	// once, then with a count, not at every relaunch.
+	sig := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return 'N'
+		}
+		return r
+	}, msg)
+	l.warnSig(s, "launch", sig, s.dir+": launch failed: "+msg)
 }

@@ -22,7 +22,27 @@ func forkingSvc(t *testing.T, scan, name, mode string, extra map[string]string) 
 	for k, v := range extra {
 		files[k] = v
 	}
-	return mksvc(t, scan, name, role("forker", mode, pidfile), files), pidfile
+	dir = mksvc(t, scan, name, role("forker", mode, pidfile), files)
+	// Registered before the scanner: runs after it stopped. A launch the
+	// test gave up on (a deadline under load) may leave a daemon that no
+	// supervisor owns: it is ours, named by the unique pidfile path.
+	t.Cleanup(func() { killStrays(pidfile) })
+	return dir, pidfile
+}
+
+// killStrays SIGKILLs, by pid, the test's own processes whose command line
+// holds marker.
+func killStrays(marker string) {
+	d, _ := os.ReadDir("/proc")
+	for _, e := range d {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && strings.Contains(string(b), marker) {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
 }
 
 func pidIn(t *testing.T, pidfile string) int {
@@ -148,20 +168,26 @@ func TestForkingLaunchFails(t *testing.T) {
 		{"nopid", "the pidfile named no daemon within 500ms: "},
 		{"dead", ", which is not running"},
 		{"foreign", ", which started before the launcher"},
+		{"never", ") did not exit within 500ms"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			// A launch that fails at once needs no deadline; nopid's
 			// launcher is sh (it exits at once), so 500 ms is ample.
 			timeout := "60000\n"
-			if tc.mode == "nopid" {
+			if tc.mode == "nopid" || tc.mode == "never" {
 				timeout = "500\n"
 			}
 			scan := t.TempDir()
 			dir, pidfile := forkingSvc(t, scan, "ff-"+tc.mode, tc.mode, map[string]string{servicedir.TimeoutPidfileFile: timeout})
-			if tc.mode == "nopid" {
+			switch tc.mode {
+			case "nopid":
 				// The daemon stays in the launcher's group, so the failed
 				// launch's group kill reaches it.
 				os.WriteFile(filepath.Join(dir, "run"), []byte("#!/bin/sh\nGOSV_TEST_ROLE=pause \"$GOSV_TEST_BIN\" &\n"), 0o755)
+			case "never":
+				// A daemon run in the foreground by mistake: the launcher
+				// never exits, and is killed at the deadline.
+				os.WriteFile(filepath.Join(dir, "run"), []byte(pauseRun), 0o755)
 			}
 			startScanner(t, scan)
 			sub, err := servicedir.Subscribe(dir)
@@ -222,4 +248,148 @@ func TestForkingAdoptAfterSIGKILL(t *testing.T) {
 	if !dead(st.Pid) {
 		t.Fatalf("daemon %d alive after d", st.Pid)
 	}
+}
+
+// TestForkingAdoptDuringLaunch: a scanner SIGKILLed in the middle of a
+// launch: the new one takes the launch over (supervise/gosv/launch) and
+// adopts the daemon once its pidfile names it; one daemon, supervised.
+func TestForkingAdoptDuringLaunch(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fl", "gated", nil)
+	if err := unix.Mkfifo(pidfile+".gate", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u") // the launcher runs
+	if _, err := servicedir.ReadRecord(svc, servicedir.LaunchRecordPath); err != nil {
+		t.Fatalf("no launch record during the launch: %v", err)
+	}
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	startScanner(t, scan)
+	waitEvent(t, sub, "s") // the new scanner took the directory
+	if st := status(t, svc); !st.Up() || st.Ready {
+		t.Fatalf("after the takeover: %+v, want up (launching), not ready", st)
+	}
+	// NOTE: O_RDWR never blocks on a fifo, and the gate stays open: the
+	// line waits in it for a daemon that is not there yet.
+	gate, err := os.OpenFile(pidfile+".gate", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	gate.Write([]byte("\n"))
+	waitFor(t, svc, svwait.UpReady)
+	daemon := status(t, svc).Pid
+	if daemon != pidIn(t, pidfile) {
+		t.Fatalf("status pid %d, pidfile %d", daemon, pidIn(t, pidfile))
+	}
+	if _, err := servicedir.ReadRecord(svc, servicedir.LaunchRecordPath); err == nil {
+		t.Error("launch record left after the daemon was found")
+	}
+	// Not our child: its death comes by pidfd, and a new launch follows.
+	w, _ := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	unix.Kill(daemon, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	gate.Write([]byte("\n")) // for the next daemon, whenever it reads
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid == daemon || st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("after SIGKILL of the adopted daemon: %+v", st)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
+
+// TestForkingTakeoverUntrustedPidfile: after a takeover the daemon's
+// ancestry is lost, so a pidfile in a directory others may write is not
+// believed: the launch fails with the reason.
+func TestForkingTakeoverUntrustedPidfile(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fu", "gated", nil)
+	if err := unix.Mkfifo(pidfile+".gate", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u")
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	startScanner(t, scan)
+	waitEvent(t, sub, "s")
+	os.Chmod(filepath.Dir(pidfile), 0o777)
+	// Want down (O: no signal), so that the failure is not relaunched.
+	if err := servicedir.WriteControl(svc, []byte("O")); err != nil {
+		t.Fatal(err)
+	}
+	gate, err := os.OpenFile(pidfile+".gate", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	gate.Write([]byte("\n"))
+	waitEvent(t, sub, "d")
+	// The refused daemon left the launcher's group: nobody supervises it.
+	if pid := pidIn(t, pidfile); pid > 0 {
+		unix.Kill(pid, unix.SIGKILL)
+	}
+	b, _ := os.ReadFile(filepath.Join(svc, servicedir.LaunchErrorPath))
+	if !strings.Contains(string(b), "the launch was taken over from a killed scanner") {
+		t.Fatalf("launch-error %q", b)
+	}
+	waitFor(t, svc, svwait.DownReady)
+}
+
+// TestForkingPidfileDirMadeByDaemon: the pidfile's directory does not
+// exist when the launcher exits (the daemon makes it): gosv watches the
+// nearest ancestor and follows the path down.
+func TestForkingPidfileDirMadeByDaemon(t *testing.T) {
+	scan := t.TempDir()
+	pidfile := filepath.Join(t.TempDir(), "run", "made", "d.pid")
+	dir := mksvc(t, scan, "fm", role("forker", "ok", pidfile), map[string]string{servicedir.PidfileFile: pidfile + "\n"})
+	t.Cleanup(func() { killStrays(pidfile) })
+	startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
+
+// TestForkingCheck: with ./check, readiness comes from the check, run
+// once the daemon is found.
+func TestForkingCheck(t *testing.T) {
+	scan := t.TempDir()
+	ran := filepath.Join(t.TempDir(), "check.ran")
+	dir, pidfile := forkingSvc(t, scan, "fc", "ok", map[string]string{"check": "#!/bin/sh\necho \"$1\" >> " + ran + "\n"})
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	if st := status(t, svc); st.Pid != pidIn(t, pidfile) {
+		t.Fatalf("status %+v, pidfile %d", st, pidIn(t, pidfile))
+	}
+	if b, err := os.ReadFile(ran); err != nil || string(b) != "fc\n" {
+		t.Fatalf("check runs %q %v, want one", b, err)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
 }

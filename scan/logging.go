@@ -50,7 +50,7 @@ func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 	if err != nil {
 		return &os.PathError{Op: "parse", Path: filepath.Join(dir, logScriptFile), Err: err}
 	}
-	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + dir})
+	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + filepath.Join(sc.dir, e.name)}) // dir is an fd path (fdPath)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (sc *scanner) consumeLog(e *entry) {
 	}
 	retry, eof, err := e.logger.Consume(e.pipe[0], sc.l.scratch)
 	if err != nil {
-		sc.l.warnf("unable to write the log of %s: %v", e.name, err)
+		sc.l.warn(nil, "log|"+e.name, "unable to write the log of %s: %v", e.name, err)
 	}
 	e.logRetry = retry
 	if eof {
@@ -112,7 +112,7 @@ func (sc *scanner) flushInProcessLog(e *entry) {
 		// A retry "now" means more input than one call takes; a later one
 		// means the log directory fails: give up, as nobody will write.
 		if err != nil || retry.After(time.Now()) {
-			sc.l.warnf("unable to write the log of %s at exit: %v (unwritten lines are lost)", e.name, err)
+			sc.l.warn(nil, "log|"+e.name, "unable to write the log of %s at exit: %v (unwritten lines are lost)", e.name, err)
 			break
 		}
 		if retry.IsZero() {
@@ -121,7 +121,7 @@ func (sc *scanner) flushInProcessLog(e *entry) {
 	}
 	if e.logger != nil {
 		if err := e.logger.Flush(sc.l.scratch); err != nil {
-			sc.l.warnf("unable to write the log of %s at exit: %v", e.name, err)
+			sc.l.warn(nil, "log|"+e.name, "unable to write the log of %s at exit: %v", e.name, err)
 		}
 	}
 	sc.closeInProcessLog(e)
@@ -132,7 +132,7 @@ func (sc *scanner) closeInProcessLog(e *entry) {
 		return
 	}
 	if err := e.logger.Close(); err != nil {
-		sc.l.warnf("unable to close the log of %s: %v", e.name, err)
+		sc.l.warn(nil, "log|"+e.name, "unable to close the log of %s: %v", e.name, err)
 	}
 	e.logger, e.logRetry = nil, time.Time{}
 	if e.pipe[0] >= 0 {

@@ -17,6 +17,7 @@ import (
 	"github.com/gosv/gosv/internal/reap"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
+	"github.com/gosv/gosv/internal/warnlimit"
 )
 
 // Config says what to supervise and how to report.
@@ -76,23 +77,26 @@ type loop struct {
 	wds      map[int32]*service   // inotify watches waiting for ./run
 	pidWatch map[int32][]*service // inotify watches of pidfile directories (forking mode)
 	draining []*service           // services whose dead run's group still has members
+	sdPaused []*service           // services whose sd_notify socket is paused (flooded)
 	timers   timerHeap
 	due      []*service // services whose deadline passed, this turn
 	closing  []int      // fds to close at the end of the batch (epoll may still report them)
 
-	pending  []supervise.Event // feedback events of the service being stepped
-	acts     []supervise.Action
-	exits    []reap.Exit
-	warns    []error
-	notifier servicedir.Notifier
-	scratch  *logdir.Scratch // buffers shared by every in-process logger
-	ndir     string          // sd_notify socket directory, made on first use
-	devnull  int
-	oob      [512]byte            // SCM_CREDENTIALS and SCM_RIGHTS of sd_notify datagrams
-	self     servicedir.PidRecord // this process, for supervise/gosv/supervisor
-	env      []string
-	buf      [4096]byte
-	events   [128]unix.EpollEvent
+	pending   []supervise.Event // feedback events of the service being stepped
+	acts      []supervise.Action
+	exits     []reap.Exit
+	warns     []error
+	limits    warnlimit.Limiter // the scanner's own warnings (see warn)
+	procReads int               // /proc/PID/stat reads for sd_notify senders (tests)
+	notifier  servicedir.Notifier
+	scratch   *logdir.Scratch // buffers shared by every in-process logger
+	ndir      string          // sd_notify socket directory, made on first use
+	devnull   int
+	oob       [512]byte            // SCM_CREDENTIALS and SCM_RIGHTS of sd_notify datagrams
+	self      servicedir.PidRecord // this process, for supervise/gosv/supervisor
+	env       []string
+	buf       [4096]byte
+	events    [128]unix.EpollEvent
 
 	sc     *scanner // nil in supervise mode
 	single *service // supervise mode
@@ -160,7 +164,7 @@ func (l *loop) setup() error {
 		return os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
 	}
 	if l.cfg.ServiceDir != "" {
-		s, err := l.newService(l.cfg.ServiceDir, l.cfg.ServiceDir, 0, 1)
+		s, err := l.newService(l.cfg.ServiceDir, l.cfg.ServiceDir, l.cfg.ServiceDir, 0, 1)
 		if err != nil {
 			return err
 		}
@@ -211,7 +215,7 @@ func (l *loop) run() {
 	for !l.done {
 		n, err := unix.EpollWait(l.ep, l.events[:], l.timeout())
 		if err != nil && err != unix.EINTR {
-			l.warnf("unable to epoll_wait: %v", err)
+			l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
 		}
 		// NOTE: consume the signal eventfd before reaping. Reading it
 		// after reapAll would swallow the wakeup of a child that died in
@@ -271,11 +275,23 @@ func (l *loop) nextDeadline() time.Time {
 			d = t
 		}
 	}
+	// Only flooded sockets are in the list: it is empty but under attack.
+	for _, s := range l.sdPaused {
+		if d.IsZero() || s.sdPausedUntil.Before(d) {
+			d = s.sdPausedUntil
+		}
+	}
 	return d
 }
 
 func (l *loop) fireTimers() {
 	now := time.Now()
+	for i := 0; i < len(l.sdPaused); i++ {
+		if s := l.sdPaused[i]; !now.Before(s.sdPausedUntil) {
+			l.resumeSdNotify(s) // takes it off the list
+			i--
+		}
+	}
 	// Pop first, then feed: each due machine gets one EvTimeout per turn
 	// even if a step left a deadline in the past.
 	due := l.due[:0]
@@ -342,7 +358,7 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 		s := o.svc
 		l.release(fd)
 		s.pidfd = -1
-		if s.m.State == supervise.Up && s.m.Pid == o.pid {
+		if s.m.Pid == o.pid && (s.m.State == supervise.Up || s.m.State == supervise.Launching || s.m.State == supervise.LaunchAbort) {
 			delete(l.byPid, o.pid)
 			l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: o.pid, Unknown: true})
 		}
@@ -372,7 +388,8 @@ func (l *loop) handleSignals(set uint64) {
 	}
 }
 
-// superviseSignal applies s6-supervise's signal semantics (spec §4.3).
+// superviseSignal applies s6-supervise's signal semantics (s6-supervise(8),
+// section "Signals"; the gosv table is in the README).
 func (l *loop) superviseSignal(sig unix.Signal) {
 	s := l.single
 	switch sig {
@@ -388,10 +405,6 @@ func (l *loop) superviseSignal(sig unix.Signal) {
 		}
 		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
 	}
-}
-
-func (l *loop) warnf(format string, args ...any) {
-	fmt.Fprintf(l.cfg.Stderr, "%s: warning: "+format+"\n", append([]any{l.cfg.Prog}, args...)...)
 }
 
 // childEnv is the environment of every run and finish: the scanner's own,

@@ -2,11 +2,13 @@ package scan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -109,6 +111,10 @@ func bindNotifySocket(path string) (int, error) {
 }
 
 func (l *loop) closeNotifySocket(s *service) {
+	l.resumeSdNotify(s)
+	for len(s.senders) > 0 {
+		l.forgetSender(s, len(s.senders)-1)
+	}
 	if s.sdfd >= 0 {
 		l.release(s.sdfd)
 		os.Remove(s.sdpath)
@@ -116,37 +122,207 @@ func (l *loop) closeNotifySocket(s *service) {
 	}
 }
 
-// readSdNotify handles every pending datagram. Passed fds are closed; a
-// datagram counts only if its sender is the main process (main) or in the
-// run's session (all); MAINPID= only from the session.
+// sd_notify flood control. A datagram costs the loop O(1) system calls
+// whoever sends it: recvmsg, and a liveness probe of the sender's cached
+// pidfd; /proc is read only the first time a sender is seen. Each sender
+// gets a token bucket; what it sends beyond is dropped, counted and
+// reported (once an hour, see warn). A wakeup handles at most sdBatch
+// datagrams, so that a flood on one socket cannot starve the others.
+//
+// Dropping alone still costs a recvmsg per datagram, as fast as a
+// flooder can send. So a socket that had a datagram dropped, or yielded a
+// whole batch in one wakeup, is not read for sdPause: its queue fills up
+// (net.unix.max_dgram_qlen) and the flooder's sendto blocks, which bounds
+// what a flood costs the scanner to about sdBatch datagrams per sdPause.
+// The run's own datagrams are delayed meanwhile, not dropped (a sender
+// blocks on a full queue).
+const (
+	sdSendersMax = 8   // senders remembered per service (their pidfds are held)
+	sdRate       = 100 // datagrams per second per sender, sustained
+	sdBurst      = 200 // datagrams a sender may send at once
+	sdBatch      = 64  // datagrams read per wakeup per socket
+	sdPause      = 100 * time.Millisecond
+)
+
+// sdSender is one process that sent datagrams to a service's socket.
+// The pidfd ties what was learnt (its session) to that very process: a
+// pid is only looked up again once the pidfd says its process died, so a
+// recycled pid never inherits another process's verdict. The session is
+// read once: no process can join a session it was not born in, so an
+// outsider stays one; a process of the run that calls setsid later keeps
+// its verdict, which it earned as the run's.
+type sdSender struct {
+	pid     int
+	pidfd   int
+	sid     int       // session id when first seen (see below)
+	tokens  float64   // token bucket
+	filled  time.Time // when tokens was last refilled
+	dropped int       // datagrams dropped by the rate limit
+}
+
+// readSdNotify handles the pending datagrams (at most sdBatch). Passed
+// fds are closed; a datagram counts only if its sender is the main
+// process (main) or in the run's session (all); MAINPID= only from the
+// session.
 func (l *loop) readSdNotify(s *service, fd int) {
-	for {
+	now := time.Now()
+	read, dropped := 0, false
+	defer func() {
+		if (dropped || read == sdBatch) && s.sdfd == fd {
+			l.pauseSdNotify(s, now.Add(sdPause))
+		}
+	}()
+	for ; read < sdBatch; read++ {
 		n, oobn, _, _, err := unix.Recvmsg(fd, l.buf[:], l.oob[:], unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 		if err != nil {
 			return // EAGAIN: nothing more
 		}
-		sender := -1
-		if msgs, err := unix.ParseSocketControlMessage(l.oob[:oobn]); err == nil {
-			for i := range msgs {
-				if fds, err := unix.ParseUnixRights(&msgs[i]); err == nil {
-					for _, f := range fds {
-						unix.Close(f)
-					}
-				}
-				if c, err := unix.ParseUnixCredentials(&msgs[i]); err == nil {
-					sender = int(c.Pid)
-				}
-			}
-		}
+		sender := credentials(l.oob[:oobn])
 		if s.m.State != supervise.Up || sender <= 0 {
 			continue
 		}
-		if sessionOf(sender) != s.m.Pgid {
+		snd := l.sdSender(s, sender, now)
+		if snd == nil {
+			continue // gone before it could be identified
+		}
+		if !snd.take(now) {
+			snd.dropped++
+			dropped = true
+			l.warnSig(s, "sdflood", "sdflood", fmt.Sprintf("%s: dropping sd_notify datagrams from pid %d beyond %d a second (%d dropped so far)",
+				s.dir, snd.pid, sdRate, snd.dropped))
+			continue
+		}
+		if snd.sid != s.m.Pgid {
 			continue // an impostor: not a process of this run
 		}
 		var msg [4096]byte
 		l.sdNotify(s, msg[:copy(msg[:], l.buf[:n])], sender)
 	}
+}
+
+// credentials walks the control messages of one datagram without
+// allocating: it closes the fds passed with SCM_RIGHTS (nobody wants
+// them) and returns the sender's pid from SCM_CREDENTIALS, or -1.
+func credentials(oob []byte) int {
+	const align = int(unsafe.Sizeof(uintptr(0)))
+	hdr := unix.CmsgSpace(0)
+	pid := -1
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		size := int(h.Len)
+		if size < hdr || size > len(oob) {
+			break
+		}
+		data := oob[hdr:size]
+		if h.Level == unix.SOL_SOCKET {
+			switch h.Type {
+			case unix.SCM_RIGHTS:
+				for ; len(data) >= 4; data = data[4:] {
+					unix.Close(int(int32(binary.NativeEndian.Uint32(data))))
+				}
+			case unix.SCM_CREDENTIALS:
+				if len(data) >= unix.SizeofUcred {
+					pid = int((*unix.Ucred)(unsafe.Pointer(&data[0])).Pid)
+				}
+			}
+		}
+		next := (size + align - 1) &^ (align - 1)
+		if next >= len(oob) {
+			break
+		}
+		oob = oob[next:]
+	}
+	return pid
+}
+
+// sdSender returns what s knows of sender pid, learning it (one /proc
+// read) if it is new or if the process it knew under that pid died. nil
+// if pid is already gone.
+func (l *loop) sdSender(s *service, pid int, now time.Time) *sdSender {
+	for i := range s.senders {
+		x := &s.senders[i]
+		if x.pid != pid {
+			continue
+		}
+		// NOTE: signal 0 checks existence only; EPERM (a scanner that is
+		// not root) still means alive.
+		if unix.PidfdSendSignal(x.pidfd, 0, nil, 0) != unix.ESRCH {
+			return x
+		}
+		l.forgetSender(s, i) // died: pid may now be somebody else's
+		break
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil
+	}
+	l.procReads++
+	st, ok := readProcStat(pid)
+	// The pidfd was opened before the read: if its process still lives
+	// after it, what was read is that process's.
+	if !ok || unix.PidfdSendSignal(fd, 0, nil, 0) == unix.ESRCH {
+		unix.Close(fd)
+		return nil
+	}
+	if len(s.senders) == sdSendersMax {
+		oldest := 0
+		for i := range s.senders {
+			if s.senders[i].filled.Before(s.senders[oldest].filled) {
+				oldest = i
+			}
+		}
+		l.forgetSender(s, oldest)
+	}
+	s.senders = append(s.senders, sdSender{pid: pid, pidfd: fd, sid: st.sid, tokens: sdBurst, filled: now})
+	return &s.senders[len(s.senders)-1]
+}
+
+func (l *loop) forgetSender(s *service, i int) {
+	unix.Close(s.senders[i].pidfd)
+	s.senders = append(s.senders[:i], s.senders[i+1:]...)
+}
+
+// take spends one token of the sender's bucket, refilled at sdRate a
+// second up to sdBurst; false means the datagram is over the limit.
+func (x *sdSender) take(now time.Time) bool {
+	if d := now.Sub(x.filled); d > 0 {
+		x.tokens = min(sdBurst, x.tokens+d.Seconds()*sdRate)
+		x.filled = now
+	}
+	if x.tokens < 1 {
+		return false
+	}
+	x.tokens--
+	return true
+}
+
+// pauseSdNotify stops reading s's socket until until (see sdPause).
+func (l *loop) pauseSdNotify(s *service, until time.Time) {
+	if !s.sdPausedUntil.IsZero() {
+		return
+	}
+	ev := unix.EpollEvent{Fd: int32(s.sdfd)} // no events: not reported until resumed
+	if unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, s.sdfd, &ev) != nil {
+		return
+	}
+	s.sdPausedUntil = until
+	l.sdPaused = append(l.sdPaused, s)
+}
+
+// resumeSdNotify reads s's socket again, if it was paused.
+func (l *loop) resumeSdNotify(s *service) {
+	if s.sdPausedUntil.IsZero() {
+		return
+	}
+	s.sdPausedUntil = time.Time{}
+	for i, x := range l.sdPaused {
+		if x == s {
+			l.sdPaused = append(l.sdPaused[:i], l.sdPaused[i+1:]...)
+			break
+		}
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.sdfd)}
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, s.sdfd, &ev)
 }
 
 // sessionOf returns the session id of pid (field 6 of /proc/PID/stat).
@@ -255,7 +431,7 @@ func (l *loop) setMainPid(s *service, pid int) {
 func (l *loop) writeState(s *service, rel string, data []byte) {
 	s.stateFiles = true
 	if err := servicedir.WriteFile(s.dir, rel, data); err != nil {
-		l.warnf("unable to write %v", err)
+		l.warn(s, "state|"+rel, "unable to write %v", err)
 	}
 }
 

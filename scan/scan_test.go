@@ -98,6 +98,15 @@ func TestMain(m *testing.M) {
 		if os.Args[2] == "lockself" {
 			lockselfDaemon()
 		}
+		if os.Args[2] == "gated" {
+			// Write the pidfile only once the test says so (a line on
+			// PIDFILE.gate): the launch stays open as long as it needs.
+			if f, err := os.Open(os.Args[3] + ".gate"); err == nil {
+				f.Read(make([]byte, 1))
+				f.Close()
+			}
+		}
+		os.MkdirAll(filepath.Dir(os.Args[3]), 0o755) // a daemon that makes its own /run/NAME
 		os.WriteFile(os.Args[3], []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 		if os.Args[2] == "notify" {
 			unix.Write(5, []byte("\n"))
@@ -404,6 +413,33 @@ func TestReadinessAndFinish(t *testing.T) {
 	b, err := os.ReadFile(out)
 	if err != nil || string(b) != "256 15 r\n" {
 		t.Fatalf("finish args %q, %v", b, err)
+	}
+}
+
+// TestFinishSeesItsDeath: when finish runs, supervise/death_tally already
+// holds the death it was run for (gosv openrc finish counts respawns in
+// it), as with s6-supervise.
+func TestFinishSeesItsDeath(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	out := filepath.Join(t.TempDir(), "finish.out")
+	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
+	svc := link(t, scan, mksvc(t, scan, "tally", run, map[string]string{
+		"notification-fd": "3\n",
+		"finish":          "#!/bin/sh\nwc -c <supervise/death_tally >" + out + "\n",
+	}))
+	waitFor(t, svc, svwait.UpReady)
+	ctlWait(t, svc, "d", svwait.DownReady)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(svc, "supervise", "death_tally"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(fi.Size(), 10) || fi.Size() == 0 {
+		t.Errorf("finish saw a death_tally of %s bytes, after it: %d", got, fi.Size())
 	}
 }
 

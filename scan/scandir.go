@@ -35,6 +35,7 @@ type devIno struct{ dev, ino uint64 }
 type entry struct {
 	name       string
 	id         devIno
+	dirfd      int  // O_PATH fd of the directory, from the first take; -1 before
 	active     bool // still present in the scan directory
 	hasLog     bool
 	svc, log   *service
@@ -66,7 +67,7 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 	}
 	sc := &scanner{l: l, dir: abs, ctl: -1, byName: map[string]*entry{}, byID: map[devIno]*entry{}}
 	ctlDir := filepath.Join(abs, servicedir.ScanCtlDir)
-	if err := mkdirAll(ctlDir, 0o700); err != nil {
+	if err := servicedir.MkdirPrivate(ctlDir, 0o700); err != nil {
 		return nil, err
 	}
 	if sc.lock, err = servicedir.Lock(filepath.Join(abs, servicedir.ScanLockPath), 0o600); err != nil {
@@ -94,10 +95,11 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 func (sc *scanner) rescan() {
 	d, err := os.ReadDir(sc.dir)
 	if err != nil {
-		sc.l.warnf("unable to scan %s: %v - retrying in %d seconds", sc.dir, err, RetryScan/time.Second)
+		sc.l.warn(nil, "scan", "unable to scan %s: %v - retrying every %d seconds", sc.dir, err, RetryScan/time.Second)
 		sc.retryScan()
 		return
 	}
+	sc.l.limits.Clear("scan")
 	for _, e := range sc.byName {
 		e.active = false
 	}
@@ -126,7 +128,7 @@ func (sc *scanner) found(name string) {
 	var st unix.Stat_t
 	if err := unix.Stat(filepath.Join(sc.dir, name), &st); err != nil {
 		if err != unix.ENOENT {
-			sc.l.warnf("unable to stat %s: %v - retrying in %d seconds", filepath.Join(sc.dir, name), err, RetryScan/time.Second)
+			sc.l.warn(nil, "entry|"+name, "unable to stat %s: %v - retrying every %d seconds", filepath.Join(sc.dir, name), err, RetryScan/time.Second)
 			sc.retryScan()
 		}
 		return
@@ -137,7 +139,7 @@ func (sc *scanner) found(name string) {
 	id := devIno{st.Dev, st.Ino}
 	e := sc.byID[id]
 	if e == nil {
-		e = &entry{id: id, pipe: [2]int{-1, -1}}
+		e = &entry{id: id, pipe: [2]int{-1, -1}, dirfd: -1}
 		sc.byID[id] = e
 	}
 	if old := sc.byName[name]; old != nil && old != e {
@@ -170,15 +172,30 @@ func (sc *scanner) take(e *entry) {
 	if !e.recreateAt.IsZero() {
 		return // x: waiting for RecreateDelay
 	}
-	// NOTE: the machines work on the resolved path, as s6-supervise works
-	// from inside the directory after chdir: once a symlink leaves the scan
-	// directory (s6-svunlink), the service must still reach its files.
-	dir, err := filepath.EvalSymlinks(filepath.Join(sc.dir, e.name))
-	if err != nil {
-		sc.l.warnf("unable to resolve %s: %v - retrying in %d seconds", filepath.Join(sc.dir, e.name), err, RetryScan/time.Second)
-		sc.retryScan()
-		return
+	// NOTE: the machines work through a directory fd (fdPath), as
+	// s6-supervise works from inside the directory after chdir: once the
+	// directory is moved out of the scan directory, or its symlink is
+	// removed (s6-svunlink), the service must still reach its files.
+	if e.dirfd < 0 {
+		p := filepath.Join(sc.dir, e.name)
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			sc.l.warn(nil, "entry|"+e.name, "unable to open %s: %v - retrying every %d seconds", p, err, RetryScan/time.Second)
+			sc.retryScan()
+			return
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || (devIno{st.Dev, st.Ino}) != e.id {
+			// Replaced since it was examined: the inotify event of the
+			// change, or the next scan, examines the new one.
+			unix.Close(fd)
+			sc.retryScan()
+			return
+		}
+		e.dirfd = fd
 	}
+	dir := fdPath(e.dirfd)
+	shown := filepath.Join(sc.dir, e.name)
 	if fi, err := os.Stat(filepath.Join(dir, servicedir.LogDir)); err == nil && fi.IsDir() {
 		e.hasLog = true
 	}
@@ -188,7 +205,7 @@ func (sc *scanner) take(e *entry) {
 			err = sc.openInProcessLog(e, dir, args)
 		}
 		if err != nil {
-			sc.l.warnf("unable to set up in-process logging for %s: %v (its output goes to the scanner's)", dir, err)
+			sc.l.warn(nil, "entry|"+e.name, "unable to set up in-process logging for %s: %v (its output goes to the scanner's)", shown, strings.ReplaceAll(err.Error(), dir, shown))
 		}
 	}
 	if e.hasLog && e.pipe[0] < 0 {
@@ -201,7 +218,7 @@ func (sc *scanner) take(e *entry) {
 		}
 		if !ok {
 			if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-				sc.l.warnf("unable to create log pipe for %s: %v - retrying in %d seconds", dir, err, RetryScan/time.Second)
+				sc.l.warn(nil, "entry|"+e.name, "unable to create log pipe for %s: %v - retrying every %d seconds", shown, err, RetryScan/time.Second)
 				sc.retryScan()
 				return
 			}
@@ -210,7 +227,7 @@ func (sc *scanner) take(e *entry) {
 	}
 	if e.hasLog && e.log == nil {
 		name := e.name + "/" + servicedir.LogDir
-		if e.log = sc.newService(e, filepath.Join(dir, servicedir.LogDir), name, e.pipe[0], 1); e.log == nil {
+		if e.log = sc.newService(e, filepath.Join(dir, servicedir.LogDir), filepath.Join(shown, servicedir.LogDir), name, e.pipe[0], 1); e.log == nil {
 			return
 		}
 	}
@@ -219,17 +236,20 @@ func (sc *scanner) take(e *entry) {
 		if e.hasLog || e.logger != nil {
 			out = e.pipe[1]
 		}
-		e.svc = sc.newService(e, dir, e.name, 0, out)
+		if e.svc = sc.newService(e, dir, shown, e.name, 0, out); e.svc != nil {
+			sc.l.limits.Clear("entry|" + e.name)
+		}
 	}
 }
 
-func (sc *scanner) newService(e *entry, dir, name string, stdin, stdout int) *service {
-	s, err := sc.l.newService(dir, name, stdin, stdout)
+func (sc *scanner) newService(e *entry, dir, shown, name string, stdin, stdout int) *service {
+	s, err := sc.l.newService(dir, shown, name, stdin, stdout)
 	if err != nil {
+		msg := err.Error()
 		if errors.Is(err, servicedir.ErrLocked) {
-			sc.l.warnf("unable to supervise %s: another supervisor holds %s", dir, servicedir.LockPath)
+			sc.l.warn(nil, "entry|"+e.name, "unable to supervise %s: another supervisor holds %s", shown, servicedir.LockPath)
 		} else {
-			sc.l.warnf("unable to supervise %s: %v - retrying in %d seconds", dir, err, RetryScan/time.Second)
+			sc.l.warn(nil, "entry|"+e.name, "unable to supervise %s: %s - retrying every %d seconds", shown, msg, RetryScan/time.Second)
 		}
 		sc.retryScan()
 		return nil
@@ -296,6 +316,12 @@ func (sc *scanner) dropIfIdle(e *entry) {
 	}
 	closeFd(&e.pipe[0])
 	closeFd(&e.pipe[1])
+	if e.dirfd >= 0 {
+		// Closed with the batch: paths built on it may still be in use.
+		sc.l.closing = append(sc.l.closing, e.dirfd)
+		e.dirfd = -1
+	}
+	sc.l.limits.Clear("entry|" + e.name)
 	delete(sc.byID, e.id)
 	if sc.byName[e.name] == e {
 		delete(sc.byName, e.name)
@@ -347,7 +373,8 @@ func (sc *scanner) fireTimers(now time.Time) {
 	}
 }
 
-// readControl applies .s6-svscan/control letters in order (spec §7.2).
+// readControl applies .s6-svscan/control letters in order, as s6-svscanctl(8)
+// documents them.
 func (sc *scanner) readControl(fd int) {
 	var b [64]byte
 	n, err := unix.Read(fd, b[:])
@@ -377,7 +404,7 @@ func (sc *scanner) command(c byte) {
 	case '\n':
 		// echo a >control adds a newline: not worth a warning.
 	default:
-		sc.l.warnf("received unknown control command: %q", c)
+		sc.l.warn(nil, "scanctl", "received unknown control command: %q", c)
 	}
 }
 
@@ -470,7 +497,7 @@ func (sc *scanner) runSignalScript(sig unix.Signal) bool {
 	_, err := supervise.Start(&supervise.Proc{Dir: sc.dir, Path: "./" + path, Argv: []string{name},
 		Env: sc.l.env, Files: []int{0, 1, 2}})
 	if err != nil {
-		sc.l.warnf("unable to spawn %s: %v", filepath.Join(sc.dir, path), err)
+		sc.l.warn(nil, "sig|"+name, "unable to spawn %s: %v", filepath.Join(sc.dir, path), err)
 		return false
 	}
 	return true

@@ -3,9 +3,11 @@ package scan
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -13,16 +15,25 @@ import (
 
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
+	"github.com/gosv/gosv/internal/warnlimit"
 )
 
 // service is one supervised directory: its machine and the resources the
-// loop holds for it. File descriptors held per service: the lock and the
-// control FIFO always (2); the readiness pipe while a run with
-// notification-fd has not yet signalled (1); a pidfd while an adopted run
-// lives (1); one pidfd per leftover group member while a dead run's
-// process group drains. A logged pair adds the two ends of its log pipe.
+// loop holds for it. File descriptors held per service: the directory,
+// the lock and the control FIFO always (3); with notification-socket, the
+// socket and a pidfd per recent sender (at most 1+sdSendersMax); the
+// readiness pipe while a run with notification-fd has not yet signalled
+// (1); a pidfd while an adopted run lives (1); one pidfd per leftover
+// group member while a dead run's process group drains. A logged pair
+// adds the two ends of its log pipe, and its entry's directory fd.
 type service struct {
-	dir      string // path of the service directory
+	// dir reaches the service directory through dirfd ("/proc/self/fd/N"),
+	// so that every path built from it names the directory the service
+	// was taken from, even after it was moved or its symlink removed:
+	// s6-supervise gets the same by working from inside it after chdir.
+	dir      string
+	dirfd    int    // O_PATH fd of the service directory
+	path     string // its path when taken, for messages (see show)
 	name     string // run's and finish's NAME argument: "foo", "foo/log" or DIR
 	m        supervise.Machine
 	lock     *os.File
@@ -36,30 +47,58 @@ type service struct {
 	stdout   int // fd given to children as 1
 	deadline time.Time
 	hidx     int
-	entry    *entry // scan-directory entry, nil in supervise mode
-	lastWarn string // last config warning, so each is reported once
-	badCtl   bool   // an unknown control byte was reported already
+	entry    *entry            // scan-directory entry, nil in supervise mode
+	limits   warnlimit.Limiter // this service's warnings
+	badCtl   bool              // an unknown control byte was reported already
 
-	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
-	sdfd       int                  // sd_notify socket, or -1
-	sdpath     string
-	checkFd    int    // output pipe of the running ./check, or -1
-	checkOut   []byte // its output so far (bounded), nil when no check runs
-	stateFiles bool   // per-run state files were written (cleared at spawn)
-	cfgFresh   bool   // m.Cfg was read during the current feed
-	left       bool   // exited leaving its processes running (b, SIGQUIT)
-	tally      bool   // a death_tally record is due at the end of the feed
-	tallyWstat uint16
-	tallyAt    time.Time
-	retried    bool        // a spawn failed with ./run executable: retried at once already
-	launch     launchState // forking mode (pidfile): the current launch
+	notifyMode    supervise.NotifyMode // notification-socket, read at each spawn
+	sdfd          int                  // sd_notify socket, or -1
+	senders       []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
+	sdPausedUntil time.Time            // the socket is not read until then (flood; see sdPause)
+	sdpath        string
+	checkFd       int    // output pipe of the running ./check, or -1
+	checkOut      []byte // its output so far (bounded), nil when no check runs
+	stateFiles    bool   // per-run state files were written (cleared at spawn)
+	cfgFresh      bool   // m.Cfg was read during the current feed
+	left          bool   // exited leaving its processes running (b, SIGQUIT)
+	tally         bool   // a death_tally record is due at the end of the feed
+	tallyWstat    uint16
+	tallyAt       time.Time
+	retried       bool        // a spawn failed with ./run executable: retried at once already
+	launch        launchState // forking mode (pidfile): the current launch
 }
 
-// newService takes a service directory: supervise/ and event/, the lock
-// (which proves nobody else supervises it), the control FIFO. Nothing is
-// started yet (see startService).
-func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error) {
-	if err := mkdirAll(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+// newService takes a service directory: an fd on it, supervise/ and
+// event/, the lock (which proves nobody else supervises it), the control
+// FIFO. Nothing is started yet (see startService). path names the
+// directory in messages.
+func (l *loop) newService(at, path, name string, stdin, stdout int) (*service, error) {
+	dirfd, err := unix.Open(at, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	s, err := l.takeDir(dirfd, path, name, stdin, stdout)
+	if err != nil {
+		unix.Close(dirfd)
+		// Name the directory, not the fd (whose number changes at each
+		// retry, which would make each retry a new problem).
+		return nil, &shownError{err, strings.ReplaceAll(err.Error(), fdPath(dirfd), path)}
+	}
+	return s, nil
+}
+
+// shownError is err with its message rewritten for humans.
+type shownError struct {
+	err error
+	msg string
+}
+
+func (e *shownError) Error() string { return e.msg }
+func (e *shownError) Unwrap() error { return e.err }
+
+func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*service, error) {
+	dir := fdPath(dirfd)
+	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
 		return nil, err
 	}
 	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
@@ -74,7 +113,7 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 		lock.Close()
 		return nil, err
 	}
-	s := &service{dir: dir, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
+	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
 		stdin: stdin, stdout: stdout, hidx: -1, sdfd: -1, checkFd: -1}
 	s.launch.wd = -1
 	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
@@ -83,28 +122,13 @@ func (l *loop) newService(dir, name string, stdin, stdout int) (*service, error)
 		return nil, err
 	}
 	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
-		l.warnf("unable to record the supervisor pid: %v", err)
+		l.warn(s, "record", "unable to record the supervisor pid: %v", err)
 	}
 	if err := servicedir.TruncateDeathTally(dir); err != nil {
-		l.warnf("unable to truncate %s: %v", filepath.Join(dir, servicedir.DeathTallyPath), err)
+		l.warn(s, "tally", "unable to truncate the death tally: %v", err)
 	}
 	s.m.Cfg = l.config(s)
 	return s, nil
-}
-
-func mkdirAll(path string, mode os.FileMode) error {
-	err := os.Mkdir(path, mode)
-	if err == nil {
-		return os.Chmod(path, mode) // NOTE: Mkdir's mode is filtered by the umask
-	}
-	if errors.Is(err, os.ErrExist) {
-		fi, serr := os.Stat(path)
-		if serr == nil && !fi.IsDir() {
-			return &os.PathError{Op: "mkdir", Path: path, Err: unix.ENOTDIR}
-		}
-		return serr
-	}
-	return err
 }
 
 // openControl creates the control FIFO if needed and opens it read-write:
@@ -114,15 +138,18 @@ func openControl(path string) (int, error) {
 	if err := unix.Mkfifo(path, 0o600); err != nil && err != unix.EEXIST {
 		return -1, &os.PathError{Op: "mkfifo", Path: path, Err: err}
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return -1, &os.PathError{Op: "stat", Path: path, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		return -1, &os.PathError{Op: "open", Path: path, Err: errors.New("not a named pipe")}
-	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	// NOTE: O_NOFOLLOW, and the type is checked on the open fd: a symlink
+	// or a file planted there is refused, never opened read-write.
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(fd)
+		if err == nil {
+			err = errors.New("not a named pipe")
+		}
 		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	return fd, nil
@@ -132,6 +159,9 @@ func openControl(path string) (int, error) {
 // in supervise/gosv/pid that is still alive — same pid, same start time —
 // was left by a scanner that died: it is adopted, never spawned twice.
 func (l *loop) startService(s *service) {
+	if l.adoptLaunch(s) {
+		return // before the pid record, which names the launcher then
+	}
 	if pid, ok := l.adoptable(s); ok {
 		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 			s.pidfd = fd
@@ -172,18 +202,13 @@ func (l *loop) adoptable(s *service) (int, bool) {
 	return rec.Pid, true
 }
 
-// config re-reads the files the machine needs, reporting each distinct
-// problem once.
+// config re-reads the files the machine needs, reporting each problem
+// once per version of its file (see configWarn).
 func (l *loop) config(s *service) supervise.Config {
 	cfg, warns := supervise.ReadConfig(s.dir, l.warns[:0])
 	l.warns = warns[:0]
-	if len(warns) > 0 {
-		if msg := warns[0].Error(); msg != s.lastWarn {
-			s.lastWarn = msg
-			l.warnf("unable to read configuration: %v (using the default)", warns[0])
-		}
-	} else {
-		s.lastWarn = ""
+	for _, w := range warns {
+		l.configWarn(s, w, "using the default")
 	}
 	return cfg
 }
@@ -215,25 +240,32 @@ func (l *loop) feed(s *service, e supervise.Event) {
 	}
 	l.pending = l.pending[:0]
 	s.cfgFresh = false
+	l.flushTally(s)
+	l.rearm(s)
+}
+
+// flushTally writes the death_tally record the feed has pending.
+func (l *loop) flushTally(s *service) {
 	if s.tally {
 		s.tally = false
 		l.deathTally(s, s.tallyWstat, s.tallyAt)
 	}
-	l.rearm(s)
 }
 
 func (l *loop) do(s *service, a *supervise.Action) {
 	switch a.Kind {
 	case supervise.ActWriteStatus:
 		if err := servicedir.WriteStatus(s.dir, &a.Status); err != nil {
-			l.warnf("unable to write status: %v", err)
+			l.warn(s, "status", "unable to write status: %v", err)
+		} else {
+			s.limits.Clear("status")
 		}
 	case supervise.ActNotify:
 		if s.stateFiles && (a.Ev == "U" || a.Ev == "D" || a.Ev == "OD") {
 			os.Remove(filepath.Join(s.dir, readyDeadlineFile)) // no deadline to extend any more
 		}
 		if err := l.notify(s, a.Ev); err != nil {
-			l.warnf("unable to notify event listeners: %v", err)
+			l.warn(s, "event", "unable to notify event listeners: %v", err)
 		}
 	case supervise.ActSpawnRun:
 		l.spawnRun(s)
@@ -251,18 +283,17 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActWatchGroup:
 		l.watchGroup(s)
 	case supervise.ActDeathTally:
-		// Written at the end of the feed: it is not needed before the
-		// restart, which it would delay by a read and a rename.
+		// Written before a finish starts (spawnFinish), else at the end
+		// of the feed: it is not needed before the restart, which it
+		// would delay by a read and a rename.
 		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, time.Now()
 	case supervise.ActCreateDown:
-		if f, err := os.OpenFile(filepath.Join(s.dir, servicedir.DownFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666); err != nil {
-			l.warnf("unable to create %v", err)
-		} else {
-			f.Close()
+		if err := servicedir.CreateDown(s.dir); err != nil {
+			l.warn(s, "down", "unable to create %v", err)
 		}
 	case supervise.ActRemoveDown:
 		if err := os.Remove(filepath.Join(s.dir, servicedir.DownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			l.warnf("unable to remove %v", err)
+			l.warn(s, "down", "unable to remove %v", err)
 		}
 	case supervise.ActCloseNotify:
 		l.release(s.notify)
@@ -270,7 +301,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActWaitRun:
 		l.watchRun(s)
 	case supervise.ActReport:
-		l.warnf("%s: %s", s.dir, a.Msg)
+		l.warn(s, "fsm|"+a.Msg, "%s: %s", s.dir, a.Msg)
 	case supervise.ActSpawnCheck:
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:
@@ -292,16 +323,16 @@ func (l *loop) spawnRun(s *service) {
 	}
 	nfd, err := supervise.ReadNotificationFd(s.dir)
 	if err != nil {
-		l.warnf("unable to read configuration: %v (no readiness)", err)
+		l.configWarn(s, err, "no readiness")
 	}
 	env := l.env
 	if s.notifyMode, err = supervise.ReadNotifyMode(s.dir); err != nil {
-		l.warnf("unable to read configuration: %v", err)
+		l.configWarn(s, err, "")
 	}
 	if s.notifyMode != supervise.NotifyNone {
 		extra, err := l.openNotifySocket(s)
 		if err != nil {
-			l.warnf("unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)
+			l.warn(s, "sdnotify", "unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)
 		}
 		env = append(env[:len(env):len(env)], extra...)
 	} else {
@@ -318,7 +349,7 @@ func (l *loop) spawnRun(s *service) {
 			err = unix.SetNonblock(p[0], true)
 		}
 		if err != nil {
-			l.warnf("unable to create notification pipe for %s: %v", s.dir, err)
+			l.warn(s, "spawn", "unable to create notification pipe for %s: %v", s.dir, err)
 			l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryFork})
 			return
 		}
@@ -354,9 +385,9 @@ func (l *loop) spawnRun(s *service) {
 			s.retried = true
 		}
 		if delay == 0 {
-			l.warnf("unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
+			l.warn(s, "spawn", "unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
 		} else {
-			l.warnf("unable to spawn %s: %v - waiting %d seconds", filepath.Join(s.dir, servicedir.RunFile), err, delay/time.Second)
+			l.warn(s, "spawn", "unable to spawn %s: %v - retrying every %d seconds", filepath.Join(s.dir, servicedir.RunFile), err, delay/time.Second)
 		}
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: delay})
 		return
@@ -369,6 +400,7 @@ func (l *loop) spawnRun(s *service) {
 	}
 	l.byPid[pid] = s
 	s.retried = false
+	s.limits.Clear("spawn")
 	if r >= 0 {
 		s.notify = r
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
@@ -386,23 +418,30 @@ func (l *loop) spawnRun(s *service) {
 		l.beginLaunch(s, pid, st, forkAt)
 	}
 	if err != nil {
-		l.warnf("unable to record pid %d for %s: %v", pid, s.dir, err)
+		l.warn(s, "record", "unable to record the pid of %s: %v", s.dir, err)
 	}
 	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
 }
 
 func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	servicedir.RemovePidRecord(s.dir)
+	endLaunch(s.dir)
 	// A missing finish is the common case: skip the fork s6 makes for it.
 	if unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) != nil {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}
+	// NOTE: finish may read death_tally (gosv openrc finish counts the
+	// respawns in it): it must already hold this death, as with
+	// s6-supervise. Otherwise a finish that ran before the end of the
+	// feed (a loaded machine) saw one death fewer and respawned once too
+	// often.
+	l.flushTally(s)
 	argv := []string{"finish", strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./finish", Argv: argv, Env: l.env,
 		Files: []int{s.stdin, s.stdout, 2}})
 	if err != nil {
-		l.warnf("unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
+		l.warn(s, "finish", "unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}
@@ -413,10 +452,12 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 func (l *loop) deathTally(s *service, wstat uint16, at time.Time) {
 	max, err := supervise.ReadMaxDeathTally(s.dir)
 	if err != nil {
-		l.warnf("unable to read configuration: %v (using 100)", err)
+		l.configWarn(s, err, fmt.Sprintf("using %d", servicedir.DefaultMaxDeathTally))
 	}
 	if err := servicedir.AppendDeath(s.dir, servicedir.DeathFromWstat(at, wstat), max); err != nil {
-		l.warnf("unable to write death tally: %v", err)
+		l.warn(s, "tally", "unable to write the death tally: %v", err)
+	} else {
+		s.limits.Clear("tally")
 	}
 }
 
@@ -438,7 +479,7 @@ func (l *loop) readControl(s *service, fd int) {
 			// s6 ignores such bytes silently; gosv ignores them too but
 			// says so once per service, so garbage has a visible source.
 			s.badCtl = true
-			l.warnf("%s: ignoring unknown control byte %q (reported once)", filepath.Join(s.dir, servicedir.ControlPath), c)
+			l.warn(s, "ctl", "%s: ignoring unknown control byte %q (reported once)", filepath.Join(s.dir, servicedir.ControlPath), c)
 		}
 		l.feed(s, supervise.Event{Kind: supervise.EvCtl, Byte: c})
 	}
@@ -469,7 +510,7 @@ func (l *loop) watchRun(s *service) {
 	// NOTE: IN_MASK_ADD: a pidfile waiter may watch the same directory.
 	wd, err := unix.InotifyAddWatch(l.ino, s.dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ATTRIB|unix.IN_CLOSE_WRITE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
 	if err != nil {
-		l.warnf("unable to watch %s: %v - retrying in %d seconds", s.dir, err, supervise.RetryExec/time.Second)
+		l.warn(s, "watch", "unable to watch %s: %v - retrying every %d seconds", s.dir, err, supervise.RetryExec/time.Second)
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryExec})
 		return
 	}
@@ -597,10 +638,11 @@ func (l *loop) notify(s *service, ev string) error {
 func (l *loop) exitService(s *service, leave bool) {
 	s.left = leave
 	if err := l.notify(s, "x"); err != nil {
-		l.warnf("unable to notify event listeners: %v", err)
+		l.warn(s, "event", "unable to notify event listeners: %v", err)
 	}
 	if !leave {
 		servicedir.RemovePidRecord(s.dir)
+		endLaunch(s.dir)
 	}
 	for pid, o := range l.byPid {
 		if o == s {
@@ -621,6 +663,10 @@ func (l *loop) exitService(s *service, leave bool) {
 		s.wd = -1
 	}
 	s.lock.Close()
+	// The directory fd goes last, with the batch: paths built on s.dir
+	// may still be used until then.
+	l.closing = append(l.closing, s.dirfd)
+	s.dirfd = -1
 	if l.sc != nil {
 		l.sc.serviceGone(s)
 	} else {

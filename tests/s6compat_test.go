@@ -29,7 +29,9 @@ func (c clients) cmd(tool string) []string {
 	return []string{"s6-" + tool}
 }
 
-// need skips t, in the gosv set, unless gosv has every tool under test.
+// need fails t, in the gosv set, unless gosv has every tool under test:
+// gosv is what is under test, so a missing command (a broken dispatch, a
+// command dropped by mistake) is a failure, not a skip.
 func (c clients) need(t testing.TB, tools ...string) {
 	t.Helper()
 	if !c.gosv {
@@ -38,7 +40,7 @@ func (c clients) need(t testing.TB, tools ...string) {
 	requireGosv(t)
 	for _, tool := range tools {
 		if !gosvHas(tool) {
-			t.Skipf("gosv %s does not exist yet", tool)
+			t.Fatalf("bin/gosv has no %s command", tool)
 		}
 	}
 }

@@ -47,7 +47,7 @@ make_services() {
 	local kind=$1 n=$2 i name ready="" names=()
 	# s6-supervise restarts a dead service at once only if it signalled
 	# readiness at least 1 s earlier; otherwise it waits 1 s after the death
-	# (spec §8). So s6 and gosv services signal readiness on fd 3 (a builtin
+	# (s6-supervise(8), "readiness"). So s6 and gosv services signal readiness on fd 3 (a builtin
 	# write, after the stamp) unless RESTART_NOTIFY=0.
 	if [ "$kind" = stamp ] && [ "${RESTART_NOTIFY:-1}" != 0 ]; then
 		case $sys in s6 | gosv) ready=$'echo >&3\n' ;; esac

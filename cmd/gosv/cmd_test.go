@@ -220,12 +220,14 @@ func TestDispatch(t *testing.T) {
 		{[]string{"/usr/bin/gosv-svc", "-u", "d"}, []string{"svc", "-u", "d"}},
 		{[]string{"gosv-svstat"}, []string{"svstat"}},
 		{[]string{"/x/gosv-", "svc"}, []string{"svc"}},
+		{[]string{"/usr/bin/gosv-bin", "svc", "-u", "d"}, []string{"svc", "-u", "d"}},
+		{[]string{"gosv-nosuch", "svstat"}, []string{"svstat"}},
 		{[]string{"s6-svc", "-u", "d"}, []string{"-u", "d"}},
 		{[]string{"gosv"}, []string{}},
 		{nil, nil},
 	}
 	for _, tt := range tests {
-		if got := dispatch(tt.argv); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+		if got := dispatch(tt.argv, isCommand(newRootCmd(&env{}))); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("dispatch(%q) = %q, want %q", tt.argv, got, tt.want)
 		}
 	}

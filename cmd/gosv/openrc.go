@@ -78,6 +78,9 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			sub := map[string]string{"./run": "exec", "./finish": "finish"}[firstArg(args)]
+			if sub == "" && len(args) > 0 {
+				return usageErrorf("unknown command %q", args[0])
+			}
 			if sub == "" {
 				return &usageError{}
 			}
@@ -95,7 +98,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c := &cobra.Command{
 			Use:    name,
 			Short:  short,
-			Args:   args,
+			Args:   usageArgs(args),
 			Hidden: hidden,
 			RunE: func(c *cobra.Command, args []string) error {
 				opts.Args = args

@@ -59,7 +59,20 @@ const (
 
 func run(argv []string) int {
 	e := &env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
-	return e.execute(context.Background(), dispatch(argv))
+	return e.execute(context.Background(), dispatch(argv, isCommand(newRootCmd(e))))
+}
+
+// isCommand reports whether name is a subcommand of root: only those are
+// dispatched on argv[0], so that a copy named gosv-bin is still gosv.
+func isCommand(root *cobra.Command) func(name string) bool {
+	return func(name string) bool {
+		for _, c := range root.Commands() {
+			if c.Name() == name {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // cancelOnSignal is the annotation of commands whose context is cancelled
@@ -70,12 +83,13 @@ func run(argv []string) int {
 const cancelOnSignal = "gosv.cancel-on-signal"
 
 // dispatch maps argv to the root command's arguments: a binary called
-// gosv-X runs `gosv X`; under any other name the arguments are taken as is.
-func dispatch(argv []string) []string {
+// gosv-X, where X is a command, runs `gosv X`; under any other name the
+// arguments are taken as is.
+func dispatch(argv []string, isCommand func(string) bool) []string {
 	if len(argv) == 0 {
 		return nil
 	}
-	if name, ok := strings.CutPrefix(filepath.Base(argv[0]), "gosv-"); ok && name != "" {
+	if name, ok := strings.CutPrefix(filepath.Base(argv[0]), "gosv-"); ok && isCommand(name) {
 		return append([]string{name}, argv[1:]...)
 	}
 	return argv[1:]
@@ -200,7 +214,18 @@ func progName(c *cobra.Command) string {
 	if c == nil || !c.HasParent() {
 		return "gosv"
 	}
-	return "gosv " + c.Name()
+	return c.CommandPath() // gosv openrc check, not gosv check
+}
+
+// usageArgs makes a positional-argument check's error a usage error: exit
+// 100 and the usage line, like a bad flag.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return &usageError{err: err}
+		}
+		return nil
+	}
 }
 
 // warner returns the function a command prints warnings with.

@@ -111,6 +111,21 @@ func mkdir(path string) error {
 	return nil
 }
 
+// chmodNoFollow is chmod(2) through an fd opened without following a
+// symlink: previous is the file renamed from current, but a user who owns
+// the directory could swap a symlink in between.
+func chmodNoFollow(p string, mode uint32) error {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "chmod", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return &os.PathError{Op: "chmod", Path: p, Err: err}
+	}
+	return nil
+}
+
 func (d *logDir) path(name string) string { return d.cfg.Path + "/" + name }
 
 // recover finishes what an interrupted logger left, as s6-log's
@@ -175,7 +190,10 @@ func (d *logDir) modeX(name string) (bool, error) {
 
 func (d *logDir) openCurrent() error {
 	p := d.path(currentName)
-	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_CLOEXEC, writingPerm)
+	// NOTE: O_NOFOLLOW: a logger run by root in a directory a user owns
+	// (log-script ./log) must not append to, nor chmod, whatever a
+	// symlink planted as current points at.
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC, writingPerm)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: p, Err: err}
 	}
@@ -243,9 +261,7 @@ func (d *logDir) runStep(now time.Time) error {
 	case stepNewCurrent:
 		return d.openCurrent()
 	case stepChmodPrevious:
-		if err := unix.Chmod(d.path(previousName), donePerm); err != nil {
-			return &os.PathError{Op: "chmod", Path: d.path(previousName), Err: err}
-		}
+		return chmodNoFollow(d.path(previousName), donePerm)
 	case stepLink:
 		return d.link(previousName, 's', now)
 	case stepUnlink:

@@ -1,6 +1,8 @@
 package reap
 
 import (
+	"os/exec"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -48,4 +50,13 @@ func ExitCode(ws unix.WaitStatus) int {
 // Drain reaps them instead of leaving them to PID 1.
 func SetSubreaper() error {
 	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
+
+// CombinedOutput runs cmd to completion and returns its standard output and
+// standard error together, as os/exec's method of that name does. It is for
+// short-lived gosv processes that run no [Drain] loop (the OpenRC finish
+// helper); a process whose loop drains must start children itself and learn
+// of their exits from Drain, or the two waiters steal each other's statuses.
+func CombinedOutput(cmd *exec.Cmd) ([]byte, error) {
+	return cmd.CombinedOutput()
 }

@@ -1,11 +1,6 @@
 package reap
 
 import (
-	"bufio"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -74,48 +69,5 @@ func TestDrainReapsAll(t *testing.T) {
 	}
 	if more := Drain(nil); len(more) != 0 {
 		t.Errorf("second Drain returned %v", more)
-	}
-}
-
-// TestOnlyReapWaits keeps "who calls wait" answerable by grep: no file
-// outside internal/reap may call Wait4/Waitid or os/exec's Wait.
-func TestOnlyReapWaits(t *testing.T) {
-	_, self, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(self), "..", "..")
-	banned := []string{"unix.Wait4(", "syscall.Wait4(", "unix.Waitid(", ".Process.Wait()", "cmd.Wait()"}
-	err := filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		if info.IsDir() {
-			switch info.Name() {
-			case ".git", "tests", "bench", "testdata":
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		if filepath.Dir(path) == filepath.Dir(self) {
-			return nil
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for line := 1; sc.Scan(); line++ {
-			for _, b := range banned {
-				if strings.Contains(sc.Text(), b) {
-					t.Errorf("%s:%d: %s outside internal/reap", path, line, b)
-				}
-			}
-		}
-		return sc.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

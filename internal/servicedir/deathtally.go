@@ -67,15 +67,14 @@ func AppendDeath(dir string, d Death, max int) error {
 		return nil
 	}
 	max = min(max, MaxDeathTally)
-	p := filepath.Join(dir, DeathTallyPath)
-	old, err := readDeathTail(p, max-1)
+	old, err := readDeathTail(dir, max-1)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, ErrBadDeathTally) {
 		return err
 	}
 	buf := make([]byte, len(old)+DeathTallySize)
 	copy(buf, old)
 	d.pack(buf[len(old):])
-	return writeAtomic(p, buf, deathTallyPerm)
+	return writeAtomic(dir, DeathTallyPath, buf, deathTallyPerm)
 }
 
 // ReadDeathTally returns the records of dir/supervise/death_tally, oldest first.
@@ -84,7 +83,7 @@ func AppendDeath(dir string, d Death, max int) error {
 // [ErrBadDeathTally] (s6 readers truncate such a file; this one does not
 // write).
 func ReadDeathTally(dir string) ([]Death, error) {
-	raw, err := readDeathTail(filepath.Join(dir, DeathTallyPath), MaxDeathTally)
+	raw, err := readDeathTail(dir, MaxDeathTally)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -99,13 +98,24 @@ func ReadDeathTally(dir string) ([]Death, error) {
 }
 
 // readDeathTail returns the raw bytes of the last n records of the tally
-// at p. Like s6_dtally_read it seeks from the end, so a huge file costs
+// of dir. Like s6_dtally_read it seeks from the end, so a huge file costs
 // no more than n records.
-func readDeathTail(p string, n int) ([]byte, error) {
-	f, err := os.Open(p)
+//
+// NOTE: the tally is opened without following a symlink: AppendDeath
+// copies what it reads into a world-readable file, so a death_tally
+// planted as a symlink to a root-only file would leak its tail.
+func readDeathTail(dir string, n int) ([]byte, error) {
+	p := filepath.Join(dir, DeathTallyPath)
+	dfd, base, err := openParent(dir, DeathTallyPath)
 	if err != nil {
 		return nil, err
 	}
+	fd, err := openatRetry(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	unix.Close(dfd)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
@@ -127,12 +137,14 @@ func readDeathTail(p string, n int) ([]byte, error) {
 }
 
 // TruncateDeathTally empties dir/supervise/death_tally (done at supervisor start).
-// The file is created if missing.
+// The file is created if missing. It is replaced by an empty file (atomic
+// rewrite) rather than truncated in place, so that a symlink planted at
+// its name is replaced, never followed.
 func TruncateDeathTally(dir string) error {
-	p := filepath.Join(dir, DeathTallyPath)
-	fd, err := openRetry(p, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, deathTallyPerm)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: p, Err: err}
+	err := writeAtomic(dir, DeathTallyPath, nil, deathTallyPerm)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		pe.Path = filepath.Join(dir, DeathTallyPath)
 	}
-	return unix.Close(fd)
+	return err
 }

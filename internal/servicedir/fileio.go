@@ -1,8 +1,10 @@
 package servicedir
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,39 +15,172 @@ import (
 // (read at most n bytes). They use raw unix calls rather than os.File: they
 // run on the supervisor's event loop at every state change, and an os.File
 // costs a finalizer and a poller registration attempt for nothing.
+//
+// Every file the supervisor creates or truncates in a service directory is
+// opened relative to a directory fd and never through a symlink
+// (PROTOCOL.md §2, "no symlink followed"). The supervisor usually runs as
+// root while the service directory may belong to a user: a symlink planted
+// under supervise/status.new or down would otherwise make root create,
+// truncate or overwrite any file of the system. The service directory
+// itself and supervise/ may be symlinks (s6 allows both, e.g. to keep a
+// service directory read-only); below supervise/, and for the last
+// component, nothing is followed.
 
 // WriteFile writes data to dir/rel atomically (rel.new, then rename), mode
 // 0644: for gosv's state files under supervise/gosv/.
 func WriteFile(dir, rel string, data []byte) error {
-	gdir := filepath.Join(dir, GosvStateDir)
-	if err := unix.Mkdir(gdir, gosvDirPerm); err != nil && err != unix.EEXIST {
-		return &os.PathError{Op: "mkdir", Path: gdir, Err: err}
+	if err := mkdirGosv(dir); err != nil {
+		return err
 	}
-	return writeAtomic(filepath.Join(dir, rel), data, pidRecordPerm)
+	return writeAtomic(dir, rel, data, pidRecordPerm)
 }
 
-// writeAtomic writes data to path+".new" with mode perm (minus the umask),
-// closes it and renames it onto path. On failure the temporary file is
-// removed. As in skalibs there is no fsync: the files are small, rewritten
-// often, and a crash loses at most the latest state, which the next
-// transition rewrites anyway.
-func writeAtomic(path string, data []byte, perm uint32) error {
-	tmp := path + tmpSuffix
-	fd, err := openRetry(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, perm)
+// mkdirGosv creates dir/supervise/gosv (0700) if missing, without
+// following a symlink planted at its name.
+func mkdirGosv(dir string) error {
+	gdir := filepath.Join(dir, GosvStateDir)
+	sfd, err := openDir(filepath.Join(dir, SuperviseDir), true)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: tmp, Err: err}
+		return &os.PathError{Op: "mkdir", Path: gdir, Err: errors.Unwrap(err)}
+	}
+	defer unix.Close(sfd)
+	base := filepath.Base(GosvStateDir)
+	if err := unix.Mkdirat(sfd, base, gosvDirPerm); err != nil && err != unix.EEXIST {
+		return &os.PathError{Op: "mkdir", Path: gdir, Err: err}
+	}
+	return nil
+}
+
+// openDir opens path as a directory for use with the *at calls. A symlink
+// as its last component is followed only if follow is set.
+func openDir(path string, follow bool) (int, error) {
+	flags := unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC
+	if !follow {
+		flags |= unix.O_NOFOLLOW
+	}
+	fd, err := openRetry(path, flags, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return fd, nil
+}
+
+// openParent opens the directory holding the last component of rel (a
+// slash-separated path relative to dir) and returns it with that
+// component. dir and the first component of rel (supervise/) may be
+// symlinks; deeper directories may not (ELOOP or ENOTDIR then).
+func openParent(dir, rel string) (int, string, error) {
+	parts := strings.Split(rel, "/")
+	base := parts[len(parts)-1]
+	parts = parts[:len(parts)-1]
+	path := dir
+	if len(parts) > 0 {
+		path = filepath.Join(dir, parts[0])
+		parts = parts[1:]
+	}
+	fd, err := openDir(path, true)
+	if err != nil {
+		return -1, "", err
+	}
+	for _, p := range parts {
+		path = filepath.Join(path, p)
+		nfd, err := unix.Openat(fd, p, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			return -1, "", &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		fd = nfd
+	}
+	return fd, base, nil
+}
+
+// writeAtomic writes data to dir/rel+".new" with mode perm (minus the
+// umask), closes it and renames it onto dir/rel. On failure the temporary
+// file is removed. As in skalibs there is no fsync: the files are small,
+// rewritten often, and a crash loses at most the latest state, which the
+// next transition rewrites anyway.
+//
+// The temporary file is created with O_EXCL|O_NOFOLLOW in the directory
+// fd, after unlinking whatever has its name (a file left by a killed
+// supervisor, or a planted symlink: unlink removes the link, never its
+// target). If something reappears there in between, O_EXCL makes the open
+// fail rather than follow it; rename replaces a symlink at dir/rel itself.
+func writeAtomic(dir, rel string, data []byte, perm uint32) error {
+	tmpPath := filepath.Join(dir, rel) + tmpSuffix
+	dfd, base, err := openParent(dir, rel)
+	if err != nil {
+		// Name the file being written; the errno says which part failed.
+		return &os.PathError{Op: "open", Path: tmpPath, Err: errors.Unwrap(err)}
+	}
+	defer unix.Close(dfd)
+	tmp := base + tmpSuffix
+	if err := unix.Unlinkat(dfd, tmp, 0); err != nil && err != unix.ENOENT {
+		return &os.PathError{Op: "unlink", Path: tmpPath, Err: err}
+	}
+	fd, err := openatRetry(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: tmpPath, Err: err}
 	}
 	err = writeAll(fd, data)
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		_ = unix.Unlink(tmp)
-		return &os.PathError{Op: "write", Path: tmp, Err: err}
+		_ = unix.Unlinkat(dfd, tmp, 0)
+		return &os.PathError{Op: "write", Path: tmpPath, Err: err}
 	}
-	if err := unix.Rename(tmp, path); err != nil {
-		_ = unix.Unlink(tmp)
-		return &os.LinkError{Op: "rename", Old: tmp, New: path, Err: err}
+	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
+		_ = unix.Unlinkat(dfd, tmp, 0)
+		return &os.LinkError{Op: "rename", Old: tmpPath, New: filepath.Join(dir, rel), Err: err}
+	}
+	return nil
+}
+
+// CreateDown creates dir/down (empty, 0644) if it does not exist, as
+// s6-svc -D asks. An existing down file is left as it is: its content
+// means nothing, so there is nothing to truncate. A symlink planted at
+// its name is not followed: the open fails with ELOOP.
+func CreateDown(dir string) error {
+	dfd, err := openDir(dir, true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	// NOTE: O_NONBLOCK so that a fifo planted as down cannot block the loop.
+	fd, err := openatRetry(dfd, DownFile, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: filepath.Join(dir, DownFile), Err: err}
+	}
+	return unix.Close(fd)
+}
+
+// MkdirPrivate creates path with mode exactly mode (whatever the umask)
+// if it does not exist; an existing directory, or a symlink to one, is
+// used as is (supervise/ may be a symlink). The chmod goes through an fd
+// opened without following symlinks, so a symlink swapped in after the
+// mkdir cannot redirect it.
+func MkdirPrivate(path string, mode uint32) error {
+	err := unix.Mkdir(path, mode)
+	if err == nil {
+		fd, err := openRetry(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		defer unix.Close(fd)
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return &os.PathError{Op: "chmod", Path: path, Err: err}
+		}
+		return nil
+	}
+	if err != unix.EEXIST {
+		return &os.PathError{Op: "mkdir", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return &os.PathError{Op: "mkdir", Path: path, Err: unix.ENOTDIR}
 	}
 	return nil
 }
@@ -101,6 +236,16 @@ func readAtMost(path string, buf []byte) (int, error) {
 func openRetry(path string, flags int, perm uint32) (int, error) {
 	for {
 		fd, err := unix.Open(path, flags, perm)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// openatRetry is unix.Openat retried on EINTR.
+func openatRetry(dfd int, name string, flags int, perm uint32) (int, error) {
+	for {
+		fd, err := unix.Openat(dfd, name, flags, perm)
 		if err != unix.EINTR {
 			return fd, err
 		}

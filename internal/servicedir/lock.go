@@ -39,7 +39,9 @@ import (
 // NOTE: dropping the *os.File without closing it releases the lock when
 // the garbage collector finalizes it; keep a reference.
 func Lock(path string, mode os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, mode)
+	// NOTE: O_NOFOLLOW: the supervisor (root) must not create a file
+	// wherever a symlink planted at supervise/lock points.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, mode)
 	if err != nil {
 		return nil, err
 	}

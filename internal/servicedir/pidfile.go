@@ -27,6 +27,11 @@ const (
 	// (one line of text), written by the supervisor when it gives a launch
 	// up and removed when a launch succeeds.
 	LaunchErrorPath = "supervise/gosv/launch-error"
+	// LaunchRecordPath records "PID STARTTIME\n" of a forking service's
+	// launcher from its spawn until the daemon is found or the launch
+	// ends, so that a scanner restarted in between knows a launch was in
+	// progress (and since when: the record's modification time).
+	LaunchRecordPath = "supervise/gosv/launch"
 )
 
 // Read limits: a path fits in PATH_MAX; a pid in 10 digits, but daemons
@@ -64,6 +69,7 @@ func ReadPidfileFile(dir string) (path string, present bool, err error) {
 type DaemonPidfile struct {
 	Pid     int       // 0 when the content is not a pid (empty, being written)
 	ModTime time.Time // when the daemon last wrote it
+	Uid     int       // its owner
 }
 
 // ReadDaemonPidfile reads the pidfile a daemon wrote at path: the first
@@ -88,6 +94,7 @@ func ReadDaemonPidfile(path string) (DaemonPidfile, error) {
 		return d, &os.PathError{Op: "open", Path: path, Err: errors.New("not a regular file")}
 	}
 	d.ModTime = time.Unix(st.Mtim.Unix())
+	d.Uid = int(st.Uid)
 	var buf [daemonPidfileMax]byte
 	n := 0
 	for n < len(buf) {

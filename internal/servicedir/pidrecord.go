@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-
-	"golang.org/x/sys/unix"
 )
 
 // supervise/gosv/pid is gosv-only state (PROTOCOL.md, "gosv-only files"):
@@ -41,16 +39,15 @@ func WritePidRecord(dir string, r PidRecord) error { return WriteRecord(dir, Pid
 // WriteRecord writes a "PID STARTTIME\n" record at dir/rel (a path under
 // supervise/gosv/) atomically, creating supervise/gosv.
 func WriteRecord(dir, rel string, r PidRecord) error {
-	gdir := filepath.Join(dir, GosvStateDir)
-	if err := unix.Mkdir(gdir, gosvDirPerm); err != nil && err != unix.EEXIST {
-		return &os.PathError{Op: "mkdir", Path: gdir, Err: err}
+	if err := mkdirGosv(dir); err != nil {
+		return err
 	}
 	b := make([]byte, 0, 32)
 	b = strconv.AppendInt(b, int64(r.Pid), 10)
 	b = append(b, ' ')
 	b = strconv.AppendUint(b, r.StartTime, 10)
 	b = append(b, '\n')
-	return writeAtomic(filepath.Join(dir, rel), b, pidRecordPerm)
+	return writeAtomic(dir, rel, b, pidRecordPerm)
 }
 
 // ReadPidRecord reads dir/supervise/gosv/pid; os.ErrNotExist when absent.

@@ -112,5 +112,5 @@ func ReadStatus(dir string) (Status, error) {
 // Callers must call it before notifying the matching event (PROTOCOL.md).
 func WriteStatus(dir string, s *Status) error {
 	b := s.Pack()
-	return writeAtomic(filepath.Join(dir, StatusPath), b[:], statusPerm)
+	return writeAtomic(dir, StatusPath, b[:], statusPerm)
 }

@@ -24,7 +24,7 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 	sig, err := servicedir.ReadDownSignal(dir)
 	if err == nil && sig == 0 {
 		// skalibs accepts 0, but a null down-signal would stop nothing.
-		err = &configError{dir + "/down-signal", "signal 0 stops nothing"}
+		err = configError(filepath.Join(dir, servicedir.DownSignalFile), "signal 0 stops nothing")
 	}
 	if err != nil {
 		warns = append(warns, err)
@@ -103,26 +103,46 @@ func ReadNotifyMode(dir string) (NotifyMode, error) {
 	case "all":
 		return NotifyAll, nil
 	}
-	return NotifyMain, &configError{p, fmt.Sprintf("invalid value %q (want main or all; using main)", strings.TrimSpace(string(b)))}
+	return NotifyMain, configError(p, fmt.Sprintf("invalid value %q (want main or all; using main)", strings.TrimSpace(string(b))))
 }
 
 // ReadNotificationFd returns the fd number in dir/notification-fd, or -1.
+//
+// The number must be at least 3 (0-2 are the service's stdio; s6 accepts
+// them but the result is never what the user meant) and below the
+// scanner's RLIMIT_NOFILE soft limit: the pipe is dup'ed to that number
+// before exec, and a number at or above the limit makes every spawn fail
+// with EBADF. The error names the file and the bound.
 func ReadNotificationFd(dir string) (int, error) {
-	v, ok, err := servicedir.ReadUintFile(dir, "notification-fd")
+	p := filepath.Join(dir, servicedir.NotificationFDFile)
+	v, ok, err := servicedir.ReadUintFile(dir, servicedir.NotificationFDFile)
 	if err != nil || !ok {
 		return -1, err
 	}
-	if v < 3 || v > 1<<20 {
-		// fds 0-2 are the service's stdio; s6 accepts them but the
-		// result is never what the user meant.
-		return -1, &configError{dir + "/notification-fd", "fd must be at least 3"}
+	if v < 3 {
+		return -1, configError(p, fmt.Sprintf("fd %d is one of stdin, stdout, stderr (must be at least 3)", v))
+	}
+	if max := maxFd(); v > max {
+		return -1, configError(p, fmt.Sprintf("fd %d is above the open-file limit (must be at most %d, RLIMIT_NOFILE %d)", v, max, max+1))
 	}
 	return int(v), nil
 }
 
+// maxFd is the highest fd number this process can dup to: RLIMIT_NOFILE
+// minus one (the Go runtime raised the soft limit to the hard one at
+// startup; children get the original soft limit back only after the fd
+// shuffle, which is what matters here).
+func maxFd() uint64 {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+		return 1<<20 - 1 // fs.nr_open's default
+	}
+	return rl.Cur - 1
+}
+
 // ReadMaxDeathTally returns max-death-tally (default 100, capped at 4096).
 func ReadMaxDeathTally(dir string) (int, error) {
-	v, ok, err := servicedir.ReadUintFile(dir, "max-death-tally")
+	v, ok, err := servicedir.ReadUintFile(dir, servicedir.MaxDeathTallyFile)
 	switch {
 	case err != nil || !ok:
 		return 100, err
@@ -132,6 +152,8 @@ func ReadMaxDeathTally(dir string) (int, error) {
 	return int(v), nil
 }
 
-type configError struct{ path, msg string }
-
-func (e *configError) Error() string { return "parse " + e.path + ": " + e.msg }
+// configError is the error of a configuration file with a valid syntax
+// but an unusable value: the shape of servicedir's errors, naming the file.
+func configError(path, msg string) error {
+	return &os.PathError{Op: "parse", Path: path, Err: errors.New(msg)}
+}

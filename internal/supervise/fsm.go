@@ -210,12 +210,13 @@ const (
 	EvCheckDone                     // the ./check run ended: Wstat 0 = ready; Unknown: not even spawned
 	EvDaemon                        // the pidfile names the daemon (Pid, Pgid; Unknown: not our child)
 	EvPidfileBad                    // a pidfile written by this launch names a dead or foreign process
+	EvAdoptLaunch                   // machine created over a forking launch in progress: launcher Pid (0: gone), its group Pgid
 	numEvents
 )
 
 var eventNames = [numEvents]string{"start", "adopt", "ctl", "spawned", "spawn-failed", "run-changed",
 	"exit", "group-empty", "ready", "timeout", "term", "hup", "quit",
-	"not-ready", "main-pid", "watchdog", "check-started", "check-done", "daemon", "pidfile-bad"}
+	"not-ready", "main-pid", "watchdog", "check-started", "check-done", "daemon", "pidfile-bad", "adopt-launch"}
 
 func (k EventKind) String() string {
 	if k < numEvents {
@@ -436,6 +437,8 @@ func (t *stepper) down(e Event) {
 		m.SpawnedAt = time.Time{} // unknown age: restart at once if it dies
 		t.writeStatus()
 		t.notify("s")
+	case EvAdoptLaunch:
+		t.adoptLaunch(e)
 	case EvCtl:
 		switch e.Byte {
 		case 'x':

@@ -19,6 +19,7 @@ import (
 //	LaunchAbort --exit-->       Finishing
 //	AwaitPid  --daemon-->       Up          (daemon's pid and group; U unless readiness comes later)
 //	AwaitPid  --pidfile-bad/timeout/d/r--> Finishing (launch failed or cancelled)
+//	Down      --adopt-launch--> Launching or AwaitPid (a new supervisor takes over a launch)
 //
 // The death of the daemon once Up is the death of any run.
 
@@ -31,6 +32,34 @@ func (t *stepper) launch() {
 	}
 	t.writeStatus()
 	t.notify("u")
+}
+
+// adoptLaunch takes over a launch that a previous supervisor started (it
+// was killed): the launcher is watched by pidfd (its exit status is
+// unknown, so any exit leads to AwaitPid), or is gone already.
+func (t *stepper) adoptLaunch(e Event) {
+	m := &t.m
+	m.Pgid, m.Adopted, m.Ready, m.ReadyEarly = e.Pgid, true, false, false
+	if m.Pgid <= 0 {
+		m.Pgid = e.Pid
+	}
+	if m.Stamp.IsZero() {
+		m.Stamp = t.now
+	}
+	m.SpawnedAt = time.Time{} // unknown age: restart at once if it fails
+	if m.Cfg.TimeoutPidfile > 0 {
+		m.LaunchAt = t.now.Add(m.Cfg.TimeoutPidfile)
+	}
+	if e.Pid > 0 {
+		m.State, m.Pid = Launching, e.Pid
+	} else {
+		m.State, m.Pid = AwaitPid, 0
+	}
+	t.writeStatus()
+	t.notify("s")
+	if m.State == AwaitPid {
+		t.act(Action{Kind: ActWatchPidfile})
+	}
 }
 
 // launchFailed records why a launch failed.

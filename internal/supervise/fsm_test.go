@@ -122,7 +122,17 @@ func TestStepTable(t *testing.T) {
 		{down(false), Event{Kind: EvAdopt, Pid: 7}, t0, Up, "status notify:s", func(m Machine) string {
 			return check(m.Pid == 7 && m.Adopted && m.Pgid == 7, "adopted pid")
 		}},
+		{down(false), Event{Kind: EvAdopt, Pid: 7, Pgid: 9}, t0, Up, "status notify:s", func(m Machine) string {
+			return check(m.Pid == 7 && m.Pgid == 9, "adopted forking daemon keeps its own group")
+		}},
 		{down(false), ctl('u'), t0, Starting, "spawn", nil},
+		{with(down(true), func(m *Machine) { m.Cfg = forking() }), Event{Kind: EvAdoptLaunch, Pid: 100}, t0, Launching, "status notify:s", func(m Machine) string {
+			return check(m.Pid == 100 && m.Pgid == 100 && m.Adopted && !m.Ready && m.LaunchAt.Equal(at(DefaultTimeoutPidfile)), "launcher adopted")
+		}},
+		{with(down(true), func(m *Machine) { m.Cfg = forking() }), Event{Kind: EvAdoptLaunch, Pgid: 100}, t0, AwaitPid, "status notify:s watchpid", func(m Machine) string {
+			return check(m.Pid == 0 && m.Pgid == 100 && m.Status().Pid == 100, "launch adopted after the launcher")
+		}},
+		{with(launching(), func(m *Machine) { m.Adopted = true }), Event{Kind: EvExit, Pid: 100, Unknown: true}, t0, AwaitPid, "status watchpid", nil},
 		{down(false), ctl('U'), t0, Starting, "rmdown spawn", nil},
 		{down(false), ctl('o'), t0, Starting, "spawn", func(m Machine) string { return check(!m.WantUp, "o keeps want down") }},
 		{down(true), ctl('d'), t0, Down, "status", func(m Machine) string { return check(!m.WantUp, "want down") }},
@@ -329,6 +339,9 @@ func check(ok bool, what string) string {
 // impossible lists the (state, event) pairs the loop never produces; every
 // other pair must be handled without breaking the machine.
 func impossible(s State, k EventKind) bool {
+	if k == EvAdoptLaunch {
+		return s != Down && s != Exited && s != Fatal
+	}
 	switch s {
 	case Down:
 		return k == EvSpawned || k == EvSpawnFailed || k == EvExit || k == EvCheckStarted
@@ -427,7 +440,12 @@ func FuzzStep(f *testing.F) {
 			}
 		}
 		now := t0
-		m, as := Step(m, ev(EvStart), now, nil)
+		first := ev(EvStart)
+		if m.Cfg.Forking && data[0]&64 != 0 {
+			// A new supervisor takes over a launch: launcher alive or gone.
+			first = Event{Kind: EvAdoptLaunch, Pid: int(data[0]>>7) * 100, Pgid: 100}
+		}
+		m, as := Step(m, first, now, nil)
 		nextPid := 1000
 		spawnPending := acts(as) == "status notify:s spawn"
 		checkPending := false
