@@ -565,6 +565,7 @@ func (ph *phaseRun) restart(x *check) {
 	res := ph.svc(t, "restart")
 	x.note("%v", time.Since(t0).Round(10*time.Millisecond))
 	if !x.expect(res.Code == 0, "restart: exit %d, %q", res.Code, lastLine(res.Stdout+res.Stderr)) {
+		t.Logf("restart: %s", res)
 		return
 	}
 	x.expect(waitExit(t, old.HostPid, eventTimeout), "old pid %d still running", old.NsPid)
@@ -616,7 +617,9 @@ func (ph *phaseRun) stop(x *check) {
 	t0 := time.Now()
 	res := ph.svc(t, "stop")
 	x.note("%v", time.Since(t0).Round(10*time.Millisecond))
-	x.expect(res.Code == 0, "stop: exit %d, %q", res.Code, lastLine(res.Stdout+res.Stderr))
+	if !x.expect(res.Code == 0, "stop: exit %d, %q", res.Code, lastLine(res.Stdout+res.Stderr)) {
+		t.Logf("stop: %s", res)
+	}
 	waitAllExit(t, procs, eventTimeout)
 	x.expect(len(ph.all()) == 0, "left running: %s", procList(ph.all()))
 	st := ph.svc(t, "status")
