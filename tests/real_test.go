@@ -261,15 +261,11 @@ type phaseRun struct {
 
 func (r *real) runPhase(t *testing.T, p realPhase) {
 	r.configure(t, p)
-	if p.sup == "gosv" && !p.foreground {
-		// NOTE: gates on the feature itself, not on a branch: a gosv that
-		// runs every daemon in the foreground says so in check.
+	if p.sup == "gosv" {
+		// check tells which way gosv will supervise the script.
 		c := r.e.Run(t, gosvInstallBin, "openrc", "check", r.d.name)
-		if strings.Contains(c.Stdout+c.Stderr, "pidfile is ignored") {
-			for _, c := range realChecks {
-				realResults.set(r.version, r.d.name, p, c, "skip: no forking support")
-			}
-			t.Skipf("this gosv has no forking mode (issue 8 §1): check says %q", strings.TrimSpace(c.Stdout))
+		if forking := strings.Contains(c.Stdout, "supervised as a forking daemon"); forking == p.foreground {
+			t.Errorf("gosv openrc check, %s: %s", p, c)
 		}
 	}
 	// gosv's contract: a daemon with readiness serves when start returns.
