@@ -41,6 +41,9 @@ type Service struct {
 type StartOptions struct {
 	Want    Want
 	Timeout time.Duration // 0 = no limit
+	// StartWait, with Want Up: once up, the process must stay up this
+	// long, or the start fails with how it died (OpenRC's start_wait).
+	StartWait time.Duration
 }
 
 // StopOptions say how long Stop waits.

@@ -3,6 +3,7 @@
 # supervise-daemon and supervisord, side by side in one run.
 #
 #   bench/run.sh memory|restart|bringup|idle|all [--systems gosv,s6,...] [--fs tmpfs|ext4|both]
+#   bench/run.sh scale [--systems gosv] [--fs tmpfs] [--sizes 10,100,1000,5000] [--reps 3]
 #
 # Everything runs inside a private mount+PID namespace with a private tmpfs on
 # /run, and every trial in a nested PID namespace of its own, so nothing
@@ -16,6 +17,7 @@ all_systems=gosv,s6,runit,daemontools,openrc,supervisord
 
 usage() {
 	echo "usage: bench/run.sh memory|restart|bringup|idle|all [--systems $all_systems] [--fs tmpfs|ext4|both]" >&2
+	echo "       bench/run.sh scale [--systems gosv] [--fs tmpfs|ext4|both] [--sizes 10,100,1000,5000] [--reps 3]" >&2
 	exit 2
 }
 
@@ -23,18 +25,28 @@ usage() {
 bench=$1
 shift
 case $bench in
-memory | restart | bringup | idle) benches=$bench ;;
+memory | restart | bringup | idle | scale) benches=$bench ;;
 all) benches="memory restart bringup idle" ;;
 *) usage ;;
 esac
 systems=$all_systems
 fs=both
+sizes=10,100,1000,5000
+reps=3
+if [ "$bench" = scale ]; then
+	systems=gosv # the log CPU figure is gosv's alone; others on request
+	fs=tmpfs
+fi
 while [ $# -gt 0 ]; do
 	case $1 in
 	--systems) systems=${2:?}; shift 2 ;;
 	--systems=*) systems=${1#*=}; shift ;;
 	--fs) fs=${2:?}; shift 2 ;;
 	--fs=*) fs=${1#*=}; shift ;;
+	--sizes) sizes=${2:?}; shift 2 ;;
+	--sizes=*) sizes=${1#*=}; shift ;;
+	--reps) reps=${2:?}; shift 2 ;;
+	--reps=*) reps=${1#*=}; shift ;;
 	*) usage ;;
 	esac
 done
@@ -48,6 +60,7 @@ for s in ${systems//,/ }; do
 	# so that the report's reproduce command for it works.
 	case ,$all_systems,baseline, in *,$s,*) ;; *) echo "run.sh: unknown system $s" >&2; usage ;; esac
 done
+case $sizes,$reps in *[!0-9,]* | ,* | *,,*) echo "run.sh: --sizes and --reps take numbers" >&2; usage ;; esac
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (unshare, mount)" >&2; exit 1; }
 
 # Helpers, and gosv itself when its source is there.
@@ -73,7 +86,11 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo missing; }
 {
 	echo "# gosv benchmarks: $bench ($stamp)"
 	echo
-	echo "- command: \`bench/run.sh $bench --systems $systems --fs $fs\`"
+	if [ "$bench" = scale ]; then
+		echo "- command: \`bench/run.sh scale --systems $systems --fs $fs --sizes $sizes --reps $reps\`"
+	else
+		echo "- command: \`bench/run.sh $bench --systems $systems --fs $fs\`"
+	fi
 	echo "- machine: nproc $(nproc), kernel $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/{printf "%.0f GiB RAM", $2/1048576}' /proc/meminfo)"
 	echo "- peers: s6 $(ver s6), runit $(ver runit), daemontools $(ver daemontools), openrc $(ver openrc), supervisor $(ver supervisor)"
 	if [ -n "$gosv_note" ]; then
@@ -88,6 +105,7 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo missing; }
 } >"$out/machine.md"
 
 export BENCH_HERE=$here BENCH_OUT=$out BENCH_BENCHES=$benches BENCH_SYSTEMS=$systems BENCH_FSS=$fss
+export BENCH_SIZES=$sizes BENCH_REPS=$reps
 export GOSV GOSV_NOTE=$gosv_note
 echo "run.sh: results in $out" >&2
 # --kill-child: if run.sh is interrupted, the namespace's PID 1 dies and the

@@ -16,6 +16,8 @@
 //
 // The pieces, in the order a service meets them:
 //   - [Resolve]: sources and variables, as openrc-run.sh orders them;
+//   - [ResolveDefaults]: the gosv-wide defaults of /etc/conf.d/gosv-svscan
+//     ([DefaultVars]), for what a service leaves unset;
 //   - [Service.Spec]: the typed, validated configuration ([Spec]);
 //   - [Check]: lints with file:line:col positions;
 //   - [Generate]: the service directory under $RC_SVCDIR/gosv-services;

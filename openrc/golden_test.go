@@ -112,7 +112,7 @@ func TestGolden(t *testing.T) {
 
 // report renders everything the package derives from a service.
 func report(t *testing.T, root, script string) string {
-	l := Layout{RCConf: root + "/etc/rc.conf", RCConfD: root + "/etc/rc.conf.d", LibexecDir: root + "/lib/rc",
+	l := Layout{RCConf: root + "/etc/rc.conf", RCConfD: root + "/etc/rc.conf.d", ConfD: root + "/etc/conf.d", LibexecDir: root + "/lib/rc",
 		SvcDir: root + "/run/openrc", Runlevel: "default"}
 	var b strings.Builder
 	rel := func(s string) string { return strings.ReplaceAll(s, root, "") }
@@ -160,6 +160,9 @@ func report(t *testing.T, root, script string) string {
 		fmt.Fprintln(&b, rel(p.String()))
 	}
 	sp, _ := s.Spec()
+	if sp.StartWait != 0 {
+		fmt.Fprintf(&b, "# start_wait\n%v\n", sp.StartWait)
+	}
 	if sp.Declarative && len(sp.Argv) > 0 {
 		files, err := Files(sp, GenConfig{Gosv: "/usr/bin/gosv", RCSvcDir: "/run/openrc", LibexecDir: "/lib/rc"})
 		if err != nil {

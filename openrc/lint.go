@@ -46,6 +46,7 @@ func (s *Service) Lint() []Problem {
 	probs = append(probs, sprobs...)
 	probs = append(probs, s.lintFuncs()...)
 	probs = append(probs, s.lintLayout(sp)...)
+	probs = append(probs, s.lintReadiness(sp)...)
 	probs = append(probs, s.lintReload(sp)...)
 	if p := sup.Pos; p.IsValid() && s.Layout.Runlevel != "" && strings.HasSuffix(p.File, "."+s.Layout.Runlevel) {
 		probs = append(probs, Problem{Pos: p, Severity: Warning,
@@ -128,6 +129,42 @@ func (s *Service) lintLayout(sp *Spec) []Problem {
 		}
 	}
 	return out
+}
+
+// lintReadiness suggests a readiness source or start_wait to a
+// declarative service with neither: its start succeeds as soon as the
+// daemon is spawned, even when it exits at once. It also reports a
+// start_wait of the service's own that readiness makes useless (a
+// gosv-wide default is meant for the services without readiness).
+func (s *Service) lintReadiness(sp *Spec) []Problem {
+	if !sp.Declarative {
+		return nil
+	}
+	sw := s.Vars["start_wait"]
+	ownWait := sw.Set && sw.Pos.File != s.Layout.DefaultsFile()
+	switch {
+	case sp.HasReadiness() && ownWait && sp.StartWait > 0:
+		return []Problem{{Pos: s.varPos("start_wait"), Severity: Warning,
+			Msg: "start_wait is ignored: notify says when the service is ready"}}
+	case !sp.HasReadiness() && sp.StartWait == 0 && s.Get("notify") == "" && s.Get("ready") == "":
+		// (A notify or ready that is set but invalid has its own error.)
+		defaults := s.Layout.DefaultsFile()
+		if defaults == "" {
+			defaults = "/etc/conf.d/" + SvscanName
+		}
+		return []Problem{{Pos: s.varPos("command"), Severity: Warning,
+			Msg: fmt.Sprintf("no readiness source: start succeeds as soon as the daemon is spawned, even if it exits at once; "+
+				"set notify (fd:N or socket:ready) if the daemon can tell, else start_wait=1 (here, or in %s for every gosv service)", defaults)}}
+	}
+	return nil
+}
+
+// varPos is where a variable was set, or the script when that is unknown.
+func (s *Service) varPos(name string) Pos {
+	if p := s.Vars[name].Pos; p.IsValid() {
+		return p
+	}
+	return Pos{File: s.Script}
 }
 
 // hasLSBHeader reports whether the script has an LSB "### BEGIN INIT INFO".

@@ -126,6 +126,11 @@ func describe(w io.Writer, s *Service, sp *Spec, dir, gosv string) {
 		ready = fmt.Sprintf("fd:%d", sp.NotifyFd)
 	case NotifySocket:
 		ready = "socket:ready"
+	default:
+		ready += ", start_wait " + sp.StartWait.String()
+		if p := s.Vars["start_wait"].Pos; p.IsValid() && p.File == s.Layout.DefaultsFile() {
+			ready += " (gosv-wide default)"
+		}
 	}
 	fmt.Fprintf(w, "  readiness %s, timeout_ready %v, timeout_down %v, timeout_kill %v, stop signal SIG%s, reload signal SIG%s\n",
 		ready, sp.TimeoutReady, sp.TimeoutDown, sp.TimeoutKill, servicedir.SignalName(sp.DownSignal), servicedir.SignalName(sp.ReloadSignal))

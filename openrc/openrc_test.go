@@ -408,6 +408,114 @@ func TestLiveServiceFiltersEnv(t *testing.T) {
 	}
 }
 
+// TestLiveServiceDefaults: the hook's live values win over the gosv-wide
+// defaults of conf.d/gosv-svscan; unset or empty ones take the default,
+// with its position; start waits for up with start_wait only without a
+// readiness source.
+func TestLiveServiceDefaults(t *testing.T) {
+	confd := t.TempDir()
+	os.WriteFile(filepath.Join(confd, SvscanName), []byte("command=/not/for/services\nstart_wait=750ms\n"), 0o644)
+	l := Layout{LibexecDir: "/lib/rc", ConfD: confd}
+	for _, c := range []struct {
+		vars map[string]string
+		want time.Duration
+		from string
+		wait backends.StartOptions
+	}{
+		{map[string]string{"command": "/bin/x"}, 750 * time.Millisecond, "gosv-svscan:2:1",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
+		{map[string]string{"command": "/bin/x", "start_wait": ""}, 750 * time.Millisecond, "gosv-svscan:2:1",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 750 * time.Millisecond}},
+		{map[string]string{"command": "/bin/x", "start_wait": "2"}, 2 * time.Second, "",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady, StartWait: 2 * time.Second}},
+		{map[string]string{"command": "/bin/x", "start_wait": "0"}, 0, "",
+			backends.StartOptions{Want: backends.Up, Timeout: DefaultTimeoutReady}},
+		{map[string]string{"command": "/bin/x", "notify": "fd:3"}, 750 * time.Millisecond, "gosv-svscan:2:1",
+			backends.StartOptions{Want: backends.Ready, Timeout: DefaultTimeoutReady}},
+	} {
+		s := LiveService(&Request{Name: "web", Script: "/etc/init.d/web", Layout: l, Vars: c.vars, Argv: []string{"/bin/x"}})
+		if s.Get("command") != "/bin/x" {
+			t.Errorf("%v: command %q leaked from the defaults", c.vars, s.Get("command"))
+		}
+		sp, probs := s.Spec()
+		if len(probs) != 0 || len(s.Problems) != 0 {
+			t.Errorf("%v: problems %v %v", c.vars, probs, s.Problems)
+		}
+		if sp.StartWait != c.want {
+			t.Errorf("%v: start_wait %v, want %v", c.vars, sp.StartWait, c.want)
+		}
+		if from := s.Vars["start_wait"].Pos.String(); !strings.HasSuffix(from, c.from) || (c.from == "") != (from == "") {
+			t.Errorf("%v: start_wait from %q, want %q", c.vars, from, c.from)
+		}
+		opts := withStartWait(sp, backends.StartOptions{Want: backends.Up, Timeout: sp.TimeoutReady})
+		if sp.HasReadiness() {
+			opts = withStartWait(sp, backends.StartOptions{Want: backends.Ready, Timeout: sp.TimeoutReady})
+		}
+		if opts != c.wait {
+			t.Errorf("%v: start options %+v, want %+v", c.vars, opts, c.wait)
+		}
+	}
+}
+
+// TestDefaultsProblems: a defaults file that does not parse is one error
+// naming the file and the place; a missing one means no defaults.
+func TestDefaultsProblems(t *testing.T) {
+	confd := t.TempDir()
+	l := Layout{ConfD: confd}
+	if d := ResolveDefaults(l); len(d.Vars) != 0 || len(d.Problems) != 0 {
+		t.Errorf("missing file: %+v", d)
+	}
+	p := filepath.Join(confd, SvscanName)
+	os.WriteFile(p, []byte("# comment\nstart_wait=\"1\n"), 0o644)
+	d := ResolveDefaults(l)
+	if len(d.Problems) != 1 || d.Problems[0].Severity != Error || !strings.HasPrefix(d.Problems[0].String(), p+":2:12: error: ") {
+		t.Errorf("syntax error: %v", d.Problems)
+	}
+	os.WriteFile(p, []byte("start_wait=$(cat /etc/wait)\n"), 0o644)
+	d = ResolveDefaults(l)
+	if len(d.Vars) != 0 || len(d.Problems) != 1 || !strings.Contains(d.Problems[0].Msg, `external command "cat"`) {
+		t.Errorf("unresolved: %+v", d)
+	}
+	if d := ResolveDefaults(Layout{}); len(d.Vars) != 0 || len(d.Problems) != 0 {
+		t.Errorf("no conf.d: %+v", d)
+	}
+	// The shipped file: defaults in comments only, nothing set.
+	shipped, err := os.ReadFile("../conf.d/" + SvscanName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(shipped), "#start_wait=") || mentionsDefault(shipped) {
+		t.Errorf("the shipped conf.d should document start_wait in a comment only")
+	}
+	if !mentionsDefault([]byte("# x\n  : ${start_wait:=1}\n")) {
+		t.Errorf("an assignment is not seen")
+	}
+}
+
+// TestDescribeStartWait: ls shows start_wait for a service without
+// readiness, and says when it is the gosv-wide default.
+func TestDescribeStartWait(t *testing.T) {
+	confd := t.TempDir()
+	os.WriteFile(filepath.Join(confd, SvscanName), []byte("start_wait=2\n"), 0o644)
+	for vars, want := range map[string]string{
+		"":             "readiness none, start_wait 2s (gosv-wide default), timeout_ready",
+		"start_wait=1": "readiness none, start_wait 1s, timeout_ready",
+		"notify=fd:3":  "readiness fd:3, timeout_ready",
+	} {
+		req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: Layout{ConfD: confd}, Vars: map[string]string{"command": "/bin/x"}}
+		if k, v, ok := strings.Cut(vars, "="); ok {
+			req.Vars[k] = v
+		}
+		s := LiveService(req)
+		sp, _ := s.Spec()
+		var b strings.Builder
+		describe(&b, s, sp, "/nonexistent", "/nonexistent")
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%q: %q, want %q", vars, b.String(), want)
+		}
+	}
+}
+
 // TestLsOwnStart: ls describes a declarative gosv service with its
 // generated directory, but a script whose own start() never calls
 // default_start is listed as bypassed, without a directory gosv would

@@ -58,7 +58,8 @@ type Request struct {
 }
 
 // LiveService builds the Service the hook describes: the live values win
-// over anything a static resolution would find.
+// over anything a static resolution would find, and the gosv-wide
+// defaults fill what they leave unset (see [DefaultVars]).
 func LiveService(req *Request) *Service {
 	s := &Service{Name: req.Name, Script: req.Script, Files: req.Layout.Sources(req.Script), Layout: req.Layout,
 		Vars: map[string]Value{}, Funcs: map[string]Func{}, Depend: map[string][]string{}, Live: true, Argv: req.Argv}
@@ -66,6 +67,7 @@ func LiveService(req *Request) *Service {
 		s.Vars[k] = Value{Text: v, Set: true}
 	}
 	s.Env = filterEnv(req.Env, req.Layout.LibexecDir)
+	s.applyDefaults()
 	return s
 }
 
@@ -96,7 +98,7 @@ func Start(ctx context.Context, req *Request) error {
 		s.Argv = []string{} // checked: start is given the command line
 	}
 	sp, probs := s.Spec()
-	if printProblems(req.Out, probs) {
+	if printProblems(req.Out, append(s.Problems, probs...)) {
 		return fmt.Errorf("start %s: invalid configuration: %w", req.Name, ErrFailed)
 	}
 	dir, opts, err := prepare(req, s, sp)
@@ -125,11 +127,12 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 		if fi, err := os.Stat(filepath.Join(sp.ServiceDir, "run")); err != nil || fi.IsDir() {
 			return "", opts, fmt.Errorf("no command, and no service directory with a run file at %s", sp.ServiceDir)
 		}
-		return sp.ServiceDir, handWrittenWait(sp, opts), nil
+		return sp.ServiceDir, withStartWait(sp, handWrittenWait(sp, opts)), nil
 	}
 	if sp.HasReadiness() {
 		opts.Want = backends.Ready
 	}
+	opts = withStartWait(sp, opts)
 	if sp.Pidfile != "" && opts.Timeout > 0 {
 		// The launch itself ends at timeout_ready (timeout-pidfile); the
 		// wait outlasts it so that the supervisor's verdict, which says
@@ -166,6 +169,15 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 		}
 	}
 	return dir, opts, nil
+}
+
+// withStartWait adds start_wait to a start that waits for up only: a
+// readiness source says more than any window could.
+func withStartWait(sp *Spec, opts backends.StartOptions) backends.StartOptions {
+	if opts.Want == backends.Up {
+		opts.StartWait = sp.StartWait
+	}
+	return opts
 }
 
 // handWrittenWait is what a start waits for in a hand-written directory:

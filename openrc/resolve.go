@@ -28,7 +28,7 @@ var Vars = []string{
 	"supervisor", "name", "command", "command_args", "command_args_foreground",
 	"command_user", "directory", "chroot", "umask", "input_file",
 	"output_log", "error_log", "output_logger", "error_logger", "gosv_log_arguments",
-	"notify", "ready", "stopsig", "retry", "timeout_ready", "timeout_down", "timeout_kill",
+	"notify", "ready", "start_wait", "stopsig", "retry", "timeout_ready", "timeout_down", "timeout_kill",
 	"reload_signal", "respawn_delay", "respawn_max", "respawn_period",
 	"capabilities", "secbits", "no_new_privs", "rc_ulimit", "RC_ULIMIT",
 	"SSD_NICELEVEL", "SSD_IONICELEVEL", "SSD_OOM_SCORE_ADJ",
@@ -42,6 +42,7 @@ var Vars = []string{
 type Layout struct {
 	RCConf     string   // /etc/rc.conf
 	RCConfD    string   // /etc/rc.conf.d (its *.conf files, the gosv hook excepted)
+	ConfD      string   // /etc/conf.d, for gosv-wide defaults ([Layout.DefaultsFile]); "" = none
 	LibexecDir string   // RC_LIBEXECDIR: /usr/libexec/rc (0.63), /lib/rc (Debian's 0.45)
 	SvcDir     string   // /run/openrc (RC_SVCDIR)
 	InitDirs   []string // where init scripts live, searched in order by ls
@@ -54,7 +55,7 @@ type Layout struct {
 // (a shell) the installed OpenRC's is detected ([LibexecDir]).
 func DefaultLayout(getenv func(string) string) Layout {
 	l := Layout{
-		RCConf: "/etc/rc.conf", RCConfD: "/etc/rc.conf.d", LibexecDir: LibexecDir(getenv), SvcDir: "/run/openrc",
+		RCConf: "/etc/rc.conf", RCConfD: "/etc/rc.conf.d", ConfD: "/etc/conf.d", LibexecDir: LibexecDir(getenv), SvcDir: "/run/openrc",
 		InitDirs: []string{"/etc/init.d", "/usr/local/etc/init.d"},
 	}
 	if v := getenv("RC_SVCDIR"); v != "" {
@@ -189,6 +190,7 @@ func Resolve(l Layout, script string) (*Service, error) {
 	if err := sb.run(files); err != nil {
 		return nil, err
 	}
+	s.applyDefaults()
 	return s, nil
 }
 

@@ -21,6 +21,9 @@ const (
 	DefaultRespawnDelay  = 0
 	DefaultRespawnMax    = 10
 	DefaultRespawnPeriod = 12 * time.Second
+	// DefaultStartWait is 0: a serial boot pays start_wait once per
+	// service without readiness (bench/README.md, "start_wait").
+	DefaultStartWait = 0
 	// DefaultLogArguments is the in-process logger's script when
 	// gosv_log_arguments is unset (0.63's s6_log_arguments default).
 	DefaultLogArguments = "t s1048576 n10"
@@ -84,6 +87,9 @@ type Spec struct {
 	// StopSignals are retry's later signals, kept for the lint.
 	ReloadSignal unix.Signal
 	TimeoutReady time.Duration // 0 = forever
+	// StartWait: without a readiness source, start succeeds only if the
+	// daemon is still up this long after it was spawned (0 = at once).
+	StartWait    time.Duration
 	TimeoutDown  time.Duration
 	TimeoutKill  time.Duration
 	Respawn      Respawn
@@ -398,6 +404,7 @@ func (b *specBuilder) timeouts(sp *Spec) {
 		b.add("timeout_ready", Warning, "timeout_ready=0: start waits forever for the service to be ready, holding OpenRC's lock")
 	}
 	sp.TimeoutDown = b.duration("timeout_down", time.Millisecond, DefaultTimeoutDown)
+	sp.StartWait = b.duration("start_wait", time.Second, DefaultStartWait)
 	kill := b.duration("timeout_kill", time.Millisecond, -1)
 	switch {
 	case kill >= 0:

@@ -262,7 +262,14 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 	}
 	why, pgid, child := l.daemonOf(s, d.Pid, trustedPidfile(p, d))
 	if why == "" {
-		fd, err := unix.PidfdOpen(d.Pid, 0)
+		// NOTE: our child (reparented to the scanner): its exit comes by
+		// wait4, with its status; a pidfd too could report it first, as an
+		// unknown status. Not our child yet (an intermediate parent lives,
+		// or the launch was taken over): only a pidfd tells.
+		fd, err := -1, error(nil)
+		if !child {
+			fd, err = unix.PidfdOpen(d.Pid, 0)
+		}
 		if err == nil {
 			l.adoptDaemon(s, d.Pid, fd)
 			return supervise.Event{Kind: supervise.EvDaemon, Pid: d.Pid, Pgid: pgid, Unknown: !child}, true
@@ -370,15 +377,18 @@ func (l *loop) notOlder(s *service, pid int) string {
 	return ""
 }
 
-// adoptDaemon makes pid the service's process: watched by pidfd (it may
-// not be our child yet), found by its exit, recorded for a scanner that
-// restarts after a SIGKILL.
+// adoptDaemon makes pid the service's process: found by its exit (wait4,
+// and the pidfd fd when it is not our child; -1 otherwise), recorded for
+// a scanner that restarts after a SIGKILL.
 func (l *loop) adoptDaemon(s *service, pid, fd int) {
 	if s.pidfd >= 0 {
 		l.release(s.pidfd)
+		s.pidfd = -1
 	}
-	s.pidfd = fd
-	l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+	if fd >= 0 {
+		s.pidfd = fd
+		l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+	}
 	l.byPid[pid] = s
 	st, err := servicedir.ProcStartTime(pid)
 	if err == nil {

@@ -91,7 +91,7 @@ func (sc *scanner) consumeLog(e *entry) {
 	if err != nil {
 		sc.l.warn(nil, "log|"+e.name, "unable to write the log of %s: %v", e.name, err)
 	}
-	e.logRetry = retry
+	sc.l.timers.set(&e.logRetry, retry)
 	if eof {
 		sc.closeInProcessLog(e)
 	}
@@ -134,7 +134,8 @@ func (sc *scanner) closeInProcessLog(e *entry) {
 	if err := e.logger.Close(); err != nil {
 		sc.l.warn(nil, "log|"+e.name, "unable to close the log of %s: %v", e.name, err)
 	}
-	e.logger, e.logRetry = nil, time.Time{}
+	e.logger = nil
+	sc.l.timers.stop(&e.logRetry)
 	if e.pipe[0] >= 0 {
 		sc.l.release(e.pipe[0])
 		e.pipe[0] = -1

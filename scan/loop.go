@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"container/heap"
 	"fmt"
 	"io"
 	"math"
@@ -77,10 +76,9 @@ type loop struct {
 	wds      map[int32]*service   // inotify watches waiting for ./run
 	pidWatch map[int32][]*service // inotify watches of pidfile directories (forking mode)
 	draining []*service           // services whose dead run's group still has members
-	sdPaused []*service           // services whose sd_notify socket is paused (flooded)
-	timers   timerHeap
-	due      []*service // services whose deadline passed, this turn
-	closing  []int      // fds to close at the end of the batch (epoll may still report them)
+	timers   timerHeap            // every deadline: machines, entries, rescans (timers.go)
+	due      []*timer             // timers expired this turn
+	closing  []int                // fds to close at the end of the batch (epoll may still report them)
 
 	pending   []supervise.Event // feedback events of the service being stepped
 	acts      []supervise.Action
@@ -228,7 +226,17 @@ func (l *loop) run() {
 				sigs = l.pendSig.Swap(0)
 			}
 		}
-		l.reapAll()
+		// Reap only when SIGCHLD was delivered: wait4 looks at every
+		// child of the process in the kernel (wait_consider_task), so
+		// reaping after every wakeup made each in-process log line, control
+		// byte or timer cost O(services); with 5000 children that was most
+		// of the loop's CPU. No death goes unseen: each one raises SIGCHLD
+		// after its exit, and the forwarder turns it into a wakeup and the
+		// bit tested here (several deaths may share one bit, Drain takes
+		// them all).
+		if sigs&(1<<uint(unix.SIGCHLD)) != 0 {
+			l.reapAll()
+		}
 		for i := 0; i < n && !l.done; i++ {
 			ev := l.events[i]
 			o, ok := l.fds[ev.Fd]
@@ -265,45 +273,38 @@ func (l *loop) timeout() int {
 	return int(ms)
 }
 
-func (l *loop) nextDeadline() time.Time {
-	var d time.Time
-	if len(l.timers) > 0 {
-		d = l.timers[0].deadline
-	}
-	if l.sc != nil {
-		if t := l.sc.deadline(); !t.IsZero() && (d.IsZero() || t.Before(d)) {
-			d = t
-		}
-	}
-	// Only flooded sockets are in the list: it is empty but under attack.
-	for _, s := range l.sdPaused {
-		if d.IsZero() || s.sdPausedUntil.Before(d) {
-			d = s.sdPausedUntil
-		}
-	}
-	return d
-}
+func (l *loop) nextDeadline() time.Time { return l.timers.next() }
 
+// fireTimers fires every timer due now: O(log n) each, and nothing else
+// is looked at.
 func (l *loop) fireTimers() {
 	now := time.Now()
-	for i := 0; i < len(l.sdPaused); i++ {
-		if s := l.sdPaused[i]; !now.Before(s.sdPausedUntil) {
-			l.resumeSdNotify(s) // takes it off the list
-			i--
+	l.due = l.timers.expire(now, l.due[:0])
+	for _, t := range l.due {
+		// An earlier handler of this turn may have cancelled t (its
+		// entry was dropped) or armed it again: then it is not due.
+		if t.armed() || t.at.IsZero() {
+			continue
 		}
+		l.fire(t, now)
 	}
-	// Pop first, then feed: each due machine gets one EvTimeout per turn
-	// even if a step left a deadline in the past.
-	due := l.due[:0]
-	for len(l.timers) > 0 && !l.timers[0].deadline.After(now) {
-		due = append(due, heap.Pop(&l.timers).(*service))
-	}
-	for _, s := range due {
-		l.feed(s, supervise.Event{Kind: supervise.EvTimeout})
-	}
-	l.due = due[:0]
-	if l.sc != nil {
-		l.sc.fireTimers(now)
+	clear(l.due) // keep no pointers to services that may go away
+	l.due = l.due[:0]
+}
+
+// fire runs the expiry of one timer.
+func (l *loop) fire(t *timer, now time.Time) {
+	switch t.kind {
+	case tmMachine:
+		l.feed(t.svc, supervise.Event{Kind: supervise.EvTimeout})
+	case tmRecreate:
+		l.sc.recreate(t.e)
+	case tmLogRetry:
+		l.sc.consumeLog(t.e)
+	case tmRescan:
+		l.sc.periodicRescan(now)
+	case tmSdResume:
+		l.resumeSdNotify(t.svc)
 	}
 }
 
@@ -378,7 +379,7 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 func (l *loop) handleSignals(set uint64) {
 	for sig := unix.Signal(1); sig < 64; sig++ {
 		if set&(1<<uint(sig)) == 0 || sig == unix.SIGCHLD || sig == unix.SIGPIPE {
-			continue // SIGCHLD: reapAll runs after every wakeup anyway
+			continue // SIGCHLD: reaped in run
 		}
 		if l.sc != nil {
 			l.sc.signal(sig)
@@ -421,39 +422,19 @@ func childEnv() []string {
 	return out
 }
 
-// timerHeap orders services by their machine's earliest deadline.
-type timerHeap []*service
-
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h timerHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx, h[j].hidx = i, j
-}
-func (h *timerHeap) Push(x any) { s := x.(*service); s.hidx = len(*h); *h = append(*h, s) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	s := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	s.hidx = -1
-	return s
-}
-
-// rearm puts s at the right place in the timer heap after a step.
+// rearm keeps s's place in the timer heap equal to its machine's
+// deadline. feed, the one place where a Step's result is applied, calls
+// it after every step of s, so no deadline change can be missed; an
+// exited machine leaves the heap whatever deadlines it still holds (its
+// events are ignored from then on, and a stale deadline would wake the
+// loop for nothing).
 func (l *loop) rearm(s *service) {
+	s.tm.kind, s.tm.svc = tmMachine, s
 	d := s.m.Deadline()
-	switch {
-	case d.IsZero() && s.hidx >= 0:
-		heap.Remove(&l.timers, s.hidx)
-	case d.IsZero():
-	case s.hidx >= 0:
-		s.deadline = d
-		heap.Fix(&l.timers, s.hidx)
-	default:
-		s.deadline = d
-		heap.Push(&l.timers, s)
+	if s.m.State == supervise.Exited || s.m.State == supervise.Fatal {
+		d = time.Time{}
 	}
+	l.timers.set(&s.tm, d)
 }
 
 // traceEvent appends one trace line (GOSV_TRACE), unbuffered.

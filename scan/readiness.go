@@ -298,29 +298,25 @@ func (x *sdSender) take(now time.Time) bool {
 
 // pauseSdNotify stops reading s's socket until until (see sdPause).
 func (l *loop) pauseSdNotify(s *service, until time.Time) {
-	if !s.sdPausedUntil.IsZero() {
+	if s.sdResume.armed() {
 		return
 	}
 	ev := unix.EpollEvent{Fd: int32(s.sdfd)} // no events: not reported until resumed
 	if unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, s.sdfd, &ev) != nil {
 		return
 	}
-	s.sdPausedUntil = until
-	l.sdPaused = append(l.sdPaused, s)
+	s.sdResume.kind, s.sdResume.svc = tmSdResume, s
+	l.timers.set(&s.sdResume, until)
 }
 
 // resumeSdNotify reads s's socket again, if it was paused.
 func (l *loop) resumeSdNotify(s *service) {
-	if s.sdPausedUntil.IsZero() {
+	// NOTE: the timer has fired (expire disarmed it) or is stopped here;
+	// at is cleared last, so a paused socket is one with at set.
+	if s.sdResume.at.IsZero() {
 		return
 	}
-	s.sdPausedUntil = time.Time{}
-	for i, x := range l.sdPaused {
-		if x == s {
-			l.sdPaused = append(l.sdPaused[:i], l.sdPaused[i+1:]...)
-			break
-		}
-	}
+	l.timers.stop(&s.sdResume)
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.sdfd)}
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, s.sdfd, &ev)
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -229,13 +230,19 @@ type tree struct {
 // it has signalled readiness on fd 3 (like s6-svscan -d3).
 func startScanner(t *testing.T, dir string) *tree {
 	t.Helper()
+	return startScannerTo(t, dir, os.Stderr)
+}
+
+// startScannerTo is startScanner with the scanner's output going to stderr.
+func startScannerTo(t *testing.T, dir string, stderr *os.File) *tree {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], dir)
 	cmd.Env = append(os.Environ(), "GOSV_TEST_ROLE=scanner", "GOSV_TEST_BIN="+os.Args[0])
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	cmd.ExtraFiles = []*os.File{w}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -884,5 +891,62 @@ func TestInProcessLogSurvivesScannerKill(t *testing.T) {
 		if strings.Count(b, " "+l+"\n") != 1 {
 			t.Fatalf("log %q: %q not exactly once", b, l)
 		}
+	}
+}
+
+// countEvents reads sub until n bytes b have arrived.
+func countEvents(t *testing.T, sub *servicedir.Subscription, b byte, n int) {
+	t.Helper()
+	sub.File.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	for seen := 0; seen < n; {
+		k, err := sub.File.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %d %q events (%d seen): %v", n, b, seen, err)
+		}
+		seen += strings.Count(string(buf[:k]), string(b))
+	}
+}
+
+// TestEarlyDeathReportedOncePerStart: a service that dies at once gets one
+// line in the scanner's output per start, not one per death of its crash
+// loop; the next start (d then u) reports again.
+func TestEarlyDeathReportedOncePerStart(t *testing.T) {
+	scan := t.TempDir()
+	out, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	startScannerTo(t, scan, out)
+	dir := mksvc(t, scan, "dies", "#!/bin/sh\nexit 3\n", nil)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	countEvents(t, sub, 'd', 2) // the first death and one of the crash loop
+	lines := func() []string {
+		b, _ := os.ReadFile(out.Name())
+		var got []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "after its start") {
+				got = append(got, l)
+			}
+		}
+		return got
+	}
+	got := lines()
+	re := regexp.MustCompile(`^gosv svscan: warning: dies died \d+ms after its start: exit code 3$`)
+	if len(got) != 1 || !re.MatchString(got[0]) {
+		t.Fatalf("after the first start: %q, want one line", got)
+	}
+	if err := servicedir.WriteControl(svc, []byte("du")); err != nil {
+		t.Fatal(err)
+	}
+	countEvents(t, sub, 'd', 2)
+	if got := lines(); len(got) != 2 {
+		t.Fatalf("after the second start: %q, want two lines", got)
 	}
 }

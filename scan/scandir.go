@@ -33,16 +33,16 @@ type devIno struct{ dev, ino uint64 }
 // logger NAME/log, with the pipe between them that the scanner holds so
 // that it survives restarts of either side.
 type entry struct {
-	name       string
-	id         devIno
-	dirfd      int  // O_PATH fd of the directory, from the first take; -1 before
-	active     bool // still present in the scan directory
-	hasLog     bool
-	svc, log   *service
-	pipe       [2]int // read end (logger's stdin), write end (service's stdout); -1 when closed
-	recreateAt time.Time
-	logger     *logdir.Logger // in-process logger (log-script), or nil
-	logRetry   time.Time      // when to call the logger again although nothing was written
+	name     string
+	id       devIno
+	dirfd    int  // O_PATH fd of the directory, from the first take; -1 before
+	active   bool // still present in the scan directory
+	hasLog   bool
+	svc, log *service
+	pipe     [2]int         // read end (logger's stdin), write end (service's stdout); -1 when closed
+	recreate timer          // armed while waiting for RecreateDelay after x
+	logger   *logdir.Logger // in-process logger (log-script), or nil
+	logRetry timer          // when to call the logger again although nothing was written
 }
 
 // scanner is the scan-directory half of the loop: entries, .s6-svscan/,
@@ -56,8 +56,8 @@ type scanner struct {
 	byName   map[string]*entry
 	byID     map[devIno]*entry
 	exiting  bool
-	killer   byte // the letter that started the exit: t, i, q or b
-	rescanAt time.Time
+	killer   byte  // the letter that started the exit: t, i, q or b
+	rescanAt timer // next periodic (-t) or retried rescan
 }
 
 func newScanner(l *loop, dir string) (*scanner, error) {
@@ -66,6 +66,7 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 		return nil, err
 	}
 	sc := &scanner{l: l, dir: abs, ctl: -1, byName: map[string]*entry{}, byID: map[devIno]*entry{}}
+	sc.rescanAt.kind = tmRescan
 	ctlDir := filepath.Join(abs, servicedir.ScanCtlDir)
 	if err := servicedir.MkdirPrivate(ctlDir, 0o700); err != nil {
 		return nil, err
@@ -85,7 +86,7 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 	}
 	sc.wd = int32(wd)
 	if l.cfg.Rescan > 0 {
-		sc.rescanAt = time.Now().Add(l.cfg.Rescan)
+		l.timers.set(&sc.rescanAt, time.Now().Add(l.cfg.Rescan))
 	}
 	return sc, nil
 }
@@ -115,8 +116,8 @@ func (sc *scanner) rescan() {
 }
 
 func (sc *scanner) retryScan() {
-	if t := time.Now().Add(RetryScan); sc.rescanAt.IsZero() || t.Before(sc.rescanAt) {
-		sc.rescanAt = t
+	if t := time.Now().Add(RetryScan); !sc.rescanAt.armed() || t.Before(sc.rescanAt.at) {
+		sc.l.timers.set(&sc.rescanAt, t)
 	}
 }
 
@@ -140,6 +141,8 @@ func (sc *scanner) found(name string) {
 	e := sc.byID[id]
 	if e == nil {
 		e = &entry{id: id, pipe: [2]int{-1, -1}, dirfd: -1}
+		e.recreate = timer{kind: tmRecreate, e: e}
+		e.logRetry = timer{kind: tmLogRetry, e: e}
 		sc.byID[id] = e
 	}
 	if old := sc.byName[name]; old != nil && old != e {
@@ -169,7 +172,7 @@ func (sc *scanner) renamed(e *entry, name string) {
 // take starts the machines an active entry lacks: the logger first, as
 // s6-svscan does, so the service's first line has a reader.
 func (sc *scanner) take(e *entry) {
-	if !e.recreateAt.IsZero() {
+	if e.recreate.armed() {
 		return // x: waiting for RecreateDelay
 	}
 	// NOTE: the machines work through a directory fd (fdPath), as
@@ -297,8 +300,8 @@ func (sc *scanner) serviceGone(s *service) {
 		sc.dropIfIdle(e)
 		return
 	}
-	if !fatal && e.recreateAt.IsZero() {
-		e.recreateAt = time.Now().Add(RecreateDelay)
+	if !fatal && !e.recreate.armed() {
+		sc.l.timers.set(&e.recreate, time.Now().Add(RecreateDelay))
 	}
 }
 
@@ -322,6 +325,9 @@ func (sc *scanner) dropIfIdle(e *entry) {
 		e.dirfd = -1
 	}
 	sc.l.limits.Clear("entry|" + e.name)
+	// Forgotten entries keep no deadline: nothing would fire for them.
+	sc.l.timers.stop(&e.recreate)
+	sc.l.timers.stop(&e.logRetry)
 	delete(sc.byID, e.id)
 	if sc.byName[e.name] == e {
 		delete(sc.byName, e.name)
@@ -338,39 +344,23 @@ func closeFd(fd *int) {
 	}
 }
 
-func (sc *scanner) deadline() time.Time {
-	d := sc.rescanAt
-	for _, e := range sc.byID {
-		for _, t := range [...]time.Time{e.recreateAt, e.logRetry} {
-			if !t.IsZero() && (d.IsZero() || t.Before(d)) {
-				d = t
-			}
-		}
+// recreate takes e again once RecreateDelay has passed since its machine
+// exited (its timer fired and is disarmed).
+func (sc *scanner) recreate(e *entry) {
+	if e.active && !sc.exiting {
+		sc.take(e)
+	} else {
+		sc.dropIfIdle(e)
 	}
-	return d
 }
 
-func (sc *scanner) fireTimers(now time.Time) {
-	for _, e := range sc.byID {
-		if !e.logRetry.IsZero() && !now.Before(e.logRetry) {
-			sc.consumeLog(e)
-		}
-		if !e.recreateAt.IsZero() && !now.Before(e.recreateAt) {
-			e.recreateAt = time.Time{}
-			if e.active && !sc.exiting {
-				sc.take(e)
-			} else {
-				sc.dropIfIdle(e)
-			}
-		}
+// periodicRescan is the expiry of the rescan timer: -t's period, or a
+// retry after a failed look at the scan directory.
+func (sc *scanner) periodicRescan(now time.Time) {
+	if sc.l.cfg.Rescan > 0 {
+		sc.l.timers.set(&sc.rescanAt, now.Add(sc.l.cfg.Rescan))
 	}
-	if !sc.rescanAt.IsZero() && !now.Before(sc.rescanAt) {
-		sc.rescanAt = time.Time{}
-		if sc.l.cfg.Rescan > 0 {
-			sc.rescanAt = now.Add(sc.l.cfg.Rescan)
-		}
-		sc.rescan()
-	}
+	sc.rescan()
 }
 
 // readControl applies .s6-svscan/control letters in order, as s6-svscanctl(8)
@@ -441,7 +431,7 @@ func (sc *scanner) exit(c byte) {
 	}
 	sc.exiting, sc.killer = true, c
 	for _, e := range sc.byID {
-		e.recreateAt = time.Time{}
+		sc.l.timers.stop(&e.recreate)
 		if c == 'b' {
 			for _, s := range []*service{e.svc, e.log} {
 				if s != nil {

@@ -43,29 +43,28 @@ type service struct {
 	wd       int32
 	group    []int // pidfds of leftover members of the dead run's group
 	draining bool
-	stdin    int // fd given to children as 0
-	stdout   int // fd given to children as 1
-	deadline time.Time
-	hidx     int
+	stdin    int               // fd given to children as 0
+	stdout   int               // fd given to children as 1
+	tm       timer             // the machine's deadline in the loop's heap
+	sdResume timer             // the end of an sd_notify pause (flood; see sdPause)
 	entry    *entry            // scan-directory entry, nil in supervise mode
 	limits   warnlimit.Limiter // this service's warnings
 	badCtl   bool              // an unknown control byte was reported already
 
-	notifyMode    supervise.NotifyMode // notification-socket, read at each spawn
-	sdfd          int                  // sd_notify socket, or -1
-	senders       []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
-	sdPausedUntil time.Time            // the socket is not read until then (flood; see sdPause)
-	sdpath        string
-	checkFd       int    // output pipe of the running ./check, or -1
-	checkOut      []byte // its output so far (bounded), nil when no check runs
-	stateFiles    bool   // per-run state files were written (cleared at spawn)
-	cfgFresh      bool   // m.Cfg was read during the current feed
-	left          bool   // exited leaving its processes running (b, SIGQUIT)
-	tally         bool   // a death_tally record is due at the end of the feed
-	tallyWstat    uint16
-	tallyAt       time.Time
-	retried       bool        // a spawn failed with ./run executable: retried at once already
-	launch        launchState // forking mode (pidfile): the current launch
+	notifyMode supervise.NotifyMode // notification-socket, read at each spawn
+	sdfd       int                  // sd_notify socket, or -1
+	senders    []sdSender           // who sent datagrams there (at most sdSendersMax pidfds)
+	sdpath     string
+	checkFd    int    // output pipe of the running ./check, or -1
+	checkOut   []byte // its output so far (bounded), nil when no check runs
+	stateFiles bool   // per-run state files were written (cleared at spawn)
+	cfgFresh   bool   // m.Cfg was read during the current feed
+	left       bool   // exited leaving its processes running (b, SIGQUIT)
+	tally      bool   // a death_tally record is due at the end of the feed
+	tallyWstat uint16
+	tallyAt    time.Time
+	retried    bool        // a spawn failed with ./run executable: retried at once already
+	launch     launchState // forking mode (pidfile): the current launch
 }
 
 // newService takes a service directory: an fd on it, supervise/ and
@@ -114,7 +113,7 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 		return nil, err
 	}
 	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
-		stdin: stdin, stdout: stdout, hidx: -1, sdfd: -1, checkFd: -1}
+		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1}
 	s.launch.wd = -1
 	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
 		unix.Close(ctl)
@@ -302,6 +301,12 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		l.watchRun(s)
 	case supervise.ActReport:
 		l.warn(s, "fsm|"+a.Msg, "%s: %s", s.dir, a.Msg)
+	case supervise.ActEarlyDeath:
+		// One line per start (the machine sees to that), in the scanner's
+		// output: OpenRC's start may have returned [ ok ] already. The
+		// signature differs per report, so the rate limit never hides one.
+		msg := fmt.Sprintf("%s died %dms after its start: %s", s.name, a.After.Milliseconds(), deathText(a.Wstat))
+		l.warnSig(s, "early-death", msg+"|"+time.Now().String(), msg)
 	case supervise.ActSpawnCheck:
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:
@@ -708,4 +713,13 @@ func (l *loop) readInotify() {
 			}
 		}
 	}
+}
+
+// deathText says how a run died: "exit code N" or "signal SIGNAME".
+func deathText(wstat uint16) string {
+	ws := unix.WaitStatus(wstat)
+	if ws.Signaled() {
+		return "signal SIG" + servicedir.SignalName(ws.Signal())
+	}
+	return "exit code " + strconv.Itoa(ws.ExitStatus())
 }

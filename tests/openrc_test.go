@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -737,6 +738,126 @@ func testOpenRCCheck(t *testing.T, version string) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "gosv-plain: stopped") {
 		t.Errorf("ls: %s", r)
 	}
+}
+
+// TestOpenRCStartWait (issue 8, fail-fast starts): with start_wait=1, a
+// daemon that exits after 100 ms fails the start with its exit status and
+// the last log lines, and nothing is left; a daemon that stays up starts,
+// after the window, with start_wait taken from the gosv-wide default in
+// /etc/conf.d/gosv-svscan; check suggests start_wait only where neither it
+// nor notify is set.
+func TestOpenRCStartWait(t *testing.T) { forEachRC(t, testOpenRCStartWait) }
+
+func testOpenRCStartWait(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.Sh(t, "echo start_wait=1 >>/etc/conf.d/gosv-svscan")
+	e.mustSvc(t, "gosv-svscan", "start")
+
+	r := e.svc(t, "gosv-quickexit", "start")
+	if r.Code != 1 {
+		t.Fatalf("start: %s, want exit 1", r)
+	}
+	died := regexp.MustCompile(`^\* gosv-quickexit: died \d+ms after it was up \(start_wait 1s\): exit code 3$`)
+	if !slices.ContainsFunc(strings.Split(r.Stdout+r.Stderr, "\n"), func(l string) bool { return died.MatchString(strings.TrimSpace(l)) }) {
+		t.Errorf("no line matching %s in %s", died, r)
+	}
+	for _, want := range []string{"*   quick exit coming", "* ERROR: gosv-quickexit failed to start"} {
+		wantLine(t, r, want)
+	}
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+	e.MustRun(t, "test", "!", "-e", rcScanDir+"/gosv-quickexit")
+	if r := e.svc(t, "gosv-quickexit", "status"); r.Code != 3 {
+		t.Errorf("status after a failed start: %s", r)
+	}
+	if pids := readPids(t, filepath.Join(e.Dir, "gosv-quickexit.pids")); len(pids) != 1 {
+		t.Errorf("started %d times, want once", len(pids))
+	}
+
+	t0 := time.Now()
+	r = e.mustSvc(t, "gosv-steady", "start")
+	if d := time.Since(t0); d < time.Second {
+		t.Errorf("start returned after %v, before start_wait (1s, the gosv-svscan default)", d)
+	}
+	wantLine(t, r, "* Starting gosv-steady ... [ ok ]")
+	if st := e.status(t, "gosv-steady"); !st.Up() {
+		t.Errorf("after start: %v, want up", st)
+	}
+
+	// (Other findings, such as reload on 0.45, are not this test's.)
+	if r := e.Run(t, gosvInstallBin, "openrc", "check", "gosv-steady"); r.Code != 0 || strings.Contains(r.Stdout, "readiness") || strings.Contains(r.Stdout, "start_wait") {
+		t.Errorf("check of a service with the default start_wait: %s", r)
+	}
+	r = e.Run(t, gosvInstallBin, "openrc", "check", "gosv-diesoon")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "/etc/init.d/gosv-diesoon:5:1: warning: no readiness source") {
+		t.Errorf("check of a service with start_wait=0: %s", r)
+	}
+}
+
+// TestOpenRCEarlyDeathLogged: a daemon that dies 100 ms after a start that
+// succeeded (no start_wait) gets one line in the catch-all log, naming it
+// and its exit, and no more for the deaths of its crash loop.
+func TestOpenRCEarlyDeathLogged(t *testing.T) { forEachRC(t, testOpenRCEarlyDeathLogged) }
+
+func testOpenRCEarlyDeathLogged(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	r := e.mustSvc(t, "gosv-diesoon", "start")
+	wantLine(t, r, "* Starting gosv-diesoon ... [ ok ]")
+	// Each run says "diesoon run" twice (stdout, stderr); the third run
+	// says it after the scanner has handled the first two deaths, and the
+	// catch-all log keeps the order of its pipe: once the fifth "diesoon
+	// run" is there, every line about those deaths is too.
+	log := waitLog(t, e.host("/var/log/gosv"), "diesoon run", 5)
+	var got []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "after its start") {
+			got = append(got, stripTAI64N(l))
+		}
+	}
+	line := regexp.MustCompile(`^gosv svscan: warning: gosv-diesoon died \d+ms after its start: exit code 3$`)
+	if len(got) != 1 || !line.MatchString(got[0]) {
+		t.Errorf("early-death lines %q, want one matching %s", got, line)
+	}
+	e.mustSvc(t, "gosv-diesoon", "stop")
+	if ps := e.procs(e.helper); len(ps) != 0 {
+		t.Errorf("left running: %+v", ps)
+	}
+}
+
+// waitLog waits until the current file of log directory dir holds n lines
+// containing want (inotify on the directory, a deadline of eventTimeout)
+// and returns the file.
+func waitLog(t *testing.T, dir, want string, n int) string {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "inotify")
+	defer f.Close()
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		t.Fatalf("inotify %s: %v", dir, err)
+	}
+	f.SetReadDeadline(time.Now().Add(eventTimeout))
+	buf := make([]byte, 4096)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "current"))
+		if strings.Count(string(b), want) >= n {
+			return string(b)
+		}
+		if _, err := f.Read(buf); err != nil {
+			t.Fatalf("waiting for %d lines %q in %s/current: %v; it has:\n%s", n, want, dir, err, b)
+		}
+	}
+}
+
+// stripTAI64N drops the "@<24 hex digits> " label of a log line.
+func stripTAI64N(l string) string {
+	if len(l) > 26 && l[0] == '@' && l[25] == ' ' {
+		return l[26:]
+	}
+	return l
 }
 
 // TestOpenRCOtherSupervisorsUnchanged runs the same battery of commands on

@@ -86,8 +86,13 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return fail("the scanner did not take "+dir+": "+err.Error(), err)
 	}
 	err = b.waitUp(ctx, w, dir, opts, deadline)
+	if err == nil && opts.Want == backends.Up && opts.StartWait > 0 {
+		err = w.stayUp(ctx, time.Now().Add(opts.StartWait))
+	}
 	if err != nil {
-		// The reason first: the cleanup's stop may start another launch.
+		// NOTE: the reason first: the cleanup's own stop of a restarted
+		// process would overwrite the wait status of the death (and may
+		// start another launch of a forking daemon).
 		reason := b.reason(err, dir, opts, begin)
 		b.cleanup(svc.Name, dir)
 		return fail(reason, err)
@@ -133,10 +138,16 @@ func (b *Backend) reason(err error, dir string, opts backends.StartOptions, begi
 	if txt := readSmall(filepath.Join(dir, servicedir.StatusTextPath)); txt != "" {
 		extra += "; status: " + txt
 	}
+	var ed *earlyDeathError
 	launch := launchError(dir, begin)
 	switch {
 	case errors.Is(err, errDied) && launch != "":
 		return "launch failed: " + launch + extra
+	case errors.As(err, &ed):
+		st, _ := servicedir.ReadStatus(dir)
+		return fmt.Sprintf("died %dms after it was up (start_wait %v): %s", ed.after.Milliseconds(), opts.StartWait, deathText(st.Wstat)) + extra
+	case errors.Is(err, errSupervisorExited):
+		return "its supervisor exited before start_wait (" + opts.StartWait.String() + ") was over" + extra
 	case errors.Is(err, errDied):
 		st, _ := servicedir.ReadStatus(dir)
 		return "died before it was " + opts.Want.String() + ": " + deathText(st.Wstat) + extra

@@ -53,6 +53,8 @@ func TestMain(m *testing.M) {
 //	ignore-term FD   ignore SIGTERM, wait forever; ready on FD
 //	ready FD MS      wait MS milliseconds, write a newline to FD, then pause
 //	exit N           exit N at once
+//	exit-once FILE MS N  the first time (FILE absent: create it) exit N
+//	                 after MS milliseconds; later times pause
 //
 // Readiness comes after the signal handlers are in place, so that a test
 // that waits for it can signal the daemon without a race.
@@ -69,6 +71,19 @@ func service(args []string) int {
 	case "exit":
 		n, _ := strconv.Atoi(args[1])
 		return n
+	case "exit-once":
+		if _, err := os.Stat(args[1]); err == nil {
+			break
+		}
+		os.WriteFile(args[1], nil, 0o644)
+		ms, _ := strconv.Atoi(args[2])
+		n, _ := strconv.Atoi(args[3])
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond): // the daemon's own life time
+			return n
+		case <-sigc:
+			return 0
+		}
 	case "pause":
 		if len(args) > 1 {
 			ready(args[1])
@@ -227,6 +242,54 @@ func TestStartFailsWhenTheDaemonDies(t *testing.T) {
 		t.Fatalf("want a death with exit code 3, got %v", err)
 	}
 	e.assertGone(svc, 0)
+}
+
+// TestStartWaitDeath: with StartWait, a daemon that dies after it was up
+// fails the start with its exit status, and nothing is left. The scanner
+// restarts it within the window (it ran less than a second: after one)
+// and the new instance stays up, so a start that only looked at "up" at
+// the end of the window would pass.
+func TestStartWaitDeath(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("early", nil, "exit-once", filepath.Join(e.base, "early.once"), "100", "3")
+	// NOTE: a window far longer than the daemon's life, which a loaded
+	// machine may stretch: the start fails at the death, not at the end.
+	err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout, StartWait: 5 * time.Second})
+	var se *backends.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "after it was up (start_wait 5s): exit code 3") {
+		t.Fatalf("want a death with exit code 3 within start_wait, got %v", err)
+	}
+	e.assertGone(svc, 0)
+}
+
+// TestStartWaitStaysUp: a daemon that stays up passes, after the window.
+func TestStartWaitStaysUp(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("steady", nil, "pause")
+	t0 := time.Now()
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Up, Timeout: testTimeout, StartWait: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("start returned after %v, before start_wait", d)
+	}
+	if st, _ := e.b.Status(svc); !st.Up || st.Deaths != 0 {
+		t.Errorf("status after start: %+v", st)
+	}
+}
+
+// TestStartWaitIgnoredWithReadiness: StartWait only applies to a start
+// that waits for up; readiness says more.
+func TestStartWaitIgnoredWithReadiness(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("ready", map[string]string{"notification-fd": "3\n"}, "pause", "3")
+	t0 := time.Now()
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Want: backends.Ready, Timeout: testTimeout, StartWait: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > testTimeout {
+		t.Errorf("start took %v: waited for start_wait", d)
+	}
 }
 
 func TestStartReadinessTimeout(t *testing.T) {

@@ -93,6 +93,50 @@ func (w *watch) exited(ctx context.Context) error {
 	return nil
 }
 
+// earlyDeathError: the run process died during the start_wait window,
+// after this long.
+type earlyDeathError struct{ after time.Duration }
+
+func (e *earlyDeathError) Error() string { return "died after " + e.after.String() }
+
+// errSupervisorExited: the supervisor exited during the start_wait window.
+var errSupervisorExited = errors.New("the supervisor exited")
+
+// stayUp waits until the deadline and fails if the run process dies
+// before: at a 'd' event (which the scanner sends for every death, so a
+// restart within the window cannot hide one), at the supervisor's exit,
+// or when the status at the deadline no longer shows the process that
+// was up when the window began (a death whose 'd' is not yet out).
+//
+// Every death since the subscription counts: the start asked for one
+// process that stays up.
+func (w *watch) stayUp(ctx context.Context, deadline time.Time) error {
+	st, err := servicedir.ReadStatus(w.dir)
+	if err != nil {
+		return err
+	}
+	begin := st.Stamp // the up transition: "after" counts from there
+	if !st.Up() || w.deaths > 0 {
+		return &earlyDeathError{after: time.Since(begin)}
+	}
+	pid := st.Pid
+	for {
+		switch err := w.next(ctx, deadline, nil); {
+		case w.deaths > 0:
+			return &earlyDeathError{after: time.Since(begin)}
+		case w.exit:
+			return errSupervisorExited
+		case errors.Is(err, errDeadline):
+			if now, err := servicedir.ReadStatus(w.dir); err != nil || !now.Up() || now.Pid != pid {
+				return &earlyDeathError{after: time.Since(begin)}
+			}
+			return nil
+		case err != nil:
+			return err
+		}
+	}
+}
+
 // watchDeaths reads events in a goroutine and calls onDeath at the first
 // 'd'. The returned function stops the goroutine and waits for it.
 func (w *watch) watchDeaths(onDeath func()) (stop func()) {

@@ -74,7 +74,7 @@ for fs in $BENCH_FSS; do
 		# The floor under every restart and bring-up figure: fork+exec of
 		# the same run scripts by the measuring helper itself, no supervisor.
 		case $bench in
-		restart) trial restart baseline "$fs" n30 ;;
+		restart | scale) trial restart baseline "$fs" n30 ;;
 		bringup) for i in 1 2 3; do trial bringup baseline "$fs" "t$i" "$i" 0; done ;;
 		esac
 		for sys in ${BENCH_SYSTEMS//,/ }; do
@@ -95,6 +95,13 @@ for fs in $BENCH_FSS; do
 				for n in 1 100 1000; do trial memory "$sys" "$fs" "n$n" "$n"; done
 				;;
 			restart) trial restart "$sys" "$fs" k15 ;;
+			scale)
+				# Repetitions interleaved with the sizes, so that a change
+				# of the machine's load spreads over every size.
+				for ((r = 1; r <= BENCH_REPS; r++)); do
+					for n in ${BENCH_SIZES//,/ }; do trial scale "$sys" "$fs" "n$n-r$r" "$n" "$r"; done
+				done
+				;;
 			bringup)
 				# runsvdir and svscan rescan every 5 s: start the three
 				# trials at different phases of that period. The others

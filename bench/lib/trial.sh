@@ -7,6 +7,7 @@
 #   trial.sh restart SYSTEM DIR
 #   trial.sh bringup SYSTEM DIR TRIAL SETTLE
 #   trial.sh idle    SYSTEM DIR BARRIER-FILE SYSTEMS-COUNT
+#   trial.sh scale   SYSTEM DIR N REP
 #
 # Prints "key value" lines on stdout; everything else goes to stderr.
 set -euo pipefail
@@ -74,6 +75,23 @@ make_services() {
 	done
 	[ "$n" -eq 0 ] || chmod +x "$W"/sv/*/run
 	progress "made $n services"
+}
+
+# make_idle N: service directories idleNNNNN in $W/idle that append "x\n"
+# to $W/marker and exec sleep: the rest of a big tree (scale).
+make_idle() {
+	local n=$1 i name names=()
+	mkdir -p "$W/idle"
+	for ((i = 1; i <= n; i++)); do
+		printf -v name '%s/idle/idle%05d' "$W" "$i"
+		names+=("$name")
+	done
+	[ "$n" -eq 0 ] || mkdir "${names[@]}" # one fork, not n
+	for name in "${names[@]}"; do
+		printf '#!/bin/sh\necho x >> %s/marker\nexec sleep 100000\n' "$W" >"$name/run"
+	done
+	[ "$n" -eq 0 ] || chmod +x "$W"/idle/*/run
+	progress "made $n idle services"
 }
 
 # link_all: put every service in the scan directory before the supervisor starts.
@@ -151,6 +169,45 @@ memory)
 	p=$("$bin/benchutil" procs -comm "$comms")
 	result "pss_kib@$n" "$(procs_field pss_kib "$p")"
 	result "procs@$n" "$(procs_field procs "$p")"
+	;;
+scale)
+	# N idle services up first, then the restart benchmark's 15 services in
+	# the same tree, then (gosv) the CPU per in-process log line.
+	n=$1 r=$2
+	[ "$n" -le 400 ] || s6max=$((n + 100))
+	make_idle "$n"
+	k=15
+	make_services stamp "$k"
+	[ "$n" -eq 0 ] || ln -s "$W"/idle/* "$W/scan/"
+	if [ "$sys" = gosv ]; then
+		# The talker: in-process logging (log-script) into $W/talklog; its
+		# run records its pid, logcpu writes into its pipe.
+		mkdir -p "$W/talk" "$W/talklog"
+		: >"$W/talkpid"
+		printf '#!/bin/sh\necho $$ >> %s/talkpid\nexec sleep 100000\n' "$W" >"$W/talk/run"
+		chmod +x "$W/talk/run"
+		printf 't s16777215 n3 %s/talklog\n' "$W" >"$W/talk/log-script"
+		ln -s "$W/talk" "$W/scan/talk"
+	fi
+	start_supervisor
+	spid=$!
+	progress "supervisor started"
+	"$bin/benchutil" waitsize -file "$W/marker" -bytes $((2 * n)) -timeout 280s >/dev/null
+	progress "all $n idle services up"
+	ln -s "$W"/sv/* "$W/scan/"
+	case $sys in
+	s6) s6-svscanctl -a "$W/scan" ;;
+	esac
+	suffix() { sed "s|^\([^ ]*\) |\1@$n/r$r |"; }
+	trace=""
+	[ "$sys" = gosv ] && trace=$W/gosv-trace
+	"$bin/latency" -dir "$W/stamps" -services "$k" -n 30 -min-up 2100ms -timeout 10s -trace "$trace" | tr ' ' '\n' | tr '=' ' ' | suffix >&3
+	progress "restart done"
+	if [ "$sys" = gosv ]; then
+		"$bin/benchutil" logcpu -pidfile "$W/talkpid" -current "$W/talklog/current" -scanner "$spid" -n "${SCALE_LINES:-3000}" |
+			tr ' ' '\n' | tr '=' ' ' | suffix >&3
+		progress "log lines done"
+	fi
 	;;
 restart)
 	if [ "$sys" = baseline ]; then

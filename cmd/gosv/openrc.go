@@ -47,7 +47,8 @@ RC_LIBEXECDIR from openrc-run's environment, and the script's variables
 from --var NAME=VALUE):
   start [-- ARGV...]  generate or find the service directory, link it into
                       $RC_SVCDIR/gosv-scan and wait until it is up (ready
-                      with a readiness source) within timeout_ready
+                      with a readiness source) within timeout_ready; without
+                      one, it must then stay up for start_wait
   stop                bring it down, unlink it
   status              print its status line; exit 0, 32 (crashed) or 64
                       (unsupervised), supervise-daemon's codes

@@ -53,6 +53,13 @@ import (
 // next death: s6's LASTUP/LASTFINISH), Perm (finish exited 125: announce O),
 // ReadyEarly (readiness signalled during a launch, announced as U once the
 // daemon is found).
+// StartReq and EarlyWatch (the early-death report, below).
+//
+// Early deaths: a start (the first spawn of a wanted-up machine, u or U
+// while down or wanted down) sets StartReq; the run spawned next
+// takes it over as EarlyWatch. If that run dies on its own (still wanted
+// up, no x pending) within EarlyDeath of its spawn, ActEarlyDeath reports
+// it: one line per start, however long the crash loop that follows.
 //
 // Meaningful combinations: Down with any WantUp; Up with any WantUp,
 // Ready, Paused, Last; Finishing with any WantUp, Last, Perm. Paused and
@@ -71,6 +78,9 @@ type Machine struct {
 	Paused bool
 	Last   bool // exit after the next death (x, SIGHUP, SIGTERM)
 	Perm   bool // finish exited 125: announce O before D
+
+	StartReq   bool // a start was asked for: the next run is watched for an early death
+	EarlyWatch bool // the current run is the first of a start (Up only)
 
 	Pid           int    // run pid while Up
 	Pgid          int    // process group of the last run (its pid)
@@ -158,6 +168,9 @@ const (
 	// DefaultTimeoutPidfile bounds a forking daemon's launch when
 	// timeout-pidfile is absent (OpenRC's timeout_ready default).
 	DefaultTimeoutPidfile = 30 * time.Second
+	// EarlyDeath: the first run of a start that dies sooner than this
+	// after its spawn is reported (ActEarlyDeath), once per start.
+	EarlyDeath = time.Second
 )
 
 // State is the process state of a service.
@@ -255,6 +268,7 @@ const (
 	ActExit                             // the machine is done; Leave: processes keep running
 	ActSpawnCheck                       // spawn ./check NAME; feed EvCheckStarted or EvCheckDone{Unknown}
 	ActCheckFailed                      // a check run failed (Wstat): record its output, send event c
+	ActEarlyDeath                       // log that the first run of a start died After its spawn (Wstat)
 	ActWatchPidfile                     // watch the pidfile; feed EvDaemon or EvPidfileBad when it says
 	ActUnwatchPidfile                   // stop watching the pidfile
 	ActLaunchFailed                     // record Msg in launch-error (and log it): the launch failed
@@ -272,6 +286,7 @@ type Action struct {
 	Code   int // ActSpawnFinish: exit code, 256 if signalled, -1 if unknown
 	FinSig int // ActSpawnFinish: signal number or 0
 	Wstat  uint16
+	After  time.Duration // ActEarlyDeath: how long the run lived
 	Msg    string
 	Status servicedir.Status
 }
@@ -375,12 +390,14 @@ func (t *stepper) fatal(why string) {
 	}
 	t.act(Action{Kind: ActReport, Msg: "invariant violated: " + why + " in state " + m.State.String() + " (please report)"})
 	m.State, m.WantUp = Fatal, false
+	m.StartReq, m.EarlyWatch = false, false
 	m.SpawnAt, m.KillAt, m.FinishKillAt, m.LaunchAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	t.act(Action{Kind: ActExit})
 }
 
 func (t *stepper) exit(leave bool) {
 	t.m.State = Exited
+	t.m.StartReq, t.m.EarlyWatch = false, false
 	t.m.SpawnAt, t.m.KillAt, t.m.FinishKillAt, t.m.LaunchAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	t.act(Action{Kind: ActExit, Leave: leave})
 }
@@ -403,9 +420,11 @@ func (t *stepper) wantLetter(b byte) bool {
 		t.act(Action{Kind: ActCreateDown})
 		m.WantUp = false
 	case 'u':
+		m.StartReq = m.StartReq || !m.WantUp
 		m.WantUp = true
 	case 'U':
 		t.act(Action{Kind: ActRemoveDown})
+		m.StartReq = m.StartReq || !m.WantUp
 		m.WantUp = true
 	default:
 		return false
@@ -421,6 +440,7 @@ func (t *stepper) down(e Event) {
 		t.writeStatus()
 		t.notify("s")
 		if m.WantUp {
+			m.StartReq = true
 			t.spawn()
 		}
 	case EvAdopt:
@@ -435,6 +455,7 @@ func (t *stepper) down(e Event) {
 			m.ReadyStamp = t.now
 		}
 		m.SpawnedAt = time.Time{} // unknown age: restart at once if it dies
+		m.EarlyWatch = false      // started by an earlier scanner, long ago or not
 		t.writeStatus()
 		t.notify("s")
 	case EvAdoptLaunch:
@@ -450,6 +471,8 @@ func (t *stepper) down(e Event) {
 		}
 		switch e.Byte {
 		case 'u', 'U', 'o':
+			// o wants no restart: there is no crash loop to tell from.
+			m.StartReq = m.StartReq || e.Byte != 'o'
 			t.spawn() // explicit start bypasses the throttle (s6)
 		default:
 			m.SpawnAt, m.WaitRun = time.Time{}, false
@@ -479,9 +502,10 @@ func (t *stepper) starting(e Event) {
 		m.State, m.Pid, m.Pgid = Up, e.Pid, e.Pid
 		m.Adopted, m.Ready, m.Stamp, m.SpawnedAt = false, false, t.now, t.now
 		if m.Cfg.Forking {
-			t.launch()
+			t.launch() // the start's watch begins with the daemon (AwaitPid)
 			return
 		}
+		m.EarlyWatch, m.StartReq = m.StartReq, false
 		if m.Cfg.Check {
 			m.CheckEvery = CheckFirst
 			m.CheckAt = t.now.Add(CheckFirst)
@@ -632,7 +656,11 @@ func (t *stepper) runDied(e Event) {
 			code, sig = 256, int(ws.Signal())
 		}
 		t.act(Action{Kind: ActDeathTally, Wstat: e.Wstat})
+		if lived := t.now.Sub(m.SpawnedAt); m.EarlyWatch && m.WantUp && !m.Last && lived < EarlyDeath {
+			t.act(Action{Kind: ActEarlyDeath, Wstat: e.Wstat, After: lived})
+		}
 	}
+	m.EarlyWatch = false
 	m.Adopted = false
 	t.act(Action{Kind: ActCloseNotify})
 	// The group may outlive run (daemons that fork, shells' children):

@@ -40,6 +40,7 @@ func (t *stepper) launch() {
 func (t *stepper) adoptLaunch(e Event) {
 	m := &t.m
 	m.Pgid, m.Adopted, m.Ready, m.ReadyEarly = e.Pgid, true, false, false
+	m.StartReq, m.EarlyWatch = false, false // started by an earlier scanner
 	if m.Pgid <= 0 {
 		m.Pgid = e.Pid
 	}
@@ -63,7 +64,9 @@ func (t *stepper) adoptLaunch(e Event) {
 }
 
 // launchFailed records why a launch failed.
+// The failure is the start's report: no early-death line follows for it.
 func (t *stepper) launchFailed(msg string) {
+	t.m.StartReq = false
 	t.act(Action{Kind: ActLaunchFailed, Msg: msg})
 }
 
@@ -152,6 +155,7 @@ func (t *stepper) awaitPid(e Event) {
 			m.Pgid = e.Pgid
 		}
 		m.Stamp, m.LaunchAt = t.now, time.Time{}
+		m.EarlyWatch, m.StartReq = m.StartReq, false // a start's daemon dying soon is reported
 		early := m.ReadyEarly
 		m.ReadyEarly = false
 		if m.Cfg.Watchdog > 0 {

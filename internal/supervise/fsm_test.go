@@ -95,6 +95,8 @@ func acts(as []Action) string {
 			b = append(b, "unwatchpid")
 		case ActLaunchFailed:
 			b = append(b, "launchfailed")
+		case ActEarlyDeath:
+			b = append(b, fmt.Sprintf("early:%v", a.After))
 		case ActExit:
 			if a.Leave {
 				b = append(b, "exit:leave")
@@ -309,6 +311,48 @@ func TestStepTable(t *testing.T) {
 		// Once Up, the daemon's death is the service's death.
 		{with(up(500), func(m *Machine) { m.Cfg = forking() }), exit(500, int(unix.SIGKILL)), t0, Finishing,
 			fmt.Sprintf("tally closenotify kill:-500/%d kill:-500/18 watchgroup finish:256,9", sigterm), nil},
+		// Early deaths: the first run of a start, dead within EarlyDeath
+		{down(true), ev(EvStart), t0, Starting, "status notify:s spawn", func(m Machine) string { return check(m.StartReq, "start requested") }},
+		{down(false), ev(EvStart), t0, Down, "status notify:s", func(m Machine) string { return check(!m.StartReq, "no start") }},
+		{down(false), ctl('u'), t0, Starting, "spawn", func(m Machine) string { return check(m.StartReq, "u starts") }},
+		{down(false), ctl('o'), t0, Starting, "spawn", func(m Machine) string { return check(!m.StartReq, "o: no restart, no report") }},
+		{with(down(true), func(m *Machine) { m.SpawnAt = at(time.Second) }), ctl('u'), t0, Starting, "spawn", func(m Machine) string {
+			return check(m.StartReq, "u during a throttle starts again")
+		}},
+		{with(up(100), func(m *Machine) { m.WantUp = false }), ctl('u'), t0, Up, "status", func(m Machine) string { return check(m.StartReq, "u while wanted down") }},
+		{up(100), ctl('u'), t0, Up, "status", func(m Machine) string { return check(!m.StartReq, "u while wanted up: no start") }},
+		{fin(200, true), ctl('u'), t0, Finishing, "status", func(m Machine) string { return check(!m.StartReq, "u in a crash loop: no start") }},
+		{with(fin(200, true), func(m *Machine) { m.WantUp = false }), ctl('U'), t0, Finishing, "rmdown status", func(m Machine) string {
+			return check(m.StartReq, "U while wanted down")
+		}},
+		{with(down(true), func(m *Machine) { m.State, m.StartReq = Starting, true }), spawned(42), t0, Up, "status notify:u", func(m Machine) string {
+			return check(m.EarlyWatch && !m.StartReq, "the run of a start is watched")
+		}},
+		{with(down(true), func(m *Machine) { m.State, m.StartReq = Starting, true }), failed(RetryExec), t0, Down, "", func(m Machine) string {
+			return check(m.StartReq && !m.EarlyWatch, "a failed spawn keeps the start")
+		}},
+		{with(down(true), func(m *Machine) { m.State = Starting }), spawned(42), t0, Up, "status notify:u", func(m Machine) string {
+			return check(!m.EarlyWatch, "a restart is not watched")
+		}},
+		{with(up(100), func(m *Machine) { m.EarlyWatch = true }), exit(100, 3<<8), at(300 * time.Millisecond), Finishing,
+			fmt.Sprintf("tally early:300ms closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
+				return check(!m.EarlyWatch, "reported once")
+			}},
+		{with(up(100), func(m *Machine) { m.EarlyWatch = true }), exit(100, int(unix.SIGSEGV)), at(999 * time.Millisecond), Finishing,
+			fmt.Sprintf("tally early:999ms closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,11", sigterm), nil},
+		{with(up(100), func(m *Machine) { m.EarlyWatch = true }), exit(100, 3<<8), at(EarlyDeath), Finishing,
+			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
+				return check(!m.EarlyWatch, "too late: cleared")
+			}},
+		{up(100), exit(100, 3<<8), at(300 * time.Millisecond), Finishing,
+			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), nil},
+		{with(up(100), func(m *Machine) { m.EarlyWatch, m.WantUp = true, false }), exit(100, 0), at(300 * time.Millisecond), Finishing,
+			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+		{with(up(100), func(m *Machine) { m.EarlyWatch, m.Last = true, true }), exit(100, 0), at(300 * time.Millisecond), Finishing,
+			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+		{with(down(false), func(m *Machine) { m.EarlyWatch = true }), Event{Kind: EvAdopt, Pid: 7}, t0, Up, "status notify:s", func(m Machine) string {
+			return check(!m.EarlyWatch, "adopted: not watched")
+		}},
 		// Absorbing
 		{Machine{State: Exited}, ctl('u'), t0, Exited, "", nil},
 		{Machine{State: Fatal}, ev(EvStart), t0, Fatal, "", nil},
@@ -368,10 +412,26 @@ func TestTotality(t *testing.T) {
 		Launching: launching(), AwaitPid: awaiting(), LaunchAbort: aborting(),
 	}
 	for s := State(0); s < numStates; s++ {
-		m, ok := machines[s]
+		m0, ok := machines[s]
 		if !ok {
 			t.Fatalf("no sample machine for state %s", s)
 		}
+		// Each state also with a start pending and, when up, its first
+		// run watched for an early death.
+		flagged := with(m0, func(m *Machine) { m.StartReq, m.EarlyWatch = true, s == Up })
+		for _, m := range []Machine{m0, flagged} {
+			totality(t, s, m)
+		}
+	}
+	if _, as := Step(Machine{State: Down}, Event{Kind: numEvents}, t0, nil); acts(as) != "report exit" {
+		t.Errorf("unknown event kind not reported: %q", acts(as))
+	}
+}
+
+// totality steps m, a machine in state s, with every event and byte.
+func totality(t *testing.T, s State, m Machine) {
+	t.Helper()
+	{
 		for k := EventKind(0); k < numEvents; k++ {
 			bytes := []byte{0}
 			if k == EvCtl {
@@ -391,13 +451,13 @@ func TestTotality(t *testing.T) {
 				}
 				wantFatal := impossible(s, k) || (s == Finishing && (k == EvSpawned || k == EvSpawnFailed))
 				if (got.State == Fatal) != wantFatal && s != Fatal {
-					t.Errorf("%s+%s(%q): state %s (fatal expected: %v)", s, k, b, got.State, wantFatal)
+					t.Errorf("%s+%s(%q) (start %v, watch %v): state %s (fatal expected: %v)", s, k, b, m.StartReq, m.EarlyWatch, got.State, wantFatal)
+				}
+				if got.EarlyWatch && got.State != Up {
+					t.Errorf("%s+%s(%q): early-death watch left in state %s", s, k, b, got.State)
 				}
 			}
 		}
-	}
-	if _, as := Step(Machine{State: Down}, Event{Kind: numEvents}, t0, nil); acts(as) != "report exit" {
-		t.Errorf("unknown event kind not reported: %q", acts(as))
 	}
 }
 
@@ -448,6 +508,7 @@ func FuzzStep(f *testing.F) {
 		m, as := Step(m, first, now, nil)
 		nextPid := 1000
 		spawnPending := acts(as) == "status notify:s spawn"
+		reports := 0 // early-death reports since the last start
 		checkPending := false
 		for i := 0; i < len(data); i++ {
 			c := data[i]
@@ -520,6 +581,16 @@ func FuzzStep(f *testing.F) {
 			if msg := invariants(prev, m, e, now, as); msg != "" {
 				t.Fatalf("step %d: %s+%v -> %s: %s (actions %q)", i, prev.State, e, m.State, msg, acts(as))
 			}
+			if !prev.StartReq && m.StartReq {
+				reports = 0
+			}
+			for _, a := range as {
+				if a.Kind == ActEarlyDeath {
+					if reports++; reports > 1 {
+						t.Fatalf("step %d: a second early-death report for one start", i)
+					}
+				}
+			}
 			for _, a := range as {
 				switch a.Kind {
 				case ActSpawnRun, ActSpawnFinish:
@@ -581,6 +652,10 @@ func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 		return "check scheduled although ready"
 	case e.Kind == EvTimeout && !m.Deadline().IsZero() && !m.Deadline().After(now):
 		return "a deadline that passed is still armed after EvTimeout (the loop would spin)"
+	case m.EarlyWatch && m.State != Up:
+		return "early-death watch outside Up"
+	case m.EarlyWatch && !prev.EarlyWatch && !prev.StartReq:
+		return "a run watched for an early death without a start"
 	}
 	statusSeen := false
 	for _, a := range as {
@@ -599,6 +674,10 @@ func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 		case ActKill:
 			if a.Pid <= 0 {
 				return "kill of pid <= 0"
+			}
+		case ActEarlyDeath:
+			if e.Kind != EvExit || !prev.EarlyWatch || !prev.WantUp || a.After >= EarlyDeath || a.After < 0 {
+				return "early-death report outside the first second of a start's run"
 			}
 		}
 	}

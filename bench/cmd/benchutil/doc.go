@@ -13,6 +13,9 @@
 //	    process in /proc whose comm is in the list
 //	benchutil report -raw FILE -machine FILE
 //	    turn the raw result lines into markdown tables
+//	benchutil logcpu -pidfile F -current LOG -scanner PID [-n N]
+//	    write N lines into an in-process logged service's pipe, each after
+//	    the previous one is in LOG, and report gosv svscan's CPU per line
 //
 // The processes are chosen by comm because every benchmark runs in its own
 // PID namespace with its own /proc: the only processes visible are the ones

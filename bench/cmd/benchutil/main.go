@@ -19,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchutil waitsize|bringup|procs|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchutil waitsize|bringup|procs|report|logcpu [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -32,6 +32,8 @@ func main() {
 		err = procs(os.Args[2:])
 	case "report":
 		err = report(os.Args[2:])
+	case "logcpu":
+		err = logCPU(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}

@@ -205,6 +205,17 @@ func report(args []string) error {
 }
 
 func writeReport(w io.Writer, res *results) {
+	titled := false
+	for _, k := range res.order {
+		if k.bench != "scale" {
+			continue
+		}
+		if !titled {
+			fmt.Fprintf(w, "\n## %s\n\n%s\n", scaleTitle, scaleIntro)
+			titled = true
+		}
+		writeScale(w, k, res.vals[k])
+	}
 	for _, b := range benches {
 		var rows []rowKey
 		for _, k := range res.order {

@@ -67,3 +67,31 @@ func TestField(t *testing.T) {
 		}
 	}
 }
+
+func TestReportScale(t *testing.T) {
+	raw := strings.Join([]string{
+		"scale\ttmpfs\tgosv\tmedian_ms@10/r1\t2",
+		"scale\ttmpfs\tgosv\tmedian_ms@10/r2\t4",
+		"scale\ttmpfs\tgosv\tmedian_ms@10/r3\t3",
+		"scale\ttmpfs\tgosv\tmedian_ms@5000/r1\t6",
+		"scale\ttmpfs\tgosv\tmedian_ms@5000/r2\t9",
+		"scale\ttmpfs\tgosv\tcpu_us_per_line@10/r1\t10",
+		"scale\ttmpfs\tgosv\tcpu_us_per_line@5000/r1\t11",
+		"scale\ttmpfs\tgosv\tmedian_ms\tnot a scale key",
+	}, "\n")
+	res, err := readRaw(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeReport(&out, res)
+	for _, want := range []string{
+		"| 10 | 3.00 [2, 3, 4] | 1.00 | 10.00 [10] | 1.00 |",
+		"| 5000 | 7.50 [6, 9] | 2.50 | 11.00 [11] | 1.10 |",
+		"`bench/run.sh scale --systems gosv --fs tmpfs`",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("scale report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

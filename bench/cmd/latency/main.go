@@ -99,7 +99,7 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 		}
 	}
 
-	var samples, shares []float64
+	var samples, shares, execs []float64
 	timeouts := 0
 	for len(samples) < n {
 		// Oldest service first: it is the first one to pass min-up.
@@ -164,6 +164,9 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 		if !math.IsNaN(share) {
 			shares = append(shares, share)
 		}
+		if x := gosvExec(trace, cur.pid); !math.IsNaN(x) {
+			execs = append(execs, x)
+		}
 		if verbose {
 			fmt.Fprintf(os.Stderr, "%s pid %d -> %d: %.3f ms\n", name, old.pid, cur.pid, ms)
 		}
@@ -174,6 +177,10 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 		fmt.Printf(" gosv_share_median_ms=%.3f gosv_share_p90_ms=%.3f\n", smed, sp90)
 	} else {
 		fmt.Printf(" gosv_share_median_ms=n/a gosv_share_p90_ms=n/a\n")
+	}
+	if len(execs) > 0 {
+		emed, ep90 := quantiles(execs)
+		fmt.Printf(" gosv_exec_median_ms=%.3f gosv_exec_p90_ms=%.3f\n", emed, ep90)
 	}
 	return nil
 }
@@ -334,19 +341,45 @@ func quantiles(xs []float64) (median, p90 float64) {
 //	ev=exec pid=NEWPID t=UNIXNANOS   the new run's execve had succeeded
 //
 // fork − reap is gosv's share; exec − fork is the kernel's clone + execve of
-// the run script, which every supervisor pays (see the baseline row). Older
+// the run script, which every supervisor pays (see the baseline row), and
+// gosv more with many services (see gosvExec). Older
 // traces without fork fall back to exec. It returns NaN when the file or an
 // event is missing, which the report prints as "n/a".
 func gosvShare(trace string, oldPID, newPID int) float64 {
-	if trace == "" {
+	reap, fork, exec := traceTimes(trace, oldPID, newPID)
+	if fork == 0 {
+		fork = exec
+	}
+	if reap == 0 || fork == 0 {
 		return math.NaN()
+	}
+	return float64(fork-reap) / 1e6
+}
+
+// gosvExec returns exec − fork of the new run in milliseconds: clone and
+// execve. It grows with the number of file descriptors the scanner holds
+// (the child's copy of the table is closed at execve), which a
+// supervisor with one process per service does not pay. NaN without both
+// events.
+func gosvExec(trace string, newPID int) float64 {
+	_, fork, exec := traceTimes(trace, -1, newPID)
+	if fork == 0 || exec == 0 {
+		return math.NaN()
+	}
+	return float64(exec-fork) / 1e6
+}
+
+// traceTimes reads the reap of oldPID and the fork and exec of newPID
+// from a GOSV_TRACE file; missing events are 0.
+func traceTimes(trace string, oldPID, newPID int) (reap, fork, exec int64) {
+	if trace == "" {
+		return
 	}
 	f, err := os.Open(trace)
 	if err != nil {
-		return math.NaN()
+		return
 	}
 	defer f.Close()
-	var reap, fork, exec int64
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		kv := map[string]string{}
@@ -368,11 +401,5 @@ func gosvShare(trace string, oldPID, newPID int) float64 {
 			exec = t
 		}
 	}
-	if fork == 0 {
-		fork = exec
-	}
-	if reap == 0 || fork == 0 {
-		return math.NaN()
-	}
-	return float64(fork-reap) / 1e6
+	return
 }

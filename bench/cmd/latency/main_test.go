@@ -71,4 +71,17 @@ func TestGosvShare(t *testing.T) {
 	if got := gosvShare("", 10, 11); !math.IsNaN(got) {
 		t.Errorf("gosvShare without trace = %v; want NaN", got)
 	}
+	if got := gosvExec(p, 11); !math.IsNaN(got) {
+		t.Errorf("gosvExec with no fork line = %v; want NaN", got)
+	}
+	q := filepath.Join(t.TempDir(), "trace")
+	if err := os.WriteFile(q, []byte("ev=reap pid=10 t=1000000\nev=fork pid=11 t=2000000\nev=exec pid=11 t=6000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := gosvShare(q, 10, 11); got != 1 {
+		t.Errorf("gosvShare = %v; want 1", got)
+	}
+	if got := gosvExec(q, 11); got != 4 {
+		t.Errorf("gosvExec = %v; want 4", got)
+	}
 }

@@ -9,6 +9,7 @@
 //	-record FILE     append "PID\n" to FILE at start (counts starts)
 //	-say TEXT        print TEXT on stdout and stderr at start (log tests)
 //	-exit N          exit with status N at once (after -record and -say)
+//	-exit-after MS   with -exit: exit MS milliseconds after start instead
 //	-ready-fd N      write "\n" to fd N once ready (notify=fd:N)
 //	-sd-notify       send READY=1 to $NOTIFY_SOCKET once ready
 //	-ready-after MS  become ready MS milliseconds after start
@@ -50,6 +51,7 @@ func main() {
 	record := flag.String("record", "", "append our pid to this file")
 	say := flag.String("say", "", "print this at start")
 	exit := flag.Int("exit", -1, "exit with this status at once")
+	exitAfter := flag.Int("exit-after", 0, "with -exit: milliseconds before the exit")
 	readyFd := flag.Int("ready-fd", -1, "readiness fd")
 	sdNotify := flag.Bool("sd-notify", false, "sd_notify READY=1")
 	readyAfter := flag.Int("ready-after", 0, "milliseconds before readiness")
@@ -98,7 +100,7 @@ func main() {
 		fmt.Println(*say)
 		fmt.Fprintln(os.Stderr, *say)
 	}
-	if *exit >= 0 {
+	if *exit >= 0 && *exitAfter <= 0 {
 		os.Exit(*exit)
 	}
 	if *reportTo != "" {
@@ -116,6 +118,11 @@ func main() {
 			fatal(err)
 		}
 	}
+	var die <-chan time.Time
+	if *exit >= 0 {
+		// NOTE: the daemon's own life time, which the test controls.
+		die = time.After(time.Duration(*exitAfter) * time.Millisecond)
+	}
 	var ready <-chan time.Time
 	if *readyFd >= 0 || *sdNotify {
 		// NOTE: the daemon's own start-up time, which the test controls.
@@ -123,6 +130,8 @@ func main() {
 	}
 	for {
 		select {
+		case <-die:
+			os.Exit(*exit)
 		case <-ready:
 			ready = nil
 			if *readyFd >= 0 {
