@@ -439,7 +439,9 @@ func (ph *phaseRun) brokenConfig(x *check) {
 	case 0:
 		x.expect(false, "start says ok (%s)", lastLine(out))
 	}
-	x.expect(strings.Contains(out, d.reason), "the reason (%q) is not shown", d.reason)
+	if !x.expect(strings.Contains(out, d.reason), "the reason (%q) is not shown", d.reason) {
+		t.Logf("start: %s", res)
+	}
 	// A failed start leaves nothing behind, supervisor included.
 	waitAllExit(t, ph.all(), eventTimeout)
 	x.expect(len(ph.all()) == 0, "left running: %s", procList(ph.all()))
