@@ -17,6 +17,9 @@ SYSCONFDIR ?= /etc
 # Debian packages the integration suite drives (s6 and OpenRC are the
 # references gosv is compared with).
 TEST_PKGS := openrc s6 execline runit daemontools
+# The real daemons of the real-daemon tier (tests/real_test.go), installed
+# by tests/real-deps.sh without starting them on the host.
+REAL_PKGS := nginx redis-server memcached dnsmasq cron mosquitto
 
 # Upstream OpenRC 0.63.3, the second OpenRC the integration suite runs on
 # (Debian ships 0.45.2): built once from tests/openrc-0.63 into this cache
@@ -32,7 +35,7 @@ demo: test-deps
 
 demo-openrc: demo
 
-.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-openrc-063 test-unit test-integration bench fmt vet
+.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-deps-real test-openrc-063 test-unit test-integration bench fmt vet
 
 all: build
 
@@ -80,6 +83,10 @@ test-deps:
 			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 		fi; \
 	fi
+
+test-deps: test-deps-real
+test-deps-real:
+	@if command -v dpkg >/dev/null 2>&1; then tests/real-deps.sh $(REAL_PKGS); fi
 
 # Build OpenRC 0.63.3 when missing (build.sh installs meson and the other
 # build dependencies with apt-get; only as root). Not root: the 0.63 tests

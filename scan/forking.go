@@ -30,12 +30,13 @@ const maxAncestry = 64
 
 // launchState is what the loop knows about a forking service's launch.
 type launchState struct {
-	pidfile string    // absolute path of the daemon's pidfile, read at the spawn
-	start   uint64    // the launcher's start time (clock ticks since boot)
-	at      time.Time // the launcher's spawn (wall clock)
-	wd      int32     // inotify watch on the pidfile's directory (or its nearest existing ancestor), or -1
-	watched string    // the directory wd watches
-	note    string    // the last reason the pidfile was not accepted
+	pidfile  string    // absolute path of the daemon's pidfile, read at the spawn
+	launcher int       // the launcher's pid
+	start    uint64    // the launcher's start time (clock ticks since boot)
+	at       time.Time // the launcher's spawn (wall clock)
+	wd       int32     // inotify watch on the pidfile's directory (or its nearest existing ancestor), or -1
+	watched  string    // the directory wd watches
+	note     string    // the last reason the pidfile was not accepted
 	// readopted: this supervisor took the launch over from one that was
 	// killed; the daemon was reparented elsewhere, so its ancestry cannot
 	// be checked and only a trusted pidfile names it.
@@ -48,7 +49,7 @@ func (l *loop) beginLaunch(s *service, pid int, start uint64, at time.Time) {
 	if err != nil || !ok {
 		path = ""
 	}
-	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, start, at, "", false
+	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, pid, start, at, "", false
 	if err := servicedir.WriteRecord(s.dir, servicedir.LaunchRecordPath, servicedir.PidRecord{Pid: pid, StartTime: start}); err != nil {
 		l.warn(s, "record", "unable to record the launch of %s: %v", s.dir, err)
 	}
@@ -80,7 +81,7 @@ func (l *loop) adoptLaunch(s *service) bool {
 	if err != nil || !ok {
 		path = ""
 	}
-	s.launch.pidfile, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, rec.StartTime, fi.ModTime(), "", true
+	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, rec.Pid, rec.StartTime, fi.ModTime(), "", true
 	if old, err := servicedir.ReadStatus(s.dir); err == nil {
 		s.m.Stamp, s.m.WantUp = old.Stamp, old.WantUp
 	} else {
@@ -125,7 +126,10 @@ func (l *loop) addPidWatch(s *service) bool {
 		return s.launch.watched == want
 	}
 	for dir := want; ; dir = filepath.Dir(dir) {
-		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
+		// NOTE: IN_MODIFY too: a daemon that rewrites the pidfile through
+		// a descriptor it keeps open (as a lock, like Debian's cron) never
+		// closes it.
+		wd, err := unix.InotifyAddWatch(l.ino, dir, unix.IN_CLOSE_WRITE|unix.IN_MODIFY|unix.IN_MOVED_TO|unix.IN_CREATE|unix.IN_ONLYDIR|unix.IN_MASK_ADD)
 		if (err == unix.ENOENT || err == unix.ENOTDIR) && dir != "/" {
 			continue
 		}
@@ -247,6 +251,13 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 		return supervise.Event{}, false
 	case d.Pid == 0:
 		s.launch.note = p + " holds no pid"
+		return supervise.Event{}, false
+	}
+	if d.Pid == s.launch.launcher {
+		// Some launchers write their own pid before they fork (Debian's
+		// cron takes the pidfile's lock first, to refuse a second
+		// instance); the daemon rewrites it after the fork.
+		s.launch.note = p + " names the launcher (pid " + strconv.Itoa(d.Pid) + "), not its daemon"
 		return supervise.Event{}, false
 	}
 	why, pgid, child := l.daemonOf(s, d.Pid, trustedPidfile(p, d))

@@ -108,6 +108,44 @@ func TestForkingDaemon(t *testing.T) {
 	}
 }
 
+// TestForkingLauncherPid: a launcher that puts its own pid in the pidfile
+// before it forks (Debian's cron) is not taken for a dead daemon; the
+// daemon's rewrite through a descriptor it keeps open (IN_MODIFY, no
+// close) is seen.
+func TestForkingLauncherPid(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fl", "lockself", nil)
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	// One launch, found ready: no death (a failed launch) before U.
+	sub.File.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var seen []byte
+	for !strings.Contains(string(seen), "U") {
+		buf := make([]byte, 64)
+		n, err := sub.File.Read(buf)
+		if err != nil {
+			t.Fatalf("events %q, waiting for U: %v", seen, err)
+		}
+		seen = append(seen, buf[:n]...)
+	}
+	if strings.Contains(string(seen), "d") {
+		t.Fatalf("events %q: a launch failed before the daemon was found", seen)
+	}
+	st := status(t, svc)
+	if daemon := pidIn(t, pidfile); st.Pid != daemon {
+		t.Fatalf("status pid %d, pidfile %d", st.Pid, daemon)
+	}
+	if _, err := os.Stat(filepath.Join(svc, servicedir.LaunchErrorPath)); err == nil {
+		t.Fatal("launch-error written for a good launch")
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+}
+
 // TestForkingNotify: with notification-fd the daemon, inheriting the
 // pipe through the launcher, says when it is ready.
 func TestForkingNotify(t *testing.T) {

@@ -129,6 +129,9 @@ func TestMain(m *testing.M) {
 		forker(os.Args[1], os.Args[2])
 	case "forker-daemon":
 		// The daemon: write the pidfile (and readiness on fd 5), then run.
+		if os.Args[2] == "lockself" {
+			lockselfDaemon()
+		}
 		if os.Args[2] == "gated" {
 			// Write the pidfile only once the test says so (a line on
 			// PIDFILE.gate): the launch stays open as long as it needs.
@@ -1090,8 +1093,53 @@ func forker(mode, pidfile string) {
 	c := exec.Command(os.Args[0], "daemon", mode, pidfile)
 	c.Env = append(os.Environ(), "GOSV_TEST_ROLE=forker-daemon")
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if mode == "lockself" {
+		// Debian's cron: the launcher takes the pidfile, with its own pid
+		// in it, before it forks; the daemon inherits the descriptor.
+		f, err := os.OpenFile(pidfile, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			os.Exit(4)
+		}
+		f.WriteString(strconv.Itoa(os.Getpid()) + "\n")
+		c.ExtraFiles = []*os.File{f} // fd 3
+		c.Env = append(c.Env, "GOSV_TEST_LAUNCHER="+strconv.Itoa(os.Getpid()))
+	}
 	if err := c.Start(); err != nil {
 		os.Exit(4)
 	}
 	os.Exit(0) // without waiting: the daemon is reparented to the scanner
+}
+
+// lockselfDaemon is the daemon of the lockself launcher: once the
+// launcher has exited (its pidfd says so), it rewrites the pidfile through
+// the inherited descriptor, which it keeps open, as Debian's cron does.
+func lockselfDaemon() {
+	// NOTE: the launcher's pid from the environment, not getppid: the
+	// launcher may be gone already, and the parent then the scanner.
+	launcher, _ := strconv.Atoi(os.Getenv("GOSV_TEST_LAUNCHER"))
+	fd, err := unix.PidfdOpen(launcher, 0)
+	if err == nil {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+				break
+			}
+		}
+	}
+	// Then, to make the race the scanner must survive certain, it waits
+	// for a reader of the pidfile (the scanner, which finds the launcher's
+	// pid in it) before it rewrites it; a bounded wait, in case the
+	// scanner read it before this watch.
+	if ino, err := unix.InotifyInit1(unix.IN_CLOEXEC); err == nil {
+		if _, err := unix.InotifyAddWatch(ino, os.Args[3], unix.IN_CLOSE_NOWRITE); err == nil {
+			unix.Poll([]unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}, 1000)
+		}
+	}
+	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	f := os.NewFile(3, "pidfile")
+	if _, err := f.WriteAt(pid, 0); err != nil {
+		os.Exit(5)
+	}
+	f.Truncate(int64(len(pid)))
+	block()
 }
