@@ -272,6 +272,10 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 		}
 		if err == nil {
 			l.adoptDaemon(s, d.Pid, fd)
+			s.ownGroup = 0
+			if pgid != d.Pid {
+				s.ownGroup = d.Pid
+			}
 			return supervise.Event{Kind: supervise.EvDaemon, Pid: d.Pid, Pgid: pgid, Unknown: !child}, true
 		}
 		why = "which is not running"

@@ -393,3 +393,45 @@ func TestForkingCheck(t *testing.T) {
 	}
 	ctlWait(t, svc, "d", svwait.DownReady)
 }
+
+// TestForkingDaemonOwnGroup: a daemon named in its pidfile while still in
+// its launcher's process group, which makes its own session afterwards
+// (nginx was seen so under load), gets the down-signal in that session's
+// group, and so do its workers.
+func TestForkingDaemonOwnGroup(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "sl", "setsid-late", nil)
+	fifos := map[string]*os.File{}
+	for _, ext := range []string{".gate", ".worker"} {
+		if err := unix.Mkfifo(pidfile+ext, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// NOTE: O_RDWR never blocks on a fifo.
+		f, err := os.OpenFile(pidfile+ext, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fifos[ext] = f
+	}
+	startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	daemon := status(t, svc).Pid
+	if ps, _ := readProcStat(daemon); ps.Sid == daemon {
+		t.Fatalf("daemon %d has its own session before the gate", daemon)
+	}
+	fifos[".gate"].Write([]byte("\n"))
+	dl, _ := deadline(t).Deadline()
+	fifos[".worker"].SetReadDeadline(dl)
+	buf := make([]byte, 32)
+	n, err := fifos[".worker"].Read(buf)
+	if err != nil {
+		t.Fatalf("no worker: %v", err)
+	}
+	worker, _ := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if !dead(daemon) || !dead(worker) {
+		t.Fatalf("after d: daemon %d dead %v, worker %d dead %v", daemon, dead(daemon), worker, dead(worker))
+	}
+}

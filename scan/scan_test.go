@@ -145,6 +145,20 @@ func TestMain(m *testing.M) {
 		if os.Args[2] == "notify" {
 			unix.Write(5, []byte("\n"))
 		}
+		if os.Args[2] == "setsid-late" {
+			// Named in the pidfile while still in the launcher's group;
+			// its own session only once the test says so, with a worker.
+			if f, err := os.Open(os.Args[3] + ".gate"); err == nil {
+				f.Read(make([]byte, 1))
+				f.Close()
+			}
+			syscall.Setsid()
+			w := exec.Command(os.Args[0])
+			w.Env = append(os.Environ(), "GOSV_TEST_ROLE=pause")
+			if w.Start() == nil {
+				os.WriteFile(os.Args[3]+".worker", []byte(strconv.Itoa(w.Process.Pid)+"\n"), 0o644)
+			}
+		}
 		block()
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
@@ -1092,7 +1106,9 @@ func forker(mode, pidfile string) {
 	}
 	c := exec.Command(os.Args[0], "daemon", mode, pidfile)
 	c.Env = append(os.Environ(), "GOSV_TEST_ROLE=forker-daemon")
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if mode != "setsid-late" {
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if mode == "lockself" {
 		// Debian's cron: the launcher takes the pidfile, with its own pid
 		// in it, before it forks; the daemon inherits the descriptor.

@@ -42,6 +42,17 @@ type service struct {
 	pidfd    int // pidfd of an adopted run, or -1
 	wd       int32
 	group    []int // pidfds of leftover members of the dead run's group
+	// ownGroup is a forking daemon's pid when it is not its recorded
+	// process group: a daemon may name itself in its pidfile just before
+	// its setsid(2) takes effect in /proc (nginx was seen so), so the
+	// group read then can still be the launcher's. Signals and the drain
+	// of a forking service cover that group too; a group whose id is the
+	// daemon's pid can only have been made by the daemon or its parent.
+	// NOTE: cleared at the next spawn. Between the daemon's death and
+	// the end of the drain a reused pid could in principle name another
+	// process's new group; the kernel hands pids out in sequence, so that
+	// needs pid_max spawns within the drain (10 s at most).
+	ownGroup int
 	draining bool
 	stdin    int               // fd given to children as 0
 	stdout   int               // fd given to children as 1
@@ -170,6 +181,9 @@ func (l *loop) startService(s *service) {
 			if st, ok := readProcStat(pid); ok {
 				pgid = st.Pgrp // a forking daemon's own group
 			}
+			if s.m.Cfg.Forking && pgid != pid {
+				s.ownGroup = pid
+			}
 			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
 			if l.sc != nil {
 				l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
@@ -282,6 +296,9 @@ func (l *loop) do(s *service, a *supervise.Action) {
 			pid := a.Pid
 			if a.Group {
 				pid = -pid
+				if g := s.ownGroup; g > 0 && g != a.Pid {
+					unix.Kill(-g, a.Sig) // ESRCH when the daemon made no group
+				}
 			}
 			unix.Kill(pid, a.Sig)
 		}
@@ -328,6 +345,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 }
 
 func (l *loop) spawnRun(s *service) {
+	s.ownGroup = 0 // a new run: the last daemon's pid may be reused
 	if !s.cfgFresh { // s6 reads its files at each spawn; a death just did
 		s.m.Cfg, s.cfgFresh = l.config(s), true
 	}
@@ -551,7 +569,7 @@ func (l *loop) watchRun(s *service) {
 // children (they are not when the run was adopted). An empty group is
 // reported at once.
 func (l *loop) watchGroup(s *service) {
-	members, empty := groupState(s.m.Pgid)
+	members, empty := s.groupState()
 	if empty {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvGroupEmpty})
 		return
@@ -559,6 +577,17 @@ func (l *loop) watchGroup(s *service) {
 	s.draining = true
 	l.draining = append(l.draining, s)
 	l.watchMembers(s, members)
+}
+
+// groupState is [groupState] of the run's group and, for a forking
+// daemon, of its own group (see ownGroup).
+func (s *service) groupState() (members []int, empty bool) {
+	members, empty = groupState(s.m.Pgid)
+	if g := s.ownGroup; g > 0 && g != s.m.Pgid {
+		more, none := groupState(g)
+		members, empty = append(members, more...), empty && none
+	}
+	return members, empty
 }
 
 // groupState says whether process group pgid has live members and, when
@@ -591,7 +620,7 @@ func (l *loop) checkGroup(s *service) {
 	if !s.draining {
 		return
 	}
-	members, empty := groupState(s.m.Pgid)
+	members, empty := s.groupState()
 	if !empty {
 		if len(s.group) == 0 {
 			// Every watched member died but the group lives on: members
