@@ -31,17 +31,17 @@ type service struct {
 	// so that every path built from it names the directory the service
 	// was taken from, even after it was moved or its symlink removed:
 	// s6-supervise gets the same by working from inside it after chdir.
-	dir      string
-	dirfd    int    // O_PATH fd of the service directory
-	path     string // its path when taken, for messages (see show)
-	name     string // run's and finish's NAME argument: "foo", "foo/log" or DIR
-	m        supervise.Machine
-	lock     *os.File
-	ctl      int // supervise/control, opened O_RDWR so it never reports EOF
-	notify   int // read end of the notification-fd pipe, or -1
-	pidfd    int // pidfd of an adopted run, or -1
-	wd       int32
-	group    []int // pidfds of leftover members of the dead run's group
+	dir    string
+	dirfd  int    // O_PATH fd of the service directory
+	path   string // its path when taken, for messages (see show)
+	name   string // run's and finish's NAME argument: "foo", "foo/log" or DIR
+	m      supervise.Machine
+	lock   *os.File
+	ctl    int // supervise/control, opened O_RDWR so it never reports EOF
+	notify int // read end of the notification-fd pipe, or -1
+	pidfd  int // pidfd of an adopted run, or -1
+	wd     int32
+	group  []int // pidfds of leftover members of the dead run's group
 	// ownGroup is a forking daemon's pid when it is not its recorded
 	// process group: a daemon may name itself in its pidfile just before
 	// its setsid(2) takes effect in /proc (nginx was seen so), so the
@@ -345,7 +345,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 }
 
 func (l *loop) spawnRun(s *service) {
-	s.ownGroup = 0 // a new run: the last daemon's pid may be reused
+	s.ownGroup = 0   // a new run: the last daemon's pid may be reused
 	if !s.cfgFresh { // s6 reads its files at each spawn; a death just did
 		s.m.Cfg, s.cfgFresh = l.config(s), true
 	}
