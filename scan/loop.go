@@ -123,6 +123,7 @@ func Run(cfg Config) error {
 	}
 	l.self.Pid = os.Getpid()
 	l.self.StartTime, _ = servicedir.ProcStartTime(l.self.Pid)
+	reserveThreads(reservedThreads)
 	if err := l.setup(); err != nil {
 		return err
 	}
