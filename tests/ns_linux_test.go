@@ -371,6 +371,37 @@ func waitExit(t testing.TB, hostPid int, d time.Duration) bool {
 	}
 }
 
+// WaitReaped waits until testinit, the namespace's init, has reaped the
+// process nsPid (its "reaped PID" line in testinit.log, watched with
+// inotify): between its exit and that, it is a zombie that kill(pid, 0),
+// and so OpenRC, still counts as alive.
+func (n *NS) WaitReaped(t testing.TB, nsPid int, d time.Duration) {
+	t.Helper()
+	log := filepath.Join(n.Dir, "testinit.log")
+	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ino)
+	if _, err := unix.InotifyAddWatch(ino, log, unix.IN_MODIFY); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("reaped %d\n", nsPid)
+	deadline := time.Now().Add(d)
+	buf := make([]byte, 4096)
+	for !strings.Contains(readFile(log), want) {
+		fds := []unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}
+		ms := int(time.Until(deadline).Milliseconds())
+		if ms <= 0 {
+			t.Fatalf("pid %d not reaped by the namespace's init within %v", nsPid, d)
+		}
+		if _, err := unix.Poll(fds, ms); err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		}
+		unix.Read(ino, buf) // blocking only after POLLIN: events are consumed
+	}
+}
+
 // psTree formats Procs for failure logs.
 func (n *NS) psTree() string {
 	var b strings.Builder

@@ -662,6 +662,9 @@ func testOpenRCStatusCodes(t *testing.T, version string) {
 	for _, p := range e.procs(e.helper) {
 		waitExit(t, p.HostPid, eventTimeout)
 	}
+	// Orphaned by the scanner's death, the daemon is the init's to reap;
+	// until then OpenRC's kill(pid, 0) finds it.
+	e.WaitReaped(t, int(daemon), eventTimeout)
 	r = e.svc(t, "gosv-plain", "status")
 	if r.Code != 32 || !strings.Contains(r.Stderr, "* status: crashed") {
 		t.Errorf("all gone: %s, want 32 crashed", r)

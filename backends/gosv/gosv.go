@@ -332,8 +332,10 @@ func orphan(dir string) (int, bool) {
 	if err != nil {
 		return 0, false
 	}
-	st, err := servicedir.ProcStartTime(rec.Pid)
-	if err != nil || st != rec.StartTime {
+	// NOTE: a zombie is dead: its parent (init, once the scanner is
+	// gone) has not reaped it yet, but it runs nothing.
+	ps, err := servicedir.ReadProcStat(rec.Pid)
+	if err != nil || ps.StartTime != rec.StartTime || ps.State == 'Z' {
 		return 0, false
 	}
 	return rec.Pid, true

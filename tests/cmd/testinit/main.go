@@ -72,6 +72,9 @@ func reap() {
 		if pid <= 0 || err != nil {
 			return
 		}
+		// Tests wait for this line (NS.WaitReaped): a process that has
+		// exited is a zombie, alive to kill(pid, 0), until here.
+		fmt.Printf("reaped %d\n", pid)
 	}
 }
 
