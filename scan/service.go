@@ -64,6 +64,9 @@ type service struct {
 	tallyWstat uint16
 	tallyAt    time.Time
 	retried    bool // a spawn failed with ./run executable: retried at once already
+
+	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
+	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
 }
 
 // newService takes a service directory: an fd on it, supervise/ and
@@ -118,6 +121,7 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 		lock.Close()
 		return nil, err
 	}
+	s.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
 	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
 		l.warn(s, "record", "unable to record the supervisor pid: %v", err)
 	}
@@ -154,20 +158,44 @@ func openControl(path string) (int, error) {
 
 // startService announces s and starts (or adopts) its run. A run recorded
 // in supervise/gosv/pid that is still alive — same pid, same start time —
-// was left by a scanner that died: it is adopted, never spawned twice.
+// was left by a scanner that died: it is adopted, never spawned twice. A
+// service without one may have a run the dead scanner started without
+// recording it: its start waits for resolveOrphans (orphans.go).
 func (l *loop) startService(s *service) {
-	if pid, ok := l.adoptable(s); ok {
-		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-			s.pidfd = fd
-			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
-			l.byPid[pid] = s // in case it is our child after all (re-exec)
-			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid})
-			if l.sc != nil {
-				l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
-			}
-			return
+	if pid, ok := l.adoptable(s); ok && l.adopt(s, pid, 0) {
+		return
+	}
+	if l.deferStart(s) {
+		return
+	}
+	l.start(s)
+}
+
+// adopt makes the live process pid s's run, up. A non-zero start is the
+// start time pid must still have once its pidfd is open (pid recycled).
+func (l *loop) adopt(s *service, pid int, start uint64) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	if start != 0 {
+		if st, err := servicedir.ProcStartTime(pid); err != nil || st != start {
+			unix.Close(fd)
+			return false
 		}
 	}
+	s.pidfd = fd
+	l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+	l.byPid[pid] = s // in case it is our child after all (re-exec)
+	l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid})
+	if l.sc != nil {
+		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
+	}
+	return true
+}
+
+// start starts s afresh: no run of it lives.
+func (l *loop) start(s *service) {
 	if l.sc != nil {
 		l.sc.takeNotify(s, false)
 	}
