@@ -2,7 +2,6 @@ package scan
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -100,7 +99,6 @@ func (l *loop) resolveOrphans() {
 			continue // gone meanwhile
 		}
 		if pid, start, ok := l.pickOrphan(s); ok && l.adopt(s, pid, start) {
-			l.recoverNotify(s, pid)
 			if err := servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: start}); err != nil {
 				l.warn(s, "record", "unable to record the pid of %s: %v", s.dir, err)
 			}
@@ -206,39 +204,4 @@ func leaderStat(b []byte) (sid int, start uint64, ok bool) {
 	}
 	start, err = strconv.ParseUint(string(f[19]), 10, 64)
 	return sid, start, err == nil
-}
-
-// recoverNotify gives an orphaned run that is not ready yet a read end of
-// its notification-fd pipe, through /proc/PID/fd/N: the dead scanner had
-// not handed it to the holder yet. A run that has not written its
-// readiness yet then reaches this scanner instead of failing with EPIPE.
-// NOTE: only for orphans, which were started an instant before the kill:
-// a run adopted from its record may have reused fd N for a pipe of its
-// own, which this open would read from; its pipe is with the holder.
-func (l *loop) recoverNotify(s *service, pid int) {
-	if s.m.Ready || s.notify >= 0 {
-		return
-	}
-	nfd, err := supervise.ReadNotificationFd(s.dir)
-	if err != nil || nfd < 0 {
-		return
-	}
-	link := fmt.Sprintf("/proc/%d/fd/%d", pid, nfd)
-	fd, err := unix.Open(link, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return
-	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		unix.Close(fd)
-		return
-	}
-	if err := l.register(fd, fdOwner{kind: fdNotify, svc: s}); err != nil {
-		unix.Close(fd)
-		return
-	}
-	s.notify = fd
-	if l.sc != nil {
-		l.sc.holdNotify(s)
-	}
 }

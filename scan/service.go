@@ -382,6 +382,15 @@ func (l *loop) spawnRun(s *service) {
 		}
 		files[nfd] = p[1]
 		defer unix.Close(p[1])
+		if l.sc != nil && s.entry != nil {
+			// NOTE: handed to the holder before the fork, not after: a
+			// scanner killed in between left the run a pipe with no reader
+			// at all, and its readiness line failed with EPIPE (a daemon
+			// that does not ignore SIGPIPE dies of it). The same sendmsg,
+			// moved ahead of the spawn: the next scanner takes the pipe
+			// back whether the run was recorded or found orphaned.
+			l.sc.holdFd(s.entry, notifyKey(s), r)
+		}
 	}
 	if e := s.entry; e != nil && e.logger != nil && s.stdout == e.pipe[1] {
 		// The service also holds a read end of its own output pipe, at the
@@ -394,6 +403,9 @@ func (l *loop) spawnRun(s *service) {
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./run", Argv: []string{"run", s.name}, Env: env, Files: files})
 	if err != nil {
 		if r >= 0 {
+			if l.sc != nil {
+				l.sc.unholdNotify(s)
+			}
 			unix.Close(r)
 		}
 		delay := supervise.RetryDelay(err)
@@ -427,9 +439,6 @@ func (l *loop) spawnRun(s *service) {
 	if r >= 0 {
 		s.notify = r
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
-		if l.sc != nil {
-			l.sc.holdNotify(s)
-		}
 	}
 	if s.wd >= 0 {
 		unix.InotifyRmWatch(l.ino, uint32(s.wd))
