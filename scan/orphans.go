@@ -91,7 +91,7 @@ func (l *loop) resolveOrphans() {
 		return
 	}
 	if l.orphans == nil {
-		l.orphans = sessionLeaders()
+		l.orphans = sessionLeaders(l.byPid)
 	}
 	for i, s := range l.orphanWait {
 		l.orphanWait[i] = nil
@@ -155,9 +155,12 @@ func cmpUint(a, b uint64) int {
 }
 
 // sessionLeaders walks /proc once and maps the cwd of every live session
-// leader (sid == pid) to the leaders. It never fails: what cannot be read
-// is not a candidate. A non-nil map, possibly empty, marks the walk done.
-func sessionLeaders() map[devIno][]orphan {
+// leader (sid == pid) to the leaders, except the runs the loop knows
+// already (adopted from their records), so that what is kept for the
+// scanner's lifetime is the few unattributed leaders. It never fails: what
+// cannot be read is not a candidate. A non-nil map, possibly empty, marks
+// the walk done.
+func sessionLeaders(known map[int]*service) map[devIno][]orphan {
 	out := map[devIno][]orphan{}
 	d, err := os.ReadDir("/proc")
 	if err != nil {
@@ -166,7 +169,7 @@ func sessionLeaders() map[devIno][]orphan {
 	self := os.Getpid()
 	for _, e := range d {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		if _, ok := known[pid]; err != nil || pid == self || ok {
 			continue
 		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
