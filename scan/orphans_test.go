@@ -228,3 +228,32 @@ func TestOrphanOldestAdopted(t *testing.T) {
 		t.Fatalf("the other candidate reported %d times, want once:\n%s", n, log)
 	}
 }
+
+// TestAdoptOrphanedLogger: the same window for a log/ service's run.
+func TestAdoptOrphanedLogger(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	// log/ without a run: a logger service whose run is awaited.
+	dir := mksvc(t, scan, "orphl", pauseRun, map[string]string{"log/placeholder": ""})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	logDir := filepath.Join(svc, "log")
+	if err := os.WriteFile(filepath.Join(logDir, "run"), []byte(pauseRun), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pid := spawnStray(t, logDir, true)
+	startScanner(t, scan)
+	waitFor(t, logDir, svwait.Up)
+	if st := status(t, logDir); st.Pid != pid {
+		t.Fatalf("logger status pid %d, want the orphaned run %d adopted", st.Pid, pid)
+	}
+	if runs := runsIn(t, logDir); len(runs) != 1 {
+		t.Fatalf("processes in log/: %v, want only %d", runs, pid)
+	}
+	// Supervised: d stops it (this stand-in never reads its stdin, so it
+	// would not end at the pipe's EOF when the scanner exits).
+	ctlWait(t, logDir, "d", svwait.DownReady)
+}
