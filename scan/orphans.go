@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"slices"
 	"strconv"
@@ -98,13 +99,18 @@ func (l *loop) resolveOrphans() {
 		if s.dirfd < 0 || s.m.State != supervise.Down || s.m.Pid != 0 {
 			continue // gone meanwhile
 		}
-		if pid, start, ok := l.pickOrphan(s); ok && l.adopt(s, pid, start) {
+		if pid, start, ok := l.pickOrphan(s); ok {
+			// NOTE: recorded before the status names it: a scanner
+			// killed in between must find the record, since a status
+			// naming a pid rules the look for orphans out.
 			if err := servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: start}); err != nil {
 				l.warn(s, "record", "unable to record the pid of %s: %v", s.dir, err)
 			}
-			continue
+			if l.adopt(s, pid, start) {
+				continue
+			}
 		}
-		l.start(s)
+		l.start(s) // removes the record
 	}
 	l.orphanWait = l.orphanWait[:0]
 }
@@ -131,10 +137,10 @@ func (l *loop) pickOrphan(s *service) (int, uint64, bool) {
 		return 0, 0, false
 	}
 	slices.SortFunc(fit, func(a, b orphan) int {
-		if a.start != b.start {
-			return cmpUint(a.start, b.start)
+		if c := cmp.Compare(a.start, b.start); c != 0 {
+			return c
 		}
-		return a.pid - b.pid
+		return cmp.Compare(a.pid, b.pid)
 	})
 	if len(fit) > 1 {
 		others := make([]int, 0, len(fit)-1)
@@ -145,13 +151,6 @@ func (l *loop) pickOrphan(s *service) (int, uint64, bool) {
 	}
 	delete(l.orphans, id) // taken once: a later take of the directory is ours
 	return fit[0].pid, fit[0].start, true
-}
-
-func cmpUint(a, b uint64) int {
-	if a < b {
-		return -1
-	}
-	return 1
 }
 
 // sessionLeaders walks /proc once and maps the cwd of every live session
