@@ -61,8 +61,6 @@ func (l *loop) orphanCandidate(s *service) (uint64, bool) {
 	if err != nil || st.Pid != 0 || st.Finishing {
 		return 0, false
 	}
-	// What the dead scanner knew, should the run be adopted.
-	s.m.WantUp, s.m.Wstat = st.WantUp, st.Wstat
 	since := s.prev.StartTime
 	if rec, err := servicedir.ReadPidRecord(s.dir); err == nil && rec.StartTime > since {
 		since = rec.StartTime
@@ -100,6 +98,11 @@ func (l *loop) resolveOrphans() {
 			continue // gone meanwhile
 		}
 		if pid, start, ok := l.pickOrphan(s); ok {
+			// What the dead scanner knew (only if adopted: a fresh
+			// start writes wstat 0, as s6-supervise does).
+			if st, err := servicedir.ReadStatus(s.dir); err == nil {
+				s.m.WantUp, s.m.Wstat = st.WantUp, st.Wstat
+			}
 			// NOTE: recorded before the status names it: a scanner
 			// killed in between must find the record, since a status
 			// naming a pid rules the look for orphans out.

@@ -36,8 +36,16 @@ func killedBeforeRecord(t *testing.T) (scan, svc string) {
 	if _, err := servicedir.ReadPidRecord(svc); err == nil {
 		t.Fatal("a pid record exists: the dead scanner had a run")
 	}
+	// An earlier death (exit 1): kept if the run is adopted, 0 at a fresh start.
+	st := status(t, svc)
+	st.Wstat = oldWstat
+	if err := servicedir.WriteStatus(svc, &st); err != nil {
+		t.Fatal(err)
+	}
 	return scan, svc
 }
+
+const oldWstat = 1 << 8
 
 // spawnStray starts a pause process in dir, in a new session or not, as
 // the dead scanner (or someone else) would have; it is killed at the end.
@@ -88,8 +96,8 @@ func TestAdoptOrphanedRun(t *testing.T) {
 	pid := spawnStray(t, svc, true)
 	startScanner(t, scan)
 	waitFor(t, svc, svwait.Up)
-	if st := status(t, svc); st.Pid != pid {
-		t.Fatalf("status pid %d, want the orphaned run %d adopted", st.Pid, pid)
+	if st := status(t, svc); st.Pid != pid || st.Wstat != oldWstat || !st.WantUp {
+		t.Fatalf("status %+v, want the orphaned run %d adopted, wstat %#x and want up kept", st, pid, oldWstat)
 	}
 	if runs := runsIn(t, svc); len(runs) != 1 || runs[0] != pid {
 		t.Fatalf("processes in the service directory: %v, want only %d", runs, pid)
@@ -190,6 +198,9 @@ func TestOrphanNotAdopted(t *testing.T) {
 			}
 			if !alive(stray) {
 				t.Fatalf("stray process %d was killed", stray)
+			}
+			if st.Wstat != 0 {
+				t.Fatalf("wstat %#x after a fresh start, want 0", st.Wstat)
 			}
 		})
 	}
