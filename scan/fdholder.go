@@ -92,17 +92,6 @@ func notifyKey(s *service) string {
 	return k
 }
 
-// holdNotify hands the read end of the notification-fd pipe of a run just
-// spawned to the holder: if the scanner is killed before the run is
-// ready, the run's readiness line waits in the pipe for the next scanner
-// (which adopts the run) instead of failing with EPIPE, which kills a
-// daemon that does not ignore SIGPIPE.
-func (sc *scanner) holdNotify(s *service) {
-	if s.entry != nil && s.notify >= 0 {
-		sc.holdFd(s.entry, notifyKey(s), s.notify)
-	}
-}
-
 // unholdNotify drops s's notification pipe from the holder once the
 // scanner has read readiness (or the pipe is closed).
 func (sc *scanner) unholdNotify(s *service) {

@@ -80,6 +80,9 @@ type loop struct {
 	due      []*timer             // timers expired this turn
 	closing  []int                // fds to close at the end of the batch (epoll may still report them)
 
+	orphanWait []*service          // services whose start waits for resolveOrphans
+	orphans    map[devIno][]orphan // session leaders by cwd: the one walk of /proc (orphans.go)
+
 	pending   []supervise.Event // feedback events of the service being stepped
 	acts      []supervise.Action
 	exits     []reap.Exit
@@ -169,6 +172,7 @@ func (l *loop) setup() error {
 		}
 		l.single = s
 		l.startService(s)
+		l.resolveOrphans()
 		return nil
 	}
 	sc, err := newScanner(l, l.cfg.ScanDir)

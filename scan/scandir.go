@@ -121,6 +121,7 @@ func (sc *scanner) rescan() {
 			sc.dropIfIdle(e)
 		}
 	}
+	sc.l.resolveOrphans()
 }
 
 func (sc *scanner) retryScan() {
@@ -275,6 +276,7 @@ func (sc *scanner) inotify(mask uint32, name string) {
 	switch {
 	case mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0:
 		sc.found(name)
+		sc.l.resolveOrphans()
 	case mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0:
 		if e := sc.byName[name]; e != nil {
 			delete(sc.byName, name)
@@ -354,6 +356,7 @@ func closeFd(fd *int) {
 func (sc *scanner) recreate(e *entry) {
 	if e.active && !sc.exiting {
 		sc.take(e)
+		sc.l.resolveOrphans()
 	} else {
 		sc.dropIfIdle(e)
 	}

@@ -76,6 +76,9 @@ type service struct {
 	tallyAt    time.Time
 	retried    bool        // a spawn failed with ./run executable: retried at once already
 	launch     launchState // forking mode (pidfile): the current launch
+
+	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
+	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
 }
 
 // newService takes a service directory: an fd on it, supervise/ and
@@ -131,6 +134,7 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 		lock.Close()
 		return nil, err
 	}
+	s.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
 	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
 		l.warn(s, "record", "unable to record the supervisor pid: %v", err)
 	}
@@ -167,30 +171,54 @@ func openControl(path string) (int, error) {
 
 // startService announces s and starts (or adopts) its run. A run recorded
 // in supervise/gosv/pid that is still alive — same pid, same start time —
-// was left by a scanner that died: it is adopted, never spawned twice.
+// was left by a scanner that died: it is adopted, never spawned twice. A
+// service without one may have a run the dead scanner started without
+// recording it: its start waits for resolveOrphans (orphans.go).
 func (l *loop) startService(s *service) {
 	if l.adoptLaunch(s) {
 		return // before the pid record, which names the launcher then
 	}
-	if pid, ok := l.adoptable(s); ok {
-		if fd, err := unix.PidfdOpen(pid, 0); err == nil {
-			s.pidfd = fd
-			l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
-			l.byPid[pid] = s // in case it is our child after all (re-exec)
-			pgid := 0
-			if st, ok := readProcStat(pid); ok {
-				pgid = st.Pgrp // a forking daemon's own group
-			}
-			if s.m.Cfg.Forking && pgid != pid {
-				s.ownGroup = pid
-			}
-			l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
-			if l.sc != nil {
-				l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
-			}
-			return
+	if pid, ok := l.adoptable(s); ok && l.adopt(s, pid, 0) {
+		return
+	}
+	if l.deferStart(s) {
+		return
+	}
+	l.start(s)
+}
+
+// adopt makes the live process pid s's run, up. A non-zero start is the
+// start time pid must still have once its pidfd is open (pid recycled).
+func (l *loop) adopt(s *service, pid int, start uint64) bool {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false
+	}
+	if start != 0 {
+		if st, err := servicedir.ProcStartTime(pid); err != nil || st != start {
+			unix.Close(fd)
+			return false
 		}
 	}
+	s.pidfd = fd
+	l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+	l.byPid[pid] = s // in case it is our child after all (re-exec)
+	pgid := 0
+	if st, ok := readProcStat(pid); ok {
+		pgid = st.Pgrp // a forking daemon's own group
+	}
+	if s.m.Cfg.Forking && pgid != pid {
+		s.ownGroup = pid
+	}
+	l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
+	if l.sc != nil {
+		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
+	}
+	return true
+}
+
+// start starts s afresh: no run of it lives.
+func (l *loop) start(s *service) {
 	if l.sc != nil {
 		l.sc.takeNotify(s, false)
 	}
@@ -387,6 +415,15 @@ func (l *loop) spawnRun(s *service) {
 		}
 		files[nfd] = p[1]
 		defer unix.Close(p[1])
+		if l.sc != nil && s.entry != nil {
+			// NOTE: handed to the holder before the fork, not after: a
+			// scanner killed in between left the run a pipe with no reader
+			// at all, and its readiness line failed with EPIPE (a daemon
+			// that does not ignore SIGPIPE dies of it). The same sendmsg,
+			// moved ahead of the spawn: the next scanner takes the pipe
+			// back whether the run was recorded or found orphaned.
+			l.sc.holdFd(s.entry, notifyKey(s), r)
+		}
 	}
 	if e := s.entry; e != nil && e.logger != nil && s.stdout == e.pipe[1] {
 		// The service also holds a read end of its own output pipe, at the
@@ -399,6 +436,9 @@ func (l *loop) spawnRun(s *service) {
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile, Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files})
 	if err != nil {
 		if r >= 0 {
+			if l.sc != nil {
+				l.sc.unholdNotify(s)
+			}
 			unix.Close(r)
 		}
 		delay := supervise.RetryDelay(err)
@@ -432,9 +472,6 @@ func (l *loop) spawnRun(s *service) {
 	if r >= 0 {
 		s.notify = r
 		l.register(r, fdOwner{kind: fdNotify, svc: s})
-		if l.sc != nil {
-			l.sc.holdNotify(s)
-		}
 	}
 	if s.wd >= 0 {
 		delete(l.wds, s.wd)

@@ -114,10 +114,10 @@ func (s *faultSvc) release(t *testing.T) {
 // waitUpNew waits until each service is up with a pid other than old's,
 // and ready unless it is a run that was already alive before the restart
 // (pre: run pids by service), subscribed before looking.
-// NOTE: such a run, spawned by the killed scanner, reports readiness
-// through the pipe the fd holder kept, unless the scanner died between
-// the spawn and handing the pipe over: then it is adopted up and never
-// ready, which is not what this suite checks.
+// NOTE: such a run, spawned by the killed scanner (recorded, or found
+// orphaned if the kill fell between its fork and its pid record), reports
+// readiness through the pipe the fd holder kept since before its fork;
+// it may simply not have written it yet when the new scanner is up.
 func (e *Env) waitUpNew(t *testing.T, svcs []*faultSvc, old map[string]uint64, pre map[string][]int, ls map[string]*Listener) {
 	t.Helper()
 	for _, s := range svcs {

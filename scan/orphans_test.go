@@ -1,0 +1,270 @@
+package scan
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+// killedBeforeRecord leaves a service directory as a scanner SIGKILLed
+// between the fork of run and its pid record leaves it: status down with
+// want up, no supervise/gosv/pid, the dead scanner's supervisor record.
+// (The service first has no ./run, so the scanner sits waiting for it;
+// ./run is created once it is dead.) It returns the scan directory and
+// the service's path in it.
+func killedBeforeRecord(t *testing.T) (scan, svc string) {
+	t.Helper()
+	scan = t.TempDir()
+	tr := startScanner(t, scan)
+	dir := mksvc(t, scan, "orph", "", nil)
+	svc = link(t, scan, dir)
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	if err := os.WriteFile(filepath.Join(dir, "run"), []byte(pauseRun), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := servicedir.ReadPidRecord(svc); err == nil {
+		t.Fatal("a pid record exists: the dead scanner had a run")
+	}
+	// An earlier death (exit 1): kept if the run is adopted, 0 at a fresh start.
+	st := status(t, svc)
+	st.Wstat = oldWstat
+	if err := servicedir.WriteStatus(svc, &st); err != nil {
+		t.Fatal(err)
+	}
+	return scan, svc
+}
+
+const oldWstat = 1 << 8
+
+// spawnStray starts a pause process in dir, in a new session or not, as
+// the dead scanner (or someone else) would have; it is killed at the end.
+func spawnStray(t *testing.T, dir string, setsid bool) int {
+	t.Helper()
+	c := exec.Command(os.Args[0], "orph")
+	c.Env = append(os.Environ(), "GOSV_TEST_ROLE=pause")
+	c.Dir = dir
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	t.Cleanup(func() { c.Process.Kill(); <-done })
+	return c.Process.Pid
+}
+
+// runsIn lists the live processes whose cwd is dir.
+func runsIn(t *testing.T, dir string) []int {
+	t.Helper()
+	want, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range d {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err != nil || cwd != want {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && !bytes.Contains(b, []byte(") Z")) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestAdoptOrphanedRun: a run started by a scanner killed before it
+// recorded the pid is adopted by the next scanner, which starts no second
+// run (the window issue 9's fault suite hit).
+func TestAdoptOrphanedRun(t *testing.T) {
+	scan, svc := killedBeforeRecord(t)
+	pid := spawnStray(t, svc, true)
+	startScanner(t, scan)
+	waitFor(t, svc, svwait.Up)
+	if st := status(t, svc); st.Pid != pid || st.Wstat != oldWstat || !st.WantUp {
+		t.Fatalf("status %+v, want the orphaned run %d adopted, wstat %#x and want up kept", st, pid, oldWstat)
+	}
+	if runs := runsIn(t, svc); len(runs) != 1 || runs[0] != pid {
+		t.Fatalf("processes in the service directory: %v, want only %d", runs, pid)
+	}
+	rec, err := servicedir.ReadPidRecord(svc)
+	if err != nil || rec.Pid != pid {
+		t.Fatalf("pid record %+v (%v), want pid %d", rec, err, pid)
+	}
+	// Supervised like any run: d stops it, u starts a new one.
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if runs := runsIn(t, svc); len(runs) != 0 {
+		t.Fatalf("processes in the service directory after d: %v", runs)
+	}
+	ctlWait(t, svc, "u", svwait.Up)
+}
+
+// TestOrphanNotAdopted: what is not a run the dead scanner started is
+// never adopted; the scanner starts its own run and leaves it alone.
+func TestOrphanNotAdopted(t *testing.T) {
+	cases := []struct {
+		name string
+		// prepare starts the stray process and may alter the directory.
+		prepare func(t *testing.T, svc string) int
+	}{
+		{"other cwd", func(t *testing.T, svc string) int {
+			return spawnStray(t, t.TempDir(), true)
+		}},
+		{"not a session leader", func(t *testing.T, svc string) int {
+			return spawnStray(t, svc, false)
+		}},
+		{"started before the dead scanner", func(t *testing.T, svc string) int {
+			pid := spawnStray(t, svc, true)
+			// The dead scanner's record, as if it had started one tick
+			// after this process.
+			start, err := servicedir.ProcStartTime(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := servicedir.ReadRecord(svc, servicedir.SupervisorRecordPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.StartTime = start + 1
+			if err := servicedir.WriteRecord(svc, servicedir.SupervisorRecordPath, rec); err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}},
+		{"started before the stale pid record's run", func(t *testing.T, svc string) int {
+			pid := spawnStray(t, svc, true)
+			start, err := servicedir.ProcStartTime(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A dead run the killed scanner had recorded after this one.
+			if err := servicedir.WritePidRecord(svc, servicedir.PidRecord{Pid: 1 << 30, StartTime: start + 1}); err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}},
+		{"a finish left running", func(t *testing.T, svc string) int {
+			pid := spawnStray(t, svc, true)
+			st := status(t, svc)
+			st.Pid, st.Finishing = pid, true
+			if err := servicedir.WriteStatus(svc, &st); err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}},
+		{"a finish or check of a dead run", func(t *testing.T, svc string) int {
+			pid := spawnStray(t, svc, true)
+			st := status(t, svc)
+			st.Pid = 1 << 30 // the dead run: the scanner was not spawning one
+			if err := servicedir.WriteStatus(svc, &st); err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}},
+		{"no gosv supervisor before", func(t *testing.T, svc string) int {
+			if err := os.Remove(filepath.Join(svc, servicedir.SupervisorRecordPath)); err != nil {
+				t.Fatal(err)
+			}
+			return spawnStray(t, svc, true)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			scan, svc := killedBeforeRecord(t)
+			stray := c.prepare(t, svc)
+			startScanner(t, scan)
+			waitFor(t, svc, svwait.Up)
+			st := status(t, svc)
+			if st.Pid == stray {
+				t.Fatalf("stray process %d adopted as the run", stray)
+			}
+			if !alive(st.Pid) {
+				t.Fatalf("run %d not alive", st.Pid)
+			}
+			if !alive(stray) {
+				t.Fatalf("stray process %d was killed", stray)
+			}
+			if st.Wstat != 0 {
+				t.Fatalf("wstat %#x after a fresh start, want 0", st.Wstat)
+			}
+		})
+	}
+}
+
+// TestOrphanOldestAdopted: with two candidates the oldest is adopted, the
+// other reported once and left alone (it cannot be attributed).
+func TestOrphanOldestAdopted(t *testing.T) {
+	scan, svc := killedBeforeRecord(t)
+	a := spawnStray(t, svc, true)
+	b := spawnStray(t, svc, true)
+	sa, _ := servicedir.ProcStartTime(a)
+	sb, _ := servicedir.ProcStartTime(b)
+	want, other := a, b
+	if sb < sa || (sb == sa && b < a) {
+		want, other = b, a
+	}
+	errf, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	startScannerTo(t, scan, errf)
+	waitFor(t, svc, svwait.Up)
+	if st := status(t, svc); st.Pid != want {
+		t.Fatalf("adopted %d, want the oldest %d", st.Pid, want)
+	}
+	if !alive(other) {
+		t.Fatalf("the other candidate %d was killed", other)
+	}
+	if runs := runsIn(t, svc); len(runs) != 2 {
+		t.Fatalf("processes in the service directory: %v, want %d and %d only", runs, want, other)
+	}
+	log, _ := os.ReadFile(errf.Name())
+	if n := strings.Count(string(log), fmt.Sprint(other)); n != 1 || !strings.Contains(string(log), "left alone") {
+		t.Fatalf("the other candidate reported %d times, want once:\n%s", n, log)
+	}
+}
+
+// TestAdoptOrphanedLogger: the same window for a log/ service's run.
+func TestAdoptOrphanedLogger(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	// log/ without a run: a logger service whose run is awaited.
+	dir := mksvc(t, scan, "orphl", pauseRun, map[string]string{"log/placeholder": ""})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	logDir := filepath.Join(svc, "log")
+	if err := os.WriteFile(filepath.Join(logDir, "run"), []byte(pauseRun), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pid := spawnStray(t, logDir, true)
+	startScanner(t, scan)
+	waitFor(t, logDir, svwait.Up)
+	if st := status(t, logDir); st.Pid != pid {
+		t.Fatalf("logger status pid %d, want the orphaned run %d adopted", st.Pid, pid)
+	}
+	if runs := runsIn(t, logDir); len(runs) != 1 {
+		t.Fatalf("processes in log/: %v, want only %d", runs, pid)
+	}
+	// Supervised: d stops it (this stand-in never reads its stdin, so it
+	// would not end at the pipe's EOF when the scanner exits).
+	ctlWait(t, logDir, "d", svwait.DownReady)
+}
