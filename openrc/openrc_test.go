@@ -591,3 +591,44 @@ func TestStopLeftoversRefusesLiveScanner(t *testing.T) {
 		t.Errorf("without a scanner, nothing left: %v", err)
 	}
 }
+
+// TestWriteIfChangedNoFollow: generated files are written as root, so a
+// symlink planted at a file's name or at its temporary name is replaced,
+// never followed, and the mode is exact whatever the umask.
+func TestWriteIfChangedNoFollow(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	victim, victimTmp := filepath.Join(outside, "victim"), filepath.Join(outside, "victim-tmp")
+	for _, v := range []string{victim, victimTmp} {
+		if err := os.WriteFile(v, []byte("precious\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, servicedir.RunFile)
+	if err := os.Symlink(victim, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victimTmp, p+".new"); err != nil {
+		t.Fatal(err)
+	}
+	old := unix.Umask(0o077)
+	changed, err := writeIfChanged(p, "precious\n", 0o755)
+	unix.Umask(old)
+	if err != nil || !changed {
+		t.Fatalf("writeIfChanged = %v, %v; want true, nil (a symlink is rewritten even with the same content)", changed, err)
+	}
+	for _, v := range []string{victim, victimTmp} {
+		if b, err := os.ReadFile(v); err != nil || string(b) != "precious\n" {
+			t.Errorf("%s: %q, %v: the symlink was followed", v, b, err)
+		}
+		if fi, err := os.Stat(v); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode changed through the symlink: %v %v", v, fi.Mode(), err)
+		}
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || fi.Mode() != 0o755 {
+		t.Fatalf("%s: %v, %v; want a regular file, mode 0755", p, fi.Mode(), err)
+	}
+	if _, err := os.Lstat(p + ".new"); !os.IsNotExist(err) {
+		t.Errorf("%s.new left behind: %v", p, err)
+	}
+}
