@@ -77,7 +77,7 @@ func deathText(args []string) string {
 
 func (ec *ExecConfig) giveUp(dir, reason string, w io.Writer) {
 	fmt.Fprintf(w, "gosv openrc %s: giving up: %s\n", ec.Service, reason)
-	if err := os.WriteFile(filepath.Join(dir, ReasonFile), []byte(reason+"\n"), 0o644); err != nil {
+	if err := servicedir.WriteFileMode(dir, ReasonFile, []byte(reason+"\n"), 0o644); err != nil {
 		fmt.Fprintf(w, "gosv openrc %s: warning: unable to record the reason: %v\n", ec.Service, err)
 	}
 	rc := RC{SvcDir: ec.RCSvcDir, LibexecDir: ec.libexec()}

@@ -2,6 +2,7 @@ package openrc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -589,5 +590,104 @@ func TestStopLeftoversRefusesLiveScanner(t *testing.T) {
 	r.Close()
 	if err := StopLeftovers(context.Background(), scan); err != nil {
 		t.Errorf("without a scanner, nothing left: %v", err)
+	}
+}
+
+// TestWriteIfChangedNoFollow: generated files are written as root, so a
+// symlink planted at a file's name or at its temporary name is replaced,
+// never followed, and the mode is exact whatever the umask.
+func TestWriteIfChangedNoFollow(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	victim, victimTmp := filepath.Join(outside, "victim"), filepath.Join(outside, "victim-tmp")
+	for _, v := range []string{victim, victimTmp} {
+		if err := os.WriteFile(v, []byte("precious\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, servicedir.RunFile)
+	if err := os.Symlink(victim, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victimTmp, p+".new"); err != nil {
+		t.Fatal(err)
+	}
+	old := unix.Umask(0o077)
+	changed, err := writeIfChanged(p, "precious\n", 0o755)
+	unix.Umask(old)
+	if err != nil || !changed {
+		t.Fatalf("writeIfChanged = %v, %v; want true, nil (a symlink is rewritten even with the same content)", changed, err)
+	}
+	for _, v := range []string{victim, victimTmp} {
+		if b, err := os.ReadFile(v); err != nil || string(b) != "precious\n" {
+			t.Errorf("%s: %q, %v: the symlink was followed", v, b, err)
+		}
+		if fi, err := os.Stat(v); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode changed through the symlink: %v %v", v, fi.Mode(), err)
+		}
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || fi.Mode() != 0o755 {
+		t.Fatalf("%s: %v, %v; want a regular file, mode 0755", p, fi.Mode(), err)
+	}
+	if _, err := os.Lstat(p + ".new"); !os.IsNotExist(err) {
+		t.Errorf("%s.new left behind: %v", p, err)
+	}
+}
+
+// TestStartFailureWaitsForTheCatchAllLog: a failed start shows the lines
+// the daemon wrote before it died even when the catch-all logger (another
+// process, reading a fifo) has not written them yet when the death is
+// seen. The fake logger here keeps what it read until a failed start's
+// own line arrives behind it; without that barrier the start printed no
+// line at all (nginx's error was missing in the real-daemon tier).
+func TestStartFailureWaitsForTheCatchAllLog(t *testing.T) {
+	rcSvcDir, logDir := t.TempDir(), t.TempDir()
+	scan := ScanDir(rcSvcDir)
+	if err := os.MkdirAll(scan, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(scan, catchAllRecord), []byte(logDir+"\n"), 0o644)
+	fifo := filepath.Join(scan, catchAllFifo)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDWR, 0) // the logger's end (RDWR: no EOF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// The daemon's last words, then its death: in the fifo, not yet in current.
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString("webd: unknown directive \"bogus\"\n")
+	w.Close()
+	done := make(chan struct{})
+	go func() { // the slow logger
+		defer close(done)
+		var got []byte
+		buf := make([]byte, 4096)
+		for !strings.Contains(string(got), "gosv openrc start[") {
+			r.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := r.Read(buf)
+			if err != nil {
+				return
+			}
+			got = append(got, buf[:n]...)
+		}
+		os.WriteFile(filepath.Join(logDir, "current"), got, 0o644)
+	}()
+	var out strings.Builder
+	printStartFailure(&out, &Spec{}, rcSvcDir, "web", errors.New("web: died 2ms after it was up (start_wait 1s): exit code 1"))
+	<-done
+	want := "web: died 2ms after it was up (start_wait 1s): exit code 1\nlast lines of " + filepath.Join(logDir, "current") +
+		":\n  webd: unknown directive \"bogus\"\n"
+	if out.String() != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", out.String(), want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(logDir, "current")); !strings.Contains(string(b), "gosv openrc start[") ||
+		!strings.Contains(string(b), "]: web failed to start: web: died 2ms after it was up") {
+		t.Errorf("the failed start's line is not in the log: %q", b)
 	}
 }

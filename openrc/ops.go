@@ -111,12 +111,23 @@ func Start(ctx context.Context, req *Request) error {
 	}
 	err = req.backend().Start(ctx, backends.Service{Name: req.Name, Dir: dir}, opts)
 	if err != nil {
-		fmt.Fprintln(req.Out, err)
-		printLogTail(req.Out, logFiles(sp, req.Layout.SvcDir))
+		printStartFailure(req.Out, sp, req.Layout.SvcDir, req.Name, err)
 		return fmt.Errorf("start %s: %w", req.Name, ErrFailed)
 	}
 	record(req, sp, dir)
 	return nil
+}
+
+// printStartFailure prints why the start of name failed and the last
+// lines of its log, once the catch-all logger (if that is its log) has
+// written what the daemon wrote before it died.
+func printStartFailure(w io.Writer, sp *Spec, rcSvcDir, name string, why error) {
+	fmt.Fprintln(w, why)
+	files, skip := logFiles(sp, rcSvcDir), ""
+	if d := CatchAllDir(rcSvcDir); d != "" && len(files) > 0 && files[0] == filepath.Join(d, "current") {
+		skip = syncCatchAll(rcSvcDir, name, why)
+	}
+	printLogTail(w, files, skip)
 }
 
 // launchGrace is how long a forking daemon's start waits beyond its
@@ -291,12 +302,25 @@ func logFiles(sp *Spec, rcSvcDir string) []string {
 	return out
 }
 
-// printLogTail prints the last logLines lines of the first readable file.
-func printLogTail(w io.Writer, files []string) {
+// printLogTail prints the last logLines lines of the first readable file,
+// leaving out the line skip (a failed start's own line, see
+// syncCatchAll) and what follows it.
+func printLogTail(w io.Writer, files []string, skip string) {
 	for _, f := range files {
-		lines, err := tail(f, logLines)
+		lines, err := tail(f, logLines+1)
 		if err != nil {
 			continue
+		}
+		if skip != "" {
+			for i, l := range lines {
+				if stripStamp(l) == skip {
+					lines = lines[:i]
+					break
+				}
+			}
+		}
+		if len(lines) > logLines {
+			lines = lines[len(lines)-logLines:]
 		}
 		if len(lines) == 0 {
 			return

@@ -151,26 +151,19 @@ func fileMode(name string) os.FileMode {
 }
 
 // writeIfChanged writes content to p through p.new and a rename, unless p
-// already holds exactly that.
+// already holds exactly that, with mode exactly mode.
 func writeIfChanged(p, content string, mode os.FileMode) (bool, error) {
 	if old, err := os.ReadFile(p); err == nil && string(old) == content {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm() == mode {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode() == mode { // a symlink is rewritten
 			return false, nil
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return false, err
 	}
-	tmp := p + ".new"
-	if err := os.WriteFile(tmp, []byte(content), mode); err != nil {
-		return false, err
-	}
-	if err := os.Chmod(tmp, mode); err != nil { // NOTE: WriteFile's mode is masked by the umask
-		os.Remove(tmp)
-		return false, err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
+	// NOTE: through servicedir, so that a symlink planted at p or p.new is
+	// replaced, never followed (gosv runs this as root).
+	if err := servicedir.WriteFileMode(filepath.Dir(p), filepath.Base(p), []byte(content), uint32(mode.Perm())); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -28,7 +28,7 @@ import (
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == holderArgv0 {
 		// The scanner starts its own binary (this one) as the fd holder.
-		if err := fdhold.Serve(3); err != nil {
+		if err := fdhold.Serve(3, 4); err != nil {
 			os.Exit(111)
 		}
 		os.Exit(0)

@@ -77,7 +77,13 @@ func (w *watch) read(ctx context.Context, deadline time.Time, buf []byte) error 
 // svwait wait that takes the subscription over.
 func (w *watch) supervised(ctx context.Context, deadline time.Time) error {
 	var b [1]byte
-	for !supervised(w.dir) || !hasStatus(w.dir) {
+	// NOTE: listening too: the lock and the status file may still be the
+	// previous supervisor's, exiting after a stop (a failed start's
+	// cleanup) with its control fifo closed; 'u' then failed with
+	// "supervisor not listening" and the new take started the daemon
+	// behind the failed start's back. The new supervisor opens the fifo
+	// before it announces 's', which wakes this loop.
+	for !supervised(w.dir) || !hasStatus(w.dir) || servicedir.WriteControl(w.dir, nil) != nil {
 		if err := w.read(ctx, deadline, b[:]); err != nil {
 			return err
 		}

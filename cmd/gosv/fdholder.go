@@ -11,9 +11,10 @@ type fdholderOptions struct{}
 const fdholderLong = `Hold the pipes of a scan directory's in-process logs, and each run's
 notification-fd pipe until it is ready, while no scanner runs. gosv svscan
 starts it (as gosv-fdholder, with its listening socket
-SCANDIR/.s6-svscan/gosv-fdholder as fd 3) the first time a log-script or
-notification-fd service needs it; it is not meant to be run by hand. It
-exits once its scanner leaves with nothing held.
+SCANDIR/.s6-svscan/gosv-fdholder as fd 3, its directory as fd 4) the first
+time a log-script or notification-fd service needs it; it is not meant to
+be run by hand. It exits once its scanner leaves with nothing held, or once
+its socket's name is removed.
 
 EXIT STATUS
   0    nothing left to hold
@@ -31,7 +32,7 @@ func newFdholderCmd(_ *env, runF func(*fdholderOptions) error) *cobra.Command {
 			if runF != nil {
 				return runF(opts)
 			}
-			return fdhold.Serve(3)
+			return fdhold.Serve(3, 4)
 		},
 	}
 }

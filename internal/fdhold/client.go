@@ -139,11 +139,18 @@ func start(path, exe, argv0 string) (int, error) {
 		return 0, err
 	}
 	defer null.Close()
+	// The socket's directory as fd 4: the holder watches the socket's name
+	// in it, and exits once the name is gone (see Serve).
+	dir, err := os.OpenFile(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer dir.Close()
 	p, err := os.StartProcess(exe, []string{argv0}, &os.ProcAttr{
 		Dir: "/",
 		// NOTE: not the caller's stderr: a holder that outlives the scanner
 		// would keep the scanner's log pipe (or a test's output) open.
-		Files: []*os.File{null, null, null, lnf},
+		Files: []*os.File{null, null, null, lnf, dir},
 		Sys:   &unix.SysProcAttr{Setsid: true},
 	})
 	if err != nil {

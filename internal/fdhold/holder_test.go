@@ -13,7 +13,7 @@ import (
 // gosv-fdholder, as the scanner starts gosv.
 func TestMain(m *testing.M) {
 	if filepath.Base(os.Args[0]) == "gosv-fdholder" {
-		if err := Serve(3); err != nil {
+		if err := Serve(3, 4); err != nil {
 			os.Exit(111)
 		}
 		os.Exit(0)
@@ -141,5 +141,48 @@ func TestBusyHolderIsNotAbsent(t *testing.T) {
 	holder.Wait()
 	if _, _, err := Connect(path, time.Second); err != ErrNoHolder {
 		t.Fatalf("Connect after the holder exited: %v, want ErrNoHolder", err)
+	}
+}
+
+// TestHolderExitsWhenItsNameIsGone: a holder that holds a pipe for a
+// scanner that never comes back (SIGKILLed, its scan directory removed)
+// exits once its socket is unlinked: nothing can reach it any more. Before
+// this, every such holder lived until reboot.
+func TestHolderExitsWhenItsNameIsGone(t *testing.T) {
+	for _, how := range []string{"unlink", "rmdir"} {
+		t.Run(how, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "scan")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "fdholder")
+			c, _ := open(t, path)
+			holder, _ := os.FindProcess(c.Pid)
+			var p [2]int
+			unix.Pipe2(p[:], unix.O_CLOEXEC)
+			if err := c.Store("k", p[0]); err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(p[0])
+			defer unix.Close(p[1])
+			c.Close() // the scanner is gone; the holder keeps the pipe
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			if how == "rmdir" {
+				if err := os.Remove(dir); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// NOTE: Wait blocks until the holder exits; the test's
+			// deadline bounds it.
+			if st, err := holder.Wait(); err != nil || !st.Success() {
+				t.Fatalf("holder: %v %v", st, err)
+			}
+			// Its read end is closed with it: the write end sees EPIPE.
+			if _, err := unix.Write(p[1], []byte("x")); err != unix.EPIPE {
+				t.Errorf("write after the holder's exit: %v, want EPIPE", err)
+			}
+		})
 	}
 }

@@ -106,6 +106,23 @@ func openParent(dir, rel string) (int, string, error) {
 // target). If something reappears there in between, O_EXCL makes the open
 // fail rather than follow it; rename replaces a symlink at dir/rel itself.
 func writeAtomic(dir, rel string, data []byte, perm uint32) error {
+	return writeAtomicMode(dir, rel, data, perm, false)
+}
+
+// WriteFileMode writes data to dir/rel as writeAtomic does (a temporary
+// file created without following symlinks, then a rename), with mode
+// exactly mode whatever the umask: for the files gosv generates in a
+// service directory of its own (run, finish, gosv openrc's files), which
+// must be executable or not whoever ran the generator. rel's parent must
+// exist; dir and rel's first component may be symlinks, nothing deeper is
+// followed.
+func WriteFileMode(dir, rel string, data []byte, mode uint32) error {
+	return writeAtomicMode(dir, rel, data, mode, true)
+}
+
+// writeAtomicMode is writeAtomic; exact sets the mode with fchmod before
+// the rename, so that the umask does not apply.
+func writeAtomicMode(dir, rel string, data []byte, perm uint32, exact bool) error {
 	tmpPath := filepath.Join(dir, rel) + tmpSuffix
 	dfd, base, err := openParent(dir, rel)
 	if err != nil {
@@ -122,6 +139,9 @@ func writeAtomic(dir, rel string, data []byte, perm uint32) error {
 		return &os.PathError{Op: "open", Path: tmpPath, Err: err}
 	}
 	err = writeAll(fd, data)
+	if err == nil && exact {
+		err = unix.Fchmod(fd, perm)
+	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = cerr
 	}
