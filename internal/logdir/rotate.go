@@ -2,9 +2,11 @@ package logdir
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +77,8 @@ type logDir struct {
 	held     []byte            // bounded-loss mode: lines waiting for the disk
 	dropped  int               // bounded-loss mode: lines dropped, not yet reported in the log
 	dropping bool              // bounded-loss mode: the open line is being dropped
+	dirfd    int               // O_PATH fd of the directory, held from openDir on
+	at       string            // /proc/self/fd/DIRFD: every file operation goes through it
 }
 
 // errInjected is what tests return from the step hook.
@@ -82,12 +86,16 @@ var errInjected = errors.New("injected failure")
 
 // openDir creates, locks and recovers a log directory, and opens current.
 func openDir(cfg DirConfig, now time.Time) (*logDir, error) {
-	d := &logDir{cfg: cfg, fd: -1}
+	d := &logDir{cfg: cfg, fd: -1, dirfd: -1}
 	if err := mkdir(cfg.Path); err != nil {
+		return nil, err
+	}
+	if err := d.hold(); err != nil {
 		return nil, err
 	}
 	lk, err := servicedir.Lock(d.path(lockName), 0o644)
 	if err != nil {
+		d.close()
 		return nil, err
 	}
 	d.lock = lk
@@ -126,7 +134,31 @@ func chmodNoFollow(p string, mode uint32) error {
 	return nil
 }
 
-func (d *logDir) path(name string) string { return d.cfg.Path + "/" + name }
+func (d *logDir) path(name string) string { return d.at + "/" + name }
+
+// hold opens the directory once and keeps it: every later operation goes
+// through the fd, so that a user who owns the directory's parent (a
+// service directory's ./log, written by a root scanner) cannot swap the
+// directory for a symlink between two rotations. A directory that is a
+// symlink already is followed only when root or this process's user owns
+// the link, as the kernel's protected_symlinks rule does for sticky
+// directories: anyone else's link could aim root's writes anywhere.
+func (d *logDir) hold() error {
+	p := d.cfg.Path
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return &os.PathError{Op: "open", Path: p, Err: fmt.Errorf("refusing to follow a symlink owned by uid %d", st.Uid)}
+	}
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: p, Err: err}
+	}
+	d.dirfd, d.at = fd, "/proc/self/fd/"+strconv.Itoa(fd)
+	return nil
+}
 
 // recover finishes what an interrupted logger left, as s6-log's
 // logdir_init: a processed file with the x bit is a finished processor
@@ -381,7 +413,7 @@ type archiveInfo struct {
 
 // archives lists the archives of the directory, oldest first.
 func (d *logDir) archives() ([]archiveInfo, error) {
-	ents, err := os.ReadDir(d.cfg.Path)
+	ents, err := os.ReadDir(d.at)
 	if err != nil {
 		return nil, err
 	}
@@ -452,5 +484,9 @@ func (d *logDir) close() {
 	if d.lock != nil {
 		d.lock.Close()
 		d.lock = nil
+	}
+	if d.dirfd >= 0 {
+		unix.Close(d.dirfd)
+		d.dirfd = -1
 	}
 }
