@@ -3,7 +3,6 @@ package scan
 import (
 	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,7 +44,7 @@ func startScannerWarnings(t *testing.T, dir string) (*tree, *warnings) {
 			}
 		}
 	}()
-	tr := startScannerStderr(t, dir, w)
+	tr := startScannerTo(t, dir, w)
 	w.Close()
 	return tr, wr
 }
@@ -84,31 +83,6 @@ func (w *warnings) sync(t *testing.T, scan string, letter byte) {
 			t.Fatalf("no %q from the scanner", want)
 		}
 	}
-}
-
-func startScannerStderr(t *testing.T, dir string, stderr *os.File) *tree {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], dir)
-	cmd.Env = append(os.Environ(), "GOSV_TEST_ROLE=scanner", "GOSV_TEST_BIN="+os.Args[0])
-	cmd.Stderr = stderr
-	cmd.ExtraFiles = []*os.File{w}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	tr := &tree{t: t, dir: dir, cmd: cmd, exit: make(chan error, 1)}
-	go func() { tr.exit <- cmd.Wait() }()
-	buf := make([]byte, 1)
-	if _, err := r.Read(buf); err != nil {
-		t.Fatalf("scanner did not become ready: %v", err)
-	}
-	r.Close()
-	t.Cleanup(func() { tr.stop() })
-	return tr
 }
 
 // TestMovedServiceKeepsSupervising (issue 9, defect 7): a real service
