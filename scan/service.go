@@ -367,6 +367,9 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		l.unwatchPidfile(s)
 	case supervise.ActLaunchFailed:
 		l.launchFailed(s, a.Msg)
+	case supervise.ActEvent:
+		// The events log and hooks (issue 11) record these; until then
+		// nothing consumes them.
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
 	}

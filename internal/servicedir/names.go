@@ -88,6 +88,7 @@ var fileNames = []string{
 	ScanCtlDir, ScanLockPath, ScanCtlPath, ScanFinishPath, ScanFDHolderPath,
 	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
 	PidfileFile, TimeoutPidfileFile, LaunchErrorPath, LaunchRecordPath,
+	PolicyStatePath, HealthStatePath,
 }
 
 // Sizes of the binary files (PROTOCOL.md §4, §5, §7).

@@ -273,6 +273,7 @@ const (
 	ActWatchPidfile                     // watch the pidfile; feed EvDaemon or EvPidfileBad when it says
 	ActUnwatchPidfile                   // stop watching the pidfile
 	ActLaunchFailed                     // record Msg in launch-error (and log it): the launch failed
+	ActEvent                            // record happening Hap (Pid, Wstat, After, Msg) in the events log and hand it to the hook
 	numActions
 )
 
@@ -290,6 +291,7 @@ type Action struct {
 	After  time.Duration // ActEarlyDeath: how long the run lived
 	Msg    string
 	Status servicedir.Status
+	Hap    Happening // ActEvent
 }
 
 // Deadline returns the earliest armed deadline, or the zero time.

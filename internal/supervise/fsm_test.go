@@ -95,6 +95,8 @@ func acts(as []Action) string {
 			b = append(b, "unwatchpid")
 		case ActLaunchFailed:
 			b = append(b, "launchfailed")
+		case ActEvent:
+			b = append(b, "event:"+a.Hap.String())
 		case ActEarlyDeath:
 			b = append(b, fmt.Sprintf("early:%v", a.After))
 		case ActExit:
