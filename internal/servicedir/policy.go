@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -166,4 +167,29 @@ func readPolicyFile(dir, name string) ([]byte, string, error) {
 		return nil, p, err
 	}
 	return buf[:n:n], p, nil
+}
+
+// Words says why the policy gave up: its recorded reason, or "respawned
+// 11 times within 12 s" (respawn-max within respawn-period).
+func (p *PolicyState) Words() string {
+	switch {
+	case p.Reason != "":
+		return p.Reason
+	case p.Within > 0:
+		return fmt.Sprintf("respawned %d times within %s", p.Respawns, DurationWords(p.Within))
+	}
+	return fmt.Sprintf("respawned %d times", p.Respawns)
+}
+
+// DurationWords writes d for people: "8 s", "1.5 s", "20 ms", "2 min 5 s".
+func DurationWords(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Round(100*time.Millisecond).Seconds(), 'f', -1, 64) + " s"
+	case d%time.Minute < time.Second:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + " min"
+	}
+	return strconv.FormatInt(int64(d/time.Minute), 10) + " min " + strconv.FormatInt(int64(d%time.Minute/time.Second), 10) + " s"
 }

@@ -179,24 +179,8 @@ func (t *stepper) giveUp(reason string) {
 	r.GaveUp, r.GaveUpAt, r.Reason, r.Until = true, t.now, reason, time.Time{}
 	m.WantUp, m.Perm = false, true
 	s := r.State(&m.Cfg.Policy)
-	msg := reason
-	if msg == "" {
-		msg = GiveUpWords(&s)
-	}
-	t.act(Action{Kind: ActEvent, Hap: HapGiveUp, Msg: msg, Wstat: r.Wstat})
+	t.act(Action{Kind: ActEvent, Hap: HapGiveUp, Msg: s.Words(), Wstat: r.Wstat})
 	t.writePolicy()
-}
-
-// GiveUpWords says why the policy gave up: "respawned 11 times within
-// 12s", or its recorded reason.
-func GiveUpWords(s *servicedir.PolicyState) string {
-	switch {
-	case s.Reason != "":
-		return s.Reason
-	case s.Within > 0:
-		return fmt.Sprintf("respawned %d times within %v", s.Respawns, s.Within)
-	}
-	return fmt.Sprintf("respawned %d times", s.Respawns)
 }
 
 // respawn schedules the respawn of a wanted-up service that just went

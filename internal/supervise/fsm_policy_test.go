@@ -113,7 +113,7 @@ func TestPolicyTable(t *testing.T) {
 			m.Pol.WinStart, m.Pol.WinCount = t0, 2
 		}), 1 << 8, at(3 * time.Second), Down, "event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 			s := m.Pol.State(&m.Cfg.Policy)
-			return check(!m.WantUp && GiveUpWords(&s) == "respawned 3 times within 10s", GiveUpWords(&s))
+			return check(!m.WantUp && s.Words() == "respawned 3 times within 10 s", s.Words())
 		}},
 		// … but a death after the window closes it uncounted (supervise-daemon).
 		{with(runUp(Policy{Max: 2, Period: 10 * time.Second, Reset: DefaultRespawnReset}, t0), func(m *Machine) {
