@@ -49,6 +49,18 @@ func ParseRespawnOn(b []byte) (RespawnOn, bool) {
 	return RespawnAlways, false
 }
 
+// MarshalText writes the word; UnmarshalText reads it back.
+func (r RespawnOn) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+func (r *RespawnOn) UnmarshalText(b []byte) error {
+	v, ok := ParseRespawnOn(b)
+	if !ok {
+		return fmt.Errorf("%w: respawn-on %q", ErrBadValue, b)
+	}
+	*r = v
+	return nil
+}
+
 // ReadRespawnOn reads dir/respawn-on; a missing file is RespawnAlways, a
 // bad one RespawnAlways with an *os.PathError wrapping [ErrBadValue].
 func ReadRespawnOn(dir string) (RespawnOn, error) {

@@ -92,12 +92,14 @@ func (t *stepper) writePolicy() {
 	t.act(Action{Kind: ActWritePolicy, Policy: t.m.Pol.State(&t.m.Cfg.Policy)})
 }
 
-// policyStart forgets the past at a start.
+// policyStart forgets the past at a start. With an active policy the
+// file is rewritten at the machine's first start too: one left by an
+// earlier supervisor must not explain this one's service.
 func (t *stepper) policyStart() {
 	r := &t.m.Pol
 	written := r.Written
 	*r = PolicyRun{}
-	if written {
+	if written || t.m.Cfg.Policy.active() {
 		t.writePolicy()
 	}
 }
@@ -202,7 +204,7 @@ func (t *stepper) respawn() {
 // respawn that was delayed is no longer pending.
 func (t *stepper) policySpawn() {
 	switch r := &t.m.Pol; {
-	case t.m.StartReq && (r.Failures > 0 || r.GaveUp || r.WinCount > 0):
+	case t.m.StartReq && (r.Failures > 0 || r.GaveUp || r.WinCount > 0 || !r.Written && t.m.Cfg.Policy.active()):
 		t.policyStart()
 	case !r.Until.IsZero():
 		r.Until = time.Time{}

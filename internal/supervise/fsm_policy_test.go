@@ -244,3 +244,42 @@ func policyInvariants(prev, m Machine, e Event, now time.Time, as []Action) stri
 	}
 	return ""
 }
+
+// TestPolicyGiveUpWindow replays supervise-daemon 0.63.3's respawn
+// bookkeeping (respawn_max within respawn_period, a window from the first
+// death counted) through the machine: deaths at the given seconds after
+// the start, each of a run spawned 10 ms before (respawn-delay 1 ms).
+func TestPolicyGiveUpWindow(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		p      Policy
+		deaths []float64
+		count  int
+		giveUp bool
+	}{
+		{"first death", Policy{Max: 10, Period: 12 * time.Second}, []float64{0}, 1, false},
+		{"max reached, not passed", Policy{Max: 3, Period: 12 * time.Second}, []float64{0, 1, 2}, 3, false},
+		{"one more than max", Policy{Max: 3, Period: 12 * time.Second}, []float64{0, 1, 2, 3}, 4, true},
+		{"window reset", Policy{Max: 3, Period: 12 * time.Second}, []float64{0, 1, 2, 13}, 0, false},
+		{"window restarts at the next death", Policy{Max: 3, Period: 12 * time.Second}, []float64{0, 1, 2, 13, 14, 15, 16}, 3, false},
+		{"exactly at the period still counts", Policy{Max: 1, Period: 12 * time.Second}, []float64{0, 12}, 2, true},
+		{"no period: lifetime count", Policy{Max: 2}, []float64{0, 100, 200}, 3, true},
+		{"max 0 never gives up", Policy{Max: 0, Period: time.Second}, []float64{0, 0.1, 0.2, 0.3, 0.4}, 5, false},
+	} {
+		c.p.Reset, c.p.Success = DefaultRespawnReset, servicedir.DefaultSuccessExits
+		c.p.Delay = time.Millisecond // respawns come before the next death
+		m := withPolicy(down(true), c.p)
+		m, _ = Step(m, ev(EvStart), t0, nil)
+		for i, s := range c.deaths {
+			now := t0.Add(time.Duration(s * float64(time.Second)))
+			if m.State == Down {
+				m, _ = Step(m, ev(EvTimeout), m.Deadline(), nil)
+			}
+			m, _ = Step(m, spawned(100+i), now.Add(-10*time.Millisecond), nil)
+			m, _ = deathAt(m, 1<<8, now)
+		}
+		if m.Pol.WinCount != c.count || m.Pol.GaveUp != c.giveUp || m.WantUp == c.giveUp {
+			t.Errorf("%s: count %d give up %v want-up %v; want %d %v", c.name, m.Pol.WinCount, m.Pol.GaveUp, m.WantUp, c.count, c.giveUp)
+		}
+	}
+}
