@@ -44,7 +44,11 @@ func Finish(dir string, args []string, w io.Writer) int {
 	}
 	p, ok, _ := servicedir.ReadPolicyState(dir)
 	if ok && p.GaveUp && !st.WantUp && !p.GaveUpAt.Before(startedAt(dir)) {
-		ec.giveUp(dir, ec.Respawn.reason(&p)+"; last death: "+deathText(args), w)
+		reason := ec.Respawn.reason(&p)
+		if !p.Completed {
+			reason += "; last death: " + deathText(args)
+		}
+		ec.giveUp(dir, reason, p.Completed, w)
 		return ExitGiveUp
 	}
 	if !st.WantUp {
@@ -74,14 +78,22 @@ func deathText(args []string) string {
 	return "exit code " + args[0]
 }
 
-func (ec *ExecConfig) giveUp(dir, reason string, w io.Writer) {
-	fmt.Fprintf(w, "gosv openrc %s: giving up: %s\n", ec.Service, reason)
+// giveUp tells OpenRC that the supervisor stopped respawning the service:
+// stopped then failed (as supervise-daemon), or only stopped when the
+// service completed (a success exit with gosv_respawn_on=failure).
+func (ec *ExecConfig) giveUp(dir, reason string, completed bool, w io.Writer) {
+	marks := []string{"stopped", "failed"}
+	if completed {
+		marks = marks[:1]
+		fmt.Fprintf(w, "gosv openrc %s: not respawned: %s\n", ec.Service, reason)
+	} else {
+		fmt.Fprintf(w, "gosv openrc %s: giving up: %s\n", ec.Service, reason)
+	}
 	if err := servicedir.WriteFileMode(dir, ReasonFile, []byte(reason+"\n"), 0o644); err != nil {
 		fmt.Fprintf(w, "gosv openrc %s: warning: unable to record the reason: %v\n", ec.Service, err)
 	}
 	rc := RC{SvcDir: ec.RCSvcDir, LibexecDir: ec.libexec()}
-	// As supervise-daemon when it gives up: stopped, then failed.
-	for _, state := range []string{"stopped", "failed"} {
+	for _, state := range marks {
 		if err := rc.Mark(ec.Service, state); err != nil {
 			fmt.Fprintf(w, "gosv openrc %s: warning: unable to mark the service %s: %v\n", ec.Service, state, err)
 		}
@@ -114,6 +126,19 @@ func sameDir(a, b string) bool {
 func Reason(dir string) string {
 	b, _ := os.ReadFile(filepath.Join(dir, ReasonFile))
 	return strings.TrimSpace(string(b))
+}
+
+// givenUp is how a reason is introduced: "given up at 12:03:04: " with
+// the time the supervisor's policy recorded, or "gave up: ".
+func givenUp(dir string) string {
+	p, ok, _ := servicedir.ReadPolicyState(dir)
+	switch {
+	case !ok || !p.GaveUp:
+		return "gave up: "
+	case p.Completed:
+		return "not respawned since " + p.GaveUpAt.Local().Format(time.TimeOnly) + ": "
+	}
+	return "given up at " + p.GaveUpAt.Local().Format(time.TimeOnly) + ": "
 }
 
 // statusLine is the s6-svstat line for the service directory dir.

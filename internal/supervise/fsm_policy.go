@@ -63,23 +63,24 @@ func (p *Policy) active() bool {
 
 // PolicyRun is the policy's state in the machine.
 type PolicyRun struct {
-	Failures int           // consecutive deaths of short runs, this one included
-	Delay    time.Duration // the last respawn delay decided
-	Until    time.Time     // the pending respawn; zero if none
-	WinStart time.Time     // give-up window: the first death counted
-	WinCount int           // deaths counted in the window
-	Wstat    uint16        // the last death
-	Known    bool          // Wstat is known (not an adopted run)
-	GaveUp   bool
-	GaveUpAt time.Time
-	Reason   string // why it gave up, when not respawn-max
-	Written  bool   // supervise/gosv/policy was written since the machine began
+	Failures  int           // consecutive deaths of short runs, this one included
+	Delay     time.Duration // the last respawn delay decided
+	Until     time.Time     // the pending respawn; zero if none
+	WinStart  time.Time     // give-up window: the first death counted
+	WinCount  int           // deaths counted in the window
+	Wstat     uint16        // the last death
+	Known     bool          // Wstat is known (not an adopted run)
+	GaveUp    bool
+	GaveUpAt  time.Time
+	Reason    string // why it gave up, when not respawn-max
+	Completed bool   // it gave up on a success exit
+	Written   bool   // supervise/gosv/policy was written since the machine began
 }
 
 // State is what supervise/gosv/policy says.
 func (r *PolicyRun) State(p *Policy) servicedir.PolicyState {
 	s := servicedir.PolicyState{Failures: r.Failures, Delay: r.Delay, Until: r.Until,
-		LastWstat: r.Wstat, LastKnown: r.Known, GaveUp: r.GaveUp, GaveUpAt: r.GaveUpAt, Reason: r.Reason}
+		LastWstat: r.Wstat, LastKnown: r.Known, GaveUp: r.GaveUp, GaveUpAt: r.GaveUpAt, Reason: r.Reason, Completed: r.Completed}
 	if r.GaveUp && r.Reason == "" {
 		s.Respawns, s.Within = r.WinCount, p.Period
 	}
@@ -118,10 +119,10 @@ func (t *stepper) policyDeath(e Event) {
 	success := r.Known && !launchFailed && p.Success.Has(e.Wstat)
 	switch {
 	case p.On == servicedir.RespawnNever:
-		t.giveUp(exitWords(e) + " and respawn-on is never")
+		t.giveUp(exitWords(e)+" and respawn-on is never", success)
 		return
 	case p.On == servicedir.RespawnFailure && success:
-		t.giveUp(exitWords(e) + " is a success exit and respawn-on is failure")
+		t.giveUp(exitWords(e)+" is a success exit and respawn-on is failure", true)
 		return
 	}
 	if r.WinStart.IsZero() {
@@ -133,7 +134,7 @@ func (t *stepper) policyDeath(e Event) {
 		r.WinCount++
 	}
 	if p.Max > 0 && r.WinCount > p.Max {
-		t.giveUp("")
+		t.giveUp("", false)
 		return
 	}
 	lived := t.now.Sub(m.SpawnedAt)
@@ -174,11 +175,12 @@ func (p *Policy) delay(n int) time.Duration {
 }
 
 // giveUp stops respawning: the run's death leads to O then D, and the
-// service stays down until the next u.
-func (t *stepper) giveUp(reason string) {
+// service stays down until the next u. completed: the run ended with a
+// success exit (not a failure).
+func (t *stepper) giveUp(reason string, completed bool) {
 	m := &t.m
 	r := &m.Pol
-	r.GaveUp, r.GaveUpAt, r.Reason, r.Until = true, t.now, reason, time.Time{}
+	r.GaveUp, r.GaveUpAt, r.Reason, r.Until, r.Completed = true, t.now, reason, time.Time{}, completed
 	m.WantUp, m.Perm = false, true
 	s := r.State(&m.Cfg.Policy)
 	t.act(Action{Kind: ActEvent, Hap: HapGiveUp, Msg: s.Words(), Wstat: r.Wstat})
