@@ -77,8 +77,8 @@ func readStamps(t *testing.T, path string) []stamp {
 func TestPolicyBackoffSequence(t *testing.T) {
 	scan := t.TempDir()
 	startScanner(t, scan)
-	dir := mksvc(t, scan, "crashy", policyRun("exit 1", "exit 1", "exit 1", "exit 1", "exit 1", "live 1.2", "exit 1", "exit 1"), map[string]string{
-		servicedir.RespawnDelayFile: "20\n", servicedir.RespawnDelayMaxFile: "160\n", servicedir.RespawnResetFile: "1000\n",
+	dir := mksvc(t, scan, "crashy", policyRun("exit 1", "exit 1", "exit 1", "exit 1", "exit 1", "live 3.5", "exit 1", "exit 1"), map[string]string{
+		servicedir.RespawnDelayFile: "20\n", servicedir.RespawnDelayMaxFile: "160\n", servicedir.RespawnResetFile: "3000\n",
 	})
 	sub, err := servicedir.Subscribe(dir)
 	if err != nil {

@@ -283,3 +283,31 @@ func TestPolicyGiveUpWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyEvents: what the events log and hooks get from the policy.
+func TestPolicyEvents(t *testing.T) {
+	ms := time.Millisecond
+	m := with(withPolicy(up(100), backoff), func(m *Machine) { m.Pol.Failures = 2 })
+	_, as := Step(m, exit(100, 1<<8), at(5*ms), nil)
+	var got []string
+	for _, a := range as {
+		if a.Kind == ActEvent {
+			got = append(got, a.Hap.String()+"|"+a.After.String()+"|"+a.Msg)
+		}
+	}
+	want := "backoff|80ms|3 failures in a row (last: exit 1) restart|80ms|"
+	if strings.Join(got, " ") != want {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	m = withPolicy(up(100), Policy{Max: 1, Period: time.Minute, Reset: DefaultRespawnReset})
+	m.Pol.WinStart, m.Pol.WinCount = t0, 1
+	_, as = Step(m, exit(100, int(unix.SIGSEGV)), at(time.Second), nil)
+	for _, a := range as {
+		if a.Kind == ActEvent && (a.Hap != HapGiveUp || a.Msg != "respawned 2 times within 1 min") {
+			t.Errorf("give-up event %v %q", a.Hap, a.Msg)
+		}
+		if a.Kind == ActWritePolicy && (!a.Policy.GaveUp || a.Policy.Respawns != 2 || a.Policy.LastWstat != uint16(unix.SIGSEGV) || !a.Policy.LastKnown) {
+			t.Errorf("policy written %+v", a.Policy)
+		}
+	}
+}
