@@ -96,7 +96,7 @@ func testPolicyRespawnOnFailure(t *testing.T, version string) {
 		t.Errorf("%d starts, want 1", n)
 	}
 	const why = "exit 0 is a success exit and gosv_respawn_on is failure"
-	if r := e.svc(t, "gosv-oneshot", "status"); r.Code != 3 || !strings.Contains(r.Stdout, "not respawned: "+why) {
+	if r := e.svc(t, "gosv-oneshot", "status"); r.Code != 3 || !strings.Contains(r.Stdout, "respawns stopped: "+why) {
 		t.Errorf("status: %s, want stopped (3) and %q", r, why)
 	}
 	// rc-status lists a stopped service outside the runlevels not at all.
