@@ -23,8 +23,8 @@
 //   - [Service.Spec]: the typed, validated configuration ([Spec]);
 //   - [Check]: lints with file:line:col positions;
 //   - [Generate]: the service directory under $RC_SVCDIR/gosv-services;
-//   - [Exec] and [Finish]: the generated run and finish (the exec helper
-//     and the respawn policy);
+//   - [Exec] and [Finish]: the generated run and finish (the exec helper,
+//     and what the supervisor's restart policy decided, told to OpenRC);
 //   - [RC]: OpenRC's own state files (daemons/, options/, marks).
 //
 // The package has no global state; its functions are safe for concurrent

@@ -90,12 +90,7 @@ func (ec *ExecConfig) recordSpawn(dir string) {
 // deathsSinceStart returns the deaths of supervise/death_tally after the
 // last OpenRC start (openrc.start), oldest first.
 func deathsSinceStart(dir string) []time.Time {
-	var since time.Time
-	if b, err := os.ReadFile(filepath.Join(dir, StartFile)); err == nil {
-		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
-			since = time.Unix(0, n)
-		}
-	}
+	since := startedAt(dir)
 	tally, _ := servicedir.ReadDeathTally(dir)
 	var out []time.Time
 	for _, d := range tally {
@@ -104,6 +99,17 @@ func deathsSinceStart(dir string) []time.Time {
 		}
 	}
 	return out
+}
+
+// startedAt is when OpenRC last started the service (openrc.start), or
+// the zero time.
+func startedAt(dir string) time.Time {
+	if b, err := os.ReadFile(filepath.Join(dir, StartFile)); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			return time.Unix(0, n)
+		}
+	}
+	return time.Time{}
 }
 
 func (ec *ExecConfig) priorities() error {

@@ -9,9 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/svstat"
 )
@@ -20,46 +17,52 @@ import (
 // clears want-up and announces O then D (s6's finish 125).
 const ExitGiveUp = 125
 
-// Finish is the generated finish: the respawn policy of supervise-daemon
-// 0.63.3, applied without touching the supervisor. dir is the service
-// directory (the current directory when the supervisor runs it) and args
-// are finish's arguments: the exit code (or 256 when killed, -1 for an
-// adopted run), the signal and the name.
+// Finish is the generated finish: it tells OpenRC what the supervisor's
+// restart policy decided (the supervisor applies supervise-daemon
+// 0.63.3's respawn_delay, respawn_max and respawn_period, and gosv's
+// backoff and respawn-on, from the policy files Generate writes). dir is
+// the service directory (the current directory when the supervisor runs
+// it) and args are finish's arguments: the exit code (or 256 when killed,
+// -1 for an adopted run), the signal and the name.
 //
-// After a death while the service is wanted up, it replays the deaths
-// since OpenRC started the service ([Respawn.Decide]). To give up it
-// records the reason in openrc.reason, marks the OpenRC service stopped
-// then failed, unlinks the service from the scan directory and asks its
-// supervisor to exit once down, and returns [ExitGiveUp]. Otherwise it
-// waits respawn_delay (cut short if the service is stopped meanwhile) and
-// returns 0. Its output goes to w (the service's log).
+// When the policy gave up at this death (supervise/gosv/policy, written
+// before finish is spawned), it records the reason in openrc.reason, marks
+// the OpenRC service stopped then failed, unlinks the service from the
+// scan directory and asks its supervisor to exit once down, and returns
+// [ExitGiveUp]. Otherwise it records the respawn for rc-status and
+// returns 0 at once: the respawn delay is the supervisor's deadline, not
+// a sleep here. Its output goes to w (the service's log).
 func Finish(dir string, args []string, w io.Writer) int {
-	if len(args) > 0 && args[0] == "-1" {
-		return 0 // an adopted run: no death was recorded
-	}
 	ec, err := ReadExecConfig(dir)
 	if err != nil {
 		fmt.Fprintf(w, "gosv openrc finish: warning: unable to read the configuration: %v\n", err)
 		return 0
 	}
 	st, err := servicedir.ReadStatus(dir)
-	if err != nil || !st.WantUp {
-		return 0 // stopping (or unknown): nothing to decide
+	if err != nil {
+		return 0
 	}
-	deaths := deathsSinceStart(dir)
-	v := ec.Respawn.Decide(deaths)
-	if v.GiveUp {
-		ec.giveUp(dir, v.Reason+"; last death: "+deathText(args), w)
+	p, ok, _ := servicedir.ReadPolicyState(dir)
+	if ok && p.GaveUp && !st.WantUp && !p.GaveUpAt.Before(startedAt(dir)) {
+		reason := ec.Respawn.reason(&p)
+		if !p.Completed {
+			reason += "; last death: " + deathText(args)
+		}
+		ec.giveUp(dir, reason, p.Completed, w)
 		return ExitGiveUp
+	}
+	if !st.WantUp {
+		return 0 // stopping: nothing to tell
 	}
 	// As supervise-daemon at a respawn: rc-status shows the uptime and the
 	// respawns from these (the exec helper rewrites them at its spawn).
-	rc := RC{SvcDir: ec.RCSvcDir}
-	rc.SetValue(ec.Service, "start_count", strconv.Itoa(len(deaths)))
-	rc.SetValue(ec.Service, "start_time", time.Now().Add(v.Delay).Format("2006-01-02 15:04:05"))
-	if v.Delay > 0 {
-		waitWantDown(dir, v.Delay)
+	next := time.Now()
+	if ok && p.Until.After(next) {
+		next = p.Until
 	}
+	rc := RC{SvcDir: ec.RCSvcDir}
+	rc.SetValue(ec.Service, "start_count", strconv.Itoa(len(deathsSinceStart(dir))))
+	rc.SetValue(ec.Service, "start_time", next.Format("2006-01-02 15:04:05"))
 	return 0
 }
 
@@ -75,14 +78,22 @@ func deathText(args []string) string {
 	return "exit code " + args[0]
 }
 
-func (ec *ExecConfig) giveUp(dir, reason string, w io.Writer) {
-	fmt.Fprintf(w, "gosv openrc %s: giving up: %s\n", ec.Service, reason)
+// giveUp tells OpenRC that the supervisor stopped respawning the service:
+// stopped then failed (as supervise-daemon), or only stopped when the
+// service completed (a success exit with gosv_respawn_on=failure).
+func (ec *ExecConfig) giveUp(dir, reason string, completed bool, w io.Writer) {
+	marks := []string{"stopped", "failed"}
+	if completed {
+		marks = marks[:1]
+		fmt.Fprintf(w, "gosv openrc %s: not respawned: %s\n", ec.Service, reason)
+	} else {
+		fmt.Fprintf(w, "gosv openrc %s: giving up: %s\n", ec.Service, reason)
+	}
 	if err := servicedir.WriteFileMode(dir, ReasonFile, []byte(reason+"\n"), 0o644); err != nil {
 		fmt.Fprintf(w, "gosv openrc %s: warning: unable to record the reason: %v\n", ec.Service, err)
 	}
 	rc := RC{SvcDir: ec.RCSvcDir, LibexecDir: ec.libexec()}
-	// As supervise-daemon when it gives up: stopped, then failed.
-	for _, state := range []string{"stopped", "failed"} {
+	for _, state := range marks {
 		if err := rc.Mark(ec.Service, state); err != nil {
 			fmt.Fprintf(w, "gosv openrc %s: warning: unable to mark the service %s: %v\n", ec.Service, state, err)
 		}
@@ -111,40 +122,23 @@ func sameDir(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
 }
 
-// waitWantDown waits for d, or less if the service's want-up flag is
-// cleared meanwhile (someone stops it: no point delaying the stop). The
-// status file is renamed into place at every change, which inotify
-// reports; there is no polling.
-func waitWantDown(dir string, d time.Duration) {
-	deadline := time.Now().Add(d)
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
-	if err != nil {
-		// NOTE: without inotify the delay, which is respawn_delay's
-		// whole point, cannot be cut short: fd -1 just waits.
-		fdwait.Readable(-1, deadline)
-		return
-	}
-	defer unix.Close(fd)
-	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, servicedir.SuperviseDir), unix.IN_MOVED_TO); err != nil {
-		fdwait.Readable(-1, deadline)
-		return
-	}
-	buf := make([]byte, 4096)
-	for {
-		if st, err := servicedir.ReadStatus(dir); err == nil && !st.WantUp {
-			return
-		}
-		if !time.Now().Before(deadline) || !fdwait.Readable(fd, deadline) {
-			return
-		}
-		unix.Read(fd, buf) // drain; the status is read again above
-	}
-}
-
 // Reason returns why gosv last gave the service in dir up, or "".
 func Reason(dir string) string {
 	b, _ := os.ReadFile(filepath.Join(dir, ReasonFile))
 	return strings.TrimSpace(string(b))
+}
+
+// givenUp is how a reason is introduced: "given up at 12:03:04: " with
+// the time the supervisor's policy recorded, or "gave up: ".
+func givenUp(dir string) string {
+	p, ok, _ := servicedir.ReadPolicyState(dir)
+	switch {
+	case !ok || !p.GaveUp:
+		return "gave up: "
+	case p.Completed:
+		return "not respawned since " + p.GaveUpAt.Local().Format(time.TimeOnly) + ": "
+	}
+	return "given up at " + p.GaveUpAt.Local().Format(time.TimeOnly) + ": "
 }
 
 // statusLine is the s6-svstat line for the service directory dir.

@@ -93,7 +93,7 @@ func Ls(ctx context.Context, l Layout, gosv string, w io.Writer) error {
 			line += "; " + st.Line
 		}
 		if r := Reason(dir); r != "" {
-			line += "; gave up: " + r
+			line += "; " + givenUp(dir) + r
 		}
 		fmt.Fprintf(w, "%s: %s\n", s.Name, line)
 		describe(w, s, sp, dir, gosv)

@@ -52,43 +52,6 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-// TestRespawnDecide replays supervise-daemon 0.63.3's bookkeeping.
-func TestRespawnDecide(t *testing.T) {
-	at := func(secs ...float64) []time.Time {
-		base := time.Unix(1000, 0)
-		var out []time.Time
-		for _, s := range secs {
-			out = append(out, base.Add(time.Duration(s*float64(time.Second))))
-		}
-		return out
-	}
-	for _, c := range []struct {
-		name   string
-		r      Respawn
-		deaths []time.Time
-		count  int
-		giveUp bool
-	}{
-		{"first death", Respawn{Max: 10, Period: 12 * time.Second}, at(0), 1, false},
-		{"max reached, not passed", Respawn{Max: 3, Period: 12 * time.Second}, at(0, 1, 2), 3, false},
-		{"one more than max", Respawn{Max: 3, Period: 12 * time.Second}, at(0, 1, 2, 3), 4, true},
-		{"window reset", Respawn{Max: 3, Period: 12 * time.Second}, at(0, 1, 2, 13), 0, false},
-		{"window restarts at the next death", Respawn{Max: 3, Period: 12 * time.Second}, at(0, 1, 2, 13, 14, 15, 16), 3, false},
-		{"exactly at the period still counts", Respawn{Max: 1, Period: 12 * time.Second}, at(0, 12), 2, true},
-		{"no period: lifetime count", Respawn{Max: 2}, at(0, 100, 200), 3, true},
-		{"max 0 never gives up", Respawn{Max: 0, Period: time.Second}, at(0, 0.1, 0.2, 0.3, 0.4), 5, false},
-		{"no deaths", Respawn{Max: 1}, nil, 0, false},
-	} {
-		v := c.r.Decide(c.deaths)
-		if v.Count != c.count || v.GiveUp != c.giveUp {
-			t.Errorf("%s: count %d give up %v; want %d %v", c.name, v.Count, v.GiveUp, c.count, c.giveUp)
-		}
-		if v.GiveUp && v.Reason == "" {
-			t.Errorf("%s: no reason", c.name)
-		}
-	}
-}
-
 func TestParseIAB(t *testing.T) {
 	bit := func(n ...int) (b uint64) {
 		for _, i := range n {

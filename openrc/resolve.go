@@ -30,6 +30,7 @@ var Vars = []string{
 	"output_log", "error_log", "output_logger", "error_logger", "gosv_log_arguments",
 	"notify", "ready", "start_wait", "stopsig", "retry", "timeout_ready", "timeout_down", "timeout_kill",
 	"reload_signal", "respawn_delay", "respawn_max", "respawn_period",
+	"gosv_respawn_delay_max", "gosv_respawn_reset", "gosv_respawn_on", "gosv_success_exit",
 	"capabilities", "secbits", "no_new_privs", "rc_ulimit", "RC_ULIMIT",
 	"SSD_NICELEVEL", "SSD_IONICELEVEL", "SSD_OOM_SCORE_ADJ",
 	"pidfile", "command_background", "healthcheck_timer", "healthcheck_delay",

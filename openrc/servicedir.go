@@ -23,9 +23,6 @@ const (
 	ExecFile   = servicedir.OpenRCExecFile   // the exec helper's configuration ([ExecConfig])
 	StartFile  = servicedir.OpenRCStartFile  // when OpenRC last started the service (unix nanoseconds)
 	ReasonFile = servicedir.OpenRCReasonFile // why gosv last gave the service up
-	// finishGrace is added to respawn_delay for timeout-finish, so that the
-	// finish helper's delay is never cut short by the supervisor.
-	finishGrace = 5 * time.Second
 	// minDeathTally is s6's default max-death-tally; the respawn policy
 	// needs respawn_max+1 records.
 	minDeathTally = 100
@@ -38,6 +35,8 @@ var generated = []string{
 	servicedir.NotificationSocketFile, servicedir.TimeoutKillFile, servicedir.TimeoutFinishFile,
 	servicedir.DownSignalFile, servicedir.MaxDeathTallyFile, servicedir.LogScriptFile, servicedir.LogRunPath,
 	servicedir.PidfileFile, servicedir.TimeoutPidfileFile,
+	servicedir.RespawnDelayFile, servicedir.RespawnDelayMaxFile, servicedir.RespawnResetFile,
+	servicedir.RespawnMaxFile, servicedir.RespawnPeriodFile, servicedir.RespawnOnFile, servicedir.SuccessExitFile,
 }
 
 // ExecConfig is what the generated run's exec helper applies before it
@@ -225,9 +224,7 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		f[servicedir.PidfileFile] = sp.Pidfile + "\n"
 		f[servicedir.TimeoutPidfileFile] = strconv.FormatInt(sp.TimeoutReady.Milliseconds(), 10) + "\n"
 	}
-	if sp.Respawn.Delay > 0 {
-		f[servicedir.TimeoutFinishFile] = strconv.FormatInt((sp.Respawn.Delay+finishGrace).Milliseconds(), 10) + "\n"
-	}
+	policyFiles(f, &sp.Respawn)
 	if n := min(sp.Respawn.Max+1, 4096); n > minDeathTally {
 		f[servicedir.MaxDeathTallyFile] = strconv.Itoa(n) + "\n"
 	}
@@ -239,6 +236,29 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		}
 	}
 	return f, nil
+}
+
+// policyFiles adds the restart-policy files (PROTOCOL.md §9.6): the
+// supervisor applies the policy; finish only tells OpenRC.
+func policyFiles(f map[string]string, r *Respawn) {
+	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) + "\n" }
+	f[servicedir.RespawnMaxFile] = strconv.Itoa(r.Max) + "\n"
+	f[servicedir.RespawnPeriodFile] = ms(r.Period)
+	if r.Delay > 0 {
+		f[servicedir.RespawnDelayFile] = ms(r.Delay)
+	}
+	if r.DelayMax > 0 {
+		f[servicedir.RespawnDelayMaxFile] = ms(r.DelayMax)
+	}
+	if r.Reset > 0 {
+		f[servicedir.RespawnResetFile] = ms(r.Reset)
+	}
+	if r.On != servicedir.RespawnAlways {
+		f[servicedir.RespawnOnFile] = r.On.String() + "\n"
+	}
+	if r.Success != "" {
+		f[servicedir.SuccessExitFile] = r.Success + "\n"
+	}
 }
 
 func execConfig(sp *Spec, gc GenConfig) *ExecConfig {

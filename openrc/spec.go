@@ -50,13 +50,23 @@ type Logger struct {
 	Dir     string // Auto: /var/log/$RC_SVCNAME
 }
 
-// Respawn is the respawn policy of supervise-daemon 0.63.3: at each death
+// Respawn is the restart policy: supervise-daemon 0.63.3's (at each death
 // the count grows, or is reset when the first counted death is more than
-// Period ago; more than Max deaths (Max > 0) gives up.
+// Period ago; more than Max deaths, Max > 0, gives up) and gosv's
+// (backoff, respawn-on, success-exit). The supervisor applies it from the
+// service directory's policy files (docs/restart-policy.md).
 type Respawn struct {
 	Delay  time.Duration `json:"delay"`
 	Max    int           `json:"max"`
 	Period time.Duration `json:"period"`
+	// DelayMax (gosv_respawn_delay_max) caps Delay's doubling; 0 = none.
+	DelayMax time.Duration `json:"delay_max,omitempty"`
+	// Reset (gosv_respawn_reset): a run this long resets the backoff; 0 = Period.
+	Reset time.Duration `json:"reset,omitempty"`
+	// On (gosv_respawn_on) and Success (gosv_success_exit, as success-exit
+	// holds it; "" = exit 0) say which deaths are respawned.
+	On      servicedir.RespawnOn `json:"on,omitempty"`
+	Success string               `json:"success_exit,omitempty"`
 }
 
 // IONice is an I/O scheduling class and priority (ioprio_set).
@@ -421,6 +431,31 @@ func (b *specBuilder) timeouts(sp *Spec) {
 			b.add("respawn_max", Error, "respawn_max: invalid value %q (a count, 0 = never give up)", v)
 		} else {
 			sp.Respawn.Max = n
+		}
+	}
+	b.policy(&sp.Respawn)
+}
+
+// policy reads gosv's restart-policy variables.
+func (b *specBuilder) policy(r *Respawn) {
+	r.DelayMax = b.duration("gosv_respawn_delay_max", time.Second, 0)
+	r.Reset = b.duration("gosv_respawn_reset", time.Second, 0)
+	if r.DelayMax > 0 && r.DelayMax < r.Delay {
+		b.add("gosv_respawn_delay_max", Warning, "gosv_respawn_delay_max=%v is below respawn_delay=%v: no backoff", r.DelayMax, r.Delay)
+	}
+	if v, ok := b.get("gosv_respawn_on"); ok && strings.TrimSpace(v) != "" {
+		on, ok := servicedir.ParseRespawnOn([]byte(v))
+		if !ok {
+			b.add("gosv_respawn_on", Error, "gosv_respawn_on: invalid value %q (want always, failure or never)", v)
+		}
+		r.On = on
+	}
+	if v, ok := b.get("gosv_success_exit"); ok {
+		set, err := servicedir.ParseSuccessExits([]byte(v))
+		if err != nil {
+			b.add("gosv_success_exit", Error, "gosv_success_exit: %v", err)
+		} else {
+			r.Success = strings.TrimSpace(string(set.Format()))
 		}
 	}
 }

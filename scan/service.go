@@ -370,6 +370,10 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActEvent:
 		// The events log and hooks (issue 11) record these; until then
 		// nothing consumes them.
+	case supervise.ActWritePolicy:
+		if err := servicedir.WritePolicyState(s.dir, &a.Policy); err != nil {
+			l.warn(s, "policy", "unable to write the restart policy's state of %s: %v", s.dir, err)
+		}
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
 	}

@@ -381,6 +381,9 @@ func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 	if s.Deaths > 0 {
 		s.Line += fmt.Sprintf("; restarts: %d", s.Deaths)
 	}
+	if why := svstat.Explain(st, svstat.ReadState(dir), now, time.Local); why != "" {
+		s.Line += "; " + why
+	}
 	return s, nil
 }
 

@@ -24,7 +24,11 @@ const svstatLong = `Print the state of a supervised service, exactly as s6-svsta
 By default one line: "up (pid P) S seconds" or "down (exitcode C) S seconds"
 / "down (signal SIGX) S seconds", followed by ", normally up/down",
 ", paused", ", want up/down" and ", ready R seconds" where they apply; -n
-prints signal numbers instead of names.
+prints signal numbers instead of names. gosv adds why, after "; ", when
+its restart policy or health check has something to say: "backing off 8 s
+after 4 failures (last: exit 1)", "given up at 12:03:04: respawned 11
+times within 12 s", "unhealthy: GET http://127.0.0.1:8080/health → 503
+(3/3)" (docs/restart-policy.md).
 
 Field mode prints only the given values, space-separated, in order (at most
 16): -u up, -w wantedup, -N normallyup, -r ready, -p pid, -e exitcode,
@@ -34,7 +38,9 @@ readysince, updownfor, readyfor (any prefix selects the first match).
 
 --json (gosv only; must be the first argument) prints a versioned JSON
 object: version, dir, up, pid, ready, want_up, normally_up, paused,
-finishing, since, ready_since, exit_code, signal, updown_seconds.
+finishing, since, ready_since, exit_code, signal, updown_seconds,
+status_text, check_output, and when there is one explain (the words
+above), policy and health (supervise/gosv/policy and health).
 
 EXIT STATUS
   0    the state was printed

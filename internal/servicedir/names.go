@@ -33,6 +33,15 @@ const (
 	TimeoutCheckFile       = "timeout-check"       // uint file, ms: limit of one check run
 	LogScriptFile          = "log-script"          // one line: the in-process logger's s6-log script
 
+	// gosv-only restart-policy files (PROTOCOL.md §9.6).
+	RespawnDelayFile    = "respawn-delay"     // uint file, ms: the first respawn delay
+	RespawnDelayMaxFile = "respawn-delay-max" // uint file, ms: doubling cap (turns backoff on)
+	RespawnResetFile    = "respawn-reset"     // uint file, ms: a run this long resets the backoff
+	RespawnMaxFile      = "respawn-max"       // uint file: give up after more deaths than this in respawn-period
+	RespawnPeriodFile   = "respawn-period"    // uint file, ms: the give-up window
+	RespawnOnFile       = "respawn-on"        // always, failure or never
+	SuccessExitFile     = "success-exit"      // exit codes and signal names that count as a success
+
 	// Files of the service directories gosv openrc generates (PROTOCOL.md
 	// §9.4), read only by gosv openrc.
 	OpenRCExecFile   = "openrc.json"   // the exec helper's configuration
@@ -82,6 +91,7 @@ var fileNames = []string{
 	DownFile, RunFile, FinishFile, LogDir, LogRunPath,
 	NotificationFDFile, LockFDFile, TimeoutKillFile, TimeoutFinishFile, MaxDeathTallyFile, DownSignalFile,
 	NotificationSocketFile, TimeoutWatchdogFile, CheckFile, TimeoutCheckFile, LogScriptFile,
+	RespawnDelayFile, RespawnDelayMaxFile, RespawnResetFile, RespawnMaxFile, RespawnPeriodFile, RespawnOnFile, SuccessExitFile,
 	OpenRCExecFile, OpenRCStartFile, OpenRCReasonFile,
 	GosvStateDir, PidRecordPath, SupervisorRecordPath,
 	NotifySocketRecordPath, StatusTextPath, ReadyDeadlinePath, CheckOutputPath,

@@ -42,6 +42,10 @@ type PolicyState struct {
 	Respawns int           `json:"respawns,omitempty"`
 	Within   time.Duration `json:"within_ns,omitempty"`
 	Reason   string        `json:"reason,omitempty"`
+	// Completed: the service stayed down because its run ended the way
+	// respawn_on=failure wants no respawn for (a success exit), not
+	// because it failed too often.
+	Completed bool `json:"completed,omitempty"`
 }
 
 // Health says what the last health checks found.

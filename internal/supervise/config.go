@@ -49,7 +49,34 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 		}
 	}
 	warns = readMillis(dir, servicedir.TimeoutWatchdogFile, &c.Watchdog, warns)
+	c.Policy, warns = readPolicy(dir, warns)
 	return c, warns
+}
+
+// readPolicy reads the restart-policy files (PROTOCOL.md §9.6); each
+// missing or invalid one keeps its default.
+func readPolicy(dir string, warns []error) (Policy, []error) {
+	p := DefaultPolicy
+	warns = readMillis(dir, servicedir.RespawnDelayFile, &p.Delay, warns)
+	warns = readMillis(dir, servicedir.RespawnDelayMaxFile, &p.DelayMax, warns)
+	warns = readMillis(dir, servicedir.RespawnPeriodFile, &p.Period, warns)
+	if p.Period > 0 {
+		p.Reset = p.Period // respawn-reset defaults to respawn-period
+	}
+	warns = readMillis(dir, servicedir.RespawnResetFile, &p.Reset, warns)
+	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.RespawnMaxFile); err != nil {
+		warns = append(warns, err)
+	} else if ok {
+		p.Max = int(v)
+	}
+	var err error
+	if p.On, err = servicedir.ReadRespawnOn(dir); err != nil {
+		warns = append(warns, err)
+	}
+	if p.Success, err = servicedir.ReadSuccessExits(dir); err != nil {
+		warns = append(warns, err)
+	}
+	return p, warns
 }
 
 // readMillis sets *d from the uint file dir/name, in milliseconds, when it

@@ -115,6 +115,8 @@ type Machine struct {
 	LaunchAt   time.Time
 	ReadyEarly bool
 
+	Pol PolicyRun // the restart policy's state (fsm_policy.go)
+
 	Cfg Config // re-read by the loop before the events that use it
 }
 
@@ -135,11 +137,12 @@ type Config struct {
 	// NotifyReady: notification-fd or notification-socket exists, so the
 	// daemon, not its discovery, says when it is ready.
 	NotifyReady bool
+	Policy      Policy // the restart policy (fsm_policy.go)
 }
 
 // DefaultConfig is what a service directory without config files means.
 var DefaultConfig = Config{DownSignal: unix.SIGTERM, TimeoutFinish: DefaultTimeoutFinish, TimeoutCheck: DefaultTimeoutCheck,
-	TimeoutPidfile: DefaultTimeoutPidfile}
+	TimeoutPidfile: DefaultTimeoutPidfile, Policy: DefaultPolicy}
 
 // Timing rules, documented in README "Restart timing".
 const (
@@ -274,6 +277,7 @@ const (
 	ActUnwatchPidfile                   // stop watching the pidfile
 	ActLaunchFailed                     // record Msg in launch-error (and log it): the launch failed
 	ActEvent                            // record happening Hap (Pid, Wstat, After, Msg) in the events log and hand it to the hook
+	ActWritePolicy                      // write Policy to supervise/gosv/policy
 	numActions
 )
 
@@ -291,7 +295,8 @@ type Action struct {
 	After  time.Duration // ActEarlyDeath: how long the run lived
 	Msg    string
 	Status servicedir.Status
-	Hap    Happening // ActEvent
+	Hap    Happening              // ActEvent
+	Policy servicedir.PolicyState // ActWritePolicy
 }
 
 // Deadline returns the earliest armed deadline, or the zero time.
@@ -406,6 +411,7 @@ func (t *stepper) exit(leave bool) {
 }
 
 func (t *stepper) spawn() {
+	t.policySpawn()
 	t.m.State = Starting
 	t.m.SpawnAt = time.Time{}
 	t.m.WaitRun = false
@@ -631,6 +637,7 @@ func (t *stepper) upCtl(b byte) {
 // runDied handles the death of run: announce d once finish is spawned,
 // and watch the rest of the process group.
 func (t *stepper) runDied(e Event) {
+	t.policyDeath(e)
 	m := &t.m
 	m.State, m.Pid = Finishing, 0
 	m.Ready, m.Paused, m.Stamp = false, false, t.now
@@ -750,10 +757,6 @@ func (t *stepper) maybeDone() {
 	case m.Last:
 		t.exit(false)
 	case m.WantUp:
-		if next := m.SpawnedAt.Add(ThrottleInterval); m.SpawnedAt.IsZero() || !t.now.Before(next) {
-			t.spawn()
-		} else {
-			m.SpawnAt = next
-		}
+		t.respawn()
 	}
 }

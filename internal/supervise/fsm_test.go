@@ -97,6 +97,8 @@ func acts(as []Action) string {
 			b = append(b, "launchfailed")
 		case ActEvent:
 			b = append(b, "event:"+a.Hap.String())
+		case ActWritePolicy:
+			b = append(b, "policy")
 		case ActEarlyDeath:
 			b = append(b, fmt.Sprintf("early:%v", a.After))
 		case ActExit:
@@ -500,6 +502,7 @@ func FuzzStep(f *testing.F) {
 			if data[0]&32 != 0 {
 				m.Cfg.TimeoutPidfile = 0
 			}
+			m.Cfg.Policy = fuzzPolicies[len(data)%len(fuzzPolicies)]
 		}
 		now := t0
 		first := ev(EvStart)
@@ -509,7 +512,7 @@ func FuzzStep(f *testing.F) {
 		}
 		m, as := Step(m, first, now, nil)
 		nextPid := 1000
-		spawnPending := acts(as) == "status notify:s spawn"
+		spawnPending := strings.HasSuffix(acts(as), "spawn")
 		reports := 0 // early-death reports since the last start
 		checkPending := false
 		for i := 0; i < len(data); i++ {
@@ -580,7 +583,11 @@ func FuzzStep(f *testing.F) {
 			}
 			prev := m
 			m, as = Step(m, e, now, as[:0])
-			if msg := invariants(prev, m, e, now, as); msg != "" {
+			msg := invariants(prev, m, e, now, as)
+			if msg == "" {
+				msg = policyInvariants(prev, m, e, now, as)
+			}
+			if msg != "" {
 				t.Fatalf("step %d: %s+%v -> %s: %s (actions %q)", i, prev.State, e, m.State, msg, acts(as))
 			}
 			if !prev.StartReq && m.StartReq {

@@ -120,6 +120,9 @@ func Print(w io.Writer, dir string, f Format, now func() time.Time) error {
 		line = []byte(Fields(st, t, normallyUp, f.Fields))
 	default:
 		line = []byte(Legacy(st, t, normallyUp, f.Numeric))
+		if why := Explain(st, ReadState(dir), t, time.Local); why != "" {
+			line = append(line, "; "+why...)
+		}
 	}
 	if _, err := w.Write(append(line, '\n')); err != nil {
 		return &os.PathError{Op: "write to", Path: "stdout", Err: err}
@@ -257,6 +260,11 @@ type jsonV1 struct {
 	UpdownSeconds uint64  `json:"updown_seconds"`
 	StatusText    *string `json:"status_text"`  // sd_notify STATUS= of the current run, else null
 	CheckOutput   *string `json:"check_output"` // output of the last failed ./check of the current run, else null
+	// Explain says why the service is not up or not healthy (Explain);
+	// Policy and Health are supervise/gosv/policy and health as they are.
+	Explain string                  `json:"explain,omitempty"`
+	Policy  *servicedir.PolicyState `json:"policy,omitempty"`
+	Health  *servicedir.HealthState `json:"health,omitempty"`
 }
 
 // JSON formats the gosv-only JSON object (without the newline). Its
@@ -271,6 +279,7 @@ func JSON(dir string, st servicedir.Status, now time.Time, normallyUp bool) []by
 type Extras struct {
 	StatusText  string
 	CheckOutput string
+	State       State // supervise/gosv/policy and health (§9.6)
 }
 
 // ReadExtras reads dir's gosv-only state files; missing files are empty.
@@ -278,6 +287,7 @@ func ReadExtras(dir string) Extras {
 	return Extras{
 		StatusText:  strings.TrimRight(servicedir.ReadStatusText(dir), "\n"),
 		CheckOutput: strings.TrimRight(servicedir.ReadCheckOutput(dir), "\n"),
+		State:       ReadState(dir),
 	}
 }
 
@@ -298,6 +308,8 @@ func JSONWith(dir string, st servicedir.Status, now time.Time, normallyUp bool, 
 	if ex.CheckOutput != "" {
 		j.CheckOutput = &ex.CheckOutput
 	}
+	j.Policy, j.Health = ex.State.Policy, ex.State.Health
+	j.Explain = Explain(st, ex.State, now, time.Local)
 	switch {
 	case up:
 		j.Pid = &st.Pid

@@ -7,6 +7,8 @@
 //	rchelper [flags]
 //
 //	-record FILE     append "PID\n" to FILE at start (counts starts)
+//	-fail-times N    with -record: exit 1 at once while FILE has at most N
+//	                 pids (a daemon that fails its first N starts)
 //	-say TEXT        print TEXT on stdout and stderr at start (log tests)
 //	-exit N          exit with status N at once (after -record and -say)
 //	-exit-after MS   with -exit: exit MS milliseconds after start instead
@@ -30,6 +32,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"net"
@@ -62,6 +65,7 @@ func main() {
 	daemonize := flag.String("daemonize", "", "fork away; the daemon writes its pid here")
 	pidfileDelay := flag.Int("pidfile-delay", 0, "milliseconds before the daemon writes its pidfile")
 	writePidfile := flag.String("write-pidfile", "", "(internal) write our pid here")
+	failTimes := flag.Int("fail-times", 0, "with -record: exit 1 while the record has at most this many pids")
 	flag.Parse()
 
 	if *daemonize != "" {
@@ -95,6 +99,9 @@ func main() {
 		}
 		fmt.Fprintln(f, os.Getpid())
 		f.Close()
+		if b, err := os.ReadFile(*record); err == nil && bytes.Count(b, []byte("\n")) <= *failTimes {
+			os.Exit(1)
+		}
 	}
 	if *say != "" {
 		fmt.Println(*say)

@@ -1,0 +1,76 @@
+package svstat
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// Why a service is not up, or not healthy, in words: from the gosv-only
+// state files supervise/gosv/policy and supervise/gosv/health (PROTOCOL.md
+// §9.6). The s6 status file says what; these say why.
+
+// State is the gosv-only state that explains a status; nil when the
+// file is missing or unreadable.
+type State struct {
+	Policy *servicedir.PolicyState
+	Health *servicedir.HealthState
+}
+
+// ReadState reads dir's policy and health files. A bad file is left out:
+// status output never fails on the explanation.
+func ReadState(dir string) State {
+	var s State
+	if p, ok, err := servicedir.ReadPolicyState(dir); ok && err == nil {
+		s.Policy = &p
+	}
+	if h, ok, err := servicedir.ReadHealthState(dir); ok && err == nil {
+		s.Health = &h
+	}
+	return s
+}
+
+// Explain says why the service whose status is st is not up or not
+// healthy, "" when nothing does: "backing off 8 s after 4 failures (last:
+// exit 1)", "given up at 12:03:04: respawned 11 times within 12 s",
+// "unhealthy: GET http://127.0.0.1:8080/health → 503 (3/3)". Times are
+// in loc.
+func Explain(st servicedir.Status, s State, now time.Time, loc *time.Location) string {
+	var parts []string
+	up := st.Up()
+	if p := s.Policy; p != nil && !up {
+		switch {
+		case st.WantUp && !p.Until.IsZero() && p.Failures > 0:
+			parts = append(parts, fmt.Sprintf("backing off %s after %s (last: %s)",
+				servicedir.DurationWords(p.Delay), plural(p.Failures, "failure"), lastWords(p)))
+		case !st.WantUp && p.GaveUp:
+			parts = append(parts, fmt.Sprintf("given up at %s: %s", p.GaveUpAt.In(loc).Format(time.TimeOnly), p.Words()))
+		}
+	}
+	if h := s.Health; h != nil && up && (h.Health == servicedir.HealthUnhealthy || h.Health == servicedir.HealthFailing) {
+		parts = append(parts, fmt.Sprintf("%s: %s → %s (%d/%d)", h.Health, h.Check, h.Last, h.Fails, h.Retries))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func lastWords(p *servicedir.PolicyState) string {
+	if !p.LastKnown {
+		return "unknown exit"
+	}
+	w := wstat(p.LastWstat)
+	if w.signaled() {
+		return "signal SIG" + servicedir.SignalName(unix.Signal(w.termsig()))
+	}
+	return fmt.Sprintf("exit %d", w.exitStatus())
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
