@@ -431,7 +431,7 @@ func (l *loop) spawnCheck(s *service) {
 		return
 	}
 	unix.SetNonblock(p[0], true)
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
+	pid, err := l.sys.start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
 		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}})
 	unix.Close(p[1])
 	if err != nil {
