@@ -30,10 +30,10 @@ func (l *loop) watchGroup(s *service) {
 }
 
 // groupState is [groupState] of the run's group and, for a forking
-// daemon, of its own group (see ownGroup).
+// daemon, of its own group (supervise.Machine.OwnGroup).
 func (l *loop) groupState(s *service) (members []int, empty bool) {
 	members, empty = l.sys.groupState(s.m.Pgid)
-	if g := s.ownGroup; g > 0 && g != s.m.Pgid {
+	if g := s.m.OwnGroup; g > 0 && g != s.m.Pgid {
 		more, none := l.sys.groupState(g)
 		members, empty = append(members, more...), empty && none
 	}

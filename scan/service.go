@@ -41,17 +41,8 @@ type service struct {
 	pidfd  int // pidfd of an adopted run, or -1
 	wd     int32
 	group  []int // pidfds of leftover members of the dead run's group
-	// ownGroup is a forking daemon's pid when it is not its recorded
-	// process group: a daemon may name itself in its pidfile just before
-	// its setsid(2) takes effect in /proc (nginx was seen so), so the
-	// group read then can still be the launcher's. Signals and the drain
-	// of a forking service cover that group too; a group whose id is the
-	// daemon's pid can only have been made by the daemon or its parent.
-	// NOTE: cleared at the next spawn. Between the daemon's death and
-	// the end of the drain a reused pid could in principle name another
-	// process's new group; the kernel hands pids out in sequence, so that
-	// needs pid_max spawns within the drain (10 s at most).
-	ownGroup int
+	// draining: the dead run's group (m.Pgid, and a forking daemon's
+	// m.OwnGroup) still has members (drain.go).
 	draining bool
 	stdin    int               // fd given to children as 0
 	stdout   int               // fd given to children as 1
@@ -206,9 +197,6 @@ func (l *loop) adopt(s *service, pid int, start uint64) bool {
 	if st, ok := readProcStat(pid); ok {
 		pgid = st.Pgrp // a forking daemon's own group
 	}
-	if s.m.Cfg.Forking && pgid != pid {
-		s.ownGroup = pid
-	}
 	l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
 	if l.sc != nil {
 		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
@@ -315,7 +303,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActSpawnFinish:
 		l.spawnFinish(s, a)
 	case supervise.ActKill:
-		l.kill(s, a)
+		l.kill(a)
 	case supervise.ActWatchGroup:
 		l.watchGroup(s)
 	case supervise.ActDeathTally:
@@ -369,7 +357,7 @@ func (l *loop) writeStatus(s *service, st *servicedir.Status) {
 }
 
 // kill sends an ActKill's signal.
-func (l *loop) kill(s *service, a *supervise.Action) {
+func (l *loop) kill(a *supervise.Action) {
 	// NOTE: never kill(0) or kill(-0): that is our own process group.
 	if a.Pid <= 0 {
 		return
@@ -377,9 +365,6 @@ func (l *loop) kill(s *service, a *supervise.Action) {
 	pid := a.Pid
 	if a.Group {
 		pid = -pid
-		if g := s.ownGroup; g > 0 && g != a.Pid {
-			l.sys.kill(-g, a.Sig) // ESRCH when the daemon made no group
-		}
 	}
 	l.sys.kill(pid, a.Sig)
 }

@@ -19,7 +19,6 @@ import (
 // prepared, the spawn itself, then the bookkeeping of its success or
 // failure.
 func (l *loop) spawnRun(s *service) {
-	s.ownGroup = 0   // a new run: the last daemon's pid may be reused
 	if !s.cfgFresh { // s6 reads its files at each spawn; a death just did
 		s.m.Cfg, s.cfgFresh = l.config(s), true
 	}

@@ -154,6 +154,7 @@ func (t *stepper) awaitPid(e Event) {
 		if e.Pgid > 0 {
 			m.Pgid = e.Pgid
 		}
+		m.ownGroup(e.Pid)
 		m.Stamp, m.LaunchAt = t.now, time.Time{}
 		m.EarlyWatch, m.StartReq = m.StartReq, false // a start's daemon dying soon is reported
 		early := m.ReadyEarly
