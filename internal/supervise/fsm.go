@@ -545,11 +545,7 @@ func (t *stepper) up(e Event) {
 	case EvCtl:
 		t.upCtl(e.Byte)
 	case EvExit:
-		if e.Pid != m.Pid {
-			t.fatal("exit of a foreign pid")
-			return
-		}
-		t.runDied(e)
+		t.runExit(e)
 	case EvReady:
 		t.ready()
 	case EvNotReady:
@@ -586,6 +582,15 @@ func (t *stepper) up(e Event) {
 	default:
 		t.fatal(e.Kind.String() + " while up")
 	}
+}
+
+// runExit handles the exit of the run (Pid); any other pid is a bug.
+func (t *stepper) runExit(e Event) {
+	if e.Pid != t.m.Pid {
+		t.fatal("exit of a foreign pid")
+		return
+	}
+	t.runDied(e)
 }
 
 // upSignals maps the single-signal letters to the signal s6 sends to the
