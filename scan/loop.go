@@ -408,7 +408,7 @@ func (l *loop) superviseSignal(sig unix.Signal) {
 		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
 	case unix.SIGINT:
 		if s.m.Pgid > 0 {
-			unix.Kill(-s.m.Pgid, unix.SIGINT)
+			l.sys.kill(-s.m.Pgid, unix.SIGINT)
 		}
 		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
 	}

@@ -456,9 +456,7 @@ func (t *stepper) down(e Event) {
 		if e.Pgid > 0 {
 			m.Pgid = e.Pgid // a forking daemon's own group
 		}
-		if m.Cfg.Forking {
-			m.ownGroup(e.Pid)
-		}
+		m.ownGroup(e.Pid)
 		if m.Stamp.IsZero() {
 			m.Stamp = t.now
 		}
@@ -773,6 +771,7 @@ func (t *stepper) maybeDone() {
 
 // ownGroup records daemon, a forking service's daemon found in group
 // m.Pgid, as a group of its own too when it is not that group's leader.
+// A run that is not a forking daemon is its group's leader (setsid).
 //
 // A daemon may name itself in its pidfile just before its setsid(2)
 // takes effect in /proc (nginx was seen so), so the group read then can
@@ -785,7 +784,7 @@ func (t *stepper) maybeDone() {
 // so that needs pid_max spawns within the drain (10 s at most).
 func (m *Machine) ownGroup(daemon int) {
 	m.OwnGroup = 0
-	if daemon != m.Pgid {
+	if m.Cfg.Forking && daemon != m.Pgid {
 		m.OwnGroup = daemon
 	}
 }
