@@ -271,11 +271,7 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 			fd, err = unix.PidfdOpen(d.Pid, 0)
 		}
 		if err == nil {
-			l.adoptDaemon(s, d.Pid, fd)
-			s.ownGroup = 0
-			if pgid != d.Pid {
-				s.ownGroup = d.Pid
-			}
+			l.adoptDaemon(s, d.Pid, fd) // the machine learns its group(s) from EvDaemon
 			return supervise.Event{Kind: supervise.EvDaemon, Pid: d.Pid, Pgid: pgid, Unknown: !child}, true
 		}
 		why = "which is not running"

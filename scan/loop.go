@@ -69,6 +69,7 @@ type loop struct {
 	evfd    int
 	ino     int
 	pendSig atomic.Uint64
+	sys     procSys // processes and the clock (kernel{}; a fake in tests)
 
 	fds      map[int32]fdOwner
 	byPid    map[int]*service
@@ -116,7 +117,7 @@ type loop struct {
 func Run(cfg Config) error {
 	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
 		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}, pidWatch: map[int32][]*service{},
-		checks: map[int]*service{}, devnull: -1}
+		checks: map[int]*service{}, devnull: -1, sys: kernel{}}
 	l.env = childEnv()
 	l.trace = -1
 	if p := os.Getenv("GOSV_TRACE"); p != "" {
@@ -407,7 +408,7 @@ func (l *loop) superviseSignal(sig unix.Signal) {
 		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
 	case unix.SIGINT:
 		if s.m.Pgid > 0 {
-			unix.Kill(-s.m.Pgid, unix.SIGINT)
+			l.sys.kill(-s.m.Pgid, unix.SIGINT)
 		}
 		l.feed(s, supervise.Event{Kind: supervise.EvQuit})
 	}

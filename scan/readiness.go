@@ -3,6 +3,7 @@ package scan
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,14 +45,44 @@ func (l *loop) notifyDir() (string, error) {
 	} else if unix.Access("/run", unix.W_OK) == nil {
 		dir = "/run/gosv-notify"
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
-		return "", err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := makeNotifyDir(dir); err != nil {
 		return "", err
 	}
 	l.ndir = dir
 	return dir, nil
+}
+
+// makeNotifyDir makes dir, or takes it if it exists, mode 0755 whatever
+// the umask.
+//
+// NOTE: the mode is set through an fd opened O_NOFOLLOW|O_DIRECTORY, and
+// the directory must be ours: in the /tmp fallback anyone may have made
+// that name first, and chmod(2) on a planted symlink would have made its
+// target (say /etc) 0755. /tmp's sticky bit keeps others from replacing
+// the directory once it is ours.
+func makeNotifyDir(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.ELOOP {
+			err = errors.New("a symlink, not a directory")
+		}
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "fstat", Path: dir, Err: err}
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return &os.PathError{Op: "open", Path: dir, Err: fmt.Errorf("owned by uid %d, not by this user", st.Uid)}
+	}
+	if err := unix.Fchmod(fd, 0o755); err != nil {
+		return &os.PathError{Op: "fchmod", Path: dir, Err: err}
+	}
+	return nil
 }
 
 // openNotifySocket makes s's datagram socket if it has none, and returns
@@ -431,7 +462,7 @@ func (l *loop) spawnCheck(s *service) {
 		return
 	}
 	unix.SetNonblock(p[0], true)
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
+	pid, err := l.sys.start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
 		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}})
 	unix.Close(p[1])
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -42,17 +41,8 @@ type service struct {
 	pidfd  int // pidfd of an adopted run, or -1
 	wd     int32
 	group  []int // pidfds of leftover members of the dead run's group
-	// ownGroup is a forking daemon's pid when it is not its recorded
-	// process group: a daemon may name itself in its pidfile just before
-	// its setsid(2) takes effect in /proc (nginx was seen so), so the
-	// group read then can still be the launcher's. Signals and the drain
-	// of a forking service cover that group too; a group whose id is the
-	// daemon's pid can only have been made by the daemon or its parent.
-	// NOTE: cleared at the next spawn. Between the daemon's death and
-	// the end of the drain a reused pid could in principle name another
-	// process's new group; the kernel hands pids out in sequence, so that
-	// needs pid_max spawns within the drain (10 s at most).
-	ownGroup int
+	// draining: the dead run's group (m.Pgid, and a forking daemon's
+	// m.OwnGroup) still has members (drain.go).
 	draining bool
 	stdin    int               // fd given to children as 0
 	stdout   int               // fd given to children as 1
@@ -207,9 +197,6 @@ func (l *loop) adopt(s *service, pid int, start uint64) bool {
 	if st, ok := readProcStat(pid); ok {
 		pgid = st.Pgrp // a forking daemon's own group
 	}
-	if s.m.Cfg.Forking && pgid != pid {
-		s.ownGroup = pid
-	}
 	l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
 	if l.sc != nil {
 		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
@@ -280,7 +267,7 @@ func (l *loop) feed(s *service, e supervise.Event) {
 		if needsConfig(ev) && !s.cfgFresh {
 			s.m.Cfg, s.cfgFresh = l.config(s), true
 		}
-		s.m, l.acts = supervise.Step(s.m, ev, time.Now(), l.acts[:0])
+		s.m, l.acts = supervise.Step(s.m, ev, l.sys.now(), l.acts[:0])
 		for j := range l.acts {
 			l.do(s, &l.acts[j])
 		}
@@ -299,14 +286,11 @@ func (l *loop) flushTally(s *service) {
 	}
 }
 
+// do carries out one action of s's machine.
 func (l *loop) do(s *service, a *supervise.Action) {
 	switch a.Kind {
 	case supervise.ActWriteStatus:
-		if err := servicedir.WriteStatus(s.dir, &a.Status); err != nil {
-			l.warn(s, "status", "unable to write status: %v", err)
-		} else {
-			s.limits.Clear("status")
-		}
+		l.writeStatus(s, &a.Status)
 	case supervise.ActNotify:
 		if s.stateFiles && (a.Ev == "U" || a.Ev == "D" || a.Ev == "OD") {
 			os.Remove(filepath.Join(s.dir, readyDeadlineFile)) // no deadline to extend any more
@@ -319,32 +303,16 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActSpawnFinish:
 		l.spawnFinish(s, a)
 	case supervise.ActKill:
-		// NOTE: never kill(0) or kill(-0): that is our own process group.
-		if a.Pid > 0 {
-			pid := a.Pid
-			if a.Group {
-				pid = -pid
-				if g := s.ownGroup; g > 0 && g != a.Pid {
-					unix.Kill(-g, a.Sig) // ESRCH when the daemon made no group
-				}
-			}
-			unix.Kill(pid, a.Sig)
-		}
+		l.kill(a)
 	case supervise.ActWatchGroup:
 		l.watchGroup(s)
 	case supervise.ActDeathTally:
 		// Written before a finish starts (spawnFinish), else at the end
 		// of the feed: it is not needed before the restart, which it
 		// would delay by a read and a rename.
-		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, time.Now()
-	case supervise.ActCreateDown:
-		if err := servicedir.CreateDown(s.dir); err != nil {
-			l.warn(s, "down", "unable to create %v", err)
-		}
-	case supervise.ActRemoveDown:
-		if err := os.Remove(filepath.Join(s.dir, servicedir.DownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			l.warn(s, "down", "unable to remove %v", err)
-		}
+		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, l.sys.now()
+	case supervise.ActCreateDown, supervise.ActRemoveDown:
+		l.downFile(s, a.Kind == supervise.ActCreateDown)
 	case supervise.ActCloseNotify:
 		l.dropNotify(s)
 	case supervise.ActWaitRun:
@@ -352,11 +320,16 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActReport:
 		l.warn(s, "fsm|"+a.Msg, "%s: %s", s.dir, a.Msg)
 	case supervise.ActEarlyDeath:
-		// One line per start (the machine sees to that), in the scanner's
-		// output: OpenRC's start may have returned [ ok ] already. The
-		// signature differs per report, so the rate limit never hides one.
-		msg := fmt.Sprintf("%s died %dms after its start: %s", s.name, a.After.Milliseconds(), deathText(a.Wstat))
-		l.warnSig(s, "early-death", msg+"|"+time.Now().String(), msg)
+		l.earlyDeath(s, a)
+	default:
+		l.doMore(s, a)
+	}
+}
+
+// doMore carries out the actions of readiness checks, forking launches
+// and the machine's end.
+func (l *loop) doMore(s *service, a *supervise.Action) {
+	switch a.Kind {
 	case supervise.ActSpawnCheck:
 		l.spawnCheck(s)
 	case supervise.ActCheckFailed:
@@ -379,149 +352,48 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	}
 }
 
-func (l *loop) spawnRun(s *service) {
-	s.ownGroup = 0   // a new run: the last daemon's pid may be reused
-	if !s.cfgFresh { // s6 reads its files at each spawn; a death just did
-		s.m.Cfg, s.cfgFresh = l.config(s), true
-	}
-	nfd, err := supervise.ReadNotificationFd(s.dir)
-	if err != nil {
-		l.configWarn(s, err, "no readiness")
-	}
-	env := l.env
-	if s.notifyMode, err = servicedir.ReadNotifyMode(s.dir); err != nil {
-		l.configWarn(s, err, "")
-	}
-	if s.notifyMode != servicedir.NotifyNone {
-		extra, err := l.openNotifySocket(s)
-		if err != nil {
-			l.warn(s, "sdnotify", "unable to create the sd_notify socket of %s: %v (no sd_notify readiness)", s.dir, err)
-		}
-		env = append(env[:len(env):len(env)], extra...)
+func (l *loop) writeStatus(s *service, st *servicedir.Status) {
+	if err := servicedir.WriteStatus(s.dir, st); err != nil {
+		l.warn(s, "status", "unable to write status: %v", err)
 	} else {
-		l.closeNotifySocket(s)
+		s.limits.Clear("status")
 	}
-	l.clearState(s)
-	files := append(make([]int, 0, 8), s.stdin, s.stdout, 2)
-	r := -1
-	if nfd >= 0 {
-		var p [2]int
-		// NOTE: O_NONBLOCK only on our end: the flag belongs to the open
-		// file description, and the service's end must block like s6's.
-		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err == nil {
-			err = unix.SetNonblock(p[0], true)
-		}
-		if err != nil {
-			l.warn(s, "spawn", "unable to create notification pipe for %s: %v", s.dir, err)
-			l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: supervise.RetryFork})
-			return
-		}
-		r = p[0]
-		for len(files) <= nfd {
-			files = append(files, -1)
-		}
-		files[nfd] = p[1]
-		defer unix.Close(p[1])
-		if l.sc != nil && s.entry != nil {
-			// NOTE: handed to the holder before the fork, not after: a
-			// scanner killed in between left the run a pipe with no reader
-			// at all, and its readiness line failed with EPIPE (a daemon
-			// that does not ignore SIGPIPE dies of it). The same sendmsg,
-			// moved ahead of the spawn: the next scanner takes the pipe
-			// back whether the run was recorded or found orphaned.
-			l.sc.holdFd(s.entry, notifyKey(s), r)
-		}
-	}
-	if e := s.entry; e != nil && e.logger != nil && s.stdout == e.pipe[1] {
-		// The service also holds a read end of its own output pipe, at the
-		// first free fd: if the scanner (its only reader) is killed, the
-		// service's writes block until a new scanner takes the pipe back,
-		// instead of failing with EPIPE.
-		files = append(files, e.pipe[0])
-	}
-	forkAt := time.Now()
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile, Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files})
-	if err != nil {
-		if r >= 0 {
-			if l.sc != nil {
-				l.sc.unholdNotify(s)
-			}
-			unix.Close(r)
-		}
-		delay := supervise.RetryDelay(err)
-		if delay == 0 && unix.Access(filepath.Join(s.dir, servicedir.RunFile), unix.X_OK) == nil {
-			// ./run is there and executable, yet exec said ENOENT or
-			// EACCES: either it just appeared (retry at once, once), or
-			// its interpreter is missing or the mount is noexec, where
-			// waiting for ./run to change would spin: retry on a timer.
-			if s.retried {
-				delay = supervise.RetryExec
-			}
-			s.retried = true
-		}
-		if delay == 0 {
-			l.warn(s, "spawn", "unable to spawn %s: %v - waiting for it to appear", filepath.Join(s.dir, servicedir.RunFile), err)
-		} else {
-			l.warn(s, "spawn", "unable to spawn %s: %v - retrying every %d seconds", filepath.Join(s.dir, servicedir.RunFile), err, delay/time.Second)
-		}
-		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed, Delay: delay})
-		return
-	}
-	if l.trace >= 0 {
-		// fork: when gosv called clone (the child calls execve at once);
-		// exec: when the kernel's execve had succeeded (ForkExec returns).
-		l.traceEvent("fork", pid, forkAt)
-		l.traceEvent("exec", pid, time.Now())
-	}
-	l.byPid[pid] = s
-	s.retried = false
-	s.limits.Clear("spawn")
-	if r >= 0 {
-		s.notify = r
-		l.register(r, fdOwner{kind: fdNotify, svc: s})
-	}
-	if s.wd >= 0 {
-		delete(l.wds, s.wd)
-		l.rmWatch(s.wd)
-		s.wd = -1
-	}
-	st, err := servicedir.ProcStartTime(pid)
-	if err == nil {
-		err = servicedir.WritePidRecord(s.dir, servicedir.PidRecord{Pid: pid, StartTime: st})
-	}
-	if s.m.Cfg.Forking {
-		l.beginLaunch(s, pid, st, forkAt)
-	}
-	if err != nil {
-		l.warn(s, "record", "unable to record the pid of %s: %v", s.dir, err)
-	}
-	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
 }
 
-func (l *loop) spawnFinish(s *service, a *supervise.Action) {
-	servicedir.RemovePidRecord(s.dir)
-	endLaunch(s.dir)
-	// A missing finish is the common case: skip the fork s6 makes for it.
-	if unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) != nil {
-		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
+// kill sends an ActKill's signal.
+func (l *loop) kill(a *supervise.Action) {
+	// NOTE: never kill(0) or kill(-0): that is our own process group.
+	if a.Pid <= 0 {
 		return
 	}
-	// NOTE: finish may read death_tally (gosv openrc finish counts the
-	// respawns in it): it must already hold this death, as with
-	// s6-supervise. Otherwise a finish that ran before the end of the
-	// feed (a loaded machine) saw one death fewer and respawned once too
-	// often.
-	l.flushTally(s)
-	argv := []string{servicedir.FinishFile, strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.FinishFile, Argv: argv, Env: l.env,
-		Files: []int{s.stdin, s.stdout, 2}})
-	if err != nil {
-		l.warn(s, "finish", "unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
-		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
+	pid := a.Pid
+	if a.Group {
+		pid = -pid
+	}
+	l.sys.kill(pid, a.Sig)
+}
+
+// downFile creates or removes ./down (the D, U, Q letters).
+func (l *loop) downFile(s *service, create bool) {
+	if create {
+		if err := servicedir.CreateDown(s.dir); err != nil {
+			l.warn(s, "down", "unable to create %v", err)
+		}
 		return
 	}
-	l.byPid[pid] = s
-	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
+	if err := os.Remove(filepath.Join(s.dir, servicedir.DownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.warn(s, "down", "unable to remove %v", err)
+	}
+}
+
+// earlyDeath reports the death of a start's first run within
+// supervise.EarlyDeath.
+func (l *loop) earlyDeath(s *service, a *supervise.Action) {
+	// One line per start (the machine sees to that), in the scanner's
+	// output: OpenRC's start may have returned [ ok ] already. The
+	// signature differs per report, so the rate limit never hides one.
+	msg := fmt.Sprintf("%s died %dms after its start: %s", s.name, a.After.Milliseconds(), deathText(a.Wstat))
+	l.warnSig(s, "early-death", msg+"|"+time.Now().String(), msg)
 }
 
 func (l *loop) deathTally(s *service, wstat uint16, at time.Time) {
@@ -608,122 +480,6 @@ func (l *loop) watchRun(s *service) {
 	}
 }
 
-// watchGroup starts watching the process group of a dead run: one pidfd
-// per live member, which works whether or not the members are our
-// children (they are not when the run was adopted). An empty group is
-// reported at once.
-func (l *loop) watchGroup(s *service) {
-	members, empty := s.groupState()
-	if empty {
-		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvGroupEmpty})
-		return
-	}
-	s.draining = true
-	l.draining = append(l.draining, s)
-	l.watchMembers(s, members)
-}
-
-// groupState is [groupState] of the run's group and, for a forking
-// daemon, of its own group (see ownGroup).
-func (s *service) groupState() (members []int, empty bool) {
-	members, empty = groupState(s.m.Pgid)
-	if g := s.ownGroup; g > 0 && g != s.m.Pgid {
-		more, none := groupState(g)
-		members, empty = append(members, more...), empty && none
-	}
-	return members, empty
-}
-
-// groupState says whether process group pgid has live members and, when
-// it may, lists them. kill(-pgid, 0) answers the common case without
-// reading /proc; only when it finds members is /proc read, because
-// zombies count for kill(2) and zombies whose parent is not us (adopted
-// services) are dead for our purpose.
-func groupState(pgid int) (members []int, empty bool) {
-	if pgid <= 0 || unix.Kill(-pgid, 0) == unix.ESRCH {
-		return nil, true
-	}
-	members = liveGroupMembers(pgid)
-	return members, len(members) == 0
-}
-
-// watchMembers opens a pidfd on each member.
-func (l *loop) watchMembers(s *service, members []int) {
-	for _, pid := range members {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			continue // already gone
-		}
-		s.group = append(s.group, fd)
-		l.register(fd, fdOwner{kind: fdGroup, svc: s, pid: pid})
-	}
-}
-
-// checkGroup re-examines a draining group after a member died.
-func (l *loop) checkGroup(s *service) {
-	if !s.draining {
-		return
-	}
-	members, empty := s.groupState()
-	if !empty {
-		if len(s.group) == 0 {
-			// Every watched member died but the group lives on: members
-			// forked after the last look. Watch those.
-			l.watchMembers(s, members)
-		}
-		return
-	}
-	l.stopDraining(s)
-	l.feed(s, supervise.Event{Kind: supervise.EvGroupEmpty})
-}
-
-func (s *service) dropGroupFd(fd int) {
-	for i, g := range s.group {
-		if g == fd {
-			s.group = append(s.group[:i], s.group[i+1:]...)
-			return
-		}
-	}
-}
-
-// stopDraining takes s off the list of services whose group drains.
-func (l *loop) stopDraining(s *service) {
-	if !s.draining {
-		return
-	}
-	s.draining = false
-	for i, x := range l.draining {
-		if x == s {
-			l.draining = append(l.draining[:i], l.draining[i+1:]...)
-			break
-		}
-	}
-	for _, fd := range s.group {
-		l.release(fd)
-	}
-	s.group = s.group[:0]
-}
-
-// liveGroupMembers lists the pids whose process group is pgid (/proc/PID/stat
-// field 5), zombies excluded. Called only when a dead run left members behind.
-func liveGroupMembers(pgid int) []int {
-	d, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range d {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if st, err := servicedir.ReadProcStat(pid); err == nil && st.Pgrp == pgid && st.State != 'Z' {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // notify sends ev to the listeners of s's event directory through the
 // loop's one Notifier, which reuses its buffers (no allocation per event).
 func (l *loop) notify(s *service, ev string) error {
@@ -771,42 +527,6 @@ func (l *loop) exitService(s *service, leave bool) {
 		l.sc.serviceGone(s)
 	} else {
 		l.done = true
-	}
-}
-
-// readInotify routes inotify events to the scan directory or to the
-// services waiting for their ./run.
-func (l *loop) readInotify() {
-	for {
-		n, err := unix.Read(l.ino, l.buf[:])
-		if err != nil || n <= 0 {
-			return
-		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&l.buf[off]))
-			nameb := l.buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
-			off += unix.SizeofInotifyEvent + int(ev.Len)
-			if i := bytes.IndexByte(nameb, 0); i >= 0 {
-				nameb = nameb[:i]
-			}
-			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
-				l.recheckPidfiles() // their events may be among the lost
-				if l.sc != nil {
-					l.sc.rescan()
-				}
-				continue
-			}
-			if l.sc != nil && ev.Wd == l.sc.wd {
-				l.sc.inotify(ev.Mask, string(nameb))
-				continue
-			}
-			if s, ok := l.wds[ev.Wd]; ok && string(nameb) == servicedir.RunFile {
-				l.feed(s, supervise.Event{Kind: supervise.EvRunChanged})
-			}
-			if _, ok := l.pidWatch[ev.Wd]; ok && len(nameb) > 0 {
-				l.pidfileChanged(ev.Wd, string(nameb))
-			}
-		}
 	}
 }
 

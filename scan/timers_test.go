@@ -194,7 +194,7 @@ func TestTimerHeapModel(t *testing.T) {
 func newTestLoop() *loop {
 	l := &loop{cfg: Config{Prog: "test", Stderr: io.Discard}, ep: -1, evfd: -1, ino: -1,
 		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{},
-		checks: map[int]*service{}, devnull: -1, trace: -1}
+		checks: map[int]*service{}, devnull: -1, trace: -1, sys: kernel{}}
 	l.sc = &scanner{l: l, ctl: -1, byName: map[string]*entry{}, byID: map[devIno]*entry{}}
 	l.sc.rescanAt.kind = tmRescan
 	return l

@@ -123,21 +123,14 @@ func (t *stepper) launching(e Event) {
 			t.launchFailed("the launcher (pid " + strconv.Itoa(m.Pid) + ") did not exit within " + m.Cfg.TimeoutPidfile.String())
 			t.abortLaunch()
 		}
-	case EvReady:
-		m.ReadyEarly = true
-	case EvNotReady:
-		m.ReadyEarly = false
-	case EvTerm:
-		m.Last, m.WantUp = true, false
-		t.abortLaunch()
-	case EvHup:
-		m.Last = true
-	case EvQuit:
-		t.exit(true)
+	case EvReady, EvNotReady:
+		m.ReadyEarly = e.Kind == EvReady // announced once the daemon is found
 	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
 		// Stale, or meaningless before the daemon is known.
 	default:
-		t.fatal(e.Kind.String() + " while launching")
+		if !t.launchSignal(e) {
+			t.fatal(e.Kind.String() + " while launching")
+		}
 	}
 }
 
@@ -154,6 +147,7 @@ func (t *stepper) awaitPid(e Event) {
 		if e.Pgid > 0 {
 			m.Pgid = e.Pgid
 		}
+		m.ownGroup(e.Pid)
 		m.Stamp, m.LaunchAt = t.now, time.Time{}
 		m.EarlyWatch, m.StartReq = m.StartReq, false // a start's daemon dying soon is reported
 		early := m.ReadyEarly
@@ -191,22 +185,14 @@ func (t *stepper) awaitPid(e Event) {
 			t.writeStatus()
 		}
 		// Signal letters, p and c: there is no process to signal yet.
-	case EvReady:
-		m.ReadyEarly = true
-	case EvNotReady:
-		m.ReadyEarly = false
-	case EvTerm:
-		m.Last, m.WantUp = true, false
-		t.launchOver()
-	case EvHup:
-		m.Last = true
-	case EvQuit:
-		t.act(Action{Kind: ActUnwatchPidfile})
-		t.exit(true)
+	case EvReady, EvNotReady:
+		m.ReadyEarly = e.Kind == EvReady // announced once the daemon is found
 	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog:
 		// Stale, or meaningless before the daemon is known.
 	default:
-		t.fatal(e.Kind.String() + " while waiting for the pidfile")
+		if !t.launchSignal(e) {
+			t.fatal(e.Kind.String() + " while waiting for the pidfile")
+		}
 	}
 }
 
@@ -214,11 +200,7 @@ func (t *stepper) launchAbort(e Event) {
 	m := &t.m
 	switch e.Kind {
 	case EvExit:
-		if e.Pid != m.Pid {
-			t.fatal("exit of a foreign pid")
-			return
-		}
-		t.runDied(e)
+		t.runExit(e)
 	case EvTimeout:
 		if !m.KillAt.IsZero() && !t.now.Before(m.KillAt) {
 			t.kill(m.Pgid, unix.SIGKILL, true)
@@ -232,17 +214,41 @@ func (t *stepper) launchAbort(e Event) {
 		} else if t.wantLetter(e.Byte) {
 			t.writeStatus()
 		}
-	case EvTerm:
-		m.Last, m.WantUp = true, false
-	case EvHup:
-		m.Last = true
-	case EvQuit:
-		t.exit(true)
 	case EvReady, EvNotReady, EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
 		// Stale: this launch is over.
 	default:
-		t.fatal(e.Kind.String() + " while aborting a launch")
+		if !t.launchSignal(e) {
+			t.fatal(e.Kind.String() + " while aborting a launch")
+		}
 	}
+}
+
+// launchSignal applies the supervisor's own signals in the launch
+// states, and reports whether e was one: SIGTERM (EvTerm) stops the
+// service after this launch, which it cancels unless that is under way;
+// SIGHUP makes this run the last; SIGQUIT leaves the processes running.
+func (t *stepper) launchSignal(e Event) bool {
+	m := &t.m
+	switch e.Kind {
+	case EvTerm:
+		m.Last, m.WantUp = true, false
+		switch m.State {
+		case Launching:
+			t.abortLaunch()
+		case AwaitPid:
+			t.launchOver()
+		}
+	case EvHup:
+		m.Last = true
+	case EvQuit:
+		if m.State == AwaitPid {
+			t.act(Action{Kind: ActUnwatchPidfile})
+		}
+		t.exit(true)
+	default:
+		return false
+	}
+	return true
 }
 
 // deathWords says how a process ended, for launch-error.

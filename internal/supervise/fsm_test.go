@@ -46,6 +46,12 @@ func aborting() Machine {
 }
 func daemon(pid, pgid int) Event { return Event{Kind: EvDaemon, Pid: pid, Pgid: pgid} }
 
+// ownUp: a forking daemon (500) found still in its launcher's group
+// (100), which is therefore also signalled as a group of its own.
+func ownUp() Machine {
+	return Machine{State: Up, WantUp: true, Pid: 500, Pgid: 100, OwnGroup: 500, SpawnedAt: t0, Stamp: t0, Cfg: forking()}
+}
+
 func ctl(b byte) Event             { return Event{Kind: EvCtl, Byte: b} }
 func exit(pid int, ws int) Event   { return Event{Kind: EvExit, Pid: pid, Wstat: uint16(ws)} }
 func ev(k EventKind) Event         { return Event{Kind: k} }
@@ -129,7 +135,13 @@ func TestStepTable(t *testing.T) {
 			return check(m.Pid == 7 && m.Adopted && m.Pgid == 7, "adopted pid")
 		}},
 		{down(false), Event{Kind: EvAdopt, Pid: 7, Pgid: 9}, t0, Up, "status notify:s", func(m Machine) string {
-			return check(m.Pid == 7 && m.Pgid == 9, "adopted forking daemon keeps its own group")
+			return check(m.Pid == 7 && m.Pgid == 9 && m.OwnGroup == 0, "adopted run keeps its group; not forking: no own group")
+		}},
+		{with(down(false), func(m *Machine) { m.Cfg = forking() }), Event{Kind: EvAdopt, Pid: 7, Pgid: 9}, t0, Up, "status notify:s", func(m Machine) string {
+			return check(m.Pid == 7 && m.Pgid == 9 && m.OwnGroup == 7, "adopted forking daemon outside its group: its own group too")
+		}},
+		{with(down(false), func(m *Machine) { m.Cfg = forking() }), Event{Kind: EvAdopt, Pid: 7, Pgid: 7}, t0, Up, "status notify:s", func(m Machine) string {
+			return check(m.OwnGroup == 0, "adopted forking daemon leading its group: one group")
 		}},
 		{down(false), ctl('u'), t0, Starting, "spawn", nil},
 		{with(down(true), func(m *Machine) { m.Cfg = forking() }), Event{Kind: EvAdoptLaunch, Pid: 100}, t0, Launching, "status notify:s", func(m Machine) string {
@@ -357,6 +369,29 @@ func TestStepTable(t *testing.T) {
 		{with(down(false), func(m *Machine) { m.EarlyWatch = true }), Event{Kind: EvAdopt, Pid: 7}, t0, Up, "status notify:s", func(m Machine) string {
 			return check(!m.EarlyWatch, "adopted: not watched")
 		}},
+		// A forking daemon outside its recorded group: every signal to the
+		// service's group goes to the daemon's own group first.
+		{awaiting(), daemon(500, 100), t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+			return check(m.Pgid == 100 && m.OwnGroup == 500, "daemon's own group recorded")
+		}},
+		{awaiting(), daemon(500, 500), t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+			return check(m.Pgid == 500 && m.OwnGroup == 0, "a daemon leading its group: one group")
+		}},
+		{ownUp(), ctl('d'), t0, Up, fmt.Sprintf("kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 status", sigterm, sigterm), nil},
+		{ownUp(), ctl('r'), t0, Up, fmt.Sprintf("kill:-500/%d kill:-100/%d", sigterm, sigterm), nil},
+		{ownUp(), ctl('h'), t0, Up, "kill:500/1", nil},
+		{ownUp(), exit(500, 0), t0, Finishing,
+			fmt.Sprintf("tally closenotify kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 watchgroup finish:0,0", sigterm, sigterm), func(m Machine) string {
+				return check(m.OwnGroup == 500 && m.Pgid == 100, "both groups drain")
+			}},
+		{with(ownUp(), func(m *Machine) { m.KillAt = t0 }), ev(EvTimeout), t0, Up, "kill:-500/9 kill:-100/9", nil},
+		{with(ownUp(), func(m *Machine) { m.CheckPid, m.CheckKillAt = 600, t0 }), ev(EvTimeout), t0, Up, "kill:-600/9", nil},
+		{with(fin(0, true), func(m *Machine) { m.OwnGroup, m.Cfg = 500, forking() }), ev(EvGroupEmpty), t0, Down, "status notify:D", func(m Machine) string {
+			return check(m.OwnGroup == 0 && m.Pgid == 0, "down: no group")
+		}},
+		{with(down(true), func(m *Machine) { m.OwnGroup = 500 }), ctl('u'), t0, Starting, "spawn", func(m Machine) string {
+			return check(m.OwnGroup == 0, "a new run: the old daemon's pid may be reused")
+		}},
 		// Absorbing
 		{Machine{State: Exited}, ctl('u'), t0, Exited, "", nil},
 		{Machine{State: Fatal}, ev(EvStart), t0, Fatal, "", nil},
@@ -423,7 +458,13 @@ func TestTotality(t *testing.T) {
 		// Each state also with a start pending and, when up, its first
 		// run watched for an early death.
 		flagged := with(m0, func(m *Machine) { m.StartReq, m.EarlyWatch = true, s == Up })
-		for _, m := range []Machine{m0, flagged} {
+		// And, where it has a group, as a forking daemon with its own.
+		owned := with(m0, func(m *Machine) {
+			if m.Pgid != 0 {
+				m.OwnGroup, m.Cfg.Forking = m.Pgid+400, true
+			}
+		})
+		for _, m := range []Machine{m0, flagged, owned} {
 			totality(t, s, m)
 		}
 	}
@@ -546,7 +587,8 @@ func FuzzStep(f *testing.F) {
 					} else if m.State == Up || m.State == LaunchAbort {
 						e = exit(m.Pid, int(c)<<8)
 					} else if m.State == AwaitPid {
-						e = daemon(nextPid+500, int(c%2)*(nextPid+500))
+						// Its group: unknown, its own, or still the launcher's.
+						e = daemon(nextPid+500, [3]int{0, nextPid + 500, m.Pgid}[c%3])
 					} else if m.FinishPid != 0 {
 						e = exit(m.FinishPid, int(c%3)*125<<8)
 					} else {
@@ -665,6 +707,18 @@ func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 		return "early-death watch outside Up"
 	case m.EarlyWatch && !prev.EarlyWatch && !prev.StartReq:
 		return "a run watched for an early death without a start"
+	case m.OwnGroup != 0 && (m.Pgid == 0 || m.OwnGroup == m.Pgid || !m.Cfg.Forking):
+		return "an own group for the daemon without a different service group"
+	}
+	if g := prev.OwnGroup; g != 0 {
+		for i, a := range as {
+			if a.Kind != ActKill || !a.Group || a.Pid != prev.Pgid {
+				continue
+			}
+			if b := as[max(i-1, 0)]; i == 0 || b.Kind != ActKill || !b.Group || b.Pid != g || b.Sig != a.Sig {
+				return "a signal to the service's group without the daemon's own group"
+			}
+		}
 	}
 	statusSeen := false
 	for _, a := range as {
