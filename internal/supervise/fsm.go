@@ -288,7 +288,7 @@ type Action struct {
 	Code   int // ActSpawnFinish: exit code, 256 if signalled, -1 if unknown
 	FinSig int // ActSpawnFinish: signal number or 0
 	Wstat  uint16
-	After  time.Duration // ActEarlyDeath: how long the run lived
+	After  time.Duration // ActEarlyDeath: how long the run lived; ActEvent: the delay of a restart or backoff
 	Msg    string
 	Status servicedir.Status
 	Hap    Happening // ActEvent
@@ -376,7 +376,10 @@ type stepper struct {
 	acts []Action
 }
 
-func (t *stepper) act(a Action)     { t.acts = append(t.acts, a) }
+func (t *stepper) act(a Action) { t.acts = append(t.acts, a) }
+func (t *stepper) event(h Happening, pid int) {
+	t.act(Action{Kind: ActEvent, Hap: h, Pid: pid})
+}
 func (t *stepper) notify(ev string) { t.act(Action{Kind: ActNotify, Ev: ev}) }
 func (t *stepper) writeStatus()     { t.act(Action{Kind: ActWriteStatus, Status: t.m.Status()}) }
 func (t *stepper) kill(pid int, sig unix.Signal, group bool) {
@@ -504,6 +507,7 @@ func (t *stepper) starting(e Event) {
 	case EvSpawned:
 		m.State, m.Pid, m.Pgid = Up, e.Pid, e.Pid
 		m.Adopted, m.Ready, m.Stamp, m.SpawnedAt = false, false, t.now, t.now
+		t.event(HapStart, e.Pid)
 		if m.Cfg.Forking {
 			t.launch() // the start's watch begins with the daemon (AwaitPid)
 			return
@@ -632,6 +636,7 @@ func (t *stepper) upCtl(b byte) {
 // and watch the rest of the process group.
 func (t *stepper) runDied(e Event) {
 	m := &t.m
+	dead := m.Pid
 	m.State, m.Pid = Finishing, 0
 	m.Ready, m.Paused, m.Stamp = false, false, t.now
 	m.KillAt, m.CheckAt, m.WatchdogAt = time.Time{}, time.Time{}, time.Time{}
@@ -653,6 +658,14 @@ func (t *stepper) runDied(e Event) {
 		if lived := t.now.Sub(m.SpawnedAt); m.EarlyWatch && m.WantUp && !m.Last && lived < EarlyDeath {
 			t.act(Action{Kind: ActEarlyDeath, Wstat: e.Wstat, After: lived})
 		}
+		exit := Action{Kind: ActEvent, Hap: HapExit, Pid: dead, Wstat: e.Wstat}
+		if dead == 0 {
+			// launchOver: the launcher exited 0 earlier; no daemon was found.
+			exit.Msg = "no daemon"
+		}
+		t.act(exit)
+	} else {
+		t.act(Action{Kind: ActEvent, Hap: HapExit, Pid: dead, Msg: "unknown"})
 	}
 	m.EarlyWatch = false
 	m.Adopted = false
@@ -751,9 +764,11 @@ func (t *stepper) maybeDone() {
 		t.exit(false)
 	case m.WantUp:
 		if next := m.SpawnedAt.Add(ThrottleInterval); m.SpawnedAt.IsZero() || !t.now.Before(next) {
+			t.act(Action{Kind: ActEvent, Hap: HapRestart})
 			t.spawn()
 		} else {
 			m.SpawnAt = next
+			t.act(Action{Kind: ActEvent, Hap: HapRestart, After: next.Sub(t.now)})
 		}
 	}
 }
