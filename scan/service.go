@@ -77,6 +77,7 @@ type service struct {
 	retried    bool        // a spawn failed with ./run executable: retried at once already
 	launch     launchState // forking mode (pidfile): the current launch
 
+	hook        hookState            // the event hook (events.go)
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
 	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
 }
@@ -222,6 +223,7 @@ func (l *loop) start(s *service) {
 	if l.sc != nil {
 		l.sc.takeNotify(s, false)
 	}
+	l.unseenDeath(s)
 	servicedir.RemovePidRecord(s.dir)
 	_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
 	s.m.WantUp = err != nil
@@ -306,6 +308,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 			l.warn(s, "status", "unable to write status: %v", err)
 		} else {
 			s.limits.Clear("status")
+			l.metricsChanged()
 		}
 	case supervise.ActNotify:
 		if s.stateFiles && (a.Ev == "U" || a.Ev == "D" || a.Ev == "OD") {
@@ -368,8 +371,7 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActLaunchFailed:
 		l.launchFailed(s, a.Msg)
 	case supervise.ActEvent:
-		// The events log and hooks (issue 11) record these; until then
-		// nothing consumes them.
+		l.event(s, a) // events.go
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
 	}
