@@ -222,5 +222,5 @@ func (l *loop) unseenDeath(s *service) {
 		return
 	}
 	l.event(s, &supervise.Action{Kind: supervise.ActEvent, Hap: supervise.HapExit, Pid: rec.Pid,
-		Msg: "died while no supervisor ran (status unknown)"})
+		Msg: "died while no supervisor ran"})
 }

@@ -26,7 +26,7 @@ func TestNewRecord(t *testing.T) {
 		{supervise.Action{Hap: supervise.HapReady, Pid: 7}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"ready","pid":7}`, "web: ready (pid 7)"},
 		{supervise.Action{Hap: supervise.HapExit, Pid: 7, Wstat: 3 << 8}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"exit","pid":7,"exit_code":3}`, "web: exited 3 (pid 7)"},
 		{supervise.Action{Hap: supervise.HapExit, Pid: 7, Wstat: 9}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"exit","pid":7,"signal":"SIGKILL"}`, "web: killed by SIGKILL (pid 7)"},
-		{supervise.Action{Hap: supervise.HapExit, Pid: 7, Msg: "unknown"}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"exit","pid":7,"message":"unknown"}`, "web: exited, status unknown: unknown (pid 7)"},
+		{supervise.Action{Hap: supervise.HapExit, Pid: 7, Msg: "unknown"}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"exit","pid":7,"message":"unknown"}`, "web: exited, status unknown (adopted from an earlier supervisor) (pid 7)"},
 		{supervise.Action{Hap: supervise.HapRestart, After: 700 * time.Millisecond}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"restart","delay_ms":700}`, "web: restarting in 700ms"},
 		{supervise.Action{Hap: supervise.HapBackoff, After: 8 * time.Second, Msg: "4 failures"}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"backoff","delay_ms":8000,"message":"4 failures"}`, "web: backing off 8s: 4 failures"},
 		{supervise.Action{Hap: supervise.HapGiveUp, Msg: "respawned 11 times within 12s"}, `{"time":"2026-12-04T21:00:00Z","service":"web","event":"give-up","message":"respawned 11 times within 12s"}`, "web: given up: respawned 11 times within 12s"},

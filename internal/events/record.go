@@ -124,7 +124,10 @@ func (r *Record) words() string {
 		case r.Signal != "":
 			return "killed by " + r.Signal
 		}
-		return msg("exited, status unknown")
+		if r.Message == "" || r.Message == "unknown" {
+			return "exited, status unknown (adopted from an earlier supervisor)"
+		}
+		return "exited, status unknown: " + r.Message
 	case "restart":
 		if r.DelayMs == 0 {
 			return "restarting"
