@@ -43,7 +43,7 @@ func scanDir(t *testing.T) string {
 	odd := mk("na\"me", servicedir.Status{Stamp: now, WantUp: true})
 	servicedir.WritePolicyState(odd, &servicedir.PolicyState{GaveUp: true, GaveUpAt: now, Reason: "respawned 11 times"})
 	os.MkdirAll(filepath.Join(scan, servicedir.ScanCtlDir), 0o755) // not a service
-	os.MkdirAll(filepath.Join(scan, "nostatus"), 0o755)           // not supervised yet
+	os.MkdirAll(filepath.Join(scan, "nostatus"), 0o755)            // not supervised yet
 	return scan
 }
 
