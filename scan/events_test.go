@@ -3,7 +3,11 @@ package scan
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -270,6 +274,55 @@ func waitFileLines(t *testing.T, path string, n int) {
 		fds := []unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}
 		if n, _ := unix.Poll(fds, int(left/time.Millisecond)+1); n > 0 {
 			unix.Read(ino, buf)
+		}
+	}
+}
+
+// TestMetricsTextfileAndServer: the scanner rewrites the textfile when a
+// service changes, and serves the same metrics on /metrics (loopback).
+func TestMetricsTextfileAndServer(t *testing.T) {
+	scan := t.TempDir()
+	prom := filepath.Join(t.TempDir(), "gosv.prom")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	t.Setenv("GOSV_TEST_METRICS_LISTEN", port)
+	t.Setenv("GOSV_TEST_METRICS_TEXTFILE", prom)
+	startScanner(t, scan)
+	svc := link(t, scan, mksvc(t, scan, "m", pauseRun, nil))
+	waitFor(t, svc, svwait.Up)
+	waitFileContains(t, prom, `gosv_service_up{name="m"} 1`)
+	ctlWait(t, svc, "d", svwait.DownReady)
+	waitFileContains(t, prom, `gosv_service_up{name="m"} 0`)
+	resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `gosv_service_want_up{name="m"} 0`) {
+		t.Fatalf("/metrics:\n%s", body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("content type %q", ct)
+	}
+	if p, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(p, "check", "metrics")
+		cmd.Stdin = strings.NewReader(string(body))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool: %v\n%s", err, out)
+		}
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for in, want := range map[string]string{"9101": "127.0.0.1:9101", ":9101": "127.0.0.1:9101",
+		"0.0.0.0:9101": "0.0.0.0:9101", "[::1]:9101": "[::1]:9101"} {
+		if got := ListenAddr(in); got != want {
+			t.Errorf("ListenAddr(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
