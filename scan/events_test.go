@@ -326,3 +326,46 @@ func TestListenAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsSuperviseMode: gosv supervise DIR, with no scan directory,
+// keeps the events log in DIR/supervise/gosv/events.
+func TestEventsSuperviseMode(t *testing.T) {
+	dir := mksvc(t, "", "one", pauseRun, nil)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], dir)
+	cmd.Env = append(os.Environ(), "GOSV_TEST_ROLE=supervisor", "GOSV_TEST_BIN="+os.Args[0])
+	cmd.Stderr = os.Stderr
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	r.Read(make([]byte, 1))
+	r.Close()
+	waitFor(t, dir, svwait.Up)
+	pid := status(t, dir).Pid
+	ctlWait(t, dir, "dx", svwait.DownReady)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("gosv supervise did not exit on x")
+	}
+	var got []string
+	rd := &events.Reader{Dir: filepath.Join(dir, servicedir.EventsLogDir), Each: func(r *events.Record, _ []byte) error {
+		got = append(got, fmt.Sprintf("%s %s %d", r.Service, r.Event, r.Pid))
+		return nil
+	}}
+	if err := rd.ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("%s start %d", dir, pid), fmt.Sprintf("%s exit %d", dir, pid)}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}

@@ -44,6 +44,14 @@ func TestMain(m *testing.M) {
 			os.Exit(111)
 		}
 		os.Exit(0)
+	case "supervisor":
+		// gosv supervise DIR: the same loop with one service.
+		err := Run(Config{Prog: "gosv supervise", ServiceDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "supervisor:", err)
+			os.Exit(111)
+		}
+		os.Exit(0)
 	case "pause":
 		// A service: block until a signal kills it.
 		block()
