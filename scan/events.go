@@ -224,3 +224,13 @@ func (l *loop) unseenDeath(s *service) {
 	l.event(s, &supervise.Action{Kind: supervise.ActEvent, Hap: supervise.HapExit, Pid: rec.Pid,
 		Msg: "died while no supervisor ran"})
 }
+
+// killHooks ends the hooks still running when the loop exits: nobody
+// would enforce their timeout or reap them any more. A slow hook may so
+// miss the events of the shutdown itself; the log has them.
+func (l *loop) killHooks() {
+	for pid, s := range l.hooks {
+		unix.Kill(-pid, unix.SIGKILL)
+		l.warn(s, "hook|exit-kill", "%s: %s %s (pid %d) still running at exit: killed", s.name, servicedir.OnEventFile, s.hook.event, pid)
+	}
+}

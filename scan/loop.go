@@ -146,6 +146,7 @@ func Run(cfg Config) error {
 		unix.Close(cfg.NotifyFd)
 	}
 	l.run()
+	l.killHooks() // events.go
 	if l.sc != nil {
 		return l.sc.finish()
 	}
