@@ -3,6 +3,9 @@
 package tests
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,15 +21,23 @@ import (
 // reaches every gosv service: a SIGKILLed daemon's start, ready, exit and
 // restart each run the hook, one at a time; gosv events shows them in
 // words; gosv metrics passes promtool and counts the restart; the scanner
-// keeps the textfile asked for in conf.d.
+// keeps the textfile and serves /metrics as conf.d asks.
 func TestOpenRCEvents(t *testing.T) { forEachRC(t, testOpenRCEvents) }
 
 func testOpenRCEvents(t *testing.T, version string) {
 	e := newRCv(t, true, version)
 	out := filepath.Join(e.Dir, "hook.out")
 	prom := filepath.Join(e.Dir, "gosv.prom")
+	// A free loopback port (the namespace shares the host's network).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
 	conf := `gosv_on_event='echo "$1 $2 $GOSV_EVENT $GOSV_SERVICE pid=$GOSV_PID sig=$GOSV_EXIT_SIGNAL" >>` + out + `'
-gosv_metrics_textfile=` + prom + "\n"
+gosv_metrics_textfile=` + prom + `
+gosv_metrics_listen=` + port + "\n"
 	staged := e.WriteFile(t, "stage/gosv-svscan.conf", conf, 0o644)
 	e.MustRun(t, "sh", "-c", "cat "+shellQuote(staged)+" >>/etc/conf.d/gosv-svscan")
 	e.mustSvc(t, "gosv-svscan", "start")
@@ -77,6 +88,18 @@ gosv_metrics_textfile=` + prom + "\n"
 		t.Errorf("textfile %s (%v):\n%s", prom, err, b)
 	}
 	promtoolCheck(t, string(b))
+
+	// gosv_metrics_listen: a bare port is served on the loopback.
+	resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `gosv_service_up{name="gosv-plain"} 1`) {
+		t.Errorf("/metrics:\n%s", body)
+	}
+	promtoolCheck(t, string(body))
 }
 
 // promtoolCheck runs `promtool check metrics` (Debian package prometheus)
