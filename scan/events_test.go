@@ -372,3 +372,46 @@ func TestEventsSuperviseMode(t *testing.T) {
 		t.Errorf("events %q, want %q", got, want)
 	}
 }
+
+// TestEventsLogFullDisk: a full disk under the events log is reported
+// once, supervision goes on, and once space is back the log resumes and
+// the count of lost events is reported.
+func TestEventsLogFullDisk(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	scan := t.TempDir()
+	if err := unix.Mount("tmpfs", scan, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skip("tmpfs:", err)
+	}
+	t.Cleanup(func() { unix.Unmount(scan, unix.MNT_DETACH) })
+	_, w := startScannerWarnings(t, scan)
+	// The service directory lives elsewhere: only the log is starved.
+	dir := mksvc(t, scan, "crash", "#!/bin/sh\nexit 2\n", nil)
+	ch := follow(t, scan)
+	filler := filepath.Join(scan, ".filler")
+	os.WriteFile(filler, make([]byte, 512<<10), 0o644) // stops at ENOSPC
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	link(t, scan, dir)
+	for i := 0; i < 3; i++ {
+		waitEvent(t, sub, "d") // supervision goes on
+	}
+	w.sync(t, scan, 'Y')
+	if n := w.count("events log", "no space left on device"); n != 1 {
+		t.Errorf("%d reports of the full disk, want 1", n)
+	}
+	os.Remove(filler)
+	expect(t, ch, "crash exit") // the log resumes
+	timeout := time.After(10 * time.Second)
+	for w.count("writing works again", "events were not recorded") != 1 {
+		select {
+		case <-w.more:
+		case <-timeout:
+			t.Fatal("no report of the lost events")
+		}
+	}
+}
