@@ -18,8 +18,9 @@ SYSCONFDIR ?= /etc
 # references gosv is compared with).
 TEST_PKGS := openrc s6 execline runit daemontools
 # The real daemons of the real-daemon tier (tests/real_test.go), installed
-# by tests/real-deps.sh without starting them on the host.
-REAL_PKGS := nginx redis-server memcached dnsmasq cron mosquitto
+# by tests/real-deps.sh without starting them on the host; prometheus for
+# promtool, which validates gosv's metrics (issue 11).
+REAL_PKGS := nginx redis-server memcached dnsmasq cron mosquitto prometheus
 
 # Upstream OpenRC 0.63.3, the second OpenRC the integration suite runs on
 # (Debian ships 0.45.2): built once from tests/openrc-0.63 into this cache

@@ -34,7 +34,7 @@ var Vars = []string{
 	"capabilities", "secbits", "no_new_privs", "rc_ulimit", "RC_ULIMIT",
 	"SSD_NICELEVEL", "SSD_IONICELEVEL", "SSD_OOM_SCORE_ADJ",
 	"pidfile", "command_background", "healthcheck_timer", "healthcheck_delay",
-	"gosv_service_path", "gosv_svwait_options_start",
+	"gosv_service_path", "gosv_svwait_options_start", "gosv_on_event", "gosv_on_event_timeout",
 	"extra_commands", "extra_started_commands",
 }
 

@@ -37,6 +37,7 @@ var generated = []string{
 	servicedir.PidfileFile, servicedir.TimeoutPidfileFile,
 	servicedir.RespawnDelayFile, servicedir.RespawnDelayMaxFile, servicedir.RespawnResetFile,
 	servicedir.RespawnMaxFile, servicedir.RespawnPeriodFile, servicedir.RespawnOnFile, servicedir.SuccessExitFile,
+	servicedir.OnEventFile, servicedir.TimeoutOnEventFile,
 }
 
 // ExecConfig is what the generated run's exec helper applies before it
@@ -143,7 +144,7 @@ func Generate(sp *Spec, dir string, gc GenConfig) (bool, error) {
 }
 
 func fileMode(name string) os.FileMode {
-	if name == servicedir.RunFile || name == servicedir.FinishFile || name == servicedir.LogRunPath {
+	if name == servicedir.RunFile || name == servicedir.FinishFile || name == servicedir.LogRunPath || name == servicedir.OnEventFile {
 		return 0o755
 	}
 	return 0o644
@@ -228,6 +229,7 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 	if n := min(sp.Respawn.Max+1, 4096); n > minDeathTally {
 		f[servicedir.MaxDeathTallyFile] = strconv.Itoa(n) + "\n"
 	}
+	eventFiles(sp, f, head) // events.go
 	if lg := sp.Logger; lg != nil {
 		if lg.Auto {
 			f[servicedir.LogScriptFile] = lg.Script + " " + lg.Dir + "\n"

@@ -119,6 +119,10 @@ type Spec struct {
 	// Pidfile: the command is a forking daemon that writes this pidfile
 	// (pidfile set, no command_args_foreground, no command_background).
 	Pidfile string
+	// OnEvent is gosv_on_event: the hook of every event of the service
+	// (a shell command); OnEventTimeout bounds one run (0: the default).
+	OnEvent        string
+	OnEventTimeout time.Duration
 }
 
 // HasReadiness reports whether start waits for readiness, not just up: a
@@ -164,6 +168,7 @@ func (s *Service) Spec() (*Spec, []Problem) {
 	b.timeouts(sp)
 	b.privileges(sp)
 	b.forking(sp)
+	b.events(sp)
 	b.ignored()
 	return sp, b.probs
 }

@@ -46,6 +46,9 @@ type SvscanConfig struct {
 	Logger []string
 	// NoFile is the hard RLIMIT_NOFILE to raise to (0: leave it).
 	NoFile uint64
+	// MetricsListen and MetricsTextfile: the scanner's -m and -M
+	// (gosv_metrics_listen, gosv_metrics_textfile in conf.d/gosv-svscan).
+	MetricsListen, MetricsTextfile string
 }
 
 // DefaultNoFile is the file-descriptor limit gosv-svscan asks for: the
@@ -78,6 +81,12 @@ func Svscan(cfg SvscanConfig) error {
 	args := []string{"gosv", "svscan"}
 	if cfg.NotifyFd > 0 {
 		args = append(args, "-d", strconv.Itoa(cfg.NotifyFd))
+	}
+	if cfg.MetricsListen != "" {
+		args = append(args, "-m", cfg.MetricsListen)
+	}
+	if cfg.MetricsTextfile != "" {
+		args = append(args, "-M", cfg.MetricsTextfile)
 	}
 	args = append(args, scan)
 	env := filterEnv(os.Environ(), cfg.LibexecDir)

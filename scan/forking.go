@@ -37,6 +37,13 @@ type launchState struct {
 	wd       int32     // inotify watch on the pidfile's directory (or its nearest existing ancestor), or -1
 	watched  string    // the directory wd watches
 	note     string    // the last reason the pidfile was not accepted
+	// before is the pidfile as it was just before the launcher's spawn
+	// (beforeOK: it existed then): while it still says the same, it is
+	// stale whatever its timestamp. The timestamp rule alone took a pidfile
+	// written within pidfileSlack before the spawn (a daemon killed right
+	// after it named itself, and respawned at once) for this launch's.
+	before   servicedir.DaemonPidfile
+	beforeOK bool
 	// readopted: this supervisor took the launch over from one that was
 	// killed; the daemon was reparented elsewhere, so its ancestry cannot
 	// be checked and only a trusted pidfile names it.
@@ -52,6 +59,20 @@ func (l *loop) beginLaunch(s *service, pid int, start uint64, at time.Time) {
 	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, pid, start, at, "", false
 	if err := servicedir.WriteRecord(s.dir, servicedir.LaunchRecordPath, servicedir.PidRecord{Pid: pid, StartTime: start}); err != nil {
 		l.warn(s, "record", "unable to record the launch of %s: %v", s.dir, err)
+	}
+}
+
+// notePidfileBefore records the pidfile as it is just before a launcher's
+// spawn (see launchState.before). A launch taken over from a killed
+// scanner has no such record: the pidfile may be its daemon's already.
+func (l *loop) notePidfileBefore(s *service) {
+	s.launch.beforeOK = false
+	path, ok, err := servicedir.ReadPidfileFile(s.dir)
+	if err != nil || !ok {
+		return
+	}
+	if d, err := servicedir.ReadDaemonPidfile(path); err == nil && d.Pid != 0 {
+		s.launch.before, s.launch.beforeOK = d, true
 	}
 }
 
@@ -82,6 +103,7 @@ func (l *loop) adoptLaunch(s *service) bool {
 		path = ""
 	}
 	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, rec.Pid, rec.StartTime, fi.ModTime(), "", true
+	s.launch.beforeOK = false
 	if old, err := servicedir.ReadStatus(s.dir); err == nil {
 		s.m.Stamp, s.m.WantUp = old.Stamp, old.WantUp
 	} else {
@@ -277,6 +299,9 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 		why = "which is not running"
 	}
 	s.launch.note = p + " names pid " + strconv.Itoa(d.Pid) + ", " + why
+	if s.launch.beforeOK && d.Pid == s.launch.before.Pid && d.ModTime.Equal(s.launch.before.ModTime) {
+		return supervise.Event{}, false // the pidfile from before the spawn: stale
+	}
 	if d.ModTime.Before(s.launch.at.Add(-pidfileSlack)) {
 		return supervise.Event{}, false // stale: wait for this launch's daemon to rewrite it
 	}

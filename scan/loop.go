@@ -27,6 +27,10 @@ type Config struct {
 	Rescan     time.Duration // -t: periodic full rescan; 0 = only on events
 	NotifyFd   int           // -d: write "\n" there once ready; -1 = none
 	Stderr     io.Writer     // warnings
+	// Metrics (metrics.go): serve /metrics on MetricsListen (a bare port:
+	// loopback), keep the node_exporter textfile MetricsTextfile.
+	MetricsListen   string
+	MetricsTextfile string
 }
 
 // fdKind says what an fd registered in the epoll set is.
@@ -74,6 +78,9 @@ type loop struct {
 	fds      map[int32]fdOwner
 	byPid    map[int]*service
 	checks   map[int]*service     // running ./check processes
+	hooks    map[int]*service     // running event hooks (events.go)
+	evlog    eventLog             // the events log (events.go)
+	metrics  metricsState         // textfile and /metrics (metrics.go)
 	wds      map[int32]*service   // inotify watches waiting for ./run
 	pidWatch map[int32][]*service // inotify watches of pidfile directories (forking mode)
 	draining []*service           // services whose dead run's group still has members
@@ -117,7 +124,7 @@ type loop struct {
 func Run(cfg Config) error {
 	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
 		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}, pidWatch: map[int32][]*service{},
-		checks: map[int]*service{}, devnull: -1, sys: kernel{}}
+		checks: map[int]*service{}, hooks: map[int]*service{}, devnull: -1, sys: kernel{}}
 	l.env = childEnv()
 	l.trace = -1
 	if p := os.Getenv("GOSV_TRACE"); p != "" {
@@ -128,7 +135,11 @@ func Run(cfg Config) error {
 	l.self.Pid = os.Getpid()
 	l.self.StartTime, _ = servicedir.ProcStartTime(l.self.Pid)
 	reserveThreads(reservedThreads)
+	l.cfg.Stderr = &lockedWriter{w: cfg.Stderr} // shared with the metrics goroutines
 	if err := l.setup(); err != nil {
+		return err
+	}
+	if err := l.startMetrics(); err != nil {
 		return err
 	}
 	if cfg.NotifyFd >= 0 {
@@ -136,6 +147,7 @@ func Run(cfg Config) error {
 		unix.Close(cfg.NotifyFd)
 	}
 	l.run()
+	l.killHooks() // events.go
 	if l.sc != nil {
 		return l.sc.finish()
 	}
@@ -172,6 +184,7 @@ func (l *loop) setup() error {
 			return err
 		}
 		l.single = s
+		l.openEventLog()
 		l.startService(s)
 		l.resolveOrphans()
 		return nil
@@ -181,6 +194,7 @@ func (l *loop) setup() error {
 		return err
 	}
 	l.sc = sc
+	l.openEventLog()
 	sc.rescan()
 	return nil
 }
@@ -311,6 +325,8 @@ func (l *loop) fire(t *timer, now time.Time) {
 		l.sc.periodicRescan(now)
 	case tmSdResume:
 		l.resumeSdNotify(t.svc)
+	case tmHook:
+		l.hookTimeout(t.svc)
 	}
 }
 
@@ -325,6 +341,10 @@ func (l *loop) reapAll() {
 		}
 	}
 	for _, e := range l.exits {
+		if s, ok := l.hooks[e.Pid]; ok {
+			l.hookExited(s, e)
+			continue
+		}
 		if s, ok := l.checks[e.Pid]; ok {
 			delete(l.checks, e.Pid)
 			l.checkExited(s, e)

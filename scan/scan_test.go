@@ -37,9 +37,18 @@ func TestMain(m *testing.M) {
 	case "exit0":
 		os.Exit(0)
 	case "scanner":
-		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
+		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr,
+			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE")})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scanner:", err)
+			os.Exit(111)
+		}
+		os.Exit(0)
+	case "supervisor":
+		// gosv supervise DIR: the same loop with one service.
+		err := Run(Config{Prog: "gosv supervise", ServiceDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "supervisor:", err)
 			os.Exit(111)
 		}
 		os.Exit(0)

@@ -67,6 +67,7 @@ type service struct {
 	retried    bool        // a spawn failed with ./run executable: retried at once already
 	launch     launchState // forking mode (pidfile): the current launch
 
+	hook        hookState            // the event hook (events.go)
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
 	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
 }
@@ -209,6 +210,7 @@ func (l *loop) start(s *service) {
 	if l.sc != nil {
 		l.sc.takeNotify(s, false)
 	}
+	l.unseenDeath(s)
 	servicedir.RemovePidRecord(s.dir)
 	_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
 	s.m.WantUp = err != nil
@@ -341,11 +343,12 @@ func (l *loop) doMore(s *service, a *supervise.Action) {
 	case supervise.ActLaunchFailed:
 		l.launchFailed(s, a.Msg)
 	case supervise.ActEvent:
-		// The events log and hooks (issue 11) record these; until then
-		// nothing consumes them.
+		l.event(s, a) // events.go
 	case supervise.ActWritePolicy:
 		if err := servicedir.WritePolicyState(s.dir, &a.Policy); err != nil {
 			l.warn(s, "policy", "unable to write the restart policy's state of %s: %v", s.dir, err)
+		} else {
+			l.metricsChanged()
 		}
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
@@ -357,6 +360,7 @@ func (l *loop) writeStatus(s *service, st *servicedir.Status) {
 		l.warn(s, "status", "unable to write status: %v", err)
 	} else {
 		s.limits.Clear("status")
+		l.metricsChanged()
 	}
 }
 

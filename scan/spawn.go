@@ -37,6 +37,9 @@ func (l *loop) spawnRun(s *service) {
 	if w >= 0 {
 		defer unix.Close(w) // the run's end: ours is closed once it has its copy
 	}
+	if s.m.Cfg.Forking {
+		l.notePidfileBefore(s)
+	}
 	forkAt := time.Now()
 	pid, err := l.sys.start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile,
 		Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files})

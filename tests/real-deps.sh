@@ -25,7 +25,7 @@ fi
 
 # The daemons' process names, and the host's processes of them (test
 # namespaces' processes, also visible to pidof, are left out).
-names="nginx redis-server memcached dnsmasq cron mosquitto"
+names="nginx redis-server memcached dnsmasq cron mosquitto prometheus"
 hostns=$(readlink /proc/self/ns/pid)
 daemons() {
 	for p in $(for n in $names; do pidof "$n" 2>/dev/null || :; done); do

@@ -26,6 +26,8 @@ type openrcOptions struct {
 	Cleanup bool     // svscan --stop-leftovers
 	Timeout time.Duration
 	NoFile  uint64 // svscan --nofile
+	// svscan --metrics-listen, --metrics-textfile: the scanner's -m, -M.
+	MetricsListen, MetricsTextfile string
 }
 
 const openrcLong = `supervisor=gosv for OpenRC. The hook /etc/rc.conf.d/gosv.conf makes
@@ -138,6 +140,8 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c.Flags().StringVar(&o.LogDir, "log-dir", openrc.DefaultCatchAllDir, "the catch-all log directory")
 		c.Flags().StringVar(&o.Script, "log-script", openrc.DefaultCatchAllScript, "the catch-all log script")
 		c.Flags().Uint64Var(&o.NoFile, "nofile", openrc.DefaultNoFile, "raise the hard file-descriptor limit to this (0: leave it)")
+		c.Flags().StringVar(&o.MetricsListen, "metrics-listen", "", "serve /metrics on this `ADDR` (a bare port: loopback only)")
+		c.Flags().StringVar(&o.MetricsTextfile, "metrics-textfile", "", "keep this node_exporter textfile up to date")
 		c.Flags().BoolVar(&o.Wait, "wait", false, "wait until the scanner accepts services, then exit")
 		c.Flags().BoolVar(&o.Cleanup, "stop-leftovers", false, "after the scanner stopped: stop what a dead scanner left running (the catch-all logger), then exit")
 		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait: give up after this long; --stop-leftovers: SIGKILL after this long")
@@ -252,5 +256,6 @@ func runOpenRCSvscan(ctx context.Context, e *env, layout openrc.Layout, gosv str
 		return usageErrorf("--notify-fd %d: must be 0 (none) or at least 3", o.Notify)
 	}
 	return openrc.Svscan(openrc.SvscanConfig{RCSvcDir: layout.SvcDir, LibexecDir: layout.LibexecDir, Gosv: gosv, NotifyFd: o.Notify,
-		LogDir: o.LogDir, Script: o.Script, Logger: []string{gosv, "log"}, NoFile: o.NoFile})
+		LogDir: o.LogDir, Script: o.Script, Logger: []string{gosv, "log"}, NoFile: o.NoFile,
+		MetricsListen: o.MetricsListen, MetricsTextfile: o.MetricsTextfile})
 }

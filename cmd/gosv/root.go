@@ -29,6 +29,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newSvwaitCmd),
 	sub(newOpenRCCmd),
 	sub(newLogCmd), sub(newLogsCmd),
+	sub(newEventsCmd), sub(newMetricsCmd),
 	sub(newFdholderCmd),
 }
 

@@ -22,6 +22,9 @@ service's next death, SIGQUIT exits at once leaving the service running
 (a later gosv supervise or gosv svscan adopts it), SIGINT sends SIGINT to
 the service's process group and exits.
 
+Events (start, ready, exit, restart…) go to servicedir/supervise/gosv/events
+(read them with gosv events --scandir servicedir) and to its on-event hook.
+
 EXIT STATUS
   0    exited on request
   100  usage error, or another supervisor holds DIR/supervise/lock

@@ -15,6 +15,9 @@ type svscanOptions struct {
 	Dir      string
 	Rescan   time.Duration
 	NotifyFd int
+	// -m, -M: metrics (docs/events-metrics.md).
+	MetricsListen   string
+	MetricsTextfile string
 }
 
 const svscanLong = `Supervise every service directory of SCANDIR (default: the current
@@ -32,6 +35,14 @@ was killed are adopted, never started twice.
   -t rescan   also rescan the whole directory every rescan milliseconds
   -d fd       write a newline to fd once ready to take services, then close it
   -c max      accepted for compatibility with s6-svscan; no limit applies
+  -m addr     serve Prometheus metrics on http://addr/metrics (a bare port
+              listens on 127.0.0.1 only; 0.0.0.0:PORT on every interface)
+  -M file     keep file (e.g. a node_exporter textfile, NAME.prom) up to
+              date with the same metrics, rewritten atomically on change
+
+Every start, readiness, exit, restart, backoff, give-up, unhealthy and
+recovered is appended to SCANDIR/.gosv-events (gosv events) and handed to
+the service's on-event hook, if it has one.
 
 Signals: SIGHUP rescans and stops removed services, SIGTERM and SIGINT stop
 everything and exit, SIGQUIT likewise harsher, SIGABRT exits leaving
@@ -45,7 +56,7 @@ EXIT STATUS
 func newSvscanCmd(e *env, runF func(*svscanOptions) error) *cobra.Command {
 	opts := &svscanOptions{NotifyFd: -1}
 	return s6Cmd(&cobra.Command{
-		Use:   "svscan [-t rescan] [-d fd] [scandir]",
+		Use:   "svscan [-t rescan] [-d fd] [-m addr] [-M file] [scandir]",
 		Short: "Supervise every service directory of a scan directory (s6-svscan)",
 		Long:  svscanLong,
 		RunE:  s6RunE(opts, parseSvscanArgs, runF, func(c *cobra.Command) error { return runSvscan(c.Context(), e, opts) }),
@@ -53,7 +64,7 @@ func newSvscanCmd(e *env, runF func(*svscanOptions) error) *cobra.Command {
 }
 
 func parseSvscanArgs(args []string, opts *svscanOptions) error {
-	p := getopt.New(args, "c:t:d:")
+	p := getopt.New(args, "c:t:d:m:M:")
 	for {
 		opt, arg, err := p.Next()
 		if err != nil {
@@ -61,6 +72,14 @@ func parseSvscanArgs(args []string, opts *svscanOptions) error {
 		}
 		if opt == getopt.End {
 			break
+		}
+		switch opt {
+		case 'm':
+			opts.MetricsListen = arg
+			continue
+		case 'M':
+			opts.MetricsTextfile = arg
+			continue
 		}
 		n, err := strconv.ParseUint(arg, 10, 31)
 		if err != nil {
@@ -93,5 +112,5 @@ func runSvscan(_ context.Context, e *env, opts *svscanOptions) error {
 		return err
 	}
 	return scan.Run(scan.Config{Prog: "gosv svscan", ScanDir: opts.Dir, Rescan: opts.Rescan,
-		NotifyFd: opts.NotifyFd, Stderr: e.Stderr})
+		NotifyFd: opts.NotifyFd, Stderr: e.Stderr, MetricsListen: opts.MetricsListen, MetricsTextfile: opts.MetricsTextfile})
 }

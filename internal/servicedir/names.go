@@ -32,6 +32,8 @@ const (
 	CheckFile              = "check"               // runit-style readiness check
 	TimeoutCheckFile       = "timeout-check"       // uint file, ms: limit of one check run
 	LogScriptFile          = "log-script"          // one line: the in-process logger's s6-log script
+	OnEventFile            = "on-event"            // executable: the event hook (docs/events-metrics.md)
+	TimeoutOnEventFile     = "timeout-on-event"    // uint file, ms: limit of one hook run
 
 	// gosv-only restart-policy files (PROTOCOL.md §9.6).
 	RespawnDelayFile    = "respawn-delay"     // uint file, ms: the first respawn delay
@@ -80,6 +82,11 @@ const (
 	ScanNotifyDir      = ".gosv-notify"         // the services' sd_notify sockets
 	ScanCatchAllRecord = ".gosv-catch-all"      // gosv-svscan: the catch-all log directory, one line
 	ScanCatchAllFifo   = ".gosv-catch-all.fifo" // gosv-svscan: the fifo the catch-all logger reads
+	ScanEventsDir      = ".gosv-events"         // the events log (JSON lines, rotated; internal/events)
+
+	// EventsLogDir is the events log of a directory run by gosv supervise
+	// (no scan directory): the same log as ScanEventsDir, for one service.
+	EventsLogDir = "supervise/gosv/events"
 )
 
 // fileNames is every name above: the set TestNoFileNameLiterals looks for
@@ -99,6 +106,7 @@ var fileNames = []string{
 	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
 	PidfileFile, TimeoutPidfileFile, LaunchErrorPath, LaunchRecordPath,
 	PolicyStatePath, HealthStatePath,
+	OnEventFile, TimeoutOnEventFile, ScanEventsDir, EventsLogDir,
 }
 
 // Sizes of the binary files (PROTOCOL.md §4, §5, §7).

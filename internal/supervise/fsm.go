@@ -293,7 +293,7 @@ type Action struct {
 	Code   int // ActSpawnFinish: exit code, 256 if signalled, -1 if unknown
 	FinSig int // ActSpawnFinish: signal number or 0
 	Wstat  uint16
-	After  time.Duration // ActEarlyDeath: how long the run lived
+	After  time.Duration // ActEarlyDeath: how long the run lived; ActEvent: the delay of a restart or backoff
 	Msg    string
 	Status servicedir.Status
 	Hap    Happening              // ActEvent
@@ -382,7 +382,10 @@ type stepper struct {
 	acts []Action
 }
 
-func (t *stepper) act(a Action)     { t.acts = append(t.acts, a) }
+func (t *stepper) act(a Action) { t.acts = append(t.acts, a) }
+func (t *stepper) event(h Happening, pid int) {
+	t.act(Action{Kind: ActEvent, Hap: h, Pid: pid})
+}
 func (t *stepper) notify(ev string) { t.act(Action{Kind: ActNotify, Ev: ev}) }
 func (t *stepper) writeStatus()     { t.act(Action{Kind: ActWriteStatus, Status: t.m.Status()}) }
 func (t *stepper) kill(pid int, sig unix.Signal, group bool) {
@@ -516,6 +519,7 @@ func (t *stepper) starting(e Event) {
 	case EvSpawned:
 		m.State, m.Pid, m.Pgid = Up, e.Pid, e.Pid
 		m.Adopted, m.Ready, m.Stamp, m.SpawnedAt = false, false, t.now, t.now
+		t.event(HapStart, e.Pid)
 		if m.Cfg.Forking {
 			t.launch() // the start's watch begins with the daemon (AwaitPid)
 			return
@@ -648,6 +652,7 @@ func (t *stepper) upCtl(b byte) {
 // runDied handles the death of run: announce d once finish is spawned,
 // and watch the rest of the process group.
 func (t *stepper) runDied(e Event) {
+	t.exitEvent(e)
 	t.policyDeath(e)
 	m := &t.m
 	m.State, m.Pid = Finishing, 0
@@ -770,6 +775,21 @@ func (t *stepper) maybeDone() {
 	case m.WantUp:
 		t.respawn()
 	}
+}
+
+// exitEvent reports the run's death (HapExit), before what the restart
+// policy makes of it (restart, backoff, give-up), so that the events log
+// reads in cause-and-effect order.
+func (t *stepper) exitEvent(e Event) {
+	exit := Action{Kind: ActEvent, Hap: HapExit, Pid: t.m.Pid, Wstat: e.Wstat}
+	switch {
+	case e.Unknown:
+		exit.Wstat, exit.Msg = 0, "unknown"
+	case t.m.Pid == 0:
+		// launchOver: the launcher exited 0 earlier; no daemon was found.
+		exit.Msg = "no daemon"
+	}
+	t.act(exit)
 }
 
 // ownGroup records daemon, a forking service's daemon found in group

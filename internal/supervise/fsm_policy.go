@@ -149,13 +149,12 @@ func (t *stepper) policyDeath(e Event) {
 		r.Until = t.now.Add(r.Delay)
 	}
 	if !p.active() {
-		return // s6's throttle: nothing to record, no extra event
+		return // s6's throttle: nothing to record
 	}
 	if r.Failures > 1 && p.DelayMax > 0 {
 		t.act(Action{Kind: ActEvent, Hap: HapBackoff, After: r.Delay, Wstat: e.Wstat,
 			Msg: fmt.Sprintf("%d failures in a row (last: %s)", r.Failures, exitWords(e))})
 	}
-	t.act(Action{Kind: ActEvent, Hap: HapRestart, After: r.Delay, Wstat: e.Wstat})
 	t.writePolicy()
 }
 
@@ -195,10 +194,14 @@ func (t *stepper) respawn() {
 	if next.IsZero() && !m.SpawnedAt.IsZero() {
 		next = m.SpawnedAt.Add(ThrottleInterval)
 	}
+	// HapRestart here, once the old run's finish and group are gone, so
+	// that its After is the real wait, for every service, policy or not.
 	if next.IsZero() || !t.now.Before(next) {
+		t.act(Action{Kind: ActEvent, Hap: HapRestart})
 		t.spawn()
 	} else {
 		m.SpawnAt = next
+		t.act(Action{Kind: ActEvent, Hap: HapRestart, After: next.Sub(t.now)})
 	}
 }
 

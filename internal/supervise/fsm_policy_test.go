@@ -75,43 +75,43 @@ func TestPolicyTable(t *testing.T) {
 		check func(Machine) string
 	}{
 		// No policy: s6's throttle, no policy file, no extra event.
-		{runUp(DefaultPolicy, t0), 1 << 8, at(100 * ms), Down, "tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
+		{runUp(DefaultPolicy, t0), 1 << 8, at(100 * ms), Down, "event:exit tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 			return check(m.SpawnAt.Equal(at(ThrottleInterval)) && !m.Pol.Written, "throttled as s6")
 		}},
 		// First failure: the first delay, from the death.
-		{runUp(backoff, t0), 1 << 8, at(5 * ms), Down, "event:restart policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
+		{runUp(backoff, t0), 1 << 8, at(5 * ms), Down, "event:exit policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 			return check(m.SpawnAt.Equal(at(25*ms)) && m.Pol.Failures == 1 && m.Pol.Delay == 20*ms, "first delay")
 		}},
 		// Third short run in a row: 80 ms, with a backoff event.
 		{with(runUp(backoff, t0), func(m *Machine) { m.Pol.Failures = 2 }), 1 << 8, at(5 * ms), Down,
-			"event:backoff event:restart policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
+			"event:exit event:backoff/80ms policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 				return check(m.SpawnAt.Equal(at(85*ms)) && m.Pol.Failures == 3, "doubled twice")
 			}},
 		// A run that lived respawn-reset starts over.
-		{with(runUp(backoff, t0), func(m *Machine) { m.Pol.Failures = 6 }), 1 << 8, at(time.Second), Down, "event:restart policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
+		{with(runUp(backoff, t0), func(m *Machine) { m.Pol.Failures = 6 }), 1 << 8, at(time.Second), Down, "event:exit policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 			return check(m.Pol.Failures == 1 && m.SpawnAt.Equal(at(time.Second+20*ms)), "reset")
 		}},
 		// respawn-on failure: exit 0 stays down (O then D), and why.
-		{runUp(onFailure("0"), t0), 0, at(5 * time.Second), Down, "event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:0,0", func(m Machine) string {
+		{runUp(onFailure("0"), t0), 0, at(5 * time.Second), Down, "event:exit event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:0,0", func(m Machine) string {
 			return check(!m.WantUp && m.SpawnAt.IsZero() && m.Pol.GaveUp && m.Pol.Reason == "exit 0 is a success exit and respawn-on is failure", "success stays down")
 		}},
-		{runUp(onFailure("0"), t0), 1 << 8, at(5 * time.Second), Starting, "event:restart policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", nil},
+		{runUp(onFailure("0"), t0), 1 << 8, at(5 * time.Second), Starting, "event:exit policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", nil},
 		// A signal among the success exits.
-		{runUp(onFailure("0 TERM"), t0), int(unix.SIGTERM), at(5 * time.Second), Down, "event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:256,15", func(m Machine) string {
+		{runUp(onFailure("0 TERM"), t0), int(unix.SIGTERM), at(5 * time.Second), Down, "event:exit event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:256,15", func(m Machine) string {
 			return check(m.Pol.Reason == "signal SIGTERM is a success exit and respawn-on is failure", m.Pol.Reason)
 		}},
-		{runUp(onFailure("0 TERM"), t0), int(unix.SIGKILL), at(5 * time.Second), Starting, "event:restart policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:256,9", nil},
+		{runUp(onFailure("0 TERM"), t0), int(unix.SIGKILL), at(5 * time.Second), Starting, "event:exit policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:256,9", nil},
 		// An adopted run's death is unknown: a failure.
 		{with(runUp(onFailure("0"), time.Time{}), func(m *Machine) { m.Adopted = true }), 0, at(5 * time.Second), Starting, "", nil},
 		// respawn-on never: even a failure stays down.
 		{runUp(Policy{On: servicedir.RespawnNever, Success: servicedir.DefaultSuccessExits}, t0), 1 << 8, at(5 * time.Second), Down,
-			"event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
+			"event:exit event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 				return check(m.Pol.Reason == "exit 1 and respawn-on is never", m.Pol.Reason)
 			}},
 		// respawn-max 2 in 10 s: the third death in the window gives up.
 		{with(runUp(Policy{Max: 2, Period: 10 * time.Second, Reset: DefaultRespawnReset}, t0), func(m *Machine) {
 			m.Pol.WinStart, m.Pol.WinCount = t0, 2
-		}), 1 << 8, at(3 * time.Second), Down, "event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
+		}), 1 << 8, at(3 * time.Second), Down, "event:exit event:give-up policy tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 			s := m.Pol.State(&m.Cfg.Policy)
 			return check(!m.WantUp && s.Words() == "respawned 3 times within 10 s", s.Words())
 		}},
@@ -125,7 +125,7 @@ func TestPolicyTable(t *testing.T) {
 		{with(runUp(Policy{Delay: time.Second, Reset: DefaultRespawnReset}, t0), func(m *Machine) { m.Pol.WinStart, m.Pol.WinCount = t0, 1000 }),
 			1 << 8, at(3 * time.Second), Down, "", func(m Machine) string { return check(m.WantUp && !m.Pol.GaveUp, "no give-up") }},
 		// A stop (d) while up: no decision.
-		{with(runUp(backoff, t0), func(m *Machine) { m.WantUp = false }), 1 << 8, at(5 * ms), Down, "tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
+		{with(runUp(backoff, t0), func(m *Machine) { m.WantUp = false }), 1 << 8, at(5 * ms), Down, "event:exit tally closenotify kill:-100/15 kill:-100/18 watchgroup finish:1,0", func(m Machine) string {
 			return check(m.Pol.Failures == 0 && m.SpawnAt.IsZero(), "no policy on a stop")
 		}},
 	} {
@@ -295,7 +295,7 @@ func TestPolicyEvents(t *testing.T) {
 			got = append(got, a.Hap.String()+"|"+a.After.String()+"|"+a.Msg)
 		}
 	}
-	want := "backoff|80ms|3 failures in a row (last: exit 1) restart|80ms|"
+	want := "exit|0s| backoff|80ms|3 failures in a row (last: exit 1)"
 	if strings.Join(got, " ") != want {
 		t.Errorf("events %q, want %q", got, want)
 	}
@@ -303,7 +303,7 @@ func TestPolicyEvents(t *testing.T) {
 	m.Pol.WinStart, m.Pol.WinCount = t0, 1
 	_, as = Step(m, exit(100, int(unix.SIGSEGV)), at(time.Second), nil)
 	for _, a := range as {
-		if a.Kind == ActEvent && (a.Hap != HapGiveUp || a.Msg != "respawned 2 times within 1 min") {
+		if a.Kind == ActEvent && a.Hap != HapExit && (a.Hap != HapGiveUp || a.Msg != "respawned 2 times within 1 min") {
 			t.Errorf("give-up event %v %q", a.Hap, a.Msg)
 		}
 		if a.Kind == ActWritePolicy && (!a.Policy.GaveUp || a.Policy.Respawns != 2 || a.Policy.LastWstat != uint16(unix.SIGSEGV) || !a.Policy.LastKnown) {

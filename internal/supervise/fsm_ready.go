@@ -52,6 +52,7 @@ func (t *stepper) ready() {
 	m.Ready, m.ReadyStamp, m.CheckAt = true, t.now, time.Time{}
 	t.writeStatus()
 	t.notify("U")
+	t.event(HapReady, m.Pid)
 }
 
 // checkDone handles the end of a check run, in any state: only the

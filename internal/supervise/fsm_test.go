@@ -102,7 +102,11 @@ func acts(as []Action) string {
 		case ActLaunchFailed:
 			b = append(b, "launchfailed")
 		case ActEvent:
-			b = append(b, "event:"+a.Hap.String())
+			if a.After != 0 {
+				b = append(b, fmt.Sprintf("event:%v/%v", a.Hap, a.After))
+			} else {
+				b = append(b, "event:"+a.Hap.String())
+			}
 		case ActWritePolicy:
 			b = append(b, "policy")
 		case ActEarlyDeath:
@@ -167,7 +171,7 @@ func TestStepTable(t *testing.T) {
 		{down(true), ev(EvTerm), t0, Exited, "exit", nil},
 		{down(true), exit(5, 0), t0, Fatal, "report exit", nil},
 		// Starting
-		{with(down(true), func(m *Machine) { m.State = Starting }), spawned(42), at(time.Second), Up, "status notify:u", func(m Machine) string {
+		{with(down(true), func(m *Machine) { m.State = Starting }), spawned(42), at(time.Second), Up, "event:start status notify:u", func(m Machine) string {
 			return check(m.Pid == 42 && m.Pgid == 42 && !m.Ready && m.Stamp.Equal(at(time.Second)), "spawned fields")
 		}},
 		{with(down(true), func(m *Machine) { m.State = Starting }), failed(0), t0, Down, "waitrun", func(m Machine) string { return check(m.WaitRun, "waitrun") }},
@@ -192,32 +196,32 @@ func TestStepTable(t *testing.T) {
 		{up(100), ctl('O'), t0, Up, "status", func(m Machine) string { return check(!m.WantUp, "O: want down, no signal") }},
 		{up(100), ctl('Q'), t0, Up, "mkdown status", nil},
 		{up(100), ctl('x'), t0, Up, "", func(m Machine) string { return check(m.Last, "last") }},
-		{up(100), ev(EvReady), at(time.Second), Up, "status notify:U", func(m Machine) string { return check(m.Ready, "ready") }},
+		{up(100), ev(EvReady), at(time.Second), Up, "status notify:U event:ready", func(m Machine) string { return check(m.Ready, "ready") }},
 		{with(up(100), func(m *Machine) { m.Ready = true }), ev(EvReady), t0, Up, "", nil},
 		{up(100), ev(EvTerm), t0, Up, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
 		{up(100), ev(EvQuit), t0, Exited, "exit:leave", nil},
 		{up(100), exit(101, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
 		// Up: run dies
 		{up(100), exit(100, 3<<8), at(2 * time.Second), Finishing,
-			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
 				return check(m.Wstat == 3<<8 && m.FinishPending && m.GroupAlive && m.Pid == 0, "died")
 			}},
 		{up(100), exit(100, int(unix.SIGKILL)), t0, Finishing,
-			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,9", sigterm), nil},
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,9", sigterm), nil},
 		{with(up(100), func(m *Machine) { m.Adopted = true }), Event{Kind: EvExit, Pid: 100, Unknown: true}, t0, Finishing,
-			fmt.Sprintf("closenotify kill:-100/%d kill:-100/18 watchgroup finish:-1,0", sigterm), nil},
+			fmt.Sprintf("event:exit closenotify kill:-100/%d kill:-100/18 watchgroup finish:-1,0", sigterm), nil},
 		// Finishing
 		{with(fin(0, true), func(m *Machine) { m.FinishPending = true }), spawned(200), t0, Finishing, "status notify:d", func(m Machine) string {
 			return check(m.FinishPid == 200 && m.FinishKillAt.Equal(at(DefaultTimeoutFinish)), "finish running")
 		}},
 		{with(fin(0, false), func(m *Machine) { m.FinishPending = true; m.SpawnedAt = t0 }), failed(0), at(2 * time.Second), Starting,
-			"status notify:d status notify:D spawn", nil},
+			"status notify:d status notify:D event:restart spawn", nil},
 		{with(fin(0, false), func(m *Machine) { m.FinishPending = true; m.SpawnedAt = t0 }), failed(0), at(300 * time.Millisecond), Down,
-			"status notify:d status notify:D", func(m Machine) string { return check(m.SpawnAt.Equal(at(time.Second)), "throttled") }},
-		{fin(200, false), exit(200, 0), at(5 * time.Second), Starting, "status notify:D spawn", nil},
+			"status notify:d status notify:D event:restart/700ms", func(m Machine) string { return check(m.SpawnAt.Equal(at(time.Second)), "throttled") }},
+		{fin(200, false), exit(200, 0), at(5 * time.Second), Starting, "status notify:D event:restart spawn", nil},
 		{fin(200, false), exit(200, 125<<8), t0, Down, "status notify:OD", func(m Machine) string { return check(!m.WantUp, "125 clears want-up") }},
 		{fin(200, true), exit(200, 0), t0, Finishing, "", nil},
-		{fin(0, true), ev(EvGroupEmpty), at(5 * time.Second), Starting, "status notify:D spawn", nil},
+		{fin(0, true), ev(EvGroupEmpty), at(5 * time.Second), Starting, "status notify:D event:restart spawn", nil},
 		{with(fin(0, true), func(m *Machine) { m.Last = true }), ev(EvGroupEmpty), t0, Exited, "status notify:D exit", nil},
 		{with(fin(0, true), func(m *Machine) { m.WantUp = false }), ev(EvGroupEmpty), t0, Down, "status notify:D", nil},
 		{with(fin(200, true), func(m *Machine) { m.FinishKillAt = t0; m.KillAt = t0 }), ev(EvTimeout), t0, Finishing,
@@ -227,7 +231,7 @@ func TestStepTable(t *testing.T) {
 		{fin(200, true), ev(EvTerm), t0, Finishing, "", func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
 		{fin(200, true), exit(201, 0), t0, Fatal, "kill:-100/15 kill:-100/18 report exit", nil},
 		// Readiness by check script and sd_notify, watchdog
-		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg.Check = true; m.Cfg.Watchdog = time.Second }), spawned(42), t0, Up, "status notify:u", func(m Machine) string {
+		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg.Check = true; m.Cfg.Watchdog = time.Second }), spawned(42), t0, Up, "event:start status notify:u", func(m Machine) string {
 			return check(m.CheckAt.Equal(at(CheckFirst)) && m.WatchdogAt.Equal(at(time.Second)), "check and watchdog armed")
 		}},
 		{with(up(100), func(m *Machine) { m.CheckAt = t0 }), ev(EvTimeout), t0, Up, "spawncheck", nil},
@@ -235,7 +239,7 @@ func TestStepTable(t *testing.T) {
 		{up(100), Event{Kind: EvCheckStarted, Pid: 7}, t0, Up, "", func(m Machine) string {
 			return check(m.CheckPid == 7 && m.CheckKillAt.Equal(at(DefaultTimeoutCheck)), "check running")
 		}},
-		{with(up(100), func(m *Machine) { m.CheckPid = 7 }), Event{Kind: EvCheckDone, Pid: 7}, t0, Up, "status notify:U", nil},
+		{with(up(100), func(m *Machine) { m.CheckPid = 7 }), Event{Kind: EvCheckDone, Pid: 7}, t0, Up, "status notify:U event:ready", nil},
 		{with(up(100), func(m *Machine) { m.CheckPid = 7; m.CheckEvery = CheckFirst }), Event{Kind: EvCheckDone, Pid: 7, Wstat: 1 << 8}, t0, Up, "checkfailed", func(m Machine) string {
 			return check(m.CheckAt.Equal(at(2*CheckFirst)) && m.CheckPid == 0, "next check doubled")
 		}},
@@ -245,7 +249,7 @@ func TestStepTable(t *testing.T) {
 		{with(up(100), func(m *Machine) { m.CheckPid = 7 }), Event{Kind: EvCheckDone, Pid: 8}, t0, Up, "", nil},
 		{with(up(100), func(m *Machine) { m.CheckPid = 7; m.CheckKillAt = t0 }), ev(EvTimeout), t0, Up, "kill:-7/9", nil},
 		{with(up(100), func(m *Machine) { m.CheckPid = 7 }), exit(100, 0), t0, Finishing,
-			fmt.Sprintf("kill:-7/9 tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), func(m Machine) string {
+			fmt.Sprintf("event:exit kill:-7/9 tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), func(m Machine) string {
 				return check(m.CheckPid == 0, "check forgotten at death")
 			}},
 		{with(up(100), func(m *Machine) { m.Ready = true }), ev(EvNotReady), t0, Up, "status notify:u", nil},
@@ -258,10 +262,10 @@ func TestStepTable(t *testing.T) {
 				return check(m.WantUp && m.KillAt.Equal(at(GroupDrainKill)), "watchdog kill keeps want-up")
 			}},
 		// Forking mode: launcher, pidfile, daemon
-		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg = forking() }), spawned(100), t0, Launching, "status notify:u", func(m Machine) string {
+		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg = forking() }), spawned(100), t0, Launching, "event:start status notify:u", func(m Machine) string {
 			return check(m.Pid == 100 && m.Pgid == 100 && !m.Ready && m.LaunchAt.Equal(at(DefaultTimeoutPidfile)) && m.CheckAt.IsZero(), "launching fields")
 		}},
-		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg = forking(); m.Cfg.TimeoutPidfile = 0 }), spawned(100), t0, Launching, "status notify:u", func(m Machine) string {
+		{with(down(true), func(m *Machine) { m.State = Starting; m.Cfg = forking(); m.Cfg.TimeoutPidfile = 0 }), spawned(100), t0, Launching, "event:start status notify:u", func(m Machine) string {
 			return check(m.LaunchAt.IsZero(), "timeout-pidfile 0: no limit")
 		}},
 		{launching(), exit(100, 0), t0, AwaitPid, "status watchpid", func(m Machine) string {
@@ -269,11 +273,11 @@ func TestStepTable(t *testing.T) {
 			return check(m.Pid == 0 && m.Pgid == 100 && st.Pid == 100 && st.Up(), "awaiting shows the group, up")
 		}},
 		{launching(), exit(100, 1<<8), t0, Finishing,
-			fmt.Sprintf("launchfailed tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:1,0", sigterm), func(m Machine) string {
+			fmt.Sprintf("launchfailed event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:1,0", sigterm), func(m Machine) string {
 				return check(m.LaunchAt.IsZero() && m.Wstat == 1<<8, "launcher failure is a death")
 			}},
 		{launching(), exit(100, int(unix.SIGSEGV)), t0, Finishing,
-			fmt.Sprintf("launchfailed tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,11", sigterm), nil},
+			fmt.Sprintf("launchfailed event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,11", sigterm), nil},
 		{launching(), exit(101, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
 		{launching(), ev(EvTimeout), at(DefaultTimeoutPidfile), LaunchAbort,
 			fmt.Sprintf("launchfailed kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string {
@@ -291,42 +295,42 @@ func TestStepTable(t *testing.T) {
 		{launching(), ev(EvQuit), t0, Exited, "exit:leave", nil},
 		{launching(), daemon(500, 500), t0, Launching, "", nil},
 		{aborting(), exit(100, int(unix.SIGTERM)), t0, Finishing,
-			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,15", sigterm), nil},
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,15", sigterm), nil},
 		{aborting(), ev(EvTimeout), at(GroupDrainKill), LaunchAbort, "kill:-100/9", func(m Machine) string {
 			return check(m.KillAt.Equal(at(GroupDrainKill+KillRepeat)), "kill repeats")
 		}},
 		{aborting(), ctl('u'), t0, LaunchAbort, "status", nil},
 		{aborting(), daemon(500, 500), t0, LaunchAbort, "", nil},
 		// The daemon is found: it is the service from now on.
-		{awaiting(), daemon(500, 500), at(time.Second), Up, "unwatchpid status notify:U", func(m Machine) string {
+		{awaiting(), daemon(500, 500), at(time.Second), Up, "unwatchpid status notify:U event:ready", func(m Machine) string {
 			return check(m.Pid == 500 && m.Pgid == 500 && m.Ready && m.LaunchAt.IsZero() && m.Stamp.Equal(at(time.Second)) && !m.Adopted, "daemon adopted and ready")
 		}},
-		{awaiting(), Event{Kind: EvDaemon, Pid: 500, Pgid: 100, Unknown: true}, t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+		{awaiting(), Event{Kind: EvDaemon, Pid: 500, Pgid: 100, Unknown: true}, t0, Up, "unwatchpid status notify:U event:ready", func(m Machine) string {
 			return check(m.Pgid == 100 && m.Adopted, "not yet our child: exit by pidfd")
 		}},
 		{with(awaiting(), func(m *Machine) { m.Cfg.NotifyReady = true }), daemon(500, 500), t0, Up, "unwatchpid status", func(m Machine) string {
 			return check(!m.Ready, "notify: ready later")
 		}},
-		{with(awaiting(), func(m *Machine) { m.Cfg.NotifyReady = true; m.ReadyEarly = true }), daemon(500, 500), t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+		{with(awaiting(), func(m *Machine) { m.Cfg.NotifyReady = true; m.ReadyEarly = true }), daemon(500, 500), t0, Up, "unwatchpid status notify:U event:ready", func(m Machine) string {
 			return check(m.Ready && !m.ReadyEarly, "readiness seen during the launch")
 		}},
 		{with(awaiting(), func(m *Machine) { m.Cfg.Check = true; m.Cfg.Watchdog = time.Second }), daemon(500, 500), t0, Up, "unwatchpid status", func(m Machine) string {
 			return check(m.CheckAt.Equal(at(CheckFirst)) && m.WatchdogAt.Equal(at(time.Second)), "check and watchdog armed at adoption")
 		}},
 		{awaiting(), ev(EvPidfileBad), t0, Finishing,
-			fmt.Sprintf("launchfailed unwatchpid tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+			fmt.Sprintf("launchfailed unwatchpid event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
 		{awaiting(), ev(EvTimeout), at(DefaultTimeoutPidfile), Finishing,
-			fmt.Sprintf("launchfailed unwatchpid tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+			fmt.Sprintf("launchfailed unwatchpid event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
 		{awaiting(), ev(EvTimeout), at(time.Second), AwaitPid, "", nil},
 		{awaiting(), ctl('d'), t0, Finishing,
-			fmt.Sprintf("unwatchpid tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), func(m Machine) string { return check(!m.WantUp, "d") }},
+			fmt.Sprintf("unwatchpid event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), func(m Machine) string { return check(!m.WantUp, "d") }},
 		{awaiting(), ctl('k'), t0, AwaitPid, "", nil},
 		{awaiting(), ctl('O'), t0, AwaitPid, "status", nil},
 		{awaiting(), ev(EvQuit), t0, Exited, "unwatchpid exit:leave", nil},
 		{awaiting(), exit(100, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
 		// Once Up, the daemon's death is the service's death.
 		{with(up(500), func(m *Machine) { m.Cfg = forking() }), exit(500, int(unix.SIGKILL)), t0, Finishing,
-			fmt.Sprintf("tally closenotify kill:-500/%d kill:-500/18 watchgroup finish:256,9", sigterm), nil},
+			fmt.Sprintf("event:exit tally closenotify kill:-500/%d kill:-500/18 watchgroup finish:256,9", sigterm), nil},
 		// Early deaths: the first run of a start, dead within EarlyDeath
 		{down(true), ev(EvStart), t0, Starting, "status notify:s spawn", func(m Machine) string { return check(m.StartReq, "start requested") }},
 		{down(false), ev(EvStart), t0, Down, "status notify:s", func(m Machine) string { return check(!m.StartReq, "no start") }},
@@ -341,52 +345,52 @@ func TestStepTable(t *testing.T) {
 		{with(fin(200, true), func(m *Machine) { m.WantUp = false }), ctl('U'), t0, Finishing, "rmdown status", func(m Machine) string {
 			return check(m.StartReq, "U while wanted down")
 		}},
-		{with(down(true), func(m *Machine) { m.State, m.StartReq = Starting, true }), spawned(42), t0, Up, "status notify:u", func(m Machine) string {
+		{with(down(true), func(m *Machine) { m.State, m.StartReq = Starting, true }), spawned(42), t0, Up, "event:start status notify:u", func(m Machine) string {
 			return check(m.EarlyWatch && !m.StartReq, "the run of a start is watched")
 		}},
 		{with(down(true), func(m *Machine) { m.State, m.StartReq = Starting, true }), failed(RetryExec), t0, Down, "", func(m Machine) string {
 			return check(m.StartReq && !m.EarlyWatch, "a failed spawn keeps the start")
 		}},
-		{with(down(true), func(m *Machine) { m.State = Starting }), spawned(42), t0, Up, "status notify:u", func(m Machine) string {
+		{with(down(true), func(m *Machine) { m.State = Starting }), spawned(42), t0, Up, "event:start status notify:u", func(m Machine) string {
 			return check(!m.EarlyWatch, "a restart is not watched")
 		}},
 		{with(up(100), func(m *Machine) { m.EarlyWatch = true }), exit(100, 3<<8), at(300 * time.Millisecond), Finishing,
-			fmt.Sprintf("tally early:300ms closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
+			fmt.Sprintf("event:exit tally early:300ms closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
 				return check(!m.EarlyWatch, "reported once")
 			}},
 		{with(up(100), func(m *Machine) { m.EarlyWatch = true }), exit(100, int(unix.SIGSEGV)), at(999 * time.Millisecond), Finishing,
-			fmt.Sprintf("tally early:999ms closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,11", sigterm), nil},
+			fmt.Sprintf("event:exit tally early:999ms closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,11", sigterm), nil},
 		{with(up(100), func(m *Machine) { m.EarlyWatch = true }), exit(100, 3<<8), at(EarlyDeath), Finishing,
-			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), func(m Machine) string {
 				return check(!m.EarlyWatch, "too late: cleared")
 			}},
 		{up(100), exit(100, 3<<8), at(300 * time.Millisecond), Finishing,
-			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), nil},
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:3,0", sigterm), nil},
 		{with(up(100), func(m *Machine) { m.EarlyWatch, m.WantUp = true, false }), exit(100, 0), at(300 * time.Millisecond), Finishing,
-			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
 		{with(up(100), func(m *Machine) { m.EarlyWatch, m.Last = true, true }), exit(100, 0), at(300 * time.Millisecond), Finishing,
-			fmt.Sprintf("tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
 		{with(down(false), func(m *Machine) { m.EarlyWatch = true }), Event{Kind: EvAdopt, Pid: 7}, t0, Up, "status notify:s", func(m Machine) string {
 			return check(!m.EarlyWatch, "adopted: not watched")
 		}},
 		// A forking daemon outside its recorded group: every signal to the
 		// service's group goes to the daemon's own group first.
-		{awaiting(), daemon(500, 100), t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+		{awaiting(), daemon(500, 100), t0, Up, "unwatchpid status notify:U event:ready", func(m Machine) string {
 			return check(m.Pgid == 100 && m.OwnGroup == 500, "daemon's own group recorded")
 		}},
-		{awaiting(), daemon(500, 500), t0, Up, "unwatchpid status notify:U", func(m Machine) string {
+		{awaiting(), daemon(500, 500), t0, Up, "unwatchpid status notify:U event:ready", func(m Machine) string {
 			return check(m.Pgid == 500 && m.OwnGroup == 0, "a daemon leading its group: one group")
 		}},
 		{ownUp(), ctl('d'), t0, Up, fmt.Sprintf("kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 status", sigterm, sigterm), nil},
 		{ownUp(), ctl('r'), t0, Up, fmt.Sprintf("kill:-500/%d kill:-100/%d", sigterm, sigterm), nil},
 		{ownUp(), ctl('h'), t0, Up, "kill:500/1", nil},
 		{ownUp(), exit(500, 0), t0, Finishing,
-			fmt.Sprintf("tally closenotify kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 watchgroup finish:0,0", sigterm, sigterm), func(m Machine) string {
+			fmt.Sprintf("event:exit tally closenotify kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 watchgroup finish:0,0", sigterm, sigterm), func(m Machine) string {
 				return check(m.OwnGroup == 500 && m.Pgid == 100, "both groups drain")
 			}},
 		{with(ownUp(), func(m *Machine) { m.KillAt = t0 }), ev(EvTimeout), t0, Up, "kill:-500/9 kill:-100/9", nil},
 		{with(ownUp(), func(m *Machine) { m.CheckPid, m.CheckKillAt = 600, t0 }), ev(EvTimeout), t0, Up, "kill:-600/9", nil},
-		{with(fin(0, true), func(m *Machine) { m.OwnGroup, m.Cfg = 500, forking() }), ev(EvGroupEmpty), t0, Down, "status notify:D", func(m Machine) string {
+		{with(fin(0, true), func(m *Machine) { m.OwnGroup, m.Cfg = 500, forking() }), ev(EvGroupEmpty), t0, Down, "status notify:D event:restart/1s", func(m Machine) string {
 			return check(m.OwnGroup == 0 && m.Pgid == 0, "down: no group")
 		}},
 		{with(down(true), func(m *Machine) { m.OwnGroup = 500 }), ctl('u'), t0, Starting, "spawn", func(m Machine) string {

@@ -9,7 +9,7 @@ type Happening uint8
 const (
 	HapStart     Happening = iota // a run was spawned (Pid)
 	HapReady                      // the run signalled readiness
-	HapExit                       // the run died (Wstat; Unknown in Msg "unknown" for an adopted run)
+	HapExit                       // the run died (Wstat; Msg "unknown" for an adopted run, "no daemon" for a forking launch that found none)
 	HapRestart                    // a respawn follows a death (After: its delay)
 	HapBackoff                    // the restart policy delays the respawn (After: the delay; Msg: why)
 	HapGiveUp                     // the restart policy stopped respawning (Msg: why)
