@@ -25,6 +25,7 @@ const (
 	tmLogRetry                      // e: call its in-process logger again
 	tmRescan                        // the scanner: periodic or retried rescan
 	tmSdResume                      // svc: read its flooded sd_notify socket again
+	tmInit                          // gosv init's one deadline (Config.Init)
 )
 
 // timer is one deadline. The zero value is not armed.

@@ -30,6 +30,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newOpenRCCmd),
 	sub(newLogCmd), sub(newLogsCmd),
 	sub(newFdholderCmd),
+	sub(newInitCmd),
 }
 
 // sub adapts newXCmd(env, runF) to the commands list: runF nil means "run
