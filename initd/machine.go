@@ -71,16 +71,16 @@ type Config struct {
 type EventKind uint8
 
 const (
-	EvStage1Exit   EventKind = iota // stage 1 ended: Code (0 = success)
-	EvStarted                       // the scanner took the scan directory
-	EvMainExit                      // the main command ended: Code (or 128+signal)
-	EvMainFailed                    // the main command could not be started: Code (126, 127)
-	EvSignal                        // PID 1 received Sig
-	EvLetter                        // an exit letter (t, i, q, b) reached .s6-svscan/control
-	EvScannerDone                   // the scanner's loop ended: no service is left
-	EvStage3Exit                    // stage 3 ended: Code
-	EvNoChildren                    // wait4 answered ECHILD: no process is left
-	EvTimeout                       // the machine's Deadline passed
+	EvStage1Exit  EventKind = iota // stage 1 ended: Code (0 = success)
+	EvStarted                      // the scanner took the scan directory
+	EvMainExit                     // the main command ended: Code (or 128+signal)
+	EvMainFailed                   // the main command could not be started: Code (126, 127)
+	EvSignal                       // PID 1 received Sig
+	EvLetter                       // an exit letter (t, i, q, b) reached .s6-svscan/control
+	EvScannerDone                  // the scanner's loop ended: no service is left
+	EvStage3Exit                   // stage 3 ended: Code
+	EvNoChildren                   // wait4 answered ECHILD: no process is left
+	EvTimeout                      // the machine's Deadline passed
 )
 
 // Event is one input of Step.
@@ -157,6 +157,9 @@ func (s *stepper) say(format string, args ...any) {
 
 func (s *stepper) step(e Event) {
 	m := &s.m
+	if m.State == Done {
+		return // the end is being carried out
+	}
 	switch e.Kind {
 	case EvSignal, EvLetter:
 		s.request(e)

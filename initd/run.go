@@ -99,14 +99,24 @@ func Run(o Options) (int, error) {
 	for r.m.State != Done {
 		r.waitOutside()
 	}
-	if r.m.How != Exit {
-		r.say("%s", r.m.How)
-		r.sys.Sync()
-		if err := r.sys.Reboot(rebootCmd(r.m.How)); err != nil {
-			return r.m.Code, fmt.Errorf("unable to %s: %w", r.m.How, err)
-		}
+	if err := r.end(); err != nil {
+		return r.m.Code, err
 	}
 	return r.m.Code, fatal
+}
+
+// end carries out the machine's How: nothing to do for an exit, else
+// sync and reboot(2), which returns only when it failed.
+func (r *runner) end() error {
+	if r.m.How == Exit {
+		return nil
+	}
+	r.say("%s", r.m.How)
+	r.sys.Sync()
+	if err := r.sys.Reboot(rebootCmd(r.m.How)); err != nil {
+		return fmt.Errorf("unable to %s: %w", r.m.How, err)
+	}
+	return nil
 }
 
 // runner executes the machine's actions. Outside the scanner's loop it
