@@ -133,7 +133,7 @@ type runner struct {
 	inLoop   bool
 	ctl      scan.Ctl
 	exits    []reap.Exit
-	orphans  int // reaped orphans (tests read the count in the end message)
+	orphans  int // orphans reaped: their exits reach no one else
 }
 
 func (r *runner) say(format string, args ...any) {
@@ -290,6 +290,9 @@ func (r *runner) reaped(e reap.Exit) {
 		r.feed(Event{Kind: EvMainExit, Code: reap.ExitCode(e.Status)})
 	default:
 		r.orphans++
+		if r.inLoop {
+			r.ctl.Trace("orphan", e.Pid)
+		}
 	}
 }
 

@@ -103,3 +103,11 @@ func (l *loop) initSignals(sigs []os.Signal) []os.Signal {
 // ChildEnv is the environment the loop gives its children, for those PID
 // 1 starts outside the loop (stages 1 and 3).
 func ChildEnv() []string { return childEnv() }
+
+// Trace writes one GOSV_TRACE line "ev=EV pid=P t=UNIXNANOS", if tracing
+// is on (the tests count reaped orphans with it).
+func (c Ctl) Trace(ev string, pid int) {
+	if c.l.trace >= 0 {
+		c.l.traceEvent(ev, pid, time.Now())
+	}
+}
