@@ -308,6 +308,10 @@ func (r *runner) Started(c scan.Ctl) {
 			r.feed(Event{Kind: EvSignal, Sig: sig})
 		}
 	}
+	// NOTE: a child that died before the loop subscribed to SIGCHLD
+	// (an orphan of stage 1, or of anything in the namespace) raised it
+	// here only: reap once now, or it would wait for the next death.
+	c.Reap()
 	r.feed(Event{Kind: EvStarted})
 }
 

@@ -74,6 +74,9 @@ func (c Ctl) KillGroups(sig unix.Signal) int {
 	return n
 }
 
+// Reap reaps every dead child now, as a SIGCHLD would.
+func (c Ctl) Reap() { c.l.reapAll() }
+
 // Abandon ends the loop now, whatever the services are doing: the
 // last resort of a shutdown whose deadline passed.
 func (c Ctl) Abandon() { c.l.done = true }
