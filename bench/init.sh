@@ -10,9 +10,10 @@
 #             its /etc/runit/3 is `sv force-stop` then `sv exit` of every
 #             service, as distributions' is)
 #   orphans   ORPHANS (10000) children made in a burst by a process that
-#             exits at once (tests/cmd/svhelper orphans): the zombies left
-#             in the namespace once the maker exited, and how long PID 1
-#             took until none was left (bounded at 60 s)
+#             exits at once (tests/cmd/svhelper orphans): the zombies in
+#             the namespace right after the maker exited, the time until a
+#             count found none (bounded at 60 s; a count walks /proc, so
+#             this is at least one walk), and the zombies left at the end
 #   memory    PSS (smaps_rollup) of every process of the namespace that is
 #             not a service, with MEMSERVICES (10) services: gosv init;
 #             tini + supervisord; s6-svscan + one s6-supervise per service
@@ -277,7 +278,7 @@ done
 	END {
 		printf "## shutdown: SIGTERM (runit: SIGCONT with stopit) to exit of PID 1, %d services\n\n| PID 1 | runs | median ms | all ms |\n|---|---|---|---|\n", count
 		for (i = 1; i <= nso; i++) { k = sord[i]; all = ""; delete a; for (j = 1; j <= ns[k]; j++) { a[j] = s[k, j]; all = all sprintf(" %.0f", s[k, j]) }; printf "| %s | %d | %.0f |%s |\n", k, ns[k], median(a, ns[k]), all }
-		printf "\n## orphans: %d orphan exits in a burst\n\n| PID 1 | zombies when the maker exited | ms until none left | zombies left at the end (60 s bound) |\n|---|---|---|---|\n", orphans
+		printf "\n## orphans: %d orphan exits in a burst\n\n| PID 1 | zombies right after the maker exited | ms until a count found none (one count is a walk of /proc) | zombies left at the end (60 s bound) |\n|---|---|---|---|\n", orphans
 		for (i = 1; i <= noo; i++) { k = oord[i]; all = ""; for (j = 1; j <= no[k]; j++) all = all " " ot[k, j]; printf "| %s |%s |%s |%s |\n", k, o0[k], all, o1[k] }
 		printf "\n## memory: PSS of the supervision tree (every process but the services), %d services\n\n| PID 1 and tree | processes | median KiB | all KiB |\n|---|---|---|---|\n", mem
 		for (i = 1; i <= nmo; i++) { k = mord[i]; all = ""; delete a; for (j = 1; j <= nm[k]; j++) { a[j] = m[k, j]; all = all " " m[k, j] }; printf "| %s | %d | %.0f |%s |\n", k, mp[k], median(a, nm[k]), all }
