@@ -343,3 +343,39 @@ func waitLines(t *testing.T, file, substr string, n int, d time.Duration) {
 		unix.Read(ino, buf)
 	}
 }
+
+// TestInitAdopts: stage 2 adopts what a previous scanner left running,
+// as gosv svscan does. Stage 1 starts `gosv svscan` on the scan
+// directory, waits for the service and its logger, and SIGKILLs it: the
+// service and the logger, orphaned, become PID 1's children, and gosv
+// init's scanner must take them over, starting neither a second time,
+// and the logger must still get the service's lines.
+func TestInitAdopts(t *testing.T) {
+	p := prepare(t)
+	gosv := filepath.Join(suite.repoRoot, "bin", "gosv")
+	// The service writes a line per SIGHUP (the test's way to make it talk).
+	p.script(t, "sv/svc/run", "echo $$ >>./pids\ntrap 'echo hup' HUP\necho started\nwhile :; do sleep 1 & wait; done")
+	p.script(t, "sv/svc/log/run", "echo $$ >>../logpids\nexec cat >>"+p.path("logged"))
+	// The first scanner's readiness line (-d) comes through a fifo.
+	s1 := p.script(t, "1", "set -e\nmkfifo "+p.path("fifo")+"\n"+gosv+" svscan -d 3 "+p.path("sv")+" 3>"+p.path("fifo")+" &\nscanner=$!\n"+
+		"read ready <"+p.path("fifo")+"\n"+
+		gosv+" svwait -u -t "+initTimeoutMs+" "+p.path("sv/svc")+" "+p.path("sv/svc/log")+"\n"+
+		"kill -KILL $scanner\nwait $scanner || :\n"+p.mark("stage1"))
+	n := newInitNS(t, p, false, "-1", s1, p.path("sv"))
+	n.waitReady(t)
+	n.MustRun(t, gosv, "svwait", "-u", "-t", initTimeoutMs, p.path("sv/svc"), p.path("sv/svc/log"))
+	n.MustRun(t, gosv, "svc", "-h", p.path("sv/svc"))
+	waitLines(t, p.path("logged"), "hup", 1, initWait)
+	pids := strings.Fields(readFile(p.path("sv/svc/pids")))
+	logpids := strings.Fields(readFile(p.path("sv/svc/logpids")))
+	if len(pids) != 1 || len(logpids) != 1 {
+		t.Fatalf("service started %d times, logger %d times, want once each (adopted); log:\n%s", len(pids), len(logpids), n.log())
+	}
+	if got := strings.Join(p.marks(), " "); got != "stage1" {
+		t.Fatalf("marks %q", got)
+	}
+	n.signal(t, unix.SIGTERM)
+	if code := n.waitExit(t); code != 0 {
+		t.Fatalf("exit %d; log:\n%s", code, n.log())
+	}
+}
