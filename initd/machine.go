@@ -178,6 +178,9 @@ func (s *stepper) step(e Event) {
 		return
 	case EvScannerDone:
 		m.Scanning = false
+		if e.Code != 0 {
+			m.Code = e.Code // the scanner's setup failed
+		}
 		s.shutdown(Poweroff, unix.SIGTERM, 't', true)
 		s.advance()
 		return

@@ -140,6 +140,11 @@ func TestStepScenarios(t *testing.T) {
 				step{ev: sig(unix.SIGTERM), state: Stopping, acts: []ActKind{ActStopScanner}, check: wantHow(Reboot)},
 				step{ev: letter('q'), state: Stopping, check: wantHow(Reboot)},
 			)},
+		{"the scanner's setup failed: 111, stage 3, no main command", Config{Kill: kill, Main: true, Stage3: true},
+			[]step{
+				{ev: code(EvStage1Exit, 0), state: Stage2},
+				{ev: code(EvScannerDone, CodeSetupErr), state: Stage3, acts: []ActKind{ActRunStage3}, check: wantCode(CodeSetupErr)},
+			}},
 		{"main command that cannot start: its code, services stopped", Config{Kill: kill, Main: true},
 			append(up(true),
 				step{ev: code(EvMainFailed, 127), state: Stopping, acts: []ActKind{ActStopScanner}, check: wantCode(127)},

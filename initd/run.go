@@ -83,9 +83,9 @@ func Run(o Options) (int, error) {
 	if r.m.State == Stage2 {
 		err := scan.Run(scan.Config{Prog: o.Prog, ScanDir: o.ScanDir, NotifyFd: o.NotifyFd, Stderr: o.Stderr, Init: r})
 		r.inLoop = false
+		done := Event{Kind: EvScannerDone}
 		if err != nil {
-			fatal = err
-			r.m.Code = CodeSetupErr
+			fatal, done.Code = err, CodeSetupErr
 			if o.NotifyFd >= 0 {
 				unix.Close(o.NotifyFd)
 			}
@@ -94,7 +94,7 @@ func Run(o Options) (int, error) {
 		for len(r.sigc) > 0 {
 			<-r.sigc
 		}
-		r.feed(Event{Kind: EvScannerDone})
+		r.feed(done)
 	}
 	for r.m.State != Done {
 		r.waitOutside()
