@@ -284,8 +284,13 @@ func TestInitReadOnlyRoot(t *testing.T) {
 // inside the namespace: none may end PID 1 (kernel rule: PID 1 gets only
 // the signals it handles, and gosv handles them all).
 func TestInitLetters(t *testing.T) {
-	for _, l := range []string{"-t", "-i", "-q"} {
+	for _, l := range []string{"-t", "-i", "-q", "s6:-i"} {
 		t.Run(l, func(t *testing.T) {
+			ctl := []string{filepath.Join(suite.repoRoot, "bin", "gosv"), "svscanctl"}
+			if s6l, ok := strings.CutPrefix(l, "s6:"); ok {
+				requireTools(t, envRequireS6, "s6-svscanctl")
+				ctl, l = []string{"s6-svscanctl"}, s6l
+			}
 			p := prepare(t)
 			p.script(t, "sv/svc/run", "exec sleep 1000")
 			n := newInitNS(t, p, false, p.path("sv"))
@@ -301,8 +306,8 @@ func TestInitLetters(t *testing.T) {
 				sigs = append(sigs, strconv.Itoa(int(s)))
 			}
 			n.MustRun(t, "sh", "-c", "for s in "+strings.Join(sigs, " ")+"; do kill -$s 1; done")
-			n.MustRun(t, gosv, "svscanctl", "-b", p.path("sv"))
-			n.MustRun(t, gosv, "svscanctl", l, p.path("sv"))
+			n.MustRun(t, append(ctl, "-b", p.path("sv"))...)
+			n.MustRun(t, append(ctl, l, p.path("sv"))...)
 			if code := n.waitExit(t); code != 0 {
 				t.Fatalf("exit %d, want 0; log:\n%s", code, n.log())
 			}
