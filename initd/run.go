@@ -302,10 +302,17 @@ func (r *runner) Signals() []os.Signal { return caughtSignals() }
 
 func (r *runner) Started(c scan.Ctl) {
 	r.ctl, r.inLoop = c, true
-	// Signals that came between stage 1 and the loop's subscription.
+	// Shutdown requests that came before the loop subscribed reached
+	// only this channel; those that came after reached both, and the
+	// loop handles them again (a second request changes nothing). They
+	// are applied after the main command started, which then gets its
+	// signal as it would a moment later. Other signals from before it
+	// existed are not forwarded to it.
+	var stops []Event
 	for len(r.sigc) > 0 {
-		if sig := (<-r.sigc).(syscall.Signal); sig != unix.SIGCHLD && sig != unix.SIGPIPE {
-			r.feed(Event{Kind: EvSignal, Sig: sig})
+		e := Event{Kind: EvSignal, Sig: (<-r.sigc).(syscall.Signal)}
+		if _, _, _, ok := shutdownOf(e, r.m.Cfg.Machine); ok {
+			stops = append(stops, e)
 		}
 	}
 	// NOTE: a child that died before the loop subscribed to SIGCHLD
@@ -313,6 +320,9 @@ func (r *runner) Started(c scan.Ctl) {
 	// here only: reap once now, or it would wait for the next death.
 	c.Reap()
 	r.feed(Event{Kind: EvStarted})
+	for _, e := range stops {
+		r.feed(e)
+	}
 }
 
 func (r *runner) Signal(c scan.Ctl, sig unix.Signal) bool {

@@ -384,3 +384,35 @@ func TestInitAdopts(t *testing.T) {
 		t.Fatalf("exit %d; log:\n%s", code, n.log())
 	}
 }
+
+// TestInitSignalsToMain: SIGTERM, SIGINT and SIGPWR start stage 3 and
+// reach the main command as SIGTERM, SIGINT and SIGTERM; another signal
+// (SIGHUP, SIGUSR1) is forwarded to it as tini does. The main command
+// (sleep) dies of what it got, and that is the exit code.
+func TestInitSignalsToMain(t *testing.T) {
+	for _, tt := range []struct {
+		sig  unix.Signal
+		code int
+	}{
+		{unix.SIGTERM, 128 + int(unix.SIGTERM)},
+		{unix.SIGINT, 128 + int(unix.SIGINT)},
+		{unix.SIGPWR, 128 + int(unix.SIGTERM)},
+		{unix.SIGHUP, 128 + int(unix.SIGHUP)},
+		{unix.SIGUSR1, 128 + int(unix.SIGUSR1)},
+	} {
+		t.Run(unix.SignalName(tt.sig), func(t *testing.T) {
+			p := prepare(t)
+			if err := os.MkdirAll(p.path("sv"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// NOTE: sleep, not a shell: a non-interactive shell's
+			// background jobs ignore SIGINT.
+			n := newInitNS(t, p, false, p.path("sv"), "--", "sleep", "1000")
+			n.waitReady(t)
+			n.signal(t, tt.sig)
+			if code := n.waitExit(t); code != tt.code {
+				t.Fatalf("exit %d, want %d; log:\n%s", code, tt.code, n.log())
+			}
+		})
+	}
+}
