@@ -31,6 +31,7 @@ type Config struct {
 	// loopback), keep the node_exporter textfile MetricsTextfile.
 	MetricsListen   string
 	MetricsTextfile string
+	Init            Init // gosv init: PID 1's side of the loop (init.go); nil otherwise
 }
 
 // fdKind says what an fd registered in the epoll set is.
@@ -117,6 +118,8 @@ type loop struct {
 	// (bench/cmd/latency reads them). -1 when off.
 	trace    int
 	reapedAt time.Time
+
+	initTimer timer // Config.Init's deadline
 }
 
 // Run supervises until told to exit. Setup errors are returned (fatal);
@@ -146,8 +149,17 @@ func Run(cfg Config) error {
 		unix.Write(cfg.NotifyFd, []byte("\n"))
 		unix.Close(cfg.NotifyFd)
 	}
+	if cfg.Init != nil {
+		l.initTimer.kind = tmInit
+		cfg.Init.Started(Ctl{l})
+	}
 	l.run()
 	l.killHooks() // events.go
+	if cfg.Init != nil && l.sc != nil {
+		// PID 1 goes on with its stage 3: .s6-svscan/finish is not executed.
+		l.sc.closeHolder()
+		return nil
+	}
 	if l.sc != nil {
 		return l.sc.finish()
 	}
@@ -173,7 +185,7 @@ func (l *loop) setup() error {
 	// NOTE: subscribe to SIGCHLD before the first spawn, or an early
 	// death could go unnoticed until the next wakeup (runc #5208).
 	sigc := make(chan os.Signal, 64)
-	signal.Notify(sigc, handledSignals...)
+	signal.Notify(sigc, l.initSignals(handledSignals)...)
 	go l.forwardSignals(sigc)
 	if err := reap.SetSubreaper(); err != nil {
 		return os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
@@ -327,6 +339,8 @@ func (l *loop) fire(t *timer, now time.Time) {
 		l.resumeSdNotify(t.svc)
 	case tmHook:
 		l.hookTimeout(t.svc)
+	case tmInit:
+		l.cfg.Init.Timer(Ctl{l}, now)
 	}
 }
 
@@ -352,6 +366,9 @@ func (l *loop) reapAll() {
 		}
 		s, ok := l.byPid[e.Pid]
 		if !ok {
+			if l.cfg.Init != nil {
+				l.cfg.Init.Reaped(Ctl{l}, e)
+			}
 			continue
 		}
 		delete(l.byPid, e.Pid)
@@ -406,6 +423,9 @@ func (l *loop) handleSignals(set uint64) {
 	for sig := unix.Signal(1); sig < 64; sig++ {
 		if set&(1<<uint(sig)) == 0 || sig == unix.SIGCHLD || sig == unix.SIGPIPE {
 			continue // SIGCHLD: reaped in run
+		}
+		if l.cfg.Init != nil && l.cfg.Init.Signal(Ctl{l}, sig) {
+			continue
 		}
 		if l.sc != nil {
 			l.sc.signal(sig)

@@ -398,6 +398,9 @@ func (sc *scanner) command(c byte) {
 	case 'N':
 		sc.killInactive(true)
 	case 't', 'i', 'q', 'b':
+		if sc.l.cfg.Init != nil && sc.l.cfg.Init.Letter(Ctl{sc.l}, c) {
+			return
+		}
 		sc.exit(c)
 	case '\n':
 		// echo a >control adds a newline: not worth a warning.

@@ -26,6 +26,7 @@ const (
 	tmRescan                        // the scanner: periodic or retried rescan
 	tmSdResume                      // svc: read its flooded sd_notify socket again
 	tmHook                          // svc: its event hook ran too long (events.go)
+	tmInit                          // gosv init's one deadline (Config.Init)
 )
 
 // timer is one deadline. The zero value is not armed.

@@ -3,6 +3,7 @@
 package tests
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -121,8 +122,18 @@ func promtoolCheck(t *testing.T, text string) {
 	}
 }
 
-// waitLines waits (inotify on its directory) until path has n lines.
+// waitLines waits until path has n lines.
 func waitLines(t *testing.T, path string, n int) []string {
+	t.Helper()
+	split := func(b []byte) []string { return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") }
+	b := waitFileFor(t, path, eventTimeout, func(b []byte) bool { return len(b) > 0 && len(split(b)) >= n },
+		fmt.Sprintf("%d lines", n))
+	return split(b)
+}
+
+// waitFileFor waits (inotify on its directory) until ok(path's content),
+// and returns that content; past d it fails, saying what it wanted.
+func waitFileFor(t *testing.T, path string, d time.Duration, ok func([]byte) bool, want string) []byte {
 	t.Helper()
 	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC)
 	if err != nil {
@@ -132,16 +143,16 @@ func waitLines(t *testing.T, path string, n int) []string {
 	if _, err := unix.InotifyAddWatch(ino, filepath.Dir(path), unix.IN_MODIFY|unix.IN_CREATE); err != nil {
 		t.Fatal(err)
 	}
-	end := time.Now().Add(eventTimeout)
+	end := time.Now().Add(d)
 	buf := make([]byte, 4096)
 	for {
 		b, _ := os.ReadFile(path)
-		if lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"); len(b) > 0 && len(lines) >= n {
-			return lines
+		if ok(b) {
+			return b
 		}
 		left := time.Until(end)
 		if left <= 0 {
-			t.Fatalf("%s: want %d lines, have:\n%s", path, n, b)
+			t.Fatalf("%s: want %s within %v, have:\n%s", path, want, d, b)
 		}
 		fds := []unix.PollFd{{Fd: int32(ino), Events: unix.POLLIN}}
 		if k, _ := unix.Poll(fds, int(left/time.Millisecond)+1); k > 0 {

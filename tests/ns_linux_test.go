@@ -48,6 +48,10 @@ type NS struct {
 	init *exec.Cmd // testinit, the namespace's PID 1 (host pid in init.Process.Pid)
 	bg   []*Proc   // background commands, waited for at teardown
 	env  []string
+	// pid1Done is closed when PID 1 exited, for a namespace whose PID 1
+	// is a program under test (NewInitNS); nil otherwise.
+	pid1Done  chan struct{}
+	pid1State *os.ProcessState
 }
 
 // Result is the outcome of NS.Run.
@@ -64,6 +68,14 @@ func (r Result) String() string {
 // the check that no zombie is left, SIGKILL of PID 1 and the removal of Dir.
 func NewNS(t testing.TB) *NS {
 	t.Helper()
+	return newNS(t, nil, nil)
+}
+
+// newNS starts a namespace with extra testinit arguments (-ro-root,
+// -exec ...); with -exec, ready receives what PID 1 writes on fd 3
+// after testinit's own "ready" line.
+func newNS(t testing.TB, extra []string, ready chan<- string) *NS {
+	t.Helper()
 	requireRoot(t)
 	dir := t.TempDir()
 	n := &NS{t: t, Dir: dir, env: suiteEnv()}
@@ -76,11 +88,17 @@ func NewNS(t testing.TB) *NS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pr.Close()
+	keepPr := false
+	defer func() {
+		if !keepPr {
+			pr.Close()
+		}
+	}()
 	args := []string{"-overlay-base", filepath.Join(dir, "overlay"), "-keep", suite.workDir, "-keep", dir}
 	if under(suite.repoRoot, "/tmp", "/run") {
 		args = append(args, "-keep", suite.repoRoot)
 	}
+	args = append(args, extra...)
 	cmd := exec.Command(suite.testinit, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{pw}
@@ -100,10 +118,31 @@ func NewNS(t testing.TB) *NS {
 		t.Fatalf("start testinit: %v", err)
 	}
 	n.init = cmd
+	if ready != nil {
+		n.pid1Done = make(chan struct{})
+		go func() {
+			// The only waiter of PID 1.
+			cmd.Wait()
+			n.pid1State = cmd.ProcessState
+			close(n.pid1Done)
+		}()
+	}
 	t.Cleanup(n.close)
-	line, err := readLine(pr, nsReadyTimeout)
+	br := bufio.NewReader(pr)
+	line, err := readLineFrom(pr, br, nsReadyTimeout)
 	if err != nil || line != "ready" {
 		t.Fatalf("namespace setup failed: %q %v (testinit log: %s)", line, err, readFile(logf.Name()))
+	}
+	if ready != nil {
+		keepPr = true
+		go func() {
+			defer pr.Close()
+			line, err := readLineFrom(pr, br, time.Hour)
+			if err != nil {
+				line = "error: " + err.Error()
+			}
+			ready <- line
+		}()
 	}
 	return n
 }
@@ -245,15 +284,28 @@ func (p *Proc) Exited() bool {
 
 func (n *NS) close() {
 	t := n.t
-	if !t.Failed() {
+	if n.pid1Done != nil {
+		select {
+		case <-n.pid1Done:
+			n.pid1Done = nil // the namespace is gone with its PID 1
+		default:
+		}
+	}
+	switch {
+	case n.pid1Done == nil && n.pid1State != nil:
+	case !t.Failed():
 		checkNoZombies(t, n)
-	} else {
+	default:
 		t.Logf("namespace processes at failure:\n%s", n.psTree())
 	}
 	// Killing PID 1 of a PID namespace makes the kernel SIGKILL every
 	// other process in it.
 	n.init.Process.Kill()
-	n.init.Wait()
+	if n.pid1Done != nil {
+		<-n.pid1Done
+	} else if n.pid1State == nil {
+		n.init.Wait()
+	}
 	for _, p := range n.bg {
 		select {
 		case <-p.done:
@@ -469,10 +521,15 @@ func testContext(t testing.TB) (context.Context, context.CancelFunc) {
 
 // readLine reads one line from r (a pipe) within d.
 func readLine(r *os.File, d time.Duration) (string, error) {
+	return readLineFrom(r, bufio.NewReader(r), d)
+}
+
+// readLineFrom reads one line from br, which buffers r, within d.
+func readLineFrom(r *os.File, br *bufio.Reader, d time.Duration) (string, error) {
 	if err := r.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return "", err
 	}
-	line, err := bufio.NewReader(r).ReadString('\n')
+	line, err := br.ReadString('\n')
 	if err != nil && line == "" {
 		return "", err
 	}

@@ -31,6 +31,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newLogCmd), sub(newLogsCmd),
 	sub(newEventsCmd), sub(newMetricsCmd),
 	sub(newFdholderCmd),
+	sub(newInitCmd),
 }
 
 // sub adapts newXCmd(env, runF) to the commands list: runF nil means "run

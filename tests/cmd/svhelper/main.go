@@ -23,6 +23,9 @@
 //	                 (same process group), write "\n" to FD once they are
 //	                 started, then pause; only SIGKILL ends it
 //	exit N           exit with status N at once
+//	orphans N        start N children (/bin/true) in a burst, never wait
+//	                 for them, print how many were started, and exit: they
+//	                 become orphans (or orphaned zombies) of the reaper
 //	talk N FD GATE   with -record FILE: write N lines "run K line J" (K: the
 //	                 number of starts recorded in FILE, J: 1..N) to stdout,
 //	                 one write each, notify readiness on FD, then wait for
@@ -39,6 +42,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,6 +94,12 @@ func run(args []string) error {
 			return err
 		}
 		return forker(n, fd)
+	case mode == "orphans" && len(rest) == 1:
+		n, err := strconv.Atoi(rest[0])
+		if err != nil {
+			return err
+		}
+		return orphans(n)
 	case mode == "forker-child" && len(rest) == 0:
 		ignoreTerm()
 		pause()
@@ -200,6 +210,19 @@ func forker(n, fd int) error {
 		return err
 	}
 	pause()
+	return nil
+}
+
+// orphans is the orphans mode: see the package comment.
+func orphans(n int) error {
+	attr := &syscall.ProcAttr{}
+	for i := 0; i < n; i++ {
+		// NOTE: never waited for: whoever inherits them must reap them.
+		if _, err := syscall.ForkExec("/bin/true", []string{"true"}, attr); err != nil {
+			return fmt.Errorf("after %d children: %w", i, err)
+		}
+	}
+	fmt.Println(n)
 	return nil
 }
 

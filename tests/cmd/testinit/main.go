@@ -4,7 +4,7 @@
 //
 // Usage (started by tests/ns_linux_test.go, never by hand):
 //
-//	testinit -overlay-base DIR [-keep PATH]...
+//	testinit -overlay-base DIR [-keep PATH]... [-ro-root] [-exec PROG [ARG...]]
 //
 // The test starts it with CLONE_NEWNS|CLONE_NEWPID and an inherited pipe as
 // fd 3. testinit then:
@@ -19,6 +19,12 @@
 //   - binds every -keep PATH back at the same path (they would otherwise be
 //     hidden by the tmpfs mounts: the test's work directory lives in /tmp);
 //   - writes "ready\n" to fd 3 and closes it.
+//
+// With -ro-root, every mount but /run, /tmp and the kept paths is made
+// read-only (recursively) before those are mounted: a read-only root
+// as containers run with. With -exec, testinit then executes PROG in its
+// place, still PID 1, with fd 3 left open after the "ready" line (`gosv
+// init -d 3` writes its own readiness there): the test's PID 1 is PROG.
 //
 // Any setup failure is written to fd 3 as "error: ...\n" and testinit exits
 // 1. After setup it never exits on its own: the test tears the namespace
@@ -41,8 +47,21 @@ var overlaid = []string{"/etc", "/usr", "/var"}
 
 func main() {
 	ready := os.NewFile(3, "ready")
-	if err := setup(os.Args[1:]); err != nil {
+	args, prog := os.Args[1:], []string(nil)
+	for i, a := range args {
+		if a == "-exec" {
+			args, prog = args[:i], args[i+1:]
+			break
+		}
+	}
+	if err := setup(args); err != nil {
 		fmt.Fprintf(ready, "error: %v\n", err)
+		os.Exit(1)
+	}
+	if len(prog) > 0 {
+		fmt.Fprintln(ready, "ready")
+		err := unix.Exec(prog[0], prog, os.Environ())
+		fmt.Fprintf(ready, "error: exec %s: %v\n", prog[0], err)
 		os.Exit(1)
 	}
 	// Subscribe before signalling readiness: a command started by the test
@@ -81,8 +100,11 @@ func reap() {
 func setup(args []string) error {
 	var base string
 	var keep []string
+	roRoot := false
 	for i := 0; i < len(args); i++ {
 		switch {
+		case args[i] == "-ro-root":
+			roRoot = true
 		case args[i] == "-overlay-base" && i+1 < len(args):
 			i++
 			base = args[i]
@@ -90,7 +112,7 @@ func setup(args []string) error {
 			i++
 			keep = append(keep, args[i])
 		default:
-			return fmt.Errorf("usage: testinit -overlay-base DIR [-keep PATH]...")
+			return fmt.Errorf("usage: testinit -overlay-base DIR [-keep PATH]... [-ro-root] [-exec PROG [ARG...]]")
 		}
 	}
 	if base == "" || os.Getpid() != 1 {
@@ -115,6 +137,12 @@ func setup(args []string) error {
 	if err != nil {
 		return err
 	}
+	if roRoot {
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(-1, "/", unix.AT_RECURSIVE, &attr); err != nil {
+			return &os.PathError{Op: "mount_setattr MOUNT_ATTR_RDONLY", Path: "/", Err: err}
+		}
+	}
 	if err := mount("tmpfs", "/run", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return err
 	}
@@ -134,6 +162,13 @@ func setup(args []string) error {
 		src := fmt.Sprintf("/proc/self/fd/%d", keepFds[i])
 		if err := mount(src, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return err
+		}
+		if roRoot {
+			// A bind mount copies its source's flags: writable again.
+			attr := unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}
+			if err := unix.MountSetattr(-1, p, unix.AT_RECURSIVE, &attr); err != nil {
+				return &os.PathError{Op: "mount_setattr", Path: p, Err: err}
+			}
 		}
 		unix.Close(keepFds[i])
 	}
