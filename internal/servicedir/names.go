@@ -89,6 +89,8 @@ var fileNames = []string{
 	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
 	PidfileFile, TimeoutPidfileFile, LaunchErrorPath, LaunchRecordPath,
 	PolicyStatePath, HealthStatePath,
+	HealthCheckFile, HealthUnhealthyFile, HealthTimerFile, HealthDelayFile, HealthTimeoutFile,
+	HealthRetriesFile, HealthGraceFile,
 }
 
 // Sizes of the binary files (PROTOCOL.md §4, §5, §7).
