@@ -76,6 +76,7 @@ type service struct {
 	tallyAt    time.Time
 	retried    bool        // a spawn failed with ./run executable: retried at once already
 	launch     launchState // forking mode (pidfile): the current launch
+	health     *healthRun  // health checks (health.go); nil until the first
 
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
 	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
@@ -370,6 +371,9 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActEvent:
 		// The events log and hooks (issue 11) record these; until then
 		// nothing consumes them.
+	case supervise.ActHealthCheck, supervise.ActHealthCancel, supervise.ActHealthState,
+		supervise.ActUnhealthy, supervise.ActHookCancel:
+		l.healthAction(s, a)
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
 	}
@@ -752,6 +756,7 @@ func (l *loop) exitService(s *service, leave bool) {
 	l.closeNotifySocket(s)
 	l.stopDraining(s)
 	l.unwatchPidfile(s)
+	l.dropHealth(s)
 	s.ctl, s.notify, s.pidfd, s.checkFd = -1, -1, -1, -1
 	if s.wd >= 0 {
 		delete(l.wds, s.wd)
