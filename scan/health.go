@@ -223,6 +223,11 @@ func (l *loop) healthState(s *service, h *healthRun, st servicedir.HealthState) 
 	if st.Health == servicedir.HealthUnknown {
 		c, _, err := servicedir.ReadHealthCheck(s.dir)
 		h.check, h.bad = c, err != nil
+		if !h.written.At.IsZero() {
+			// The last run's result stays until this run's first one:
+			// it says why the service was restarted.
+			return
+		}
 	}
 	st.Check = h.check.String()
 	w := h.written
