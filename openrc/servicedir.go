@@ -38,6 +38,8 @@ var generated = []string{
 	servicedir.NotificationSocketFile, servicedir.TimeoutKillFile, servicedir.TimeoutFinishFile,
 	servicedir.DownSignalFile, servicedir.MaxDeathTallyFile, servicedir.LogScriptFile, servicedir.LogRunPath,
 	servicedir.PidfileFile, servicedir.TimeoutPidfileFile,
+	servicedir.HealthCheckFile, servicedir.HealthUnhealthyFile, servicedir.HealthTimerFile, servicedir.HealthDelayFile,
+	servicedir.HealthTimeoutFile, servicedir.HealthGraceFile, servicedir.HealthRetriesFile,
 }
 
 // ExecConfig is what the generated run's exec helper applies before it
@@ -231,6 +233,7 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 	if n := min(sp.Respawn.Max+1, 4096); n > minDeathTally {
 		f[servicedir.MaxDeathTallyFile] = strconv.Itoa(n) + "\n"
 	}
+	sp.Health.files(f)
 	if lg := sp.Logger; lg != nil {
 		if lg.Auto {
 			f[servicedir.LogScriptFile] = lg.Script + " " + lg.Dir + "\n"

@@ -109,6 +109,8 @@ type Spec struct {
 	// Pidfile: the command is a forking daemon that writes this pidfile
 	// (pidfile set, no command_args_foreground, no command_background).
 	Pidfile string
+	// Health: the health check files (health.go); nil = none.
+	Health *HealthSpec
 }
 
 // HasReadiness reports whether start waits for readiness, not just up: a
@@ -154,6 +156,7 @@ func (s *Service) Spec() (*Spec, []Problem) {
 	b.timeouts(sp)
 	b.privileges(sp)
 	b.forking(sp)
+	b.health(sp)
 	b.ignored()
 	return sp, b.probs
 }
@@ -473,14 +476,7 @@ func yesno(v string) bool {
 
 // ignored lints the variables gosv accepts and ignores.
 func (b *specBuilder) ignored() {
-	for _, name := range []string{"healthcheck_timer", "healthcheck_delay"} {
-		if v, ok := b.get(name); ok && v != "" {
-			b.add(name, Warning, "%s is ignored by supervisor=gosv", name)
-		}
-	}
-	if f, ok := b.s.Funcs["healthcheck"]; ok {
-		b.probs = append(b.probs, Problem{Pos: f.Pos, Severity: Warning, Msg: "healthcheck() is never called by supervisor=gosv"})
-	}
+	// Nothing any more: health checks are read by health (health.go).
 }
 
 // forking decides how a service with a pidfile is supervised. A daemon
