@@ -36,6 +36,7 @@ const healthRespMax = 32
 // healthRun is the check state of one service.
 type healthRun struct {
 	check   servicedir.HealthCheck // read when checking starts for a run
+	name    string                 // check.String(), kept: it names every state write
 	bad     bool                   // health-check is invalid (reported by ReadConfig)
 	fd      int                    // socket of a tcp/http check, or -1
 	writing bool                   // http: connected, request not yet written
@@ -222,14 +223,14 @@ func (l *loop) runHook(s *service, h *healthRun) {
 func (l *loop) healthState(s *service, h *healthRun, st servicedir.HealthState) {
 	if st.Health == servicedir.HealthUnknown {
 		c, _, err := servicedir.ReadHealthCheck(s.dir)
-		h.check, h.bad = c, err != nil
+		h.check, h.bad, h.name = c, err != nil, c.String()
 		if !h.written.At.IsZero() {
 			// The last run's result stays until this run's first one:
 			// it says why the service was restarted.
 			return
 		}
 	}
-	st.Check = h.check.String()
+	st.Check = h.name
 	w := h.written
 	if w.Health == st.Health && w.Fails == st.Fails && w.Last == st.Last && w.Check == st.Check && w.Retries == st.Retries && !w.At.IsZero() {
 		return
