@@ -260,17 +260,30 @@ func (l *loop) connectCheck(s *service, h *healthRun) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.Connect(fd, sa); err != nil && err != unix.EINPROGRESS {
+	err = unix.Connect(fd, sa)
+	if err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
 		return err
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(fd)}
+	h.fd, h.writing, h.nresp = fd, true, 0
+	events := uint32(unix.EPOLLOUT)
+	if err == nil {
+		// Connected at once (loopback usually is): no wakeup for the
+		// connect, the request goes now.
+		if ok, msg, done := l.healthStep(h); done {
+			unix.Close(fd)
+			h.fd = -1
+			l.healthDone(s, ok, msg)
+			return nil
+		}
+		events = unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)
 		return err
 	}
 	l.fds[int32(fd)] = fdOwner{kind: fdHealth, svc: s}
-	h.fd, h.writing, h.nresp = fd, true, 0
 	return nil
 }
 
@@ -309,8 +322,10 @@ func (l *loop) healthStep(h *healthRun) (ok bool, msg string, done bool) {
 			return false, "unable to send the request: " + errText(err), true
 		}
 		h.writing = false
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(h.fd)}
-		unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, h.fd, &ev)
+		if _, ok := l.fds[int32(h.fd)]; ok { // registered: connect completed later
+			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(h.fd)}
+			unix.EpollCtl(l.ep, unix.EPOLL_CTL_MOD, h.fd, &ev)
+		}
 		return false, "", false
 	}
 	for {

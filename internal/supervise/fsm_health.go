@@ -113,10 +113,10 @@ func (t *stepper) healthSync() {
 	h := normHealth(m.Cfg.Health)
 	switch {
 	case m.HealthSince.IsZero():
-		m.HealthSince, m.HealthAt, m.HealthFails = t.now, t.now.Add(h.Delay), 0
+		m.HealthSince, m.HealthAt, m.HealthFails = t.now, alignUp(t.now.Add(h.Delay), h.Every), 0
 		t.healthState(servicedir.HealthUnknown, "")
 	case m.HealthAt.IsZero() && !m.HealthBusy:
-		m.HealthAt = t.now.Add(h.Every)
+		m.HealthAt = alignUp(t.now.Add(h.Every), h.Every)
 	case !m.HealthAt.IsZero() && !t.now.Before(m.HealthAt):
 		// Started here, after the event's own actions, so that a stop
 		// decided by the same event (a watchdog timeout) starts none.
@@ -124,6 +124,28 @@ func (t *stepper) healthSync() {
 		m.HealthCutAt = t.now.Add(h.Timeout)
 		t.act(Action{Kind: ActHealthCheck})
 	}
+}
+
+// alignUp delays a check due at t to the next multiple of a slack of
+// about 1/40 of the interval (250 ms for 10 s), as systemd's AccuracySec
+// does for timers: the checks of many services then start in the same
+// loop wakeup, and their sockets complete together, instead of one
+// wakeup each (bench/health.sh).
+func alignUp(t time.Time, every time.Duration) time.Time {
+	var q time.Duration
+	for _, s := range [...]time.Duration{time.Second, 500 * time.Millisecond, 250 * time.Millisecond, 100 * time.Millisecond} {
+		if every/40 >= s {
+			q = s
+			break
+		}
+	}
+	if q == 0 {
+		return t
+	}
+	if a := t.Truncate(q); a.Before(t) {
+		return a.Add(q)
+	}
+	return t
 }
 
 // healthTimeout cuts a check that overran and ends an unhealthy hook

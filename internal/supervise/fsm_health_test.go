@@ -190,3 +190,18 @@ func TestHealthCancelled(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthAlign(t *testing.T) {
+	for _, tc := range []struct {
+		at, every, want time.Duration
+	}{
+		{10*time.Second + time.Millisecond, 10 * time.Second, 10*time.Second + 250*time.Millisecond},
+		{10 * time.Second, 10 * time.Second, 10 * time.Second},
+		{1*time.Minute + 1, time.Minute, time.Minute + time.Second},
+		{1234 * time.Millisecond, time.Second, 1234 * time.Millisecond}, // short timers keep their time
+	} {
+		if got := alignUp(at(tc.at), tc.every); !got.Equal(at(tc.want)) {
+			t.Errorf("alignUp(%v, %v) = %v, want %v", tc.at, tc.every, got.Sub(t0), tc.want)
+		}
+	}
+}
