@@ -108,7 +108,7 @@ func TestHealthHangingCheckIsCut(t *testing.T) {
 	hang := mksvc(t, scan, "hang", pauseRun, map[string]string{
 		servicedir.HealthCheckFile:   "exec:GOSV_TEST_ROLE=mark-pause " + os.Args[0] + " " + mark + "\n",
 		servicedir.HealthTimerFile:   "100\n",
-		servicedir.HealthTimeoutFile: "2000\n",
+		servicedir.HealthTimeoutFile: "5000\n", // long enough for other's restart on a loaded machine
 	})
 	hang = link(t, scan, hang)
 	other := link(t, scan, mksvc(t, scan, "other", pauseRun, nil))
@@ -124,14 +124,14 @@ func TestHealthHangingCheckIsCut(t *testing.T) {
 	unix.Kill(otherPid, unix.SIGKILL)
 	restarted(t, other, otherPid)
 	if !alive(checkPid) {
-		t.Fatal("the check ended before its timeout (the test raced the 2 s cut)")
+		t.Fatal("the check ended before its timeout (the test raced the 5 s cut)")
 	}
 	if st := status(t, hang); st.Pid != hangPid {
 		t.Fatalf("hang restarted before its check was cut")
 	}
-	// Cut at 2 s: one failure, unhealthy (retries 1), restarted.
+	// Cut at 5 s: one failure, unhealthy (retries 1), restarted.
 	restarted(t, hang, hangPid)
-	waitHealth(t, hang, "timed out after 2s")
+	waitHealth(t, hang, "timed out after 5s")
 	if alive(checkPid) {
 		var st unix.Stat_t
 		if unix.Stat(fmt.Sprintf("/proc/%d", checkPid), &st) == nil {
@@ -175,9 +175,9 @@ func TestHealthUnhealthyHookThenRestart(t *testing.T) {
 		"hook.sh":                      "kill -0 $(cat run.pid) && echo alive >> hook.log\n",
 		servicedir.HealthTimerFile:     "100\n",
 		servicedir.HealthRetriesFile:   "3\n",
-		// The next run's first result comes 2 s after its start: the
+		// The next run's first result comes 4 s after its start: the
 		// state says why the last run was restarted until then.
-		servicedir.HealthDelayFile: "2000\n",
+		servicedir.HealthDelayFile: "4000\n",
 	}))
 	waitFor(t, svc, svwait.Up)
 	pid := status(t, svc).Pid
@@ -201,7 +201,7 @@ func TestHealthHTTPStoppedServer(t *testing.T) {
 		servicedir.HealthCheckFile:   "http://127.0.0.1:" + port + "/health\n",
 		servicedir.HealthTimerFile:   "100\n",
 		servicedir.HealthTimeoutFile: "500\n",
-		servicedir.HealthDelayFile:   "2000\n", // the new run's first result waits
+		servicedir.HealthDelayFile:   "4000\n", // the new run's first result waits
 	}))
 	waitFor(t, svc, svwait.Up)
 	waitHealth(t, svc, `"last":"200"`)
