@@ -270,5 +270,5 @@ func TestHealthHTTPS(t *testing.T) {
 	pid := status(t, svc).Pid
 	srv.Close()
 	restarted(t, svc, pid)
-	waitHealth(t, svc, "connection refused")
+	waitHealth(t, svc, `"last":"connection refused"`)
 }

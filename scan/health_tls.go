@@ -76,7 +76,7 @@ func tlsProbe(c *servicedir.HealthCheck, until time.Time) (bool, string) {
 	d := &net.Dialer{Deadline: until}
 	conn, err := tls.DialWithDialer(d, "tcp", c.Addr.String(), &tls.Config{InsecureSkipVerify: true, ServerName: c.Host})
 	if err != nil {
-		return false, err.Error()
+		return false, errText(err) // "connection refused", as the loop's own checks say
 	}
 	defer conn.Close()
 	conn.SetDeadline(until)

@@ -67,6 +67,9 @@ import (
 // Ready are always false outside Up except Ready, which is true in Down
 // (s6 reports a down service as "down and ready").
 //
+// Health checks (HealthSince … Unhealthy) are documented in
+// fsm_health.go; Step brings them in line after every event.
+//
 // What interrupts what: control letters apply to the current state one
 // byte at a time; a run death always leads through Finishing; a deadline
 // (SpawnAt, KillAt, FinishKillAt) fires EvTimeout, and Step acts on every
