@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -223,7 +224,7 @@ func (l *loop) runHook(s *service, h *healthRun) {
 func (l *loop) healthState(s *service, h *healthRun, st servicedir.HealthState) {
 	if st.Health == servicedir.HealthUnknown {
 		c, _, err := servicedir.ReadHealthCheck(s.dir)
-		h.check, h.bad, h.name = c, err != nil, c.String()
+		h.check, h.bad, h.name = c, err != nil, checkName(&c)
 		if !h.written.At.IsZero() {
 			// The last run's result stays until this run's first one:
 			// it says why the service was restarted.
@@ -242,6 +243,22 @@ func (l *loop) healthState(s *service, h *healthRun, st servicedir.HealthState) 
 	if err := servicedir.WriteHealthState(s.dir, &st); err != nil {
 		l.warn(s, "health-state", "unable to write %s: %v", servicedir.HealthStatePath, err)
 	}
+}
+
+// checkName is how supervise/gosv/health names a check (servicedir.HealthState):
+// "GET URL" for HTTP, "healthcheck()" for an OpenRC script's function
+// (exec:/etc/init.d/NAME healthcheck), else the check as written.
+func checkName(c *servicedir.HealthCheck) string {
+	switch c.Kind {
+	case servicedir.HealthHTTP, servicedir.HealthHTTPS:
+		url, _, _ := strings.Cut(c.String(), " ")
+		return "GET " + url
+	case servicedir.HealthExec:
+		if argv := servicedir.CommandArgv(c.Command); len(argv) == 2 && argv[1] == "healthcheck" && strings.HasSuffix(filepath.Dir(argv[0]), "/init.d") {
+			return "healthcheck()"
+		}
+	}
+	return c.String()
 }
 
 // connectCheck starts a tcp: or http:// check: a non-blocking connect

@@ -205,6 +205,7 @@ func TestHealthHTTPStoppedServer(t *testing.T) {
 	}))
 	waitFor(t, svc, svwait.Up)
 	waitHealth(t, svc, `"last":"200"`)
+	waitHealth(t, svc, `"check":"GET http://127.0.0.1:`+port+`/health"`)
 	pid := status(t, svc).Pid
 	unix.Kill(pid, unix.SIGSTOP)
 	restarted(t, svc, pid)
@@ -271,4 +272,19 @@ func TestHealthHTTPS(t *testing.T) {
 	srv.Close()
 	restarted(t, svc, pid)
 	waitHealth(t, svc, `"last":"connection refused"`)
+}
+
+func TestCheckName(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://127.0.0.1/x 3xx":              "GET https://127.0.0.1:443/x",
+		"exec:/etc/init.d/redis healthcheck":   "healthcheck()",
+		"exec:/usr/bin/redis-cli healthcheck":  "exec:/usr/bin/redis-cli healthcheck",
+		"exec:/etc/init.d/redis healthcheck 1": "exec:/etc/init.d/redis healthcheck 1",
+		"tcp:[::1]:6379":                       "tcp:[::1]:6379",
+	} {
+		c, err := servicedir.ParseHealthCheck(in)
+		if got := checkName(&c); err != nil || got != want {
+			t.Errorf("%q: %q (%v), want %q", in, got, err, want)
+		}
+	}
 }

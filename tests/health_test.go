@@ -75,7 +75,7 @@ func testOpenRCHealthScript(t *testing.T, version string) {
 	if !strings.Contains(string(b), "unhealthy gosv-health unhealthy") {
 		t.Errorf("unhealthy() did not run: %q", b)
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, healthState)); !strings.Contains(string(b), `"last":"exit 1"`) {
+	if b, _ := os.ReadFile(filepath.Join(dir, healthState)); !strings.Contains(string(b), `"last":"exit 1"`) || !strings.Contains(string(b), `"check":"healthcheck()"`) {
 		t.Errorf("health state: %q", b)
 	}
 	if r := e.svc(t, "gosv-health", "status"); r.Code != 0 {
