@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -259,6 +260,16 @@ func checkName(c *servicedir.HealthCheck) string {
 		}
 	}
 	return c.String()
+}
+
+// configFallback says what the supervisor does about a bad config file:
+// the default, except for health-check, which leaves the service unchecked.
+func configFallback(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) && filepath.Base(pe.Path) == servicedir.HealthCheckFile {
+		return "the service is not health-checked"
+	}
+	return "using the default"
 }
 
 // connectCheck starts a tcp: or http:// check: a non-blocking connect

@@ -288,3 +288,35 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+// An invalid health-check is reported once, naming the file, however
+// often the service restarts, and the service runs unchecked.
+func TestHealthBadCheckReportedOnce(t *testing.T) {
+	scan := t.TempDir()
+	errf, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errf.Close()
+	startScannerTo(t, scan, errf)
+	svc := link(t, scan, mksvc(t, scan, "bad", pauseRun, map[string]string{
+		servicedir.HealthCheckFile: "tcp:db.example:5432\n",
+		servicedir.HealthTimerFile: "100\n",
+	}))
+	waitFor(t, svc, svwait.Up)
+	for range 3 {
+		pid := status(t, svc).Pid
+		unix.Kill(pid, unix.SIGKILL)
+		restarted(t, svc, pid)
+	}
+	log, _ := os.ReadFile(errf.Name())
+	if n := strings.Count(string(log), servicedir.HealthCheckFile); n != 1 || !strings.Contains(string(log), "no DNS lookups") {
+		t.Fatalf("the bad %s reported %d times, want once:\n%s", servicedir.HealthCheckFile, n, log)
+	}
+	if _, err := os.Stat(healthFile(svc)); err == nil {
+		t.Fatalf("a service with an invalid check was checked")
+	}
+	if !strings.Contains(string(log), "(the service is not health-checked)") {
+		t.Errorf("the report does not say the service runs unchecked:\n%s", log)
+	}
+}

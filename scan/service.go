@@ -256,7 +256,7 @@ func (l *loop) config(s *service) supervise.Config {
 	cfg, warns := supervise.ReadConfig(s.dir, l.warns[:0])
 	l.warns = warns[:0]
 	for _, w := range warns {
-		l.configWarn(s, w, "using the default")
+		l.configWarn(s, w, configFallback(w))
 	}
 	return cfg
 }
