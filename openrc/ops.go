@@ -83,6 +83,9 @@ func (req *Request) backend() backends.Backend {
 func printProblems(w io.Writer, probs []Problem) bool {
 	bad := false
 	for _, p := range probs {
+		if p.Severity == Note {
+			continue // for check, not for every start
+		}
 		fmt.Fprintf(w, "%s: %s\n", p.Severity, p.Msg)
 		bad = bad || p.Severity == Error
 	}

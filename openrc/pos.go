@@ -46,11 +46,15 @@ type Severity int
 const (
 	Warning Severity = iota // the service works, maybe not as meant
 	Error                   // the service cannot start as written
+	Note                    // what gosv will do (check only; start does not print it)
 )
 
 func (s Severity) String() string {
-	if s == Error {
+	switch s {
+	case Error:
 		return "error"
+	case Note:
+		return "note"
 	}
 	return "warning"
 }

@@ -35,6 +35,7 @@ var Vars = []string{
 	"SSD_NICELEVEL", "SSD_IONICELEVEL", "SSD_OOM_SCORE_ADJ",
 	"pidfile", "command_background", "healthcheck_timer", "healthcheck_delay",
 	"gosv_service_path", "gosv_svwait_options_start", "gosv_on_event", "gosv_on_event_timeout",
+	"gosv_healthcheck", "gosv_healthcheck_timeout", "gosv_healthcheck_retries", "gosv_healthcheck_grace",
 	"extra_commands", "extra_started_commands",
 }
 

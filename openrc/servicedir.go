@@ -38,6 +38,8 @@ var generated = []string{
 	servicedir.RespawnDelayFile, servicedir.RespawnDelayMaxFile, servicedir.RespawnResetFile,
 	servicedir.RespawnMaxFile, servicedir.RespawnPeriodFile, servicedir.RespawnOnFile, servicedir.SuccessExitFile,
 	servicedir.OnEventFile, servicedir.TimeoutOnEventFile,
+	servicedir.HealthCheckFile, servicedir.HealthUnhealthyFile, servicedir.HealthTimerFile, servicedir.HealthDelayFile,
+	servicedir.HealthTimeoutFile, servicedir.HealthGraceFile, servicedir.HealthRetriesFile,
 }
 
 // ExecConfig is what the generated run's exec helper applies before it
@@ -230,6 +232,7 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		f[servicedir.MaxDeathTallyFile] = strconv.Itoa(n) + "\n"
 	}
 	eventFiles(sp, f, head) // events.go
+	sp.Health.files(f)
 	if lg := sp.Logger; lg != nil {
 		if lg.Auto {
 			f[servicedir.LogScriptFile] = lg.Script + " " + lg.Dir + "\n"

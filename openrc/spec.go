@@ -123,6 +123,8 @@ type Spec struct {
 	// (a shell command); OnEventTimeout bounds one run (0: the default).
 	OnEvent        string
 	OnEventTimeout time.Duration
+	// Health: the health check files (health.go); nil = none.
+	Health *HealthSpec
 }
 
 // HasReadiness reports whether start waits for readiness, not just up: a
@@ -169,6 +171,7 @@ func (s *Service) Spec() (*Spec, []Problem) {
 	b.privileges(sp)
 	b.forking(sp)
 	b.events(sp)
+	b.health(sp)
 	b.ignored()
 	return sp, b.probs
 }
@@ -513,14 +516,7 @@ func yesno(v string) bool {
 
 // ignored lints the variables gosv accepts and ignores.
 func (b *specBuilder) ignored() {
-	for _, name := range []string{"healthcheck_timer", "healthcheck_delay"} {
-		if v, ok := b.get(name); ok && v != "" {
-			b.add(name, Warning, "%s is ignored by supervisor=gosv", name)
-		}
-	}
-	if f, ok := b.s.Funcs["healthcheck"]; ok {
-		b.probs = append(b.probs, Problem{Pos: f.Pos, Severity: Warning, Msg: "healthcheck() is never called by supervisor=gosv"})
-	}
+	// Nothing any more: health checks are read by health (health.go).
 }
 
 // forking decides how a service with a pidfile is supervised. A daemon

@@ -48,6 +48,7 @@ const (
 	fdSdNotify               // a service's sd_notify datagram socket
 	fdCheckOut               // output pipe of a running ./check
 	fdLogPipe                // read end of an in-process logged service's pipe
+	fdHealth                 // socket of a tcp or http health check (health.go)
 )
 
 type fdOwner struct {
@@ -120,6 +121,11 @@ type loop struct {
 	reapedAt time.Time
 
 	initTimer timer // Config.Init's deadline
+	// Health checks (health.go): exec checks' and hooks' pids, the
+	// environment they get, and the https pool (nil until needed).
+	healthPids healthProcs
+	henv       []string
+	tls        *tlsPool
 }
 
 // Run supervises until told to exit. Setup errors are returned (fatal);
@@ -269,6 +275,9 @@ func (l *loop) run() {
 		if sigs&(1<<uint(unix.SIGCHLD)) != 0 {
 			l.reapAll()
 		}
+		if sigs&1 != 0 {
+			l.takeTLSResults() // bit 0: no signal, the https pool's wakeup
+		}
 		for i := 0; i < n && !l.done; i++ {
 			ev := l.events[i]
 			o, ok := l.fds[ev.Fd]
@@ -364,6 +373,9 @@ func (l *loop) reapAll() {
 			l.checkExited(s, e)
 			continue
 		}
+		if l.healthExited(e) {
+			continue
+		}
 		s, ok := l.byPid[e.Pid]
 		if !ok {
 			if l.cfg.Init != nil {
@@ -412,6 +424,8 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 		l.readCheckOutput(o.svc)
 	case fdLogPipe:
 		l.sc.consumeLog(o.entry)
+	case fdHealth:
+		l.healthIO(o.svc, fd)
 	case fdGroup:
 		l.release(fd)
 		o.svc.dropGroupFd(fd)

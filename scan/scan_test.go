@@ -169,6 +169,8 @@ func TestMain(m *testing.M) {
 			}
 		}
 		block()
+	case "http-server", "mark-pause":
+		healthRole(os.Getenv("GOSV_TEST_ROLE"), os.Args[len(os.Args)-1]) // health_test.go
 	case "ignore-term-fork":
 		// A service that ignores SIGTERM and forks a child that does too.
 		signal.Ignore(syscall.SIGTERM)

@@ -66,6 +66,7 @@ type service struct {
 	tallyAt    time.Time
 	retried    bool        // a spawn failed with ./run executable: retried at once already
 	launch     launchState // forking mode (pidfile): the current launch
+	health     *healthRun  // health checks (health.go); nil until the first
 
 	hook        hookState            // the event hook (events.go)
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
@@ -244,7 +245,7 @@ func (l *loop) config(s *service) supervise.Config {
 	cfg, warns := supervise.ReadConfig(s.dir, l.warns[:0])
 	l.warns = warns[:0]
 	for _, w := range warns {
-		l.configWarn(s, w, "using the default")
+		l.configWarn(s, w, configFallback(w))
 	}
 	return cfg
 }
@@ -350,6 +351,9 @@ func (l *loop) doMore(s *service, a *supervise.Action) {
 		} else {
 			l.metricsChanged()
 		}
+	case supervise.ActHealthCheck, supervise.ActHealthCancel, supervise.ActHealthState,
+		supervise.ActUnhealthy, supervise.ActHookCancel:
+		l.healthAction(s, a)
 	case supervise.ActExit:
 		l.exitService(s, a.Leave)
 	}
@@ -516,6 +520,7 @@ func (l *loop) exitService(s *service, leave bool) {
 	l.closeNotifySocket(s)
 	l.stopDraining(s)
 	l.unwatchPidfile(s)
+	l.dropHealth(s)
 	s.ctl, s.notify, s.pidfd, s.checkFd = -1, -1, -1, -1
 	if s.wd >= 0 {
 		delete(l.wds, s.wd)

@@ -107,6 +107,8 @@ var fileNames = []string{
 	PidfileFile, TimeoutPidfileFile, LaunchErrorPath, LaunchRecordPath,
 	PolicyStatePath, HealthStatePath,
 	OnEventFile, TimeoutOnEventFile, ScanEventsDir, EventsLogDir,
+	HealthCheckFile, HealthUnhealthyFile, HealthTimerFile, HealthDelayFile, HealthTimeoutFile,
+	HealthRetriesFile, HealthGraceFile,
 }
 
 // Sizes of the binary files (PROTOCOL.md §4, §5, §7).

@@ -15,8 +15,8 @@ import (
 // ReadConfig reads the configuration files of service directory dir that
 // the machine needs: down-signal, timeout-kill, timeout-finish,
 // timeout-watchdog, whether an executable check exists, timeout-check
-// (read only when it does), and pidfile with timeout-pidfile (forking
-// mode). A missing file means its default; an invalid one means its
+// (read only when it does), pidfile with timeout-pidfile (forking
+// mode), and the health check files. A missing file means its default; an invalid one means its
 // default plus an error in warns (s6 warns and goes on), so supervision
 // never stops on a bad config file.
 func ReadConfig(dir string, warns []error) (Config, []error) {
@@ -50,6 +50,7 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 	}
 	warns = readMillis(dir, servicedir.TimeoutWatchdogFile, &c.Watchdog, warns)
 	c.Policy, warns = readPolicy(dir, warns)
+	warns = readHealth(dir, &c, warns)
 	return c, warns
 }
 

@@ -67,6 +67,9 @@ import (
 // Ready are always false outside Up except Ready, which is true in Down
 // (s6 reports a down service as "down and ready").
 //
+// Health checks (HealthSince … Unhealthy) are documented in
+// fsm_health.go; Step brings them in line after every event.
+//
 // What interrupts what: control letters apply to the current state one
 // byte at a time; a run death always leads through Finishing; a deadline
 // (SpawnAt, KillAt, FinishKillAt) fires EvTimeout, and Step acts on every
@@ -117,6 +120,15 @@ type Machine struct {
 	ReadyEarly bool
 
 	Pol PolicyRun // the restart policy's state (fsm_policy.go)
+	// Health checks (fsm_health.go).
+	HealthSince time.Time // checking turned on for this run; zero: not yet (or not Up)
+	HealthAt    time.Time // next check; zero if none
+	HealthCutAt time.Time // cut of the running check
+	HookCutAt   time.Time // cut of the running unhealthy hook
+	HealthBusy  bool      // a check runs
+	HookBusy    bool      // the unhealthy hook runs
+	HealthFails int       // consecutive counted failures
+	Unhealthy   bool      // retries failures: the hook and the stop are under way
 
 	Cfg Config // re-read by the loop before the events that use it
 }
@@ -139,6 +151,10 @@ type Config struct {
 	// daemon, not its discovery, says when it is ready.
 	NotifyReady bool
 	Policy      Policy // the restart policy (fsm_policy.go)
+	// Readiness: the service signals readiness (notification-fd,
+	// notification-socket, check): health checks wait for it.
+	Readiness bool
+	Health    HealthConfig
 }
 
 // DefaultConfig is what a service directory without config files means.
@@ -229,12 +245,15 @@ const (
 	EvDaemon                        // the pidfile names the daemon (Pid, Pgid; Unknown: not our child)
 	EvPidfileBad                    // a pidfile written by this launch names a dead or foreign process
 	EvAdoptLaunch                   // machine created over a forking launch in progress: launcher Pid (0: gone), its group Pgid
+	EvHealthDone                    // the running health check ended: OK, Msg (the result in words)
+	EvHookDone                      // the unhealthy hook ended (or could not start)
 	numEvents
 )
 
 var eventNames = [numEvents]string{"start", "adopt", "ctl", "spawned", "spawn-failed", "run-changed",
 	"exit", "group-empty", "ready", "timeout", "term", "hup", "quit",
-	"not-ready", "main-pid", "watchdog", "check-started", "check-done", "daemon", "pidfile-bad", "adopt-launch"}
+	"not-ready", "main-pid", "watchdog", "check-started", "check-done", "daemon", "pidfile-bad", "adopt-launch",
+	"health-done", "hook-done"}
 
 func (k EventKind) String() string {
 	if k < numEvents {
@@ -252,6 +271,8 @@ type Event struct {
 	Wstat   uint16        // EvExit
 	Unknown bool          // EvExit: status unknown (adopted process)
 	Delay   time.Duration // EvSpawnFailed
+	OK      bool          // EvHealthDone: the check passed
+	Msg     string        // EvHealthDone: the result in words
 }
 
 // ActionKind says what the loop must do.
@@ -279,6 +300,11 @@ const (
 	ActLaunchFailed                     // record Msg in launch-error (and log it): the launch failed
 	ActEvent                            // record happening Hap (Pid, Wstat, After, Msg) in the events log and hand it to the hook
 	ActWritePolicy                      // write Policy to supervise/gosv/policy
+	ActHealthCheck                      // start a health check; feed EvHealthDone when it ends
+	ActHealthCancel                     // cut the running health check; feed nothing for it
+	ActHealthState                      // record Health in supervise/gosv/health (if it changed)
+	ActUnhealthy                        // run the unhealthy hook; feed EvHookDone when it ends
+	ActHookCancel                       // kill the running unhealthy hook
 	numActions
 )
 
@@ -298,12 +324,14 @@ type Action struct {
 	Status servicedir.Status
 	Hap    Happening              // ActEvent
 	Policy servicedir.PolicyState // ActWritePolicy
+	Health servicedir.HealthState // ActHealthState (the loop fills in Check)
 }
 
 // Deadline returns the earliest armed deadline, or the zero time.
 func (m *Machine) Deadline() time.Time {
 	d := m.SpawnAt
-	for _, t := range [...]time.Time{m.KillAt, m.FinishKillAt, m.CheckAt, m.CheckKillAt, m.WatchdogAt, m.LaunchAt} {
+	for _, t := range [...]time.Time{m.KillAt, m.FinishKillAt, m.CheckAt, m.CheckKillAt, m.WatchdogAt, m.LaunchAt,
+		m.HealthAt, m.HealthCutAt, m.HookCutAt} {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
 			d = t
 		}
@@ -339,17 +367,34 @@ func (m *Machine) Status() servicedir.Status {
 // Step applies e to m at time now and appends the actions to buf.
 func Step(m Machine, e Event, now time.Time, buf []Action) (Machine, []Action) {
 	t := stepper{m: m, now: now, acts: buf}
+	t.step(e)
+	if m.State != Exited && m.State != Fatal {
+		t.healthSync() // health checks follow whatever the event did
+	}
+	return t.m, t.acts
+}
+
+func (t *stepper) step(e Event) {
+	m := t.m
 	if e.Kind >= numEvents {
 		t.fatal("unknown event kind")
-		return t.m, t.acts
+		return
 	}
 	switch {
-	case m.State == Exited || m.State == Fatal || m.State == Starting:
+	case m.State == Exited || m.State == Fatal:
+		if isHealthEvent(e.Kind) {
+			return // absorbing
+		}
+	case isHealthEvent(e.Kind):
+		t.healthEvent(e)
+		return
+	case m.State == Starting:
 	case e.Kind == EvCheckDone:
 		t.checkDone(e)
-		return t.m, t.acts
+		return
 	case e.Kind == EvTimeout:
 		t.checkKill()
+		t.healthTimeout()
 	}
 	switch m.State {
 	case Down:
@@ -372,7 +417,6 @@ func Step(m Machine, e Event, now time.Time, buf []Action) (Machine, []Action) {
 	default:
 		t.fatal("unknown state")
 	}
-	return t.m, t.acts
 }
 
 // stepper carries one Step's work so the handlers stay small.

@@ -109,6 +109,16 @@ func acts(as []Action) string {
 			}
 		case ActWritePolicy:
 			b = append(b, "policy")
+		case ActHealthCheck:
+			b = append(b, "hcheck")
+		case ActHealthCancel:
+			b = append(b, "hcancel")
+		case ActHealthState:
+			b = append(b, fmt.Sprintf("hstate:%s/%d", a.Health.Health, a.Health.Fails))
+		case ActUnhealthy:
+			b = append(b, "unhealthy")
+		case ActHookCancel:
+			b = append(b, "hookcancel")
 		case ActEarlyDeath:
 			b = append(b, fmt.Sprintf("early:%v", a.After))
 		case ActExit:
@@ -429,6 +439,9 @@ func impossible(s State, k EventKind) bool {
 	if k == EvAdoptLaunch {
 		return s != Down && s != Exited && s != Fatal
 	}
+	if isHealthEvent(k) {
+		return false // stale results are ignored in every state
+	}
 	switch s {
 	case Down:
 		return k == EvSpawned || k == EvSpawnFailed || k == EvExit || k == EvCheckStarted
@@ -531,9 +544,11 @@ func FuzzStep(f *testing.F) {
 	f.Add([]byte("u d u x"))
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
 	f.Add([]byte("\x03\x03\x05\x05dduuOx"))
-	f.Add([]byte("\x09\x01\x03\x04\x03\x05\x05d")) // forking: launch, daemon found, dies
-	f.Add([]byte("\x09\x01\x03\x0e\x05\x05\x05u")) // forking: pidfile bad, restart
-	f.Add([]byte("\x09\x01\x05\x05\x05\x05dx"))    // forking: launcher never exits
+	f.Add([]byte("\x09\x01\x03\x04\x03\x05\x05d"))            // forking: launch, daemon found, dies
+	f.Add([]byte("\x09\x01\x03\x0e\x05\x05\x05u"))            // forking: pidfile bad, restart
+	f.Add([]byte("\x09\x01\x05\x05\x05\x05dx"))               // forking: launcher never exits
+	f.Add([]byte("\x01\x07\x05\x00\x05\x00\x05\x05\x00\x05")) // health: hook, checks fail, restart
+	f.Add([]byte("\x01\x0d\x05\x05\x05\x08\x05\x05d"))        // health: retries 3, checks cut
 	letters := []byte("abqhkti12pcyroduDUxOQz")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := down(len(data) > 0 && data[0]&1 == 1)
@@ -548,6 +563,11 @@ func FuzzStep(f *testing.F) {
 				m.Cfg.TimeoutPidfile = 0
 			}
 			m.Cfg.Policy = fuzzPolicies[len(data)%len(fuzzPolicies)]
+		}
+		if len(data) > 1 && data[1]&1 != 0 {
+			m.Cfg.Health = HealthConfig{On: true, Hook: data[1]&2 != 0, Every: time.Second,
+				Retries: int(data[1]>>2) % 4, Grace: time.Duration(data[1]>>4) * time.Second}
+			m.Cfg.Readiness = data[1]&128 != 0
 		}
 		now := t0
 		first := ev(EvStart)
@@ -573,6 +593,10 @@ func FuzzStep(f *testing.F) {
 					nextPid++
 					e = Event{Kind: EvCheckStarted, Pid: nextPid}
 				}
+			case m.HealthBusy && c%3 == 0:
+				e = Event{Kind: EvHealthDone, OK: c&8 != 0, Msg: "result"}
+			case m.HookBusy && c%7 == 0:
+				e = ev(EvHookDone)
 			case spawnPending:
 				spawnPending = false
 				if c%4 == 0 {
@@ -723,6 +747,9 @@ func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 				return "a signal to the service's group without the daemon's own group"
 			}
 		}
+	}
+	if msg := healthInvariants(m, as); msg != "" {
+		return msg
 	}
 	statusSeen := false
 	for _, a := range as {
