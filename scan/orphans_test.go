@@ -212,8 +212,11 @@ func TestOrphanOldestAdopted(t *testing.T) {
 	scan, svc := killedBeforeRecord(t)
 	a := spawnStray(t, svc, true)
 	b := spawnStray(t, svc, true)
-	sa, _ := servicedir.ProcStartTime(a)
-	sb, _ := servicedir.ProcStartTime(b)
+	sa, erra := servicedir.ProcStartTime(a)
+	sb, errb := servicedir.ProcStartTime(b)
+	if erra != nil || errb != nil {
+		t.Fatalf("start times of the candidates %d, %d: %v, %v", a, b, erra, errb)
+	}
 	want, other := a, b
 	if sb < sa || (sb == sa && b < a) {
 		want, other = b, a
@@ -226,7 +229,9 @@ func TestOrphanOldestAdopted(t *testing.T) {
 	startScannerTo(t, scan, errf)
 	waitFor(t, svc, svwait.Up)
 	if st := status(t, svc); st.Pid != want {
-		t.Fatalf("adopted %d, want the oldest %d", st.Pid, want)
+		sa2, erra := servicedir.ProcStartTime(a)
+		sb2, errb := servicedir.ProcStartTime(b)
+		t.Fatalf("adopted %d, want the oldest %d (start times: %d %d at the spawn, %d %v and %d %v now)", st.Pid, want, sa, sb, sa2, erra, sb2, errb)
 	}
 	if !alive(other) {
 		t.Fatalf("the other candidate %d was killed", other)
