@@ -19,9 +19,9 @@ type stageCase struct {
 	args  func(dirs []string) []string // the script, given its log directories
 	ndirs int
 	input []byte
-	chunk int                            // bytes written to the pipe per Consume round
+	chunk int                             // bytes written to the pipe per Consume round
 	want  func(dir int, in []byte) []byte // what directory dir must hold
-	strip bool                           // remove the t stamps before comparing
+	strip bool                            // remove the t stamps before comparing
 }
 
 func stageCases() []stageCase {
