@@ -115,10 +115,22 @@ func (l *Logger) attachStage(st *Stage) {
 	p, lineOff := st.head()
 	l.lineOff = lineOff
 	used := make([]bool, maxStageDirs)
+	fresh := true
 	for _, d := range l.dirs {
 		if d.slot >= 0 {
-			used[d.slot] = true
+			used[d.slot], fresh = true, false
 		}
+	}
+	if fresh && !l.script.wholeLines {
+		// A new stage after a logger without one (or another program):
+		// a current cut in the middle of a line continues as without a
+		// stage (see Open).
+		for _, d := range l.dirs {
+			if d.mid {
+				l.lineOff = 1
+			}
+		}
+		st.storeHead(p, l.lineOff)
 	}
 	for i, u := range used {
 		if !u {
