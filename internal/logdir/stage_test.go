@@ -3,6 +3,7 @@ package logdir
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -294,5 +295,60 @@ func TestStageSettlesRotatedFile(t *testing.T) {
 	l.Close()
 	if got := logText(t, dir); got != string(in) {
 		t.Errorf("lines lost or repeated:\n%s", diffLines(got, string(in)))
+	}
+}
+
+func newStageT(t *testing.T) *Stage {
+	t.Helper()
+	st, err := NewStage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestStageNotAPipe: a regular file as input is read into the stage.
+func TestStageNotAPipe(t *testing.T) {
+	tmp := t.TempDir()
+	in := filepath.Join(tmp, "in")
+	data := seqLines(0, 3000, 60)
+	if err := os.WriteFile(in, append(data, "tail"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dir := filepath.Join(tmp, "log")
+	l := mustOpen(t, mustScript(t, dir), Options{Stage: newStageT(t)})
+	defer l.Close()
+	_, eof, err := consumeAll(t, l, int(f.Fd()), testScratch(t))
+	if !eof || err != nil {
+		t.Fatalf("eof %v, err %v", eof, err)
+	}
+	if got := logText(t, dir); got != string(data)+"tail\n" {
+		t.Errorf("got %d bytes, want %d", len(got), len(data)+5)
+	}
+}
+
+// TestStageAfterUnstagedLogger: a logger without a stage stopped in the
+// middle of a line; the first staged one continues it without a stamp.
+func TestStageAfterUnstagedLogger(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	clock := newClock()
+	p := testPipe(t)
+	sc := testScratch(t)
+	l := mustOpen(t, mustScript(t, "t", dir), Options{Now: clock.Now})
+	writeAllT(t, p[1], []byte("one\ntw"))
+	consumeAll(t, l, p[0], sc)
+	l.Close()
+	l = mustOpen(t, mustScript(t, "t", dir), Options{Now: clock.Now, Stage: newStageT(t)})
+	writeAllT(t, p[1], []byte("o\nthree\n"))
+	consumeAll(t, l, p[0], sc)
+	l.Close()
+	if got, want := stripStamps(logText(t, dir)), "one\ntwo\nthree\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
