@@ -161,7 +161,7 @@ func (sc *scanner) holdFd(e *entry, key string, fd int) bool {
 				sc.l.warn(nil, "fdhold-handlog|"+sc.dir, "unable to hand the log pipe of %s to the fd holder: %v", x.name, err)
 			}
 		}
-		if x.stage != nil && x != e {
+		if x.stage != nil && stageKey(x.id) != key {
 			if err := c.Store(stageKey(x.id), x.stage.Fd()); err != nil {
 				sc.l.warn(nil, "fdhold-handlog|"+sc.dir, "unable to hand the log stage of %s to the fd holder: %v", x.name, err)
 			}
