@@ -124,22 +124,23 @@ func (sc *scanner) takeNotify(s *service, adopted bool) {
 	s.notify = fd
 }
 
-func (sc *scanner) holdFd(e *entry, key string, fd int) {
+// holdFd hands fd to the holder under key and reports whether it did.
+func (sc *scanner) holdFd(e *entry, key string, fd int) bool {
 	if sc.holder != nil {
 		err := sc.holder.Store(key, fd)
 		if err == nil {
-			return
+			return true
 		}
 		if errors.Is(err, unix.EAGAIN) {
 			// Alive but not reading for ioTimeout: keep it (see holderBusy).
 			sc.l.warn(nil, "fdhold-hand|"+sc.dir, "unable to hand a pipe of %s to the fd holder: %v", e.name, err)
-			return
+			return false
 		}
 		sc.holder.Close() // it died: start another
 		sc.holder = nil
 	}
 	if sc.holderBusy {
-		return
+		return false
 	}
 	c, err := fdhold.Start(filepath.Join(sc.dir, servicedir.ScanFDHolderPath), holderExe, holderArgv0)
 	if err != nil {
@@ -147,10 +148,11 @@ func (sc *scanner) holdFd(e *entry, key string, fd int) {
 			sc.holderWarned = true
 			sc.l.warn(nil, "fdhold-start|"+sc.dir, "unable to start the fd holder of %s: %v (an in-process log loses what its service writes before exiting while no scanner runs)", sc.dir, err)
 		}
-		return
+		return false
 	}
 	sc.holder, sc.holderWarned = c, false
-	if err := c.Store(key, fd); err != nil {
+	err = c.Store(key, fd)
+	if err != nil {
 		sc.l.warn(nil, "fdhold-hand|"+sc.dir, "unable to hand a pipe of %s to the fd holder: %v", e.name, err)
 	}
 	for _, x := range sc.byID {
@@ -159,13 +161,20 @@ func (sc *scanner) holdFd(e *entry, key string, fd int) {
 				sc.l.warn(nil, "fdhold-handlog|"+sc.dir, "unable to hand the log pipe of %s to the fd holder: %v", x.name, err)
 			}
 		}
+		if x.stage != nil && stageKey(x.id) != key {
+			if err := c.Store(stageKey(x.id), x.stage.Fd()); err != nil {
+				sc.l.warn(nil, "fdhold-handlog|"+sc.dir, "unable to hand the log stage of %s to the fd holder: %v", x.name, err)
+			}
+		}
 	}
+	return err == nil
 }
 
-// unhold tells the holder that e's pipe is no longer needed.
+// unhold tells the holder that e's pipe and stage are no longer needed.
 func (sc *scanner) unhold(e *entry) {
 	if sc.holder != nil {
 		sc.holder.Drop(holderKey(e.id))
+		sc.holder.Drop(stageKey(e.id))
 	}
 }
 

@@ -61,7 +61,8 @@ func (sc *scanner) openInProcessLog(e *entry, dir string, args []string) error {
 	if err != nil {
 		return &os.PathError{Op: "parse", Path: filepath.Join(dir, servicedir.LogScriptFile), Err: err}
 	}
-	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + filepath.Join(sc.dir, e.name)}) // dir is an fd path (fdPath)
+	e.stage = sc.takeStage(e)
+	lg, err := logdir.Open(script, logdir.Options{Prog: sc.l.cfg.Prog + " " + filepath.Join(sc.dir, e.name), Stage: e.stage}) // dir is an fd path (fdPath)
 	if err != nil {
 		return err
 	}
@@ -157,6 +158,7 @@ func (sc *scanner) closeInProcessLog(e *entry) {
 	e.logger = nil
 	sc.l.timers.stop(&e.logRetry)
 	sc.unhold(e)
+	closeStage(e)
 	if e.pipe[0] >= 0 {
 		sc.l.release(e.pipe[0])
 		e.pipe[0] = -1

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -1169,4 +1171,60 @@ func lockselfDaemon() {
 	}
 	f.Truncate(int64(len(pid)))
 	block()
+}
+
+// TestInProcessLogStageHeld: the stage of an in-process log (a memfd) is
+// kept by the fd holder beside its pipe, under "stage DEV:INO", so that a
+// new scanner continues from it after a SIGKILL, each line once.
+func TestInProcessLogStageHeld(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	tmp := t.TempDir()
+	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
+	unix.Mkfifo(in, 0o600)
+	dir := mksvc(t, scan, "st", role("echo-until-eof", in), map[string]string{"log-script": "t " + logd + "\n"})
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.Up)
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("first\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), " first\n")
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	c, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages int
+	for k, fd := range held {
+		if id, ok := strings.CutPrefix(k, "stage "); ok {
+			stages++
+			if _, ok := held[id]; !ok {
+				t.Errorf("stage %q held without its pipe", k)
+			}
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd)); !strings.HasPrefix(target, "/memfd:") {
+				t.Errorf("stage %q is %q, not a memfd", k, target)
+			}
+		}
+		unix.Close(fd)
+	}
+	c.Close()
+	if stages != 1 {
+		t.Fatalf("%d stages held, want 1 (keys: %v)", stages, slices.Collect(maps.Keys(held)))
+	}
+	tr = startScanner(t, scan)
+	w.Write([]byte("second\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), " second\n")
+	tr.stop()
+	data, err := os.ReadFile(filepath.Join(logd, "current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n1, n2 := strings.Count(string(data), " first\n"), strings.Count(string(data), " second\n"); n1 != 1 || n2 != 1 {
+		t.Errorf("first %d times, second %d times:\n%s", n1, n2, data)
+	}
 }

@@ -44,6 +44,7 @@ type entry struct {
 	pipe      [2]int         // read end (logger's stdin), write end (service's stdout); -1 when closed
 	recreate  timer          // armed while waiting for RecreateDelay after x
 	logger    *logdir.Logger // in-process logger (log-script), or nil
+	stage     *logdir.Stage  // the in-process logger's stage (kept by the fd holder), or nil
 	logRetry  timer          // when to call the logger again although nothing was written
 }
 
@@ -324,6 +325,7 @@ func (sc *scanner) dropIfIdle(e *entry) {
 		sc.l.release(e.pipe[0])
 		e.pipe[0] = -1
 	}
+	closeStage(e) // after b, the fd holder keeps it for the next scanner
 	closeFd(&e.pipe[0])
 	closeFd(&e.pipe[1])
 	if e.dirfd >= 0 {

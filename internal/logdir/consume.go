@@ -48,6 +48,9 @@ const maxBatches = 16
 // If fd is not a pipe (tee gives EINVAL), Consume reads it instead; bytes
 // read but not yet written then live in the Logger, and a crash loses them.
 func (l *Logger) Consume(fd int, sc *Scratch) (retryAt time.Time, eof bool, err error) {
+	if l.st != nil {
+		return l.consumeStaged(fd, sc)
+	}
 	now := l.opts.Now()
 	errs := l.retryDue(now, nil)
 	if next, blocked := l.deadline(now); blocked {

@@ -371,22 +371,33 @@ func TestConsumeNoAlloc(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	dir := filepath.Join(t.TempDir(), "log")
-	p := testPipe(t)
-	sc := testScratch(t)
-	l := mustOpen(t, mustScript(t, "t", "-^debug", "s1000000", dir), Options{})
-	defer l.Close()
-	chunk := seqLines(0, 100, 60)
-	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := writeFull(p[1], chunk); err != nil {
-			t.Fatal(err)
+	for _, staged := range []bool{false, true} {
+		dir := filepath.Join(t.TempDir(), "log")
+		p := testPipe(t)
+		sc := testScratch(t)
+		var opts Options
+		if staged {
+			st, err := NewStage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			opts.Stage = st
 		}
-		if _, _, err := l.Consume(p[0], sc); err != nil {
-			t.Fatal(err)
+		l := mustOpen(t, mustScript(t, "t", "-^debug", "s1000000", dir), opts)
+		defer l.Close()
+		chunk := seqLines(0, 100, 60)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := writeFull(p[1], chunk); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := l.Consume(p[0], sc); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("staged %v: %v allocations per Consume", staged, allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per Consume", allocs)
 	}
 }
 

@@ -43,7 +43,11 @@
 // at any point loses nothing that the service wrote: the pipe, which the
 // scanner keeps across restarts of the service and of the logger, still
 // holds it, and the next Consume (of this or of a new Logger) writes it; at
-// worst the last batch is written twice. In the default lossless mode a
+// worst the last batch is written twice. With Options.Stage (a [Stage]
+// that outlives the process, as the scanner's fd holder keeps it) the
+// input is spliced into the stage first and each write is recorded there,
+// so that a new Logger given the stage writes every byte exactly once
+// (LOGDIR.md, "Exactly once"). In the default lossless mode a
 // log directory that cannot be written (ENOSPC, EACCES, EIO) is reported
 // once, retried after its r delay (2 s by default, at most 10 s), and
 // nothing more is taken from the pipe meanwhile, so the service blocks once

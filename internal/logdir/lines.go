@@ -257,7 +257,13 @@ func (l *Logger) flush(a *action, s *sinkState, now time.Time, errs []error) []e
 	lossless := l.opts.LossBytes <= 0
 	if len(out) > 0 && !s.stopped {
 		d := l.dirs[a.dir]
-		if err := d.write(out); err != nil {
+		var err error
+		if l.st != nil {
+			err = l.writeStaged(d, out, s.covered)
+		} else {
+			err = d.write(out)
+		}
+		if err != nil {
 			s.stopped = true
 			errs = l.fail(d, err, now, errs)
 			if lossless {
@@ -297,6 +303,9 @@ func (l *Logger) flushStd(sc *Scratch, errs []error) []error {
 // not lost with the process. The rest of the line, if it comes, starts a
 // new line for the next logger. Nothing is held in the other modes.
 func (l *Logger) Flush(sc *Scratch) error {
+	if l.st != nil {
+		return l.flushStaged(sc)
+	}
 	if len(l.pend) == 0 {
 		return nil
 	}

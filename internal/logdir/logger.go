@@ -35,6 +35,12 @@ type Options struct {
 	Stdout, Stderr io.Writer
 	// Prog prefixes alerts (the 2 action): "PROG: alert: line".
 	Prog string
+	// Stage, when set, makes the log directories get each input byte
+	// exactly once across SIGKILLs: the input is moved into the stage
+	// before it is written, and a new Logger given the same stage
+	// settles what the previous one was doing (LOGDIR.md, "Exactly
+	// once"). Lossless mode only. The caller keeps and closes it.
+	Stage *Stage
 }
 
 // WriteError reports that a log directory could not be written or
@@ -66,6 +72,11 @@ type Logger struct {
 	notPipe bool
 	outErr  [2]bool                     // a 1 or 2 write error was reported
 	hook    func(string, rotStep) error // tests: runs before each rotation step
+
+	st        *Stage                            // see Options.Stage
+	base      int64                             // staged: the stage offset of the batch's first byte
+	seenEnd   int64                             // staged: the stage's end when an incomplete line was last left waiting
+	stageHook func(stagePoint, *logDir, []byte) // tests: runs at each stagePoint
 }
 
 // Open creates, locks and recovers the script's log directories (see
@@ -74,6 +85,9 @@ type Logger struct {
 // servicedir.ErrLocked.
 func Open(s *Script, opts Options) (*Logger, error) {
 	l := &Logger{script: s, opts: opts, ahead: make([]int, s.nacts), acts: make([]*action, s.nacts)}
+	if opts.Stage != nil && opts.LossBytes > 0 {
+		return nil, errors.New("logdir: a stage needs lossless mode")
+	}
 	if l.opts.Now == nil {
 		l.opts.Now = time.Now
 	}
@@ -99,7 +113,7 @@ func Open(s *Script, opts Options) (*Logger, error) {
 	}
 	now := l.opts.Now()
 	for _, cfg := range s.dirs {
-		d, err := openDir(cfg, now)
+		d, err := openDir(cfg, now, opts.Stage)
 		if err != nil {
 			l.Close()
 			return nil, err
@@ -109,12 +123,15 @@ func Open(s *Script, opts Options) (*Logger, error) {
 	for _, a := range l.acts {
 		if a.kind == actDir {
 			l.dirs[a.dir].act = a
-			if l.dirs[a.dir].mid && !s.wholeLines {
+			if l.dirs[a.dir].mid && !s.wholeLines && opts.Stage == nil {
 				// A logger before us wrote the start of the line the input
 				// continues: no stamp for the rest of it.
 				l.lineOff = 1
 			}
 		}
+	}
+	if opts.Stage != nil {
+		l.attachStage(opts.Stage)
 	}
 	return l, nil
 }

@@ -79,14 +79,18 @@ type logDir struct {
 	dropping bool              // bounded-loss mode: the open line is being dropped
 	dirfd    int               // O_PATH fd of the directory, held from openDir on
 	at       string            // /proc/self/fd/DIRFD: every file operation goes through it
+
+	slot           int    // staged: the directory's record in the stage, or -1
+	dirDev, dirIno uint64 // staged: the directory's identity (its record's key)
+	curDev, curIno uint64 // current's identity
 }
 
 // errInjected is what tests return from the step hook.
 var errInjected = errors.New("injected failure")
 
 // openDir creates, locks and recovers a log directory, and opens current.
-func openDir(cfg DirConfig, now time.Time) (*logDir, error) {
-	d := &logDir{cfg: cfg, fd: -1, dirfd: -1}
+func openDir(cfg DirConfig, now time.Time, st *Stage) (*logDir, error) {
+	d := &logDir{cfg: cfg, fd: -1, dirfd: -1, slot: -1}
 	if err := mkdir(cfg.Path); err != nil {
 		return nil, err
 	}
@@ -99,7 +103,13 @@ func openDir(cfg DirConfig, now time.Time) (*logDir, error) {
 		return nil, err
 	}
 	d.lock = lk
-	if err := d.recover(now); err != nil {
+	slot, trusted, err := d.settleStage(st)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	d.slot = slot
+	if err := d.recover(now, trusted); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -166,7 +176,10 @@ func (d *logDir) hold() error {
 // becomes an archive (.s once chmodded, else .u); a current without the x
 // bit was being written when its logger died and becomes a .u archive,
 // while a current with the x bit was closed cleanly and is appended to.
-func (d *logDir) recover(now time.Time) error {
+// A current that a stage record vouches for (trusted: settleStage) is
+// appended to even if it ends in the middle of a line: the rest of the
+// line is in the stage.
+func (d *logDir) recover(now time.Time, trusted bool) error {
 	archives, err := d.archives()
 	if err != nil {
 		return err
@@ -197,7 +210,7 @@ func (d *logDir) recover(now time.Time) error {
 	}
 	if x, err := d.modeX(currentName); err != nil {
 		return err
-	} else if !x && !d.endsWithLine() {
+	} else if !x && !trusted && !d.endsWithLine() {
 		if err := d.archive(currentName, 'u', now); err != nil {
 			return err
 		}
@@ -260,6 +273,7 @@ func (d *logDir) openCurrent() error {
 		unix.Close(d.fd)
 	}
 	d.fd, d.size = fd, st.Size
+	d.curDev, d.curIno = st.Dev, st.Ino
 	d.mid = st.Size > 0 && !endsWithNewline(p, st.Size)
 	d.open = d.mid
 	return nil
