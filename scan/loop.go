@@ -15,6 +15,7 @@ import (
 	"github.com/gosv/gosv/internal/logdir"
 	"github.com/gosv/gosv/internal/reap"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/spawner"
 	"github.com/gosv/gosv/internal/supervise"
 	"github.com/gosv/gosv/internal/warnlimit"
 )
@@ -27,6 +28,11 @@ type Config struct {
 	Rescan     time.Duration // -t: periodic full rescan; 0 = only on events
 	NotifyFd   int           // -d: write "\n" there once ready; -1 = none
 	Stderr     io.Writer     // warnings
+	// Spawner: in scanner mode, fork services from a helper process
+	// (internal/spawner): this binary re-executed as gosv-spawner, which
+	// must call spawner.Serve(3) (cmd/gosv does). Off, the loop forks
+	// itself, which costs more the more services it holds.
+	Spawner bool
 }
 
 // fdKind says what an fd registered in the epoll set is.
@@ -98,6 +104,8 @@ type loop struct {
 	env       []string
 	buf       [4096]byte
 	events    [128]unix.EpollEvent
+
+	spawner *spawner.Client // nil: fork directly (see Config.Spawner)
 
 	sc     *scanner // nil in supervise mode
 	single *service // supervise mode
@@ -174,6 +182,13 @@ func (l *loop) setup() error {
 		l.startService(s)
 		l.resolveOrphans()
 		return nil
+	}
+	if l.cfg.Spawner {
+		// Started before the first service opens its files: the helper's
+		// descriptor table stays small (internal/spawner).
+		l.spawner = spawner.NewClient(spawnerExe, spawnerArgv0, func(format string, args ...any) {
+			l.warn(nil, "spawner", format, args...)
+		})
 	}
 	sc, err := newScanner(l, l.cfg.ScanDir)
 	if err != nil {

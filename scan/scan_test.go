@@ -19,6 +19,7 @@ import (
 
 	"github.com/gosv/gosv/internal/fdhold"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/spawner"
 	"github.com/gosv/gosv/internal/svctl"
 	"github.com/gosv/gosv/svwait"
 )
@@ -33,11 +34,18 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if filepath.Base(os.Args[0]) == spawnerArgv0 {
+		// The scanner starts its own binary (this one) as the spawn helper.
+		if err := spawner.Serve(3); err != nil {
+			os.Exit(111)
+		}
+		os.Exit(0)
+	}
 	switch os.Getenv("GOSV_TEST_ROLE") {
 	case "exit0":
 		os.Exit(0)
 	case "scanner":
-		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr})
+		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr, Spawner: true})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scanner:", err)
 			os.Exit(111)

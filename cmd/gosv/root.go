@@ -29,7 +29,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newSvwaitCmd),
 	sub(newOpenRCCmd),
 	sub(newLogCmd), sub(newLogsCmd),
-	sub(newFdholderCmd),
+	sub(newFdholderCmd), sub(newSpawnerCmd),
 }
 
 // sub adapts newXCmd(env, runF) to the commands list: runF nil means "run
