@@ -2,6 +2,8 @@ package spawner
 
 import (
 	"os"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -10,6 +12,10 @@ import (
 // helperComm is the helper's process name: the scanner's own, so that
 // counting a supervisor's processes by name (bench/) counts the helper.
 const helperComm = "gosv"
+
+// helperMemoryLimit is the helper's soft heap limit: a request is at most
+// maxRequest bytes, decoded once.
+const helperMemoryLimit = 4 << 20
 
 // Serve is the helper: it answers spawn requests on the socket fd until
 // the scanner closes its end, and returns nil then. It must be started
@@ -20,6 +26,10 @@ func Serve(fd int) error {
 	os.WriteFile("/proc/self/comm", []byte(helperComm), 0)
 	// The socket came as a plain fd 3: no child may inherit it.
 	unix.CloseOnExec(fd)
+	// One request at a time: one P is enough, and a small heap limit keeps
+	// the helper's memory near the runtime's floor (as the fd holder's).
+	runtime.GOMAXPROCS(1)
+	debug.SetMemoryLimit(helperMemoryLimit)
 	buf := make([]byte, maxRequest)
 	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
 	for {
