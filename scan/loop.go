@@ -31,8 +31,11 @@ type Config struct {
 	// Spawner: in scanner mode, fork services from a helper process
 	// (internal/spawner): this binary re-executed as gosv-spawner, which
 	// must call spawner.Serve(3) (cmd/gosv does). Off, the loop forks
-	// itself, which costs more the more services it holds.
-	Spawner bool
+	// itself, which costs more the more services it holds. SpawnerMin
+	// delays the helper until the loop watches that many descriptors
+	// (about one per service; see DefaultSpawnerMin).
+	Spawner    bool
+	SpawnerMin int
 }
 
 // fdKind says what an fd registered in the epoll set is.
@@ -182,13 +185,6 @@ func (l *loop) setup() error {
 		l.startService(s)
 		l.resolveOrphans()
 		return nil
-	}
-	if l.cfg.Spawner {
-		// Started before the first service opens its files: the helper's
-		// descriptor table stays small (internal/spawner).
-		l.spawner = spawner.NewClient(spawnerExe, spawnerArgv0, func(format string, args ...any) {
-			l.warn(nil, "spawner", format, args...)
-		})
 	}
 	sc, err := newScanner(l, l.cfg.ScanDir)
 	if err != nil {

@@ -432,7 +432,7 @@ func (l *loop) spawnCheck(s *service) {
 	}
 	unix.SetNonblock(p[0], true)
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
-		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}, Via: l.spawner})
+		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}, Via: l.via()})
 	unix.Close(p[1])
 	if err != nil {
 		unix.Close(p[0])

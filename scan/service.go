@@ -436,7 +436,7 @@ func (l *loop) spawnRun(s *service) {
 		files = append(files, e.pipe[0])
 	}
 	forkAt := time.Now()
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile, Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files, Via: l.spawner})
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile, Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files, Via: l.via()})
 	if err != nil {
 		if r >= 0 {
 			if l.sc != nil {
@@ -510,7 +510,7 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	l.flushTally(s)
 	argv := []string{servicedir.FinishFile, strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.FinishFile, Argv: argv, Env: l.env,
-		Files: []int{s.stdin, s.stdout, 2}, Via: l.spawner})
+		Files: []int{s.stdin, s.stdout, 2}, Via: l.via()})
 	if err != nil {
 		l.warn(s, "finish", "unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})

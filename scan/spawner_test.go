@@ -50,9 +50,9 @@ func TestSpawnerRunsAreScannersChildren(t *testing.T) {
 	scan := t.TempDir()
 	tr := startScanner(t, scan)
 	scanner := tr.cmd.Process.Pid
-	spawnHelper(t, scanner)
 	up := link(t, scan, mksvc(t, scan, "up", pauseRun, nil))
 	waitFor(t, up, svwait.Up)
+	spawnHelper(t, scanner) // started at the first spawn (SpawnerMin 0)
 	if p := ppid(t, status(t, up).Pid); p != scanner {
 		t.Errorf("the run's parent is %d, want the scanner %d", p, scanner)
 	}
@@ -78,9 +78,9 @@ func TestSpawnerRunsAreScannersChildren(t *testing.T) {
 func TestSpawnerLostOnce(t *testing.T) {
 	scan := t.TempDir()
 	tr, w := startScannerWarnings(t, scan)
-	helper := spawnHelper(t, tr.cmd.Process.Pid)
 	svc := link(t, scan, mksvc(t, scan, "a", pauseRun, nil))
 	waitFor(t, svc, svwait.Up)
+	helper := spawnHelper(t, tr.cmd.Process.Pid)
 	unix.Kill(helper, unix.SIGKILL)
 	for i := 0; i < 3; i++ {
 		old := status(t, svc).Pid

@@ -93,5 +93,5 @@ func runSvscan(_ context.Context, e *env, opts *svscanOptions) error {
 		return err
 	}
 	return scan.Run(scan.Config{Prog: "gosv svscan", ScanDir: opts.Dir, Rescan: opts.Rescan,
-		NotifyFd: opts.NotifyFd, Stderr: e.Stderr, Spawner: true})
+		NotifyFd: opts.NotifyFd, Stderr: e.Stderr, Spawner: true, SpawnerMin: scan.DefaultSpawnerMin})
 }

@@ -30,6 +30,9 @@ func Serve(fd int) error {
 	// the helper's memory near the runtime's floor (as the fd holder's).
 	runtime.GOMAXPROCS(1)
 	debug.SetMemoryLimit(helperMemoryLimit)
+	// What the binary's package initialisers allocated is garbage here:
+	// hand it back to the kernel once, before the first request.
+	debug.FreeOSMemory()
 	buf := make([]byte, maxRequest)
 	oob := make([]byte, unix.CmsgSpace(maxFiles*4))
 	for {
