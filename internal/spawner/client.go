@@ -41,8 +41,8 @@ type Client struct {
 }
 
 // NewClient starts the helper: exe run with argv[0] argv0 must call
-// [Serve](3). Start it while the caller's descriptor table is small,
-// before the services' files are opened. If the helper cannot start,
+// [Serve](3). Every descriptor of the caller but 0-2 must be
+// close-on-exec, or the helper inherits it. If the helper cannot start,
 // warn says so and the client spawns nothing (Start returns ok false)
 // until a later attempt succeeds. warn is called from Start's goroutine.
 func NewClient(exe, argv0 string, warn func(format string, args ...any)) *Client {

@@ -6,10 +6,11 @@
 // the control FIFO). clone(2) copies the whole descriptor table into the
 // child and execve(2) then closes every close-on-exec entry one by one, so
 // with 5000 services each fork+exec from the scanner took ~8 ms instead of
-// ~1 ms (bench/README.md, "scale"). The helper is the scanner's own binary,
-// started while the scanner's table is small; it holds only its socket to
-// the scanner (and, for the length of one request, the descriptors that
-// request passes), so its clones copy a handful of entries.
+// ~1 ms (bench/README.md, "scale"). The helper is the scanner's own binary;
+// every descriptor of the scanner is close-on-exec, so whenever it is
+// started it holds only its socket to the scanner (and, for the length of
+// one request, the descriptors that request passes), and its clones copy
+// a handful of entries.
 //
 // How: the scanner sends one request per spawn over a SOCK_SEQPACKET
 // socketpair (directory, path, argv, environment, and the child's
