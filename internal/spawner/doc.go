@@ -7,7 +7,7 @@
 // child and execve(2) then closes every close-on-exec entry one by one, so
 // with 5000 services each fork+exec from the scanner took ~8 ms instead of
 // ~1 ms (bench/README.md, "scale"). The helper is the scanner's own binary;
-// every descriptor of the scanner is close-on-exec, so whenever it is
+// every descriptor the scanner opens is close-on-exec, so whenever it is
 // started it holds only its socket to the scanner (and, for the length of
 // one request, the descriptors that request passes), and its clones copy
 // a handful of entries.

@@ -324,3 +324,20 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 		t.Fatal("missing fds: accepted")
 	}
 }
+
+// A helper that cannot start is reported once, however many spawns and
+// restart attempts follow; every spawn falls back to the caller.
+func TestHelperThatCannotStart(t *testing.T) {
+	w := &warnings{}
+	c := NewClient(filepath.Join(t.TempDir(), "missing"), helperArgv0, w.warn)
+	r := &Request{Dir: "/", Path: "/x", Argv: []string{"x"}}
+	for i := 0; i < 3; i++ {
+		if _, _, ok := c.Start(r); ok {
+			t.Fatal("served without a helper")
+		}
+		c.lostAt = time.Now().Add(-restartDelay) // a restart attempt each time
+	}
+	if len(*w) != 1 || !strings.Contains((*w)[0], "unable to start the spawn helper") {
+		t.Errorf("warnings: %q, want one", *w)
+	}
+}
