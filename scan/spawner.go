@@ -11,11 +11,14 @@ const spawnerExe = holderExe
 
 // DefaultSpawnerMin is where the helper starts to pay: a fork from the
 // loop costs about 0.08 µs more per descriptor the scanner holds (~4 per
-// service), a fork through the helper about 0.2 ms more than a fork from
-// a small process (two more wake-ups), and the helper costs ~2 MiB. So
-// below ~500 services the loop forks itself, and above, through the
-// helper (bench/README.md, "scale").
-const DefaultSpawnerMin = 500
+// service), a fork through the helper 0.2 ms more than a fork from a
+// small process on a quiet machine (two more wake-ups; up to a time slice
+// each on a loaded one), and the helper costs ~2 MiB. Measured
+// (bench/README.md, "scale"): no gain at 1000 services under load, a
+// large one at 4000. So the loop forks itself below ~2000 services (the
+// loop watches about one descriptor per service), and through the helper
+// above.
+const DefaultSpawnerMin = 2000
 
 // via returns the spawn helper for supervise.Proc.Via, starting it once
 // the loop watches Config.SpawnerMin descriptors; nil: fork directly.
