@@ -137,7 +137,7 @@ func (l *loop) startHook(s *service, rec events.Record) {
 	h := &s.hook
 	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.OnEventFile,
 		Argv: []string{servicedir.OnEventFile, rec.Event, s.name}, Env: rec.Env(l.env[:len(l.env):len(l.env)]),
-		Files: []int{l.devnull, 2, 2}})
+		Files: []int{l.devnull, 2, 2}, Via: l.via()})
 	if err != nil {
 		l.warn(s, "hook|spawn", "%s: unable to run %s: %v", s.name, servicedir.OnEventFile, err)
 		return

@@ -144,7 +144,7 @@ func (l *loop) spawnHealth(s *service, command string) (int, error) {
 		}
 		path = p
 	}
-	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: path, Argv: argv, Env: l.healthEnv(), Files: []int{l.devnull, l.devnull, 2}})
+	pid, err := supervise.Start(&supervise.Proc{Dir: s.dir, Path: path, Argv: argv, Env: l.healthEnv(), Files: []int{l.devnull, l.devnull, 2}, Via: l.via()})
 	if err != nil {
 		return 0, fmt.Errorf("unable to run %s: %v", argv[0], err)
 	}

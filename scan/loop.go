@@ -15,6 +15,7 @@ import (
 	"github.com/gosv/gosv/internal/logdir"
 	"github.com/gosv/gosv/internal/reap"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/spawner"
 	"github.com/gosv/gosv/internal/supervise"
 	"github.com/gosv/gosv/internal/warnlimit"
 )
@@ -32,6 +33,14 @@ type Config struct {
 	MetricsListen   string
 	MetricsTextfile string
 	Init            Init // gosv init: PID 1's side of the loop (init.go); nil otherwise
+	// Spawner: in scanner mode, fork services from a helper process
+	// (internal/spawner): this binary re-executed as gosv-spawner, which
+	// must call spawner.Serve(3) (cmd/gosv does). Off, the loop forks
+	// itself, which costs more the more services it holds. SpawnerMin
+	// delays the helper until the loop watches that many descriptors
+	// (about one per service; see DefaultSpawnerMin).
+	Spawner    bool
+	SpawnerMin int
 }
 
 // fdKind says what an fd registered in the epoll set is.
@@ -108,6 +117,8 @@ type loop struct {
 	env       []string
 	buf       [4096]byte
 	events    [128]unix.EpollEvent
+
+	spawner *spawner.Client // nil: fork directly (see Config.Spawner)
 
 	sc     *scanner // nil in supervise mode
 	single *service // supervise mode

@@ -463,7 +463,7 @@ func (l *loop) spawnCheck(s *service) {
 	}
 	unix.SetNonblock(p[0], true)
 	pid, err := l.sys.start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.CheckFile,
-		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}})
+		Argv: []string{servicedir.CheckFile, s.name}, Env: l.env, Files: []int{l.devnull, p[1], p[1]}, Via: l.via()})
 	unix.Close(p[1])
 	if err != nil {
 		unix.Close(p[0])

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gosv/gosv/internal/fdhold"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/spawner"
 	"github.com/gosv/gosv/internal/svctl"
 	"github.com/gosv/gosv/svwait"
 )
@@ -35,12 +36,19 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if filepath.Base(os.Args[0]) == spawnerArgv0 {
+		// The scanner starts its own binary (this one) as the spawn helper.
+		if err := spawner.Serve(3); err != nil {
+			os.Exit(111)
+		}
+		os.Exit(0)
+	}
 	switch os.Getenv("GOSV_TEST_ROLE") {
 	case "exit0":
 		os.Exit(0)
 	case "scanner":
 		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr,
-			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE")})
+			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE"), Spawner: true})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scanner:", err)
 			os.Exit(111)

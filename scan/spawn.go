@@ -42,7 +42,7 @@ func (l *loop) spawnRun(s *service) {
 	}
 	forkAt := time.Now()
 	pid, err := l.sys.start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.RunFile,
-		Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files})
+		Argv: []string{servicedir.RunFile, s.name}, Env: env, Files: files, Via: l.via()})
 	if err != nil {
 		l.runFailed(s, r, err)
 		return
@@ -218,7 +218,7 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	l.flushTally(s)
 	argv := []string{servicedir.FinishFile, strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
 	pid, err := l.sys.start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.FinishFile, Argv: argv, Env: l.env,
-		Files: []int{s.stdin, s.stdout, 2}})
+		Files: []int{s.stdin, s.stdout, 2}, Via: l.via()})
 	if err != nil {
 		l.warn(s, "finish", "unable to spawn %s: %v", filepath.Join(s.dir, servicedir.FinishFile), err)
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})

@@ -30,7 +30,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newOpenRCCmd),
 	sub(newLogCmd), sub(newLogsCmd),
 	sub(newEventsCmd), sub(newMetricsCmd),
-	sub(newFdholderCmd),
+	sub(newFdholderCmd), sub(newSpawnerCmd),
 	sub(newInitCmd),
 }
 

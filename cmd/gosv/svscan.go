@@ -112,5 +112,6 @@ func runSvscan(_ context.Context, e *env, opts *svscanOptions) error {
 		return err
 	}
 	return scan.Run(scan.Config{Prog: "gosv svscan", ScanDir: opts.Dir, Rescan: opts.Rescan,
-		NotifyFd: opts.NotifyFd, Stderr: e.Stderr, MetricsListen: opts.MetricsListen, MetricsTextfile: opts.MetricsTextfile})
+		NotifyFd: opts.NotifyFd, Stderr: e.Stderr, MetricsListen: opts.MetricsListen, MetricsTextfile: opts.MetricsTextfile,
+		Spawner: true, SpawnerMin: scan.DefaultSpawnerMin})
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"syscall"
 	"time"
+
+	"github.com/gosv/gosv/internal/spawner"
 )
 
 // Proc describes a child to start: run or finish of one service.
@@ -13,6 +15,11 @@ type Proc struct {
 	Argv  []string // s6's conventions: run NAME / finish CODE SIG NAME
 	Env   []string
 	Files []int // fd i of the child is Files[i]; -1 closes it
+
+	// Via, when not nil, forks from the spawn helper (internal/spawner),
+	// whose clone does not copy the caller's descriptor table; Start
+	// falls back to forking itself when the helper cannot answer.
+	Via *spawner.Client
 }
 
 // Start forks and execs p in a new session (so its process group is the
@@ -26,6 +33,12 @@ type Proc struct {
 // It returns only after execve succeeded or failed (close-on-exec pipe),
 // which is when s6 announces "u".
 func Start(p *Proc) (int, error) {
+	if p.Via != nil {
+		r := spawner.Request{Dir: p.Dir, Path: p.Path, Argv: p.Argv, Env: p.Env, Files: p.Files}
+		if pid, err, ok := p.Via.Start(&r); ok {
+			return pid, err
+		}
+	}
 	files := make([]uintptr, len(p.Files))
 	for i, fd := range p.Files {
 		files[i] = uintptr(fd)
