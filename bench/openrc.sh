@@ -7,6 +7,8 @@
 # latency after a SIGKILL (bench/cmd/forklat). See bench/README.md, "openrc".
 #
 #   bench/openrc.sh [-n ROUNDS]
+#   GOSV_BENCH_OPENRC_063=/var/tmp/gosv-openrc-0.63/build bench/openrc.sh [-n ROUNDS]
+#                      the same on upstream's OpenRC 0.63 (tests/openrc-0.63/build.sh)
 #
 # Needs root (namespaces, overlay mounts), Go and Debian's openrc. The real
 # OpenRC runs in a private mount+PID namespace whose PID 1 is the test
@@ -123,7 +125,7 @@ cp "$here/bin/forklat" "$work/"
 {
 	echo "# OpenRC backends: rc-service wall time ($stamp)"
 	echo
-	echo "- command: \`bench/openrc.sh -n $n\`; OpenRC $(cat /lib/rc/version), gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
+	echo "- command: \`${GOSV_BENCH_OPENRC_063:+GOSV_BENCH_OPENRC_063=$GOSV_BENCH_OPENRC_063 }bench/openrc.sh -n $n\`; OpenRC $rcversion, gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
 	echo "- machine: nproc $(nproc), kernel $(uname -r), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/report.md"
 nsenter --target "$pid1" --mount --pid -- env BENCH_OUT="$out" BENCH_HELPER="$work/rchelper" BENCH_FORKLAT="$work/forklat" \
@@ -163,6 +165,6 @@ END {
 	echo
 	sed 's/^/- /' "$out/forklat.txt"
 } >>"$out/report.md"
-echo "- reproduce: \`bench/openrc.sh -n $n\`" >>"$out/report.md"
+echo "- reproduce: \`${GOSV_BENCH_OPENRC_063:+GOSV_BENCH_OPENRC_063=$GOSV_BENCH_OPENRC_063 }bench/openrc.sh -n $n\`" >>"$out/report.md"
 cp "$out/report.md" "$here/results/latest-openrc.md"
 cat "$out/report.md"
