@@ -498,7 +498,10 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	servicedir.RemovePidRecord(s.dir)
 	endLaunch(s.dir)
 	// A missing finish is the common case: skip the fork s6 makes for it.
-	if unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) != nil {
+	// So is a stop of a service whose finish only acts after a death
+	// while wanted up (finish-wanted-up: gosv openrc's respawn policy).
+	if unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) != nil ||
+		!s.m.WantUp && unix.Access(filepath.Join(s.dir, servicedir.FinishWantedUpFile), unix.F_OK) == nil {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}

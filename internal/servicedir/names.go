@@ -32,6 +32,7 @@ const (
 	CheckFile              = "check"               // runit-style readiness check
 	TimeoutCheckFile       = "timeout-check"       // uint file, ms: limit of one check run
 	LogScriptFile          = "log-script"          // one line: the in-process logger's s6-log script
+	FinishWantedUpFile     = "finish-wanted-up"    // exists: finish runs only after a death while wanted up
 
 	// Files of the service directories gosv openrc generates (PROTOCOL.md
 	// §9.4), read only by gosv openrc.
@@ -81,7 +82,7 @@ var fileNames = []string{
 	SuperviseDir, EventDir, ControlPath, LockPath, StatusPath, DeathTallyPath,
 	DownFile, RunFile, FinishFile, LogDir, LogRunPath,
 	NotificationFDFile, LockFDFile, TimeoutKillFile, TimeoutFinishFile, MaxDeathTallyFile, DownSignalFile,
-	NotificationSocketFile, TimeoutWatchdogFile, CheckFile, TimeoutCheckFile, LogScriptFile,
+	NotificationSocketFile, TimeoutWatchdogFile, CheckFile, TimeoutCheckFile, LogScriptFile, FinishWantedUpFile,
 	OpenRCExecFile, OpenRCStartFile, OpenRCReasonFile,
 	GosvStateDir, PidRecordPath, SupervisorRecordPath,
 	NotifySocketRecordPath, StatusTextPath, ReadyDeadlinePath, CheckOutputPath,

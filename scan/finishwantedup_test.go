@@ -1,0 +1,32 @@
+package scan
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+// TestFinishWantedUp: with finish-wanted-up, finish runs after a death
+// while the service is wanted up (a kill), and not after a stop, which
+// goes straight to down and ready.
+func TestFinishWantedUp(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	out := filepath.Join(t.TempDir(), "finish.out")
+	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
+	svc := link(t, scan, mksvc(t, scan, "fwu", run, map[string]string{
+		"notification-fd":             "3\n",
+		"finish":                      "#!/bin/sh\necho \"$@\" >> " + out + "\n",
+		servicedir.FinishWantedUpFile: "",
+	}))
+	waitFor(t, svc, svwait.UpReady)
+	ctlWait(t, svc, "k", svwait.RestartReady) // SIGKILL while wanted up: finish runs
+	ctlWait(t, svc, "d", svwait.DownReady)    // a stop: no finish
+	b, err := os.ReadFile(out)
+	if err != nil || string(b) != "256 9 fwu\n" {
+		t.Fatalf("finish ran with %q (%v), want once, for the kill only", b, err)
+	}
+}
