@@ -7,6 +7,8 @@
 # latency after a SIGKILL (bench/cmd/forklat). See bench/README.md, "openrc".
 #
 #   bench/openrc.sh [-n ROUNDS]
+#   GOSV_BENCH_OPENRC_063=/var/tmp/gosv-openrc-0.63/build bench/openrc.sh [-n ROUNDS]
+#                      the same on upstream's OpenRC 0.63 (tests/openrc-0.63/build.sh)
 #
 # Needs root (namespaces, overlay mounts), Go and Debian's openrc. The real
 # OpenRC runs in a private mount+PID namespace whose PID 1 is the test
@@ -123,7 +125,7 @@ cp "$here/bin/forklat" "$work/"
 {
 	echo "# OpenRC backends: rc-service wall time ($stamp)"
 	echo
-	echo "- command: \`bench/openrc.sh -n $n\`; OpenRC $(cat /lib/rc/version), gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
+	echo "- command: \`${GOSV_BENCH_OPENRC_063:+GOSV_BENCH_OPENRC_063=$GOSV_BENCH_OPENRC_063 }bench/openrc.sh -n $n\`; OpenRC $rcversion, gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
 	echo "- machine: nproc $(nproc), kernel $(uname -r), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/report.md"
 nsenter --target "$pid1" --mount --pid -- env BENCH_OUT="$out" BENCH_HELPER="$work/rchelper" BENCH_FORKLAT="$work/forklat" \
@@ -151,6 +153,7 @@ END {
 	printf "- start: gosv %.1f ms vs start-stop-daemon %.1f ms (medians); target <= 1.2 x %.1f + 2 = %.1f ms: %s; paired ratio gosv/ssd %.2f\n", g, s, s, 1.2 * s + 2, (g <= 1.2 * s + 2) ? "met" : "MISSED", pairedratio("bench-gosv start", "bench-ssd start")
 	printf "- start vs supervise-daemon: gosv %.1f ms, supervise-daemon %.1f ms; paired ratio %.2f\n", g, med["bench-sd start"], pairedratio("bench-gosv start", "bench-sd start")
 	printf "- status: gosv %.1f, ssd %.1f, supervise-daemon %.1f ms; stop: gosv %.1f, ssd %.1f, supervise-daemon %.1f ms\n", med["bench-gosv status"], med["bench-ssd status"], med["bench-sd status"], med["bench-gosv stop"], med["bench-ssd stop"], med["bench-sd stop"]
+	printf "- gosv vs supervise-daemon, paired ratios (target <= 1 each): start %.2f, status %.2f, stop %.2f\n", pairedratio("bench-gosv start", "bench-sd start"), pairedratio("bench-gosv status", "bench-sd status"), pairedratio("bench-gosv stop", "bench-sd stop")
 	o = paired("bench-gosv-r200 start", "bench-gosv-u200 start", 200)
 	printf "- readiness overhead (paired): start(ready 200 ms after exec) - 200 - start(same, no readiness) = %.1f ms: target <= 5 ms: %s\n", o, (o <= 5) ? "met" : "MISSED"
 	printf "  (a daemon ready at once: start - start without readiness = %.1f ms, paired)\n", paired("bench-gosv-r0 start", "bench-gosv-u200 start", 0)
@@ -163,6 +166,6 @@ END {
 	echo
 	sed 's/^/- /' "$out/forklat.txt"
 } >>"$out/report.md"
-echo "- reproduce: \`bench/openrc.sh -n $n\`" >>"$out/report.md"
+echo "- reproduce: \`${GOSV_BENCH_OPENRC_063:+GOSV_BENCH_OPENRC_063=$GOSV_BENCH_OPENRC_063 }bench/openrc.sh -n $n\`" >>"$out/report.md"
 cp "$out/report.md" "$here/results/latest-openrc.md"
 cat "$out/report.md"

@@ -101,7 +101,7 @@ openrc_ns startwait
 {
 	echo "# start_wait: openrc benchsw, $count gosv services without readiness ($stamp)"
 	echo
-	echo "- command: \`bench/startwait.sh -n $n -s \"$waits\" -c $count\`; OpenRC $(cat /lib/rc/version), gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
+	echo "- command: \`bench/startwait.sh -n $n -s \"$waits\" -c $count\`; OpenRC $rcversion, gosv $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet || echo -dirty)"
 	echo "- machine: nproc $(nproc), kernel $(uname -r), load at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/report.md"
 nsenter --target "$pid1" --mount --pid -- env BENCH_OUT="$out" BENCH_HELPER="$work/rchelper" \

@@ -52,7 +52,8 @@ chmod +x /etc/init.d/web
 show cat /etc/init.d/web
 show gosv openrc check web
 rc-update -u >/dev/null 2>&1
-show /lib/rc/bin/rc-depend -t ineed web
+. "$root/bench/lib/rc-libexec.sh"
+show "$(rc_libexec)/bin/rc-depend" -t ineed web
 
 say "start: gosv-svscan comes in as a dependency; start returns once web is ready"
 t0=${EPOCHREALTIME/./}

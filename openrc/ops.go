@@ -359,11 +359,15 @@ func tail(p string, n int) ([]string, error) {
 }
 
 // serviceDir finds the directory of a service: the scan directory's link
-// first (what start used), then what the live values say.
+// first (what start used), then what the live values say (sp, or the
+// request's live values when sp is nil: only then are they needed).
 func (req *Request) serviceDir(sp *Spec) string {
 	link := filepath.Join(ScanDir(req.Layout.SvcDir), req.Name)
 	if target, err := filepath.EvalSymlinks(link); err == nil {
 		return target
+	}
+	if sp == nil {
+		sp, _ = LiveService(req).Spec()
 	}
 	if sp.Declarative {
 		return filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
@@ -388,14 +392,27 @@ func Stop(ctx context.Context, req *Request) error {
 	return nil
 }
 
-// Status prints the service's status line and returns supervise-daemon's
-// code for a service OpenRC thinks is started: [StatusStarted] while it is
-// supervised (during a restart gap too), [StatusUnsupervised] when its
-// supervisor is gone but its process lives, [StatusCrashed] when both are
-// gone.
+// Status answers supervise_status for openrc-run (OpenRC's
+// supervise-daemon.sh), service_stopping, service_starting,
+// service_inactive and service_started included, with its codes:
+// [StatusStopping], [StatusStarting], [StatusInactive] or [StatusStopped]
+// when OpenRC does not think the service is started (see
+// [RC.LibrcState]; a stopped one that gosv gave up says why). For a started one it prints the status line and
+// returns [StatusStarted] while it is supervised (during a restart gap
+// too), [StatusUnsupervised] when its supervisor is gone but its process
+// lives, [StatusCrashed] when both are gone.
 func Status(req *Request) int {
-	sp, _ := LiveService(req).Spec()
-	dir := req.serviceDir(sp)
+	if st := (RC{SvcDir: req.Layout.SvcDir}).LibrcState(req.Name); st != Started {
+		if st == Stopped {
+			// Why gosv stopped respawning it, when it did (finish wrote
+			// it in the generated directory; no resolution needed).
+			if r := Reason(filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)); r != "" {
+				fmt.Fprintf(req.Out, "respawns stopped: %s\n", r)
+			}
+		}
+		return stateStatus(st)
+	}
+	dir := req.serviceDir(nil)
 	st, err := req.backend().Status(backends.Service{Name: req.Name, Dir: dir})
 	if err != nil {
 		fmt.Fprintln(req.Out, err)

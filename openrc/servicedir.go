@@ -34,7 +34,7 @@ var generated = []string{
 	servicedir.RunFile, servicedir.FinishFile, ExecFile, servicedir.NotificationFDFile,
 	servicedir.NotificationSocketFile, servicedir.TimeoutKillFile, servicedir.TimeoutFinishFile,
 	servicedir.DownSignalFile, servicedir.MaxDeathTallyFile, servicedir.LogScriptFile, servicedir.LogRunPath,
-	servicedir.PidfileFile, servicedir.TimeoutPidfileFile,
+	servicedir.PidfileFile, servicedir.TimeoutPidfileFile, servicedir.FinishWantedUpFile,
 	servicedir.RespawnDelayFile, servicedir.RespawnDelayMaxFile, servicedir.RespawnResetFile,
 	servicedir.RespawnMaxFile, servicedir.RespawnPeriodFile, servicedir.RespawnOnFile, servicedir.SuccessExitFile,
 	servicedir.OnEventFile, servicedir.TimeoutOnEventFile,
@@ -207,11 +207,14 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		finish = "#!" + gc.Gosv + " openrc\n" + gen + "# (gosv openrc ./finish: the respawn policy, see " + ExecFile + ")\n"
 	}
 	f := map[string]string{
-		servicedir.RunFile:         run,
-		servicedir.FinishFile:      finish,
-		ExecFile:                   js.String(),
-		servicedir.TimeoutKillFile: strconv.FormatInt(sp.TimeoutKill.Milliseconds(), 10) + "\n",
-		servicedir.DownSignalFile:  "SIG" + servicedir.SignalName(sp.DownSignal) + "\n",
+		servicedir.RunFile:    run,
+		servicedir.FinishFile: finish,
+		// finish decides nothing after a stop ([Finish]): the scanner
+		// skips it then.
+		servicedir.FinishWantedUpFile: "",
+		ExecFile:                      js.String(),
+		servicedir.TimeoutKillFile:    strconv.FormatInt(sp.TimeoutKill.Milliseconds(), 10) + "\n",
+		servicedir.DownSignalFile:     "SIG" + servicedir.SignalName(sp.DownSignal) + "\n",
 	}
 	switch sp.Notify {
 	case NotifyFd:

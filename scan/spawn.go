@@ -202,11 +202,23 @@ func (l *loop) runStarted(s *service, pid, r int, forkAt time.Time) {
 }
 
 // spawnFinish starts ./finish CODE SIG NAME after a run's death.
+// skipFinish says whether a death's finish is skipped: there is none, or
+// it acts only after a death that matters (wanted up, or given up) and
+// this one does not. wantedUpOnly is asked only when it decides.
+func skipFinish(haveFinish, matters bool, wantedUpOnly func() bool) bool {
+	return !haveFinish || !matters && wantedUpOnly()
+}
+
 func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	servicedir.RemovePidRecord(s.dir)
 	endLaunch(s.dir)
 	// A missing finish is the common case: skip the fork s6 makes for it.
-	if unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) != nil {
+	// So is a stop of a service whose finish acts only after a death
+	// while wanted up or a give-up (finish-wanted-up: gosv openrc's, which
+	// tells OpenRC about respawns and give-ups and nothing else).
+	if skipFinish(unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) == nil,
+		s.m.WantUp || s.m.Pol.GaveUp,
+		func() bool { return unix.Access(filepath.Join(s.dir, servicedir.FinishWantedUpFile), unix.F_OK) == nil }) {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
+	"errors"
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/internal/getopt"
 	"github.com/gosv/gosv/internal/logdir"
@@ -117,55 +115,13 @@ func parseLogArgs(args []string, opts *logOptions) error {
 }
 
 func runLog(_ context.Context, warn func(string), opts *logOptions) error {
-	s, err := logdir.ParseScript(opts.Script)
-	if err != nil {
+	if opts.Quiet {
+		warn = nil
+	}
+	err := logdir.Run(logdir.RunConfig{Script: opts.Script, In: 0, NotifyFd: opts.NotifyFd, Protect: opts.Protect,
+		LineLimit: opts.LineLimit, LossBytes: opts.LossBytes, Prog: "gosv log", Warn: warn})
+	if errors.Is(err, logdir.ErrScript) {
 		return &usageError{err: err}
 	}
-	if opts.Quiet {
-		warn = func(string) {}
-	}
-	// NOTE: signals are taken here, not from the command's context, because
-	// -p must ignore SIGTERM. SIGPIPE is caught so that a closed stdout (the
-	// 1 action) is an error to report, not a death.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGHUP, unix.SIGINT, unix.SIGALRM, unix.SIGPIPE)
-	defer func() { signal.Stop(sigs); close(sigs) }()
-	l, err := logdir.Open(s, logdir.Options{LineLimit: opts.LineLimit, LossBytes: opts.LossBytes, Prog: "gosv log"})
-	if err != nil {
-		return err
-	}
-	f, err := logdir.NewFeeder(l, 0)
-	if err != nil {
-		l.Close()
-		return err
-	}
-	defer f.Close()
-	f.Warn = func(err error) { warn(err.Error()) }
-	if opts.NotifyFd >= 0 {
-		unix.Write(opts.NotifyFd, []byte("\n"))
-		unix.Close(opts.NotifyFd)
-	}
-	go forwardLogSignals(sigs, f, opts.Protect)
-	err = f.Run()
-	if cerr := l.Close(); err == nil {
-		err = cerr
-	}
 	return err
-}
-
-// forwardLogSignals turns signals into Feeder requests until sigs is
-// stopped.
-func forwardLogSignals(sigs <-chan os.Signal, f *logdir.Feeder, protect bool) {
-	for sig := range sigs {
-		switch sig {
-		case unix.SIGALRM:
-			f.Rotate()
-		case unix.SIGTERM:
-			if !protect {
-				f.Stop()
-			}
-		case unix.SIGHUP, unix.SIGINT:
-			f.Stop()
-		}
-	}
 }

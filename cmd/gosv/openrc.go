@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,8 +51,11 @@ from --var NAME=VALUE):
                       with a readiness source) within timeout_ready; without
                       one, it must then stay up for start_wait
   stop                bring it down, unlink it
-  status              print its status line; exit 0, 32 (crashed) or 64
-                      (unsupervised), supervise-daemon's codes
+  status              answer supervise_status: exit 3 (stopped), 4
+                      (stopping), 8 (starting) or 16 (inactive); for a
+                      started service print its status line and exit 0,
+                      32 (crashed) or 64 (unsupervised): supervise-daemon's
+                      codes
   reload              send reload_signal (SIGHUP)
 
 Commands run by gosv itself: exec (the generated run), finish (the
@@ -66,10 +67,102 @@ a dead scanner left running).
 EXIT STATUS
   0    success
   1    start, stop or reload failed (the reason is printed); check found errors
+  3    status: stopped (4 stopping, 8 starting, 16 inactive)
   32   status: crashed
   64   status: unsupervised
   100  usage error
   111  system error`
+
+// openrcSubLong is each subcommand's help after its one-line summary:
+// what it does, and its EXIT STATUS.
+var openrcSubLong = map[string]string{
+	"start": `Run by the hook inside openrc-run (RC_SVCNAME, RC_SERVICE, RC_SVCDIR,
+RC_LIBEXECDIR and the script's variables as --var NAME=VALUE): generate or
+find the service directory, link it into $RC_SVCDIR/gosv-scan and wait
+until it is up (ready with a readiness source) within timeout_ready;
+without one, it must then stay up for start_wait. The arguments after --
+are the command line openrc-run evaluated.
+
+EXIT STATUS
+  0    started
+  1    not started: the reason and the last lines of its log are printed
+  100  usage error, or not run inside openrc-run
+  111  system error`,
+	"stop": `Run by the hook inside openrc-run: bring the service down (its
+down-signal, SIGKILL after timeout_kill), wait up to timeout_down, unlink
+it and let its supervisor exit.
+
+EXIT STATUS
+  0    stopped
+  1    not stopped in time (the reason is printed)
+  100  usage error, or not run inside openrc-run
+  111  system error`,
+	"status": `Run by the hook inside openrc-run: answer supervise_status's questions
+(OpenRC's state, then gosv's) and, for a started service, print its status
+line. The codes are supervise-daemon's; the hook prints OpenRC's
+"status: ..." line for each.
+
+EXIT STATUS
+  0    started and supervised
+  3    stopped
+  4    stopping
+  8    starting
+  16   inactive
+  32   crashed: neither supervised nor running
+  64   unsupervised: running, but its supervisor is gone
+  100  usage error, or not run inside openrc-run
+  111  system error`,
+	"reload": `Run by the hook inside openrc-run: send reload_signal (SIGHUP by
+default) to the service's process.
+
+EXIT STATUS
+  0    sent
+  1    not sent: invalid reload_signal, or the service is not up
+  100  usage error, or not run inside openrc-run
+  111  system error`,
+	"ls": `List every gosv service: state, status, directory (and whether a
+generated one is stale) and configuration.
+
+EXIT STATUS
+  0    listed
+  111  system error`,
+	"check": `Lint init scripts (names in /etc/init.d, or paths) and the installed
+hook; problems are printed as file:line:col: severity: message.
+
+EXIT STATUS
+  0    no errors (warnings may be printed)
+  1    errors found
+  100  usage error
+  111  system error`,
+	"exec": `The generated run: apply the service directory's configuration
+(user, limits, capabilities, chroot...) and exec its command.
+
+EXIT STATUS
+  111  system error: the command could not be started (otherwise this
+       process becomes the command)`,
+	"finish": `The generated finish (arguments: exit code, signal, name): apply the
+respawn policy of the service directory.
+
+EXIT STATUS
+  0    respawn (after respawn_delay)
+  125  give up: the service is marked stopped, then failed`,
+	"resolve": `The limited child in which check and ls run init scripts: reads a
+request on standard input, writes the answer on standard output.
+
+EXIT STATUS
+  0    answered
+  111  system error`,
+	"svscan": `gosv-svscan's command: run the scanner of $RC_SVCDIR/gosv-scan with its
+catch-all logger; with --wait, wait until the scanner accepts services;
+with --stop-leftovers, after the scanner stopped, stop what a dead scanner
+left running.
+
+EXIT STATUS
+  0    the scanner exited cleanly; --wait: it accepts services;
+       --stop-leftovers: nothing is left
+  100  usage error
+  111  system error; --wait: not accepting services in time`,
+}
 
 func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 	root := &cobra.Command{
@@ -103,6 +196,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c := &cobra.Command{
 			Use:    name,
 			Short:  short,
+			Long:   short + ".\n\n" + openrcSubLong[name],
 			Args:   usageArgs(args),
 			Hidden: hidden,
 			RunE: func(c *cobra.Command, args []string) error {
@@ -150,44 +244,20 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 }
 
 func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
-	if o.Sub == "resolve" {
-		return openrc.ServeResolve(ctx, os.Stdin, os.Stdout) // first: no layout to read, it is in the request
-	}
-	gosv, err := os.Executable()
-	if err != nil {
+	code, err := openrc.Run(ctx, &openrc.Command{Sub: o.Sub, Vars: o.Vars, Args: o.Args, Notify: o.Notify,
+		LogDir: o.LogDir, Script: o.Script, Wait: o.Wait, Cleanup: o.Cleanup, Timeout: o.Timeout, NoFile: o.NoFile,
+		MetricsListen: o.MetricsListen, MetricsTextfile: o.MetricsTextfile,
+		Getenv: e.Getenv, Environ: os.Environ(), Stdin: os.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+	var ue *openrc.UsageError
+	switch {
+	case errors.As(err, &ue):
+		return &usageError{err: err}
+	case err != nil:
 		return err
+	case code != 0:
+		return silentExit(code)
 	}
-	layout := openrc.DefaultLayout(e.Getenv)
-	switch o.Sub {
-	case "ls":
-		return openrc.Ls(ctx, layout, gosv, e.Stdout)
-	case "check":
-		return runOpenRCCheck(ctx, e, layout, gosv, o.Args)
-	case "exec":
-		return openrc.Exec(".")
-	case "finish":
-		return silentExit(openrc.Finish(".", o.Args, e.Stderr))
-	case "svscan":
-		return runOpenRCSvscan(ctx, e, layout, gosv, o)
-	}
-	req, err := openrcRequest(e, layout, gosv, o)
-	if err != nil {
-		return err
-	}
-	switch o.Sub {
-	case "start":
-		err = openrc.Start(ctx, req)
-	case "stop":
-		err = openrc.Stop(ctx, req)
-	case "reload":
-		err = openrc.Reload(req)
-	case "status":
-		return silentExit(openrc.Status(req))
-	}
-	if errors.Is(err, openrc.ErrFailed) {
-		return silentExit(1)
-	}
-	return err
+	return nil
 }
 
 func firstArg(args []string) string {
@@ -195,67 +265,4 @@ func firstArg(args []string) string {
 		return ""
 	}
 	return args[0]
-}
-
-// openrcRequest builds the hook's request from openrc-run's environment.
-func openrcRequest(e *env, layout openrc.Layout, gosv string, o *openrcOptions) (*openrc.Request, error) {
-	req := &openrc.Request{Name: e.Getenv("RC_SVCNAME"), Script: e.Getenv("RC_SERVICE"), Layout: layout,
-		Gosv: gosv, Env: os.Environ(), Out: e.Stderr, Vars: map[string]string{}}
-	if o.Sub == "start" {
-		req.Argv = append([]string{}, o.Args...) // non-nil: start checks it
-	}
-	if req.Name == "" || req.Script == "" {
-		return nil, usageErrorf("%s must run inside openrc-run (RC_SVCNAME and RC_SERVICE are not set)", o.Sub)
-	}
-	for _, kv := range o.Vars {
-		name, val, ok := strings.Cut(kv, "=")
-		if !ok || name == "" {
-			return nil, usageErrorf("--var %q: want NAME=VALUE", kv)
-		}
-		req.Vars[name] = val
-	}
-	if o.Sub == "status" {
-		req.Out = e.Stdout // the status line, as s6_status prints s6-svstat's
-	}
-	return req, nil
-}
-
-func runOpenRCCheck(ctx context.Context, e *env, layout openrc.Layout, gosv string, args []string) error {
-	scripts := make([]string, len(args))
-	for i, a := range args {
-		scripts[i] = a
-		if !strings.Contains(a, "/") {
-			scripts[i] = filepath.Join(layout.InitDirs[0], a)
-		}
-	}
-	n, err := openrc.CheckScripts(ctx, layout, scripts, filepath.Dir(gosv), e.Stdout)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		return silentExit(1)
-	}
-	return nil
-}
-
-func runOpenRCSvscan(ctx context.Context, e *env, layout openrc.Layout, gosv string, o *openrcOptions) error {
-	if o.Wait && o.Cleanup {
-		return usageErrorf("--wait and --stop-leftovers exclude each other")
-	}
-	if o.Wait {
-		ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-		return openrc.WaitScanner(ctx, openrc.ScanDir(layout.SvcDir))
-	}
-	if o.Cleanup {
-		ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-		return openrc.StopLeftovers(ctx, openrc.ScanDir(layout.SvcDir))
-	}
-	if o.Notify < 0 || o.Notify == 1 || o.Notify == 2 {
-		return usageErrorf("--notify-fd %d: must be 0 (none) or at least 3", o.Notify)
-	}
-	return openrc.Svscan(openrc.SvscanConfig{RCSvcDir: layout.SvcDir, LibexecDir: layout.LibexecDir, Gosv: gosv, NotifyFd: o.Notify,
-		LogDir: o.LogDir, Script: o.Script, Logger: []string{gosv, "log"}, NoFile: o.NoFile,
-		MetricsListen: o.MetricsListen, MetricsTextfile: o.MetricsTextfile})
 }

@@ -66,34 +66,14 @@ func TestNewOpenRCCmd(t *testing.T) {
 	}
 }
 
-// TestOpenRCRequest: the hook's environment and --var values.
-func TestOpenRCRequest(t *testing.T) {
-	e, _, _ := testEnv()
-	vals := map[string]string{"RC_SVCNAME": "web", "RC_SERVICE": "/etc/init.d/web"}
-	e.Getenv = func(k string) string { return vals[k] }
-	req, err := openrcRequest(e, openrc.Layout{}, "/usr/bin/gosv", &openrcOptions{Sub: "start",
-		Vars: []string{"command=/bin/x", "command_args=a=b c"}, Args: []string{"/bin/x", "a=b", "c"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.Name != "web" || req.Script != "/etc/init.d/web" || req.Vars["command_args"] != "a=b c" || len(req.Argv) != 3 {
-		t.Errorf("request %+v", req)
-	}
-	if _, err := openrcRequest(e, openrc.Layout{}, "", &openrcOptions{Sub: "stop", Vars: []string{"novalue"}}); usageMsg(err) != `usage: --var "novalue": want NAME=VALUE` {
-		t.Errorf("bad --var: %v", err)
-	}
-	e.Getenv = func(string) string { return "" }
-	if _, err := openrcRequest(e, openrc.Layout{}, "", &openrcOptions{Sub: "status"}); usageMsg(err) == "" {
-		t.Error("accepted outside openrc-run")
-	}
-}
-
 // TestOpenRCSvscanExclusive: --wait and --stop-leftovers are two different
 // jobs (start_post and stop_post): both at once is a usage error.
 func TestOpenRCSvscanExclusive(t *testing.T) {
 	e, _, _ := testEnv()
 	o := &openrcOptions{Sub: "svscan", Wait: true, Cleanup: true, Timeout: time.Second}
-	err := runOpenRCSvscan(context.Background(), e, openrc.Layout{SvcDir: t.TempDir()}, "/usr/bin/gosv", o)
+	dir := t.TempDir()
+	e.Getenv = func(k string) string { return map[string]string{"RC_SVCDIR": dir, "RC_LIBEXECDIR": dir}[k] }
+	err := runOpenRC(context.Background(), e, o)
 	if msg := usageMsg(err); msg != "usage: --wait and --stop-leftovers exclude each other" {
 		t.Errorf("error %q (%v)", msg, err)
 	}

@@ -227,6 +227,12 @@ func (rd *Reader) afterRotation(cur *os.File) (*os.File, error) {
 			if err != nil {
 				continue
 			}
+			if same(g, f) {
+				// f, opened as current, was rotated since: it is read
+				// below, once, and what came after it at the next event.
+				g.Close()
+				break
+			}
 			if seen {
 				_, err = rd.copy(g)
 			}

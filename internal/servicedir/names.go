@@ -43,6 +43,9 @@ const (
 	RespawnPeriodFile   = "respawn-period"    // uint file, ms: the give-up window
 	RespawnOnFile       = "respawn-on"        // always, failure or never
 	SuccessExitFile     = "success-exit"      // exit codes and signal names that count as a success
+	// FinishWantedUpFile exists: finish runs only after a death while
+	// wanted up, or one the restart policy gave up at (a stop skips it).
+	FinishWantedUpFile = "finish-wanted-up"
 
 	// Files of the service directories gosv openrc generates (PROTOCOL.md
 	// §9.4), read only by gosv openrc.
@@ -97,7 +100,7 @@ var fileNames = []string{
 	SuperviseDir, EventDir, ControlPath, LockPath, StatusPath, DeathTallyPath,
 	DownFile, RunFile, FinishFile, LogDir, LogRunPath,
 	NotificationFDFile, LockFDFile, TimeoutKillFile, TimeoutFinishFile, MaxDeathTallyFile, DownSignalFile,
-	NotificationSocketFile, TimeoutWatchdogFile, CheckFile, TimeoutCheckFile, LogScriptFile,
+	NotificationSocketFile, TimeoutWatchdogFile, CheckFile, TimeoutCheckFile, LogScriptFile, FinishWantedUpFile,
 	RespawnDelayFile, RespawnDelayMaxFile, RespawnResetFile, RespawnMaxFile, RespawnPeriodFile, RespawnOnFile, SuccessExitFile,
 	OpenRCExecFile, OpenRCStartFile, OpenRCReasonFile,
 	GosvStateDir, PidRecordPath, SupervisorRecordPath,
