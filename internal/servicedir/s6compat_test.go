@@ -202,8 +202,11 @@ func TestS6svwaitWakesOnOurNotify(t *testing.T) {
 				t.Fatal(err)
 			}
 			var n Notifier
-			for _, e := range tt.events {
-				if c, err := n.Notify(ev, string(e)); c != 1 || err != nil {
+			for i, e := range tt.events {
+				// The first event must reach s6-svwait; a later one may
+				// find it gone already (O ends a -u wait at once, and
+				// s6-svwait's exit races the D that follows).
+				if c, err := n.Notify(ev, string(e)); err != nil || c != 1 && (i == 0 || c != 0) {
 					t.Errorf("Notify(%q) reached %d listeners, %v", e, c, err)
 				}
 			}
