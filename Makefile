@@ -11,6 +11,11 @@ GO      ?= go
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+# What gosv --version reports (cmd/gosv/version.go): from git when building
+# from a checkout; a release tarball passes VERSION= and COMMIT=.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 # OpenRC reads /etc whatever the prefix.
 SYSCONFDIR ?= /etc
 
@@ -41,7 +46,7 @@ demo-openrc: demo
 all: build
 
 build:
-	$(GO) build -o bin/gosv ./cmd/gosv
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/gosv ./cmd/gosv
 
 install: build
 	install -D -m 0755 bin/gosv $(DESTDIR)$(BINDIR)/gosv

@@ -112,7 +112,12 @@ func newRootCmd(e *env) *cobra.Command {
 			return nil
 		},
 		RunE: func(*cobra.Command, []string) error { return &usageError{} },
+		// Non-empty so that cobra adds --version; the template prints
+		// versionLine, computed only when asked.
+		Version: "-",
 	}
+	cobra.AddTemplateFunc("gosvVersion", versionLine)
+	root.SetVersionTemplate("{{gosvVersion}}\n")
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
