@@ -102,6 +102,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:                   "gosv command [argument...]",
 		Short:                 "An s6-compatible process supervision suite",
+		Long:                  rootLong,
 		SilenceErrors:         true,
 		SilenceUsage:          true,
 		DisableFlagsInUseLine: true,
@@ -124,6 +125,7 @@ func newRootCmd(e *env) *cobra.Command {
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(e))
 	}
+	withFiles(root)
 	return root
 }
 
