@@ -42,7 +42,7 @@ var commandFiles = map[string]string{
   DIR/down                 "normally down"
   DIR/supervise/gosv/policy, DIR/supervise/gosv/health
                            gosv's restart policy and health state`,
-	"svok": `  DIR/supervise/lock       held by the running supervisor`,
+	"svok":      `  DIR/supervise/lock       held by the running supervisor`,
 	"svscanctl": `  DIR/.s6-svscan/control   the FIFO the command letters are written to`,
 	"svscan": `  SCANDIR/NAME/                 a service directory (gosv-servicedir(5))
   SCANDIR/.s6-svscan/lock       held by the running scanner

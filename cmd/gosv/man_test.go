@@ -16,6 +16,8 @@ import (
 	"github.com/cpuguy83/go-md2man/v2/md2man"
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
+
+	"github.com/gosv/gosv/openrc"
 )
 
 // manDir holds the man pages: generated section 8 pages, one per command,
@@ -231,9 +233,66 @@ func TestManPagesRender(t *testing.T) {
 			cmd.Env = append(os.Environ(), "MANWIDTH=80", "MAN_KEEP_FORMATTING=", "MANPAGER=cat", "PAGER=cat", "LANG=C.UTF-8")
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil || stderr.Len() > 0 || !bytes.Contains(stdout.Bytes(), []byte("EXIT STATUS")) {
+			err := cmd.Run()
+			if err != nil || stderr.Len() > 0 {
 				t.Errorf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
 			}
+			want := []string{"NAME"}
+			if strings.HasSuffix(page, ".8") {
+				want = append(want, "\nFILES\n", "\nEXIT STATUS\n")
+			}
+			for _, w := range want {
+				if !bytes.Contains(stdout.Bytes(), []byte(w)) {
+					t.Errorf("%s: no %q in the rendered page", strings.Join(argv, " "), w)
+				}
+			}
 		}
+	}
+}
+
+// TestManOpenRCVariables fails when gosv reads an init script variable
+// that gosv-openrc(5) does not describe.
+func TestManOpenRCVariables(t *testing.T) {
+	md, err := os.ReadFile(filepath.Join(manDir, "gosv-openrc.5.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range openrc.Vars {
+		if !bytes.Contains(md, []byte("**"+strings.ReplaceAll(v, "_", `\_`)+"**")) {
+			t.Errorf("gosv-openrc(5) does not describe %s", v)
+		}
+	}
+}
+
+// TestManServiceDirFiles fails when PROTOCOL.md's tables of service
+// directory files (§1 and §9.1) name a file gosv-servicedir(5) does not.
+func TestManServiceDirFiles(t *testing.T) {
+	md, err := os.ReadFile(filepath.Join(manDir, "gosv-servicedir.5.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := os.ReadFile(filepath.Join("..", "..", "internal", "servicedir", "PROTOCOL.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("^\\| `([a-z][a-z0-9./-]*)`")
+	table, n := false, 0
+	for _, l := range strings.Split(string(spec), "\n") {
+		if strings.HasPrefix(l, "#") {
+			table = strings.HasPrefix(l, "## 1.") || strings.HasPrefix(l, "### 9.1")
+			continue
+		}
+		m := row.FindStringSubmatch(l)
+		if !table || m == nil {
+			continue
+		}
+		n++
+		name := strings.ReplaceAll(m[1], "_", `\_`)
+		if !bytes.Contains(md, []byte("**"+name+"**")) {
+			t.Errorf("gosv-servicedir(5) does not describe %s", m[1])
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found %d files in PROTOCOL.md's tables: has its layout changed?", n)
 	}
 }
