@@ -296,3 +296,34 @@ func TestManServiceDirFiles(t *testing.T) {
 		t.Fatalf("found %d files in PROTOCOL.md's tables: has its layout changed?", n)
 	}
 }
+
+// TestExitStatusTables: every command's EXIT STATUS (the --help section the
+// man page copies) is a table of codes, "  CODE  meaning" with
+// continuation lines indented under the meaning, so that the page and
+// --help read the same and a code is never buried in prose.
+func TestExitStatusTables(t *testing.T) {
+	row := regexp.MustCompile(`^  (\d+(-\d+)?|N) +\S`)
+	cont := regexp.MustCompile(`^ {5,}\S`)
+	root := newRootCmd(&env{Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }, Now: time.Now})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Name() == "help" || c.Name() == "completion" {
+			return
+		}
+		_, heads, bodies := manSections(c.Long)
+		i := slices.Index(heads, "EXIT STATUS")
+		if i < 0 {
+			t.Errorf("%s: no EXIT STATUS section", c.CommandPath())
+			return
+		}
+		for j, l := range strings.Split(bodies[i], "\n") {
+			if !row.MatchString(l) && (j == 0 || !cont.MatchString(l)) {
+				t.Errorf("%s: EXIT STATUS line %q is not a table row", c.CommandPath(), l)
+			}
+		}
+	}
+	walk(root)
+}
