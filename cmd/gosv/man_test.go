@@ -153,8 +153,17 @@ func genManPage(t *testing.T, c *cobra.Command) []byte {
 	if before, after, ok := strings.Cut(out, ".SH SEE ALSO\n"); ok {
 		out = before + extra + ".SH SEE ALSO\n" + after
 	} else {
-		out += extra
+		out += extra + ".SH SEE ALSO\n"
 	}
+	// The section 5 pages: the files a command works on.
+	see := `\fBgosv-servicedir(5)\fP`
+	switch {
+	case !c.HasParent():
+		see += `, \fBgosv-openrc(5)\fP`
+	case strings.HasPrefix(c.CommandPath(), "gosv openrc"):
+		see = `\fBgosv-openrc(5)\fP, ` + see
+	}
+	out = strings.TrimSuffix(out, "\n") + ", " + see + "\n"
 	return manASCII(out)
 }
 
