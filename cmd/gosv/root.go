@@ -117,7 +117,7 @@ func newRootCmd(e *env) *cobra.Command {
 		// versionLine, computed only when asked.
 		Version: "-",
 	}
-	cobra.AddTemplateFunc("gosvVersion", versionLine)
+	addVersionFunc.Do(func() { cobra.AddTemplateFunc("gosvVersion", versionLine) })
 	root.SetVersionTemplate("{{gosvVersion}}\n")
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)

@@ -4,7 +4,12 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 )
+
+// addVersionFunc registers versionLine with cobra's templates, which are
+// global: once, so that roots built concurrently (tests) do not race.
+var addVersionFunc sync.Once
 
 // version and commit are set by the Makefile for a release build
 // (-ldflags "-X main.version=... -X main.commit=..."); otherwise the build
