@@ -6,17 +6,31 @@
 #   make demo                       real OpenRC + gosv session in a throw-away namespace (root)
 #   make demo-svscan                the supervision tree driven by the real s6 tools (root)
 #   make bench                      bench/run.sh (see bench/README.md)
+#   make bench-charts               bench/*.svg from bench/results.tsv
+#   make man                        man/*.5, man/*.8 (committed) from the commands
 
 GO      ?= go
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+# What gosv --version reports (cmd/gosv/version.go): from git when building
+# from a checkout; a release tarball passes VERSION= and COMMIT=.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+# Shell completions, in the places bash-completion, zsh and fish look.
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 # OpenRC reads /etc whatever the prefix.
 SYSCONFDIR ?= /etc
 
 # Debian packages the integration suite drives (s6 and OpenRC are the
 # references gosv is compared with).
 TEST_PKGS := openrc s6 execline runit daemontools
+# The man pages are rendered with man and groff, the completions loaded in
+# bash (with bash-completion), fish and zsh (cmd/gosv's tests).
+TEST_PKGS += man-db groff-base bash-completion fish zsh
 # The real daemons of the real-daemon tier (tests/real_test.go), installed
 # by tests/real-deps.sh without starting them on the host; prometheus for
 # promtool, which validates gosv's metrics (issue 11).
@@ -36,15 +50,37 @@ demo: test-deps
 
 demo-openrc: demo
 
-.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-deps-real test-openrc-063 test-unit test-integration bench fmt vet
+.PHONY: demo demo-svscan demo-openrc all build man completions bench-charts install uninstall test test-deps test-deps-real test-openrc-063 test-unit test-integration bench fmt vet
 
 all: build
 
 build:
-	$(GO) build -o bin/gosv ./cmd/gosv
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/gosv ./cmd/gosv
 
-install: build
+# The man pages are generated from the commands (and man/*.md) by
+# cmd/gosv's TestManPages, and committed: installing needs no generator,
+# and a test fails when one is stale. make man rewrites them.
+man:
+	$(GO) test ./cmd/gosv -run '^TestManPages$$' -count=1 -update
+
+# cobra's scripts ask the installed gosv (gosv __complete) at each <TAB>.
+completions: build
+	mkdir -p build/completions
+	bin/gosv completion bash > build/completions/gosv
+	bin/gosv completion zsh > build/completions/_gosv
+	bin/gosv completion fish > build/completions/gosv.fish
+
+bench-charts:
+	$(GO) run ./bench/cmd/charts -data bench/results.tsv -out bench
+
+install: build completions
 	install -D -m 0755 bin/gosv $(DESTDIR)$(BINDIR)/gosv
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8
+	install -D -m 0644 build/completions/gosv $(DESTDIR)$(BASHCOMPDIR)/gosv
+	install -D -m 0644 build/completions/_gosv $(DESTDIR)$(ZSHCOMPDIR)/_gosv
+	install -D -m 0644 build/completions/gosv.fish $(DESTDIR)$(FISHCOMPDIR)/gosv.fish
 	# --- install hooks of later issues go here ---
 	# OpenRC (supervisor=gosv): the rc.conf.d hook and gosv-svscan, with the
 	# binary's path filled in. An existing conf.d is the admin's: kept.
@@ -59,6 +95,9 @@ install: build
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gosv
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(wildcard man/*.5)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/gosv $(DESTDIR)$(ZSHCOMPDIR)/_gosv $(DESTDIR)$(FISHCOMPDIR)/gosv.fish
 	# --- uninstall hooks of later issues go here (mirror of install) ---
 	rm -f $(DESTDIR)$(SYSCONFDIR)/rc.conf.d/gosv.conf $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
 	rm -f $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan

@@ -102,6 +102,7 @@ func newRootCmd(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:                   "gosv command [argument...]",
 		Short:                 "An s6-compatible process supervision suite",
+		Long:                  rootLong,
 		SilenceErrors:         true,
 		SilenceUsage:          true,
 		DisableFlagsInUseLine: true,
@@ -112,13 +113,19 @@ func newRootCmd(e *env) *cobra.Command {
 			return nil
 		},
 		RunE: func(*cobra.Command, []string) error { return &usageError{} },
+		// Non-empty so that cobra adds --version; the template prints
+		// versionLine, computed only when asked.
+		Version: "-",
 	}
+	addVersionFunc.Do(func() { cobra.AddTemplateFunc("gosvVersion", versionLine) })
+	root.SetVersionTemplate("{{gosvVersion}}\n")
 	root.SetOut(e.Stdout)
 	root.SetErr(e.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(e))
 	}
+	withFiles(root)
 	return root
 }
 
