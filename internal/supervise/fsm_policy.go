@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -234,12 +232,8 @@ func policyWords(e Event, unhealthy bool) string {
 
 // exitWords describes a death: "exit 1", "signal SIGKILL", "unknown exit".
 func exitWords(e Event) string {
-	ws := unix.WaitStatus(e.Wstat)
-	switch {
-	case e.Unknown:
+	if e.Unknown {
 		return "unknown exit"
-	case ws.Signaled():
-		return "signal SIG" + servicedir.SignalName(ws.Signal())
 	}
-	return fmt.Sprintf("exit %d", ws.ExitStatus())
+	return servicedir.ExitWords(e.Wstat)
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -80,11 +78,7 @@ func exitWords(p *servicedir.PolicyState) string {
 	if !p.LastKnown {
 		return "unknown exit"
 	}
-	w := wstat(p.LastWstat)
-	if w.signaled() {
-		return "signal SIG" + servicedir.SignalName(unix.Signal(w.termsig()))
-	}
-	return fmt.Sprintf("exit %d", w.exitStatus())
+	return servicedir.ExitWords(p.LastWstat)
 }
 
 func plural(n int, word string) string {
