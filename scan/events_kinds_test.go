@@ -1,14 +1,19 @@
 package scan
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gosv/gosv/internal/events"
+	"github.com/gosv/gosv/internal/metrics"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
 )
 
 // allKindsRun: runs 1, 2 and 4 exit 1 at once; run 3 stays up (its
@@ -34,6 +39,8 @@ case $n in 1|3|4) exit 1 ;; esac
 // each reaches the hook (GOSV_EVENT).
 func TestEventsAllKinds(t *testing.T) {
 	scan := t.TempDir()
+	prom := filepath.Join(t.TempDir(), "gosv.prom")
+	t.Setenv("GOSV_TEST_METRICS_TEXTFILE", prom)
 	ch := follow(t, scan)
 	startScanner(t, scan)
 	out := filepath.Join(t.TempDir(), "hook.out")
@@ -53,7 +60,7 @@ func TestEventsAllKinds(t *testing.T) {
 	})
 	// NOTE: executable before the link (TestEventHook).
 	os.Chmod(filepath.Join(dir, servicedir.OnEventFile), 0o755)
-	link(t, scan, dir)
+	svc := link(t, scan, dir)
 	got := expect(t, ch, "all start", "all exit", "all restart", "all start", "all exit", "all backoff", "all restart",
 		"all start", "all ready", "all recovered", "all unhealthy", "all exit", "all backoff", "all restart",
 		"all start", "all exit", "all give-up")
@@ -107,6 +114,29 @@ func TestEventsAllKinds(t *testing.T) {
 	}
 	if gu := first("give-up", 1); gu.Message != "respawned 4 times within 1 min" {
 		t.Errorf("give-up %+v", gu)
+	}
+	// The metrics say what the files say: given up, down, not healthy
+	// (the last check's result is of the last run, and it is down). The
+	// files are written after the event: wait for the last one, D.
+	waitFor(t, svc, svwait.DownReady)
+	var b bytes.Buffer
+	if err := metrics.RenderDir(&b, scan, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`gosv_service_given_up{name="all"} 1`, `gosv_service_up{name="all"} 0`,
+		`gosv_service_healthy{name="all"} 0`, `gosv_service_backoff_seconds{name="all"} 0`, `gosv_service_restarts_total{name="all"} 4`} {
+		if !strings.Contains(b.String(), want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, b.String())
+		}
+	}
+	// The textfile too: it is rewritten once the tally has the last death.
+	waitFileContains(t, prom, `gosv_service_restarts_total{name="all"} 4`)
+	if p, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(p, "check", "metrics")
+		cmd.Stdin = &b
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool: %v\n%s", err, out)
+		}
 	}
 	for _, kind := range []string{"start", "ready", "exit", "restart", "backoff", "give-up", "unhealthy", "recovered"} {
 		waitFileContains(t, out, kind+" all\n")
