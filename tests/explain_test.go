@@ -23,7 +23,7 @@ func testPolicyGiveUpExplains(t *testing.T, version string) {
 	l := e.listen(t, rcServices+"/gosv-crashloop")
 	e.mustSvc(t, "gosv-crashloop", "start")
 	l.WaitTimeout(t, "x", 3*eventTimeout)
-	const why = "respawned 3 times within 1m0s (respawn_max=2, respawn_period=1m0s)"
+	const why = "respawned 3 times within 1 min (respawn_max=2, respawn_period=60)"
 	if r := e.svc(t, "gosv-crashloop", "status"); r.Code != 3 || !strings.Contains(r.Stdout, why) {
 		t.Errorf("status: %s, want stopped (3) and %q", r, why)
 	}
