@@ -11,28 +11,9 @@ import (
 )
 
 // Issue 11 item 4 on both OpenRC versions: rc-service status, gosv openrc
-// ls and gosv svstat --json say why a service gave up or is not healthy
-// (backing off: TestPolicyStatusExplains).
-
-// TestPolicyGiveUpExplains: a crash loop given up by respawn_max.
-func TestPolicyGiveUpExplains(t *testing.T) { forEachRC(t, testPolicyGiveUpExplains) }
-
-func testPolicyGiveUpExplains(t *testing.T, version string) {
-	e := newRCv(t, true, version)
-	e.mustSvc(t, "gosv-svscan", "start")
-	l := e.listen(t, rcServices+"/gosv-crashloop")
-	e.mustSvc(t, "gosv-crashloop", "start")
-	l.WaitTimeout(t, "x", 3*eventTimeout)
-	const why = "respawned 3 times within 1 min (respawn_max=2, respawn_period=60)"
-	if r := e.svc(t, "gosv-crashloop", "status"); r.Code != 3 || !strings.Contains(r.Stdout, why) {
-		t.Errorf("status: %s, want stopped (3) and %q", r, why)
-	}
-	if r := e.Run(t, gosvInstallBin, "openrc", "ls"); !strings.Contains(r.Stdout, "gosv-crashloop: stopped, failed; not supervised; given up at ") || !strings.Contains(r.Stdout, why) {
-		t.Errorf("ls: %s, want %q", r, why)
-	}
-	// NOTE: no svstat: OpenRC took the given-up service out of
-	// supervision, and svstat then fails as s6-svstat does.
-}
+// ls and gosv svstat --json say why a service is not healthy (backing
+// off: TestPolicyStatusExplains; given up by gosv_respawn_on:
+// TestPolicyRespawnOnFailure; by respawn_max: TestOpenRCCrashLoop).
 
 // TestHealthStatusExplains: while healthcheck() fails, fewer than
 // gosv_healthcheck_retries times, status says "failing"; after the
