@@ -16,8 +16,9 @@ import (
 // TestPolicyRespawnOnFailure; by respawn_max: TestOpenRCCrashLoop).
 
 // TestHealthStatusExplains: while healthcheck() fails, fewer than
-// gosv_healthcheck_retries times, status says "failing"; after the
-// restart, until the new run's first check, it says why it was restarted.
+// gosv_healthcheck_retries (3) times, status says "failing"; the third
+// failure runs unhealthy() once, then the restart; after it, until the new
+// run's first check, status says why it was restarted.
 func TestHealthStatusExplains(t *testing.T) { forEachRC(t, testHealthStatusExplains) }
 
 func testHealthStatusExplains(t *testing.T, version string) {
@@ -33,6 +34,10 @@ gosv_healthcheck_timeout=20
 
 healthcheck() {
 	[ ! -e `+sick+` ]
+}
+
+unhealthy() {
+	echo "unhealthy $RC_SVCNAME" >>`+sick+`.log
 }
 `, 0o755)
 	e.MustRun(t, "install", "-m", "755", script, "/etc/init.d/gosv-health-explain")
@@ -51,6 +56,10 @@ healthcheck() {
 	os.Remove(sick)
 	// The new run's first check comes 6 s after its start.
 	explains(t, e, svc, "restarted after unhealthy: healthcheck() → exit 1 (3/3)")
+	// 3 failures with retries 3: unhealthy() ran once, then the restart.
+	if b, _ := os.ReadFile(sick + ".log"); string(b) != "unhealthy gosv-health-explain\n" {
+		t.Errorf("unhealthy() calls: %q, want one", b)
+	}
 	waitFileHas(t, state, `"health":"healthy"`, 30*time.Second)
 	if r := e.svc(t, "gosv-health-explain", "status"); r.Code != 0 || strings.Contains(r.Stdout, "unhealthy") {
 		t.Errorf("status once healthy again: %s", r)
