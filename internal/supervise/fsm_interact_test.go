@@ -56,3 +56,32 @@ func TestHealthStopRespawnNever(t *testing.T) {
 		t.Fatalf("%s; %+v", all, m.Pol)
 	}
 }
+
+// The restart cures an unhealthy service: the new run's first pass
+// reports recovered (the failures were the last run's), once.
+func TestHealthRecoveredAfterRestart(t *testing.T) {
+	c := healthCfg(1, false)
+	m := with(up(100), func(m *Machine) { m.Cfg = c })
+	m = runHealth(t, m, []hstep{
+		{0, ctl('1'), ""},
+		{5 * time.Second, ev(EvTimeout), "hcheck"},
+		{5 * time.Second, done(false), "event:unhealthy kill:-100/15"},
+	})
+	m, _ = deathAt(m, 15, at(6*time.Second))
+	// The respawn, at once: the run lived longer than the throttle.
+	if m.State != Starting {
+		t.Fatalf("no respawn: %v", m.State)
+	}
+	m, _ = Step(m, spawned(300), at(7*time.Second), nil)
+	if m.State != Up {
+		t.Fatalf("not respawned: %v", m.State)
+	}
+	m = runHealth(t, m, []hstep{
+		{12 * time.Second, ev(EvTimeout), "hcheck"},
+		{12 * time.Second, done(true), "event:recovered"},
+		{22 * time.Second, ev(EvTimeout), "hcheck"},
+	})
+	if _, as := Step(m, done(true), at(22*time.Second), nil); strings.Contains(acts(as), "recovered") {
+		t.Errorf("recovered twice: %s", acts(as))
+	}
+}
