@@ -2,6 +2,7 @@ package openrc
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/gosv/gosv/internal/servicedir"
@@ -13,7 +14,10 @@ func (r Respawn) reason(p *servicedir.PolicyState) string {
 	case p.Reason != "":
 		return strings.NewReplacer(servicedir.RespawnOnFile, "gosv_respawn_on").Replace(p.Reason)
 	case r.Period > 0:
-		return fmt.Sprintf("respawned %d times within %v (respawn_max=%d, respawn_period=%v)", p.Respawns, r.Period, r.Max, r.Period)
+		// In svstat's words (servicedir.PolicyState.Words), with the
+		// variables as the script sets them (respawn_period in seconds).
+		return fmt.Sprintf("respawned %d times within %s (respawn_max=%d, respawn_period=%s)", p.Respawns,
+			servicedir.DurationWords(r.Period), r.Max, strconv.FormatFloat(r.Period.Seconds(), 'f', -1, 64))
 	}
 	return fmt.Sprintf("respawned %d times (respawn_max=%d)", p.Respawns, r.Max)
 }

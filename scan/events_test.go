@@ -117,7 +117,9 @@ func restartsWanted(t *testing.T) (services, each int) {
 // TestEventsNoneLost: services crash-loop while the scanner is SIGKILLed
 // and restarted; every run started is in the log with its exit (seen by
 // the scanner, or, for a run that died or was adopted across the kill,
-// reported by the next one), and no start is recorded twice.
+// reported by the next one), and no start is recorded twice; every exit
+// but those the scanner could not see has its restart, and every death of
+// a backing-off service its backoff.
 func TestEventsNoneLost(t *testing.T) {
 	nsvc, each := restartsWanted(t)
 	scan := t.TempDir()
@@ -127,7 +129,13 @@ func TestEventsNoneLost(t *testing.T) {
 	for i := 0; i < nsvc; i++ {
 		name := "c" + strconv.Itoa(i)
 		names = append(names, name)
-		if err := os.Symlink(mksvc(t, scan, name, "#!/bin/sh\nexit 1\n", nil), filepath.Join(scan, name)); err != nil {
+		// Every other service backs off (respawn-delay-max): its log
+		// has backoff events too.
+		var files map[string]string
+		if i%2 == 1 {
+			files = map[string]string{servicedir.RespawnDelayFile: "100\n", servicedir.RespawnDelayMaxFile: "200\n"}
+		}
+		if err := os.Symlink(mksvc(t, scan, name, "#!/bin/sh\nexit 1\n", files), filepath.Join(scan, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -173,12 +181,33 @@ func TestEventsNoneLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	started, exited := map[int]int{}, map[int]int{}
+	kinds := map[string]map[string]int{} // service → event → count
 	for _, r := range all {
 		switch r.Event {
 		case "start":
 			started[r.Pid]++
 		case "exit":
 			exited[r.Pid]++
+		}
+		if kinds[r.Service] == nil {
+			kinds[r.Service] = map[string]int{}
+		}
+		kinds[r.Service][r.Event]++
+	}
+	for i, name := range names {
+		k := kinds[name]
+		// Exits with no restart: one that died while no scanner ran
+		// (reported by the next one), and the last (the stop).
+		if k["restart"] < k["exit"]-2 {
+			t.Errorf("%s: %d restarts for %d exits", name, k["restart"], k["exit"])
+		}
+		// Deaths with no backoff: each scanner's first (the policy's
+		// count is the scanner's), the one while no scanner ran, the stop.
+		if i%2 == 1 && (k["backoff"] < k["exit"]-4 || k["backoff"] == 0) {
+			t.Errorf("%s: %d backoffs for %d exits", name, k["backoff"], k["exit"])
+		}
+		if i%2 == 0 && k["backoff"] != 0 {
+			t.Errorf("%s: %d backoffs without a backoff policy", name, k["backoff"])
 		}
 	}
 	if len(started) < nsvc*each {

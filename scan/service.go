@@ -281,11 +281,13 @@ func (l *loop) feed(s *service, e supervise.Event) {
 	l.rearm(s)
 }
 
-// flushTally writes the death_tally record the feed has pending.
+// flushTally writes the death_tally record the feed has pending, and
+// tells the metrics textfile (restarts_total counts the records).
 func (l *loop) flushTally(s *service) {
 	if s.tally {
 		s.tally = false
 		l.deathTally(s, s.tallyWstat, s.tallyAt)
+		l.metricsChanged()
 	}
 }
 
@@ -297,6 +299,11 @@ func (l *loop) do(s *service, a *supervise.Action) {
 	case supervise.ActNotify:
 		if s.stateFiles && (a.Ev == "U" || a.Ev == "D" || a.Ev == "OD") {
 			os.Remove(filepath.Join(s.dir, readyDeadlineFile)) // no deadline to extend any more
+		}
+		if !s.m.WantUp {
+			// No restart to hurry: the tally is complete before a
+			// waiter (s6-svwait -D, then s6-svdt) can look at it.
+			l.flushTally(s)
 		}
 		if err := l.notify(s, a.Ev); err != nil {
 			l.warn(s, "event", "unable to notify event listeners: %v", err)

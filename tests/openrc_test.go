@@ -482,8 +482,15 @@ func testOpenRCCrashLoop(t *testing.T, version string) {
 	if n := strings.Count(l.Seen(), "d"); n != 3 || !strings.Contains(l.Seen(), "O") {
 		t.Errorf("events %q: want 3 deaths (respawn_max=2), then O (permanent failure)", l.Seen())
 	}
-	if r := e.svc(t, "gosv-crashloop", "status"); r.Code != 3 {
-		t.Errorf("status: %s, want stopped (3)", r)
+	// Status that explains (issue 11 item 4), in svstat's words. NOTE: no
+	// svstat: OpenRC took the given-up service out of supervision, and
+	// svstat then fails as s6-svstat does.
+	const why = "respawned 3 times within 1 min (respawn_max=2, respawn_period=60)"
+	if r := e.svc(t, "gosv-crashloop", "status"); r.Code != 3 || !strings.Contains(r.Stdout, why) {
+		t.Errorf("status: %s, want stopped (3) and %q", r, why)
+	}
+	if r := e.Run(t, gosvInstallBin, "openrc", "ls"); !strings.Contains(r.Stdout, "gosv-crashloop: stopped, failed; not supervised; given up at ") || !strings.Contains(r.Stdout, why) {
+		t.Errorf("ls: %s, want %q", r, why)
 	}
 	if got := e.rcStatus(t, "gosv-crashloop"); got != "[ failed ]" {
 		t.Errorf("rc-status: %q, want [ failed ]", got)

@@ -102,9 +102,10 @@ func read(s Service, now time.Time) (sample, bool) {
 	}
 	x.healthy = x.up
 	if h, ok, _ := servicedir.ReadHealthState(s.Dir); ok {
-		x.healthFails = h.Fails
-		if h.Health == servicedir.HealthUnhealthy {
-			x.healthy = false
+		if !x.up || h.OfRun(st.Stamp) {
+			// Not the last run's result: svstat says why it was restarted.
+			x.healthFails = h.Fails
+			x.healthy = x.healthy && h.Health != servicedir.HealthUnhealthy
 		}
 	}
 	if p, ok, _ := servicedir.ReadPolicyState(s.Dir); ok {

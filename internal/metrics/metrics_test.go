@@ -34,9 +34,12 @@ func scanDir(t *testing.T) string {
 	for i := 0; i < 2; i++ {
 		servicedir.AppendDeath(web, servicedir.DeathFromWstat(now, 1<<8), 100)
 	}
-	if err := servicedir.WriteHealthState(web, &servicedir.HealthState{Health: servicedir.HealthUnhealthy, Check: "tcp:127.0.0.1:80", Fails: 3, Retries: 3}); err != nil {
+	if err := servicedir.WriteHealthState(web, &servicedir.HealthState{Health: servicedir.HealthUnhealthy, Check: "tcp:127.0.0.1:80", Fails: 3, Retries: 3, At: now.Add(-time.Second)}); err != nil {
 		t.Fatal(err)
 	}
+	// Restarted 5 s ago for failing its check; no result of this run yet.
+	again := mk("again", servicedir.Status{Pid: 44, Stamp: now.Add(-5 * time.Second), WantUp: true})
+	servicedir.WriteHealthState(again, &servicedir.HealthState{Health: servicedir.HealthUnhealthy, Check: "tcp:127.0.0.1:81", Fails: 3, Retries: 3, At: now.Add(-6 * time.Second)})
 	mk("web/log", servicedir.Status{Pid: 43, Stamp: now.Add(-time.Hour), WantUp: true})
 	job := mk("job", servicedir.Status{Stamp: now, WantUp: true, Wstat: 9})
 	servicedir.WritePolicyState(job, &servicedir.PolicyState{Failures: 4, Delay: 8 * time.Second, Until: now.Add(8 * time.Second)})
@@ -61,6 +64,8 @@ func TestRender(t *testing.T) {
 		`gosv_service_restarts_total{name="web"} 2`,
 		`gosv_service_last_exit_code{name="web"} 1`,
 		`gosv_service_uptime_seconds{name="web"} 90`,
+		`gosv_service_healthy{name="again"} 1`,
+		`gosv_service_health_failures{name="again"} 0`,
 		`gosv_service_up{name="web/log"} 1`,
 		`gosv_service_ready{name="web/log"} 0`,
 		`gosv_service_up{name="job"} 0`,

@@ -193,6 +193,16 @@ func (p *PolicyState) Words() string {
 	return fmt.Sprintf("respawned %d times", p.Respawns)
 }
 
+// ExitWords says how a run ended, in the restart policy's words (the
+// events log, svstat's explanation): "exit 1", "signal SIGKILL".
+func ExitWords(wstat uint16) string {
+	ws := unix.WaitStatus(wstat)
+	if ws.Signaled() {
+		return "signal SIG" + SignalName(ws.Signal())
+	}
+	return "exit " + strconv.Itoa(ws.ExitStatus())
+}
+
 // DurationWords writes d for people: "8 s", "1.5 s", "20 ms", "2 min 5 s".
 func DurationWords(d time.Duration) string {
 	switch {

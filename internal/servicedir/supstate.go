@@ -34,6 +34,10 @@ type PolicyState struct {
 	// false when it is unknown (an adopted run).
 	LastWstat uint16 `json:"last_wstat"`
 	LastKnown bool   `json:"last_known"`
+	// LastUnhealthy: the last run was stopped because its health check
+	// failed (supervise/gosv/health says how); its death is a failure
+	// whatever its wait status.
+	LastUnhealthy bool `json:"last_unhealthy,omitempty"`
 	// GaveUp is set when the policy stopped respawning: GaveUpAt, and
 	// Respawns deaths within Within (respawn_max in respawn_period), or
 	// Reason (e.g. "exit 0 is a success exit and respawn_on=failure").
@@ -96,6 +100,12 @@ type HealthState struct {
 	Last string    `json:"last,omitempty"`
 	At   time.Time `json:"at,omitempty"`
 }
+
+// OfRun reports whether the state is a result of the run that started at
+// runStart (the status file's Stamp while up). The file keeps the last
+// run's result until the next run's first one, to say why it was
+// restarted: that one is not the running run's health.
+func (h *HealthState) OfRun(runStart time.Time) bool { return !h.At.Before(runStart) }
 
 // maxSupState bounds both files (and their reads): the strings in them
 // are bounded by their writers.

@@ -129,6 +129,10 @@ type Machine struct {
 	HookBusy    bool      // the unhealthy hook runs
 	HealthFails int       // consecutive counted failures
 	Unhealthy   bool      // retries failures: the hook and the stop are under way
+	// WasUnhealthy: a run was stopped unhealthy and no check has passed
+	// since; it outlives the run, so that the next pass, usually the
+	// new run's first, reports HapRecovered (fsm_health.go).
+	WasUnhealthy bool
 
 	Cfg Config // re-read by the loop before the events that use it
 }

@@ -37,7 +37,10 @@ import (
 //	              does. WantUp is unchanged, so the normal respawn follows.
 //	              A run's death clears it.
 //
-// A pass after failures reports HapRecovered. Every result is handed to
+// A pass after failures reports HapRecovered, and so does the first pass
+// after an unhealthy run's restart (WasUnhealthy): an operator told
+// "unhealthy" learns that the restart cured it, as monit's "succeeded"
+// alert says. Every result is handed to
 // the loop as ActHealthState; the loop writes supervise/gosv/health when
 // what it says changed.
 
@@ -193,10 +196,10 @@ func (t *stepper) healthResult(ok bool, msg string) {
 	m := &t.m
 	h := normHealth(m.Cfg.Health)
 	if ok {
-		if m.HealthFails > 0 {
+		if m.HealthFails > 0 || m.WasUnhealthy {
 			t.act(Action{Kind: ActEvent, Hap: HapRecovered, Pid: m.Pid, Msg: msg})
 		}
-		m.HealthFails = 0
+		m.HealthFails, m.WasUnhealthy = 0, false
 		t.healthState(servicedir.HealthOK, msg)
 		return
 	}
@@ -209,7 +212,7 @@ func (t *stepper) healthResult(ok bool, msg string) {
 		t.healthState(servicedir.HealthFailing, msg)
 		return
 	}
-	m.Unhealthy = true
+	m.Unhealthy, m.WasUnhealthy = true, true
 	t.healthState(servicedir.HealthUnhealthy, msg)
 	t.act(Action{Kind: ActEvent, Hap: HapUnhealthy, Pid: m.Pid,
 		Msg: msg + " (" + strconv.Itoa(m.HealthFails) + "/" + strconv.Itoa(h.Retries) + ")"})

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -70,6 +68,7 @@ type PolicyRun struct {
 	WinCount  int           // deaths counted in the window
 	Wstat     uint16        // the last death
 	Known     bool          // Wstat is known (not an adopted run)
+	Unhealthy bool          // the run was stopped for failing its health check
 	GaveUp    bool
 	GaveUpAt  time.Time
 	Reason    string // why it gave up, when not respawn-max
@@ -80,7 +79,7 @@ type PolicyRun struct {
 // State is what supervise/gosv/policy says.
 func (r *PolicyRun) State(p *Policy) servicedir.PolicyState {
 	s := servicedir.PolicyState{Failures: r.Failures, Delay: r.Delay, Until: r.Until,
-		LastWstat: r.Wstat, LastKnown: r.Known, GaveUp: r.GaveUp, GaveUpAt: r.GaveUpAt, Reason: r.Reason, Completed: r.Completed}
+		LastWstat: r.Wstat, LastKnown: r.Known, LastUnhealthy: r.Unhealthy, GaveUp: r.GaveUp, GaveUpAt: r.GaveUpAt, Reason: r.Reason, Completed: r.Completed}
 	if r.GaveUp && r.Reason == "" {
 		s.Respawns, s.Within = r.WinCount, p.Period
 	}
@@ -115,14 +114,17 @@ func (t *stepper) policyDeath(e Event) {
 		return // stopping: no decision to make
 	}
 	launchFailed := m.State == AwaitPid || m.State == LaunchAbort
-	r.Wstat, r.Known = e.Wstat, !e.Unknown
-	success := r.Known && !launchFailed && p.Success.Has(e.Wstat)
+	r.Wstat, r.Known, r.Unhealthy = e.Wstat, !e.Unknown, m.Unhealthy
+	// A run stopped for failing its health check failed, whatever its
+	// wait status (systemd: a watchdog timeout is a failure for
+	// Restart=on-failure even when SIGTERM is a success exit).
+	success := r.Known && !launchFailed && !m.Unhealthy && p.Success.Has(e.Wstat)
 	switch {
 	case p.On == servicedir.RespawnNever:
-		t.giveUp(exitWords(e)+" and respawn-on is never", success)
+		t.giveUp(policyWords(e, m.Unhealthy)+" and respawn-on is never", success)
 		return
 	case p.On == servicedir.RespawnFailure && success:
-		t.giveUp(exitWords(e)+" is a success exit and respawn-on is failure", true)
+		t.giveUp(policyWords(e, m.Unhealthy)+" is a success exit and respawn-on is failure", true)
 		return
 	}
 	if r.WinStart.IsZero() {
@@ -153,7 +155,7 @@ func (t *stepper) policyDeath(e Event) {
 	}
 	if r.Failures > 1 && p.DelayMax > 0 {
 		t.act(Action{Kind: ActEvent, Hap: HapBackoff, After: r.Delay, Wstat: e.Wstat,
-			Msg: fmt.Sprintf("%d failures in a row (last: %s)", r.Failures, exitWords(e))})
+			Msg: fmt.Sprintf("%d failures in a row (last: %s)", r.Failures, policyWords(e, r.Unhealthy))})
 	}
 	t.writePolicy()
 }
@@ -219,14 +221,19 @@ func (t *stepper) policySpawn() {
 	}
 }
 
+// policyWords describes a death for the policy: exitWords, said to follow
+// a failed health check when it did.
+func policyWords(e Event, unhealthy bool) string {
+	if unhealthy {
+		return "unhealthy (" + exitWords(e) + ")"
+	}
+	return exitWords(e)
+}
+
 // exitWords describes a death: "exit 1", "signal SIGKILL", "unknown exit".
 func exitWords(e Event) string {
-	ws := unix.WaitStatus(e.Wstat)
-	switch {
-	case e.Unknown:
+	if e.Unknown {
 		return "unknown exit"
-	case ws.Signaled():
-		return "signal SIG" + servicedir.SignalName(ws.Signal())
 	}
-	return fmt.Sprintf("exit %d", ws.ExitStatus())
+	return servicedir.ExitWords(e.Wstat)
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -42,30 +40,45 @@ func ReadState(dir string) State {
 func Explain(st servicedir.Status, s State, now time.Time, loc *time.Location) string {
 	var parts []string
 	up := st.Up()
+	afterUnhealthy := false // the last run died of its health check
 	if p := s.Policy; p != nil && !up {
 		switch {
 		case st.WantUp && !p.Until.IsZero() && p.Failures > 0:
 			parts = append(parts, fmt.Sprintf("backing off %s after %s (last: %s)",
 				servicedir.DurationWords(p.Delay), plural(p.Failures, "failure"), lastWords(p)))
+			afterUnhealthy = p.LastUnhealthy
 		case !st.WantUp && p.GaveUp:
 			parts = append(parts, fmt.Sprintf("given up at %s: %s", p.GaveUpAt.In(loc).Format(time.TimeOnly), p.Words()))
+			afterUnhealthy = p.LastUnhealthy
 		}
 	}
-	if h := s.Health; h != nil && up && (h.Health == servicedir.HealthUnhealthy || h.Health == servicedir.HealthFailing) {
-		parts = append(parts, fmt.Sprintf("%s: %s → %s (%d/%d)", h.Health, h.Check, h.Last, h.Fails, h.Retries))
+	if h := s.Health; h != nil && (h.Health == servicedir.HealthUnhealthy || h.Health == servicedir.HealthFailing) {
+		words := fmt.Sprintf("%s: %s → %s (%d/%d)", h.Health, h.Check, h.Last, h.Fails, h.Retries)
+		switch {
+		case up && h.OfRun(st.Stamp):
+			parts = append(parts, words)
+		case up && h.Health == servicedir.HealthUnhealthy:
+			// This run has no result yet; the last one's says why it was restarted.
+			parts = append(parts, "restarted after "+words)
+		case afterUnhealthy && h.Health == servicedir.HealthUnhealthy:
+			parts = append(parts, words)
+		}
 	}
 	return strings.Join(parts, "; ")
 }
 
 func lastWords(p *servicedir.PolicyState) string {
+	if p.LastUnhealthy {
+		return "unhealthy, " + exitWords(p)
+	}
+	return exitWords(p)
+}
+
+func exitWords(p *servicedir.PolicyState) string {
 	if !p.LastKnown {
 		return "unknown exit"
 	}
-	w := wstat(p.LastWstat)
-	if w.signaled() {
-		return "signal SIG" + servicedir.SignalName(unix.Signal(w.termsig()))
-	}
-	return fmt.Sprintf("exit %d", w.exitStatus())
+	return servicedir.ExitWords(p.LastWstat)
 }
 
 func plural(n int, word string) string {

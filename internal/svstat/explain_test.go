@@ -29,6 +29,7 @@ func TestExplain(t *testing.T) {
 	down := servicedir.Status{Wstat: 1 << 8, WantUp: true}
 	gaveUp := servicedir.Status{Wstat: 1 << 8}
 	up := servicedir.Status{Pid: 42, WantUp: true}
+	upSince := servicedir.Status{Pid: 42, WantUp: true, Stamp: time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)}
 	for _, c := range []struct {
 		st             servicedir.Status
 		policy, health string
@@ -53,6 +54,17 @@ func TestExplain(t *testing.T) {
 			"failing: tcp:127.0.0.1:6379 → connection refused (1/3)"},
 		{up, "", `{"health":"healthy","check":"tcp:127.0.0.1:6379","fails":0,"retries":3,"last":"connected"}`, ""},
 		{down, "", `{"health":"unhealthy","check":"healthcheck()","fails":3,"retries":3,"last":"exit 1"}`, ""},
+		// Backing off after a health-check stop: both say why (issue 11 items 3 and 4 together).
+		{down, `{"failures":2,"delay_ns":2000000000,"until":"2027-03-01T12:00:05Z","last_wstat":15,"last_known":true,"last_unhealthy":true}`,
+			`{"health":"unhealthy","check":"GET http://127.0.0.1:8080/health","fails":3,"retries":3,"last":"503","at":"2027-03-01T12:00:00Z"}`,
+			"backing off 2 s after 2 failures (last: unhealthy, signal SIGTERM); unhealthy: GET http://127.0.0.1:8080/health → 503 (3/3)"},
+		{gaveUp, `{"failures":1,"delay_ns":0,"last_wstat":15,"last_known":true,"last_unhealthy":true,"gave_up":true,"gave_up_at":"2027-03-01T12:03:04Z","reason":"unhealthy (signal SIGTERM) and respawn-on is never"}`,
+			`{"health":"unhealthy","check":"healthcheck()","fails":1,"retries":1,"last":"exit 1","at":"2027-03-01T12:03:03Z"}`,
+			"given up at 12:03:04: unhealthy (signal SIGTERM) and respawn-on is never; unhealthy: healthcheck() → exit 1 (1/1)"},
+		// Up again after a health-check stop, before this run's first result.
+		{upSince, "", `{"health":"unhealthy","check":"healthcheck()","fails":3,"retries":3,"last":"exit 1","at":"2027-03-01T11:59:00Z"}`,
+			"restarted after unhealthy: healthcheck() → exit 1 (3/3)"},
+		{upSince, "", `{"health":"failing","check":"healthcheck()","fails":1,"retries":3,"last":"exit 1","at":"2027-03-01T11:59:00Z"}`, ""},
 		// A malformed file is left out, never an error.
 		{down, `{"failures":`, "garbage", ""},
 	} {
