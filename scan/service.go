@@ -56,12 +56,13 @@ type service struct {
 	sdfd       int                   // sd_notify socket, or -1
 	senders    []sdSender            // who sent datagrams there (at most sdSendersMax pidfds)
 	sdpath     string
-	checkFd    int    // output pipe of the running ./check, or -1
-	checkOut   []byte // its output so far (bounded), nil when no check runs
-	stateFiles bool   // per-run state files were written (cleared at spawn)
-	cfgFresh   bool   // m.Cfg was read during the current feed
-	left       bool   // exited leaving its processes running (b, SIGQUIT)
-	tally      bool   // a death_tally record is due at the end of the feed
+	checkFd    int                // output pipe of the running ./check, or -1
+	checkOut   []byte             // its output so far (bounded), nil when no check runs
+	stateFiles bool               // per-run state files were written (cleared at spawn)
+	cfgFresh   bool               // m.Cfg was read during the current feed
+	present    servicedir.Present // the listing config made (valid while cfgFresh; see has)
+	left       bool               // exited leaving its processes running (b, SIGQUIT)
+	tally      bool               // a death_tally record is due at the end of the feed
 	tallyWstat uint16
 	tallyAt    time.Time
 	retried    bool        // a spawn failed with ./run executable: retried at once already
@@ -242,7 +243,8 @@ func (l *loop) adoptable(s *service) (int, bool) {
 // config re-reads the files the machine needs, reporting each problem
 // once per version of its file (see configWarn).
 func (l *loop) config(s *service) supervise.Config {
-	cfg, warns := supervise.ReadConfig(s.dir, l.warns[:0])
+	s.present, _ = servicedir.ListPresent(s.dir) // on error: every file is read
+	cfg, warns := supervise.ReadConfigIn(s.dir, &s.present, l.warns[:0])
 	l.warns = warns[:0]
 	for _, w := range warns {
 		l.configWarn(s, w, configFallback(w))
@@ -276,8 +278,8 @@ func (l *loop) feed(s *service, e supervise.Event) {
 		}
 	}
 	l.pending = l.pending[:0]
+	l.flushTally(s) // with the feed's listing (max-death-tally)
 	s.cfgFresh = false
-	l.flushTally(s)
 	l.rearm(s)
 }
 
@@ -405,7 +407,10 @@ func (l *loop) earlyDeath(s *service, a *supervise.Action) {
 }
 
 func (l *loop) deathTally(s *service, wstat uint16, at time.Time) {
-	max, err := supervise.ReadMaxDeathTally(s.dir)
+	max, err := servicedir.DefaultMaxDeathTally, error(nil)
+	if l.has(s, servicedir.MaxDeathTallyFile) {
+		max, err = supervise.ReadMaxDeathTally(s.dir)
+	}
 	if err != nil {
 		l.configWarn(s, err, fmt.Sprintf("using %d", servicedir.DefaultMaxDeathTally))
 	}
@@ -546,4 +551,12 @@ func deathText(wstat uint16) string {
 		return "signal SIG" + servicedir.SignalName(ws.Signal())
 	}
 	return "exit code " + strconv.Itoa(ws.ExitStatus())
+}
+
+// has reports whether s's optional file name may exist: during a feed
+// that re-read the configuration (the points where s6-supervise reads
+// its files), the listing made then answers; at any other time every
+// file is looked up, as before listings.
+func (l *loop) has(s *service, name string) bool {
+	return !s.cfgFresh || s.present.Has(name)
 }
