@@ -30,17 +30,19 @@ type service struct {
 	// so that every path built from it names the directory the service
 	// was taken from, even after it was moved or its symlink removed:
 	// s6-supervise gets the same by working from inside it after chdir.
-	dir    string
-	dirfd  int    // O_PATH fd of the service directory
-	path   string // its path when taken, for messages (see show)
-	name   string // run's and finish's NAME argument: "foo", "foo/log" or DIR
-	m      supervise.Machine
-	lock   *os.File
-	ctl    int // supervise/control, opened O_RDWR so it never reports EOF
-	notify int // read end of the notification-fd pipe, or -1
-	pidfd  int // pidfd of an adopted run, or -1
-	wd     int32
-	group  []int // pidfds of leftover members of the dead run's group
+	dir   string
+	dirfd int // O_PATH fd of the service directory
+	// sharedDir: dirfd is its scan-directory entry's, closed by the entry.
+	sharedDir bool
+	path      string // its path when taken, for messages (see show)
+	name      string // run's and finish's NAME argument: "foo", "foo/log" or DIR
+	m         supervise.Machine
+	lock      *os.File
+	ctl       int // supervise/control, opened O_RDWR so it never reports EOF
+	notify    int // read end of the notification-fd pipe, or -1
+	pidfd     int // pidfd of an adopted run, or -1
+	wd        int32
+	group     []int // pidfds of leftover members of the dead run's group
 	// draining: the dead run's group (m.Pgid, and a forking daemon's
 	// m.OwnGroup) still has members (drain.go).
 	draining bool
@@ -90,6 +92,17 @@ func (l *loop) newService(at, path, name string, stdin, stdout int) (*service, e
 		// retry, which would make each retry a new problem).
 		return nil, &shownError{err, strings.ReplaceAll(err.Error(), fdPath(dirfd), path)}
 	}
+	return s, nil
+}
+
+// newServiceOn is newService through dirfd, which the caller keeps
+// open as long as the service exists and closes itself.
+func (l *loop) newServiceOn(dirfd int, path, name string, stdin, stdout int) (*service, error) {
+	s, err := l.takeDir(dirfd, path, name, stdin, stdout)
+	if err != nil {
+		return nil, &shownError{err, strings.ReplaceAll(err.Error(), fdPath(dirfd), path)}
+	}
+	s.sharedDir = true
 	return s, nil
 }
 
@@ -535,7 +548,9 @@ func (l *loop) exitService(s *service, leave bool) {
 	s.lock.Close()
 	// The directory fd goes last, with the batch: paths built on s.dir
 	// may still be used until then.
-	l.closing = append(l.closing, s.dirfd)
+	if !s.sharedDir {
+		l.closing = append(l.closing, s.dirfd)
+	}
 	s.dirfd = -1
 	if l.sc != nil {
 		l.sc.serviceGone(s)
