@@ -147,7 +147,9 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if err := servicedir.TruncateDeathTally(dir); err != nil {
 		l.warn(s, "tally", "unable to truncate the death tally: %v", err)
 	}
-	s.m.Cfg = l.config(s)
+	// Fresh for startService, which follows in the same loop turn: the
+	// first spawn need not read (and list) the files a second time.
+	s.m.Cfg, s.cfgFresh = l.config(s), true
 	return s, nil
 }
 
@@ -181,6 +183,9 @@ func openControl(path string) (int, error) {
 // service without one may have a run the dead scanner started without
 // recording it: its start waits for resolveOrphans (orphans.go).
 func (l *loop) startService(s *service) {
+	// The read at take serves this turn's feed only (feed clears it too):
+	// a start deferred to a later turn reads the files again.
+	defer func() { s.cfgFresh = false }()
 	if l.adoptLaunch(s) {
 		return // before the pid record, which names the launcher then
 	}
