@@ -30,19 +30,17 @@ type service struct {
 	// so that every path built from it names the directory the service
 	// was taken from, even after it was moved or its symlink removed:
 	// s6-supervise gets the same by working from inside it after chdir.
-	dir   string
-	dirfd int // O_PATH fd of the service directory
-	// sharedDir: dirfd is its scan-directory entry's, closed by the entry.
-	sharedDir bool
-	path      string // its path when taken, for messages (see show)
-	name      string // run's and finish's NAME argument: "foo", "foo/log" or DIR
-	m         supervise.Machine
-	lock      *os.File
-	ctl       int // supervise/control, opened O_RDWR so it never reports EOF
-	notify    int // read end of the notification-fd pipe, or -1
-	pidfd     int // pidfd of an adopted run, or -1
-	wd        int32
-	group     []int // pidfds of leftover members of the dead run's group
+	dir    string
+	dirfd  int    // O_PATH fd of the service directory
+	path   string // its path when taken, for messages (see show)
+	name   string // run's and finish's NAME argument: "foo", "foo/log" or DIR
+	m      supervise.Machine
+	lock   *os.File
+	ctl    int // supervise/control, opened O_RDWR so it never reports EOF
+	notify int // read end of the notification-fd pipe, or -1
+	pidfd  int // pidfd of an adopted run, or -1
+	wd     int32
+	group  []int // pidfds of leftover members of the dead run's group
 	// draining: the dead run's group (m.Pgid, and a forking daemon's
 	// m.OwnGroup) still has members (drain.go).
 	draining bool
@@ -58,13 +56,12 @@ type service struct {
 	sdfd       int                   // sd_notify socket, or -1
 	senders    []sdSender            // who sent datagrams there (at most sdSendersMax pidfds)
 	sdpath     string
-	checkFd    int                // output pipe of the running ./check, or -1
-	checkOut   []byte             // its output so far (bounded), nil when no check runs
-	stateFiles bool               // per-run state files were written (cleared at spawn)
-	cfgFresh   bool               // m.Cfg was read during the current feed
-	present    servicedir.Present // the listing config made (valid while cfgFresh; see has)
-	left       bool               // exited leaving its processes running (b, SIGQUIT)
-	tally      bool               // a death_tally record is due at the end of the feed
+	checkFd    int    // output pipe of the running ./check, or -1
+	checkOut   []byte // its output so far (bounded), nil when no check runs
+	stateFiles bool   // per-run state files were written (cleared at spawn)
+	cfgFresh   bool   // m.Cfg was read during the current feed
+	left       bool   // exited leaving its processes running (b, SIGQUIT)
+	tally      bool   // a death_tally record is due at the end of the feed
 	tallyWstat uint16
 	tallyAt    time.Time
 	retried    bool        // a spawn failed with ./run executable: retried at once already
@@ -74,6 +71,11 @@ type service struct {
 	hook        hookState            // the event hook (events.go)
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
 	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
+
+	// sharedDir: dirfd is its scan-directory entry's, closed by the entry.
+	sharedDir bool
+	// present is the listing config made (valid while cfgFresh; see has).
+	present servicedir.Present
 }
 
 // newService takes a service directory: an fd on it, supervise/ and
