@@ -111,7 +111,7 @@ func (l *loop) appendEvent(rec *events.Record) {
 
 // hook queues rec for s's hook, if s has one, and starts it if idle.
 func (l *loop) hook(s *service, rec events.Record) {
-	if s.dirfd < 0 || !hasHook(s.dir) {
+	if s.dirfd < 0 || !l.has(s, servicedir.OnEventFile) || !hasHook(s.dir) {
 		return
 	}
 	h := &s.hook
@@ -146,7 +146,9 @@ func (l *loop) startHook(s *service, rec events.Record) {
 	h.pid, h.started, h.event = pid, time.Now(), rec.Event
 	l.hooks[pid] = s
 	timeout := DefaultHookTimeout
-	if ms, ok, err := servicedir.ReadUintFile(s.dir, servicedir.TimeoutOnEventFile); err != nil {
+	if !l.has(s, servicedir.TimeoutOnEventFile) {
+		// the default
+	} else if ms, ok, err := servicedir.ReadUintFile(s.dir, servicedir.TimeoutOnEventFile); err != nil {
 		l.configWarn(s, err, "using the default")
 	} else if ok && ms > 0 {
 		timeout = time.Duration(ms) * time.Millisecond

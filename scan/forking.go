@@ -79,7 +79,7 @@ func (l *loop) notePidfileBefore(s *service) {
 // endLaunch forgets the launch record: the daemon was found, or the
 // launch is over.
 func endLaunch(dir string) {
-	os.Remove(filepath.Join(dir, servicedir.LaunchRecordPath))
+	unix.Unlink(filepath.Join(dir, servicedir.LaunchRecordPath)) // a file: no rmdir as os.Remove would try
 }
 
 // adoptLaunch takes over the launch a killed scanner left in progress

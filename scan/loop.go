@@ -104,7 +104,6 @@ type loop struct {
 
 	pending   []supervise.Event // feedback events of the service being stepped
 	acts      []supervise.Action
-	exits     []reap.Exit
 	warns     []error
 	limits    warnlimit.Limiter // the scanner's own warnings (see warn)
 	procReads int               // /proc/PID/stat reads for sd_notify senders (tests)
@@ -366,15 +365,20 @@ func (l *loop) fire(t *timer, now time.Time) {
 
 // reapAll drains every dead child and routes each exit to its machine.
 // Unknown pids are orphans reparented to us as subreaper: reaped, dropped.
+//
+// Each exit is handled (its service restarted) before the next wait4:
+// the last one, which finds nothing, looks at every child, and with
+// thousands of services that look came between a death and its restart.
 func (l *loop) reapAll() {
-	l.exits = reap.Drain(l.exits[:0])
-	if l.trace >= 0 && len(l.exits) > 0 {
-		l.reapedAt = time.Now()
-		for _, e := range l.exits {
+	for {
+		e, ok := reap.One()
+		if !ok {
+			break
+		}
+		if l.trace >= 0 {
+			l.reapedAt = time.Now()
 			l.traceEvent("reap", e.Pid, l.reapedAt)
 		}
-	}
-	for _, e := range l.exits {
 		if s, ok := l.hooks[e.Pid]; ok {
 			l.hookExited(s, e)
 			continue

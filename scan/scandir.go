@@ -237,7 +237,7 @@ func (sc *scanner) take(e *entry) {
 	}
 	if e.hasLog && e.log == nil {
 		name := e.name + "/" + servicedir.LogDir
-		if e.log = sc.newService(e, filepath.Join(dir, servicedir.LogDir), filepath.Join(shown, servicedir.LogDir), name, e.pipe[0], 1); e.log == nil {
+		if e.log = sc.newService(e, filepath.Join(dir, servicedir.LogDir), -1, filepath.Join(shown, servicedir.LogDir), name, e.pipe[0], 1); e.log == nil {
 			return
 		}
 	}
@@ -246,14 +246,24 @@ func (sc *scanner) take(e *entry) {
 		if e.hasLog || e.logger != nil {
 			out = e.pipe[1]
 		}
-		if e.svc = sc.newService(e, dir, shown, e.name, 0, out); e.svc != nil {
+		// The service works through the entry's directory fd: one fd
+		// per service fewer (5000 services fit in 20000 descriptors).
+		if e.svc = sc.newService(e, dir, e.dirfd, shown, e.name, 0, out); e.svc != nil {
 			sc.l.limits.Clear("entry|" + e.name)
 		}
 	}
 }
 
-func (sc *scanner) newService(e *entry, dir, shown, name string, stdin, stdout int) *service {
-	s, err := sc.l.newService(dir, shown, name, stdin, stdout)
+// newService takes the service directory dir, through dirfd when that is
+// not -1 (the entry's, which outlives the service: see dropIfIdle).
+func (sc *scanner) newService(e *entry, dir string, dirfd int, shown, name string, stdin, stdout int) *service {
+	var s *service
+	var err error
+	if dirfd >= 0 {
+		s, err = sc.l.newServiceOn(dirfd, shown, name, stdin, stdout)
+	} else {
+		s, err = sc.l.newService(dir, shown, name, stdin, stdout)
+	}
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, servicedir.ErrLocked) {

@@ -71,6 +71,11 @@ type service struct {
 	hook        hookState            // the event hook (events.go)
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
 	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
+
+	// sharedDir: dirfd is its scan-directory entry's, closed by the entry.
+	sharedDir bool
+	// present is the listing config made (valid while cfgFresh; see has).
+	present servicedir.Present
 }
 
 // newService takes a service directory: an fd on it, supervise/ and
@@ -89,6 +94,17 @@ func (l *loop) newService(at, path, name string, stdin, stdout int) (*service, e
 		// retry, which would make each retry a new problem).
 		return nil, &shownError{err, strings.ReplaceAll(err.Error(), fdPath(dirfd), path)}
 	}
+	return s, nil
+}
+
+// newServiceOn is newService through dirfd, which the caller keeps
+// open as long as the service exists and closes itself.
+func (l *loop) newServiceOn(dirfd int, path, name string, stdin, stdout int) (*service, error) {
+	s, err := l.takeDir(dirfd, path, name, stdin, stdout)
+	if err != nil {
+		return nil, &shownError{err, strings.ReplaceAll(err.Error(), fdPath(dirfd), path)}
+	}
+	s.sharedDir = true
 	return s, nil
 }
 
@@ -133,7 +149,9 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if err := servicedir.TruncateDeathTally(dir); err != nil {
 		l.warn(s, "tally", "unable to truncate the death tally: %v", err)
 	}
-	s.m.Cfg = l.config(s)
+	// Fresh for startService, which follows in the same loop turn: the
+	// first spawn need not read (and list) the files a second time.
+	s.m.Cfg, s.cfgFresh = l.config(s), true
 	return s, nil
 }
 
@@ -167,6 +185,9 @@ func openControl(path string) (int, error) {
 // service without one may have a run the dead scanner started without
 // recording it: its start waits for resolveOrphans (orphans.go).
 func (l *loop) startService(s *service) {
+	// The read at take serves this turn's feed only (feed clears it too):
+	// a start deferred to a later turn reads the files again.
+	defer func() { s.cfgFresh = false }()
 	if l.adoptLaunch(s) {
 		return // before the pid record, which names the launcher then
 	}
@@ -242,7 +263,8 @@ func (l *loop) adoptable(s *service) (int, bool) {
 // config re-reads the files the machine needs, reporting each problem
 // once per version of its file (see configWarn).
 func (l *loop) config(s *service) supervise.Config {
-	cfg, warns := supervise.ReadConfig(s.dir, l.warns[:0])
+	s.present, _ = servicedir.ListPresent(s.dir) // on error: every file is read
+	cfg, warns := supervise.ReadConfigIn(s.dir, &s.present, l.warns[:0])
 	l.warns = warns[:0]
 	for _, w := range warns {
 		l.configWarn(s, w, configFallback(w))
@@ -276,8 +298,8 @@ func (l *loop) feed(s *service, e supervise.Event) {
 		}
 	}
 	l.pending = l.pending[:0]
+	l.flushTally(s) // with the feed's listing (max-death-tally)
 	s.cfgFresh = false
-	l.flushTally(s)
 	l.rearm(s)
 }
 
@@ -412,7 +434,10 @@ func (l *loop) earlyDeath(s *service, a *supervise.Action) {
 }
 
 func (l *loop) deathTally(s *service, wstat uint16, at time.Time) {
-	max, err := supervise.ReadMaxDeathTally(s.dir)
+	max, err := servicedir.DefaultMaxDeathTally, error(nil)
+	if l.has(s, servicedir.MaxDeathTallyFile) {
+		max, err = supervise.ReadMaxDeathTally(s.dir)
+	}
 	if err != nil {
 		l.configWarn(s, err, fmt.Sprintf("using %d", servicedir.DefaultMaxDeathTally))
 	}
@@ -537,7 +562,9 @@ func (l *loop) exitService(s *service, leave bool) {
 	s.lock.Close()
 	// The directory fd goes last, with the batch: paths built on s.dir
 	// may still be used until then.
-	l.closing = append(l.closing, s.dirfd)
+	if !s.sharedDir {
+		l.closing = append(l.closing, s.dirfd)
+	}
 	s.dirfd = -1
 	if l.sc != nil {
 		l.sc.serviceGone(s)
@@ -553,4 +580,12 @@ func deathText(wstat uint16) string {
 		return "signal SIG" + servicedir.SignalName(ws.Signal())
 	}
 	return "exit code " + strconv.Itoa(ws.ExitStatus())
+}
+
+// has reports whether s's optional file name may exist: during a feed
+// that re-read the configuration (the points where s6-supervise reads
+// its files), the listing made then answers; at any other time every
+// file is looked up, as before listings.
+func (l *loop) has(s *service, name string) bool {
+	return !s.cfgFresh || s.present.Has(name)
 }

@@ -22,7 +22,10 @@ func (l *loop) spawnRun(s *service) {
 	if !s.cfgFresh { // s6 reads its files at each spawn; a death just did
 		s.m.Cfg, s.cfgFresh = l.config(s), true
 	}
-	nfd, err := supervise.ReadNotificationFd(s.dir)
+	nfd, err := -1, error(nil)
+	if l.has(s, servicedir.NotificationFDFile) {
+		nfd, err = supervise.ReadNotificationFd(s.dir)
+	}
 	if err != nil {
 		l.configWarn(s, err, "no readiness")
 	}
@@ -55,7 +58,9 @@ func (l *loop) spawnRun(s *service) {
 // made or closed here, at the spawn that reads notification-socket.
 func (l *loop) runEnv(s *service) []string {
 	var err error
-	if s.notifyMode, err = servicedir.ReadNotifyMode(s.dir); err != nil {
+	if !l.has(s, servicedir.NotificationSocketFile) {
+		s.notifyMode = servicedir.NotifyNone
+	} else if s.notifyMode, err = servicedir.ReadNotifyMode(s.dir); err != nil {
 		l.configWarn(s, err, "")
 	}
 	if s.notifyMode == servicedir.NotifyNone {
@@ -216,9 +221,12 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	// So is a stop of a service whose finish acts only after a death
 	// while wanted up or a give-up (finish-wanted-up: gosv openrc's, which
 	// tells OpenRC about respawns and give-ups and nothing else).
-	if skipFinish(unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) == nil,
+	if skipFinish(l.has(s, servicedir.FinishFile) && unix.Access(filepath.Join(s.dir, servicedir.FinishFile), unix.F_OK) == nil,
 		s.m.WantUp || s.m.Pol.GaveUp,
-		func() bool { return unix.Access(filepath.Join(s.dir, servicedir.FinishWantedUpFile), unix.F_OK) == nil }) {
+		func() bool {
+			return l.has(s, servicedir.FinishWantedUpFile) &&
+				unix.Access(filepath.Join(s.dir, servicedir.FinishWantedUpFile), unix.F_OK) == nil
+		}) {
 		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
 		return
 	}

@@ -29,6 +29,17 @@ func (l *loop) via() *spawner.Client {
 		l.spawner = spawner.NewClient(spawnerExe, spawnerArgv0, func(format string, args ...any) {
 			l.warn(nil, "spawner", format, args...)
 		})
+		l.spawner.Known = l.knownChild
 	}
 	return l.spawner
+}
+
+// knownChild: pid is a child the loop started and still knows (a run or
+// finish, a check, a hook): never taken for a run a lost helper left.
+func (l *loop) knownChild(pid int) bool {
+	_, run := l.byPid[pid]
+	_, check := l.checks[pid]
+	_, hook := l.hooks[pid]
+	_, health := l.healthPids[pid]
+	return run || check || hook || health
 }

@@ -18,6 +18,22 @@ type Exit struct {
 // deaths (tini reap_zombies, s6-svscan reap).
 func Drain(buf []Exit) []Exit {
 	for {
+		e, ok := One()
+		if !ok {
+			return buf
+		}
+		buf = append(buf, e)
+	}
+}
+
+// One reaps one child that has exited, without blocking; ok is false
+// when none has. A caller that acts on each exit before asking for the
+// next (as the scanner does: the restart of the dead service comes
+// first) keeps the last call, which finds nothing, off the path from a
+// death to its handling: wait4(-1) looks at every child in the kernel,
+// so with thousands of children each call costs that many looks.
+func One() (e Exit, ok bool) {
+	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
 		if err == unix.EINTR {
@@ -27,9 +43,9 @@ func Drain(buf []Exit) []Exit {
 		// both mean "nothing more to reap"; any other error cannot happen
 		// with these arguments (wait4(2)).
 		if err != nil || pid <= 0 {
-			return buf
+			return Exit{}, false
 		}
-		buf = append(buf, Exit{Pid: pid, Status: ws})
+		return Exit{Pid: pid, Status: ws}, true
 	}
 }
 

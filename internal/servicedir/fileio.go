@@ -131,10 +131,17 @@ func writeAtomicMode(dir, rel string, data []byte, perm uint32, exact bool) erro
 	}
 	defer unix.Close(dfd)
 	tmp := base + tmpSuffix
-	if err := unix.Unlinkat(dfd, tmp, 0); err != nil && err != unix.ENOENT {
-		return &os.PathError{Op: "unlink", Path: tmpPath, Err: err}
+	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	// The name is free nearly always: unlink only when O_EXCL finds it
+	// taken, rather than a failing unlink before each write (status is
+	// written several times per start).
+	fd, err := openatRetry(dfd, tmp, flags, perm)
+	if err == unix.EEXIST {
+		if err := unix.Unlinkat(dfd, tmp, 0); err != nil && err != unix.ENOENT {
+			return &os.PathError{Op: "unlink", Path: tmpPath, Err: err}
+		}
+		fd, err = openatRetry(dfd, tmp, flags, perm)
 	}
-	fd, err := openatRetry(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: tmpPath, Err: err}
 	}

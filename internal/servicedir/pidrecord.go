@@ -2,11 +2,11 @@ package servicedir
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // supervise/gosv/pid is gosv-only state (PROTOCOL.md, "gosv-only files"):
@@ -103,11 +103,13 @@ func parseDecimal(b []byte, bits int) (uint64, bool) {
 
 // RemovePidRecord removes dir/supervise/gosv/pid; absence is not an error.
 func RemovePidRecord(dir string) error {
-	err := os.Remove(filepath.Join(dir, PidRecordPath))
-	if errors.Is(err, fs.ErrNotExist) {
+	// unlink, not os.Remove: that tries rmdir after a failed unlink,
+	// one more failing call for the usual absent record.
+	err := unix.Unlink(filepath.Join(dir, PidRecordPath))
+	if err == nil || err == unix.ENOENT {
 		return nil
 	}
-	return err
+	return &os.PathError{Op: "unlink", Path: filepath.Join(dir, PidRecordPath), Err: err}
 }
 
 // ProcStartTime returns field 22 of /proc/PID/stat.

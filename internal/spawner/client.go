@@ -28,6 +28,9 @@ const (
 type Client struct {
 	exe, argv0 string
 	warn       func(format string, args ...any)
+	// Known, when set, says whether pid is a child the caller already
+	// knows (a run, finish or hook): never taken for a lost run.
+	Known func(pid int) bool
 
 	fd     int // socket to the helper; -1 while there is none
 	pid    int // the helper's pid
@@ -68,10 +71,8 @@ func (c *Client) Pid() int {
 // answer (it is gone, or r is too large to send): the caller must spawn
 // r itself. A lost helper is reported once and restarted at a later call.
 //
-// NOTE: a helper killed after its fork and before its reply leaves a
-// child the scanner does not know (reaped as an unknown pid when it
-// exits); the caller's own spawn then starts the service again. Only a
-// kill of the helper at that instant does this.
+// A helper lost with the request in flight may have started the run
+// already: Start looks for it once (lost.go) and returns it as started.
 func (c *Client) Start(r *Request) (pid int, err error, ok bool) {
 	if c.fd < 0 && !c.restart() {
 		return 0, nil, false
@@ -84,6 +85,7 @@ func (c *Client) Start(r *Request) (pid int, err error, ok bool) {
 	if len(c.fds) > 0 {
 		oob = unix.UnixRights(c.fds...)
 	}
+	since := bootTicks()
 	for {
 		err = unix.Sendmsg(c.fd, c.buf, oob, nil, unix.MSG_NOSIGNAL)
 		if err != unix.EINTR {
@@ -100,6 +102,9 @@ func (c *Client) Start(r *Request) (pid int, err error, ok bool) {
 			err = fmt.Errorf("it closed the connection (reply of %d bytes)", n)
 		}
 		c.lose(err)
+		if pid := lostRun(r.Dir, since, c.Known); pid > 0 {
+			return pid, nil, true
+		}
 		return 0, nil, false
 	}
 	c.served, c.said = true, false

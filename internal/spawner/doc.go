@@ -25,5 +25,7 @@
 // The helper exits when the scanner goes (EOF on the socket; also
 // PR_SET_PDEATHSIG). If it dies, [Client.Start] says so once, the caller
 // spawns directly (the old, slower way), and the helper is started again
-// at a later spawn. The wire format is in PROTOCOL.md.
+// at a later spawn; if it died with a request in flight after its fork,
+// Start finds the run it left in /proc and returns it (lost.go). The wire
+// format is in PROTOCOL.md.
 package spawner

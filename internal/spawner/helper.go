@@ -17,6 +17,10 @@ const helperComm = "gosv"
 // maxRequest bytes, decoded once.
 const helperMemoryLimit = 4 << 20
 
+// dieBeforeReply is a test hook (set only by this package's tests): the
+// helper kills itself after a successful spawn, before its reply.
+var dieBeforeReply bool
+
 // Serve is the helper: it answers spawn requests on the socket fd until
 // the scanner closes its end, and returns nil then. It must be started
 // with nothing open but fds 0-2 and fd (see [Client]).
@@ -52,6 +56,9 @@ func Serve(fd int) error {
 		// may close or reuse its own ends (a notification pipe's reader
 		// counts on the helper holding no copy of the write end).
 		closeAll(fds)
+		if dieBeforeReply && err == nil {
+			unix.Kill(os.Getpid(), unix.SIGKILL) // the test of lost.go: killed between fork and reply
+		}
 		if _, err := unix.Write(fd, reply(pid, err)); err != nil {
 			return os.NewSyscallError("write", err)
 		}

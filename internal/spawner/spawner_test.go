@@ -22,7 +22,8 @@ const (
 // TestMain doubles as the helper (argv0 gosv-spawner, as the scanner
 // starts gosv) and as the spawned programs.
 func TestMain(m *testing.M) {
-	if filepath.Base(os.Args[0]) == helperArgv0 {
+	if b := filepath.Base(os.Args[0]); b == helperArgv0 || b == helperArgv0+"-die" {
+		dieBeforeReply = b != helperArgv0
 		if err := Serve(3); err != nil {
 			os.Exit(111)
 		}

@@ -20,8 +20,18 @@ import (
 // default plus an error in warns (s6 warns and goes on), so supervision
 // never stops on a bad config file.
 func ReadConfig(dir string, warns []error) (Config, []error) {
+	return ReadConfigIn(dir, &servicedir.Present{}, warns)
+}
+
+// ReadConfigIn is [ReadConfig] with a listing of dir: a file the listing
+// did not find is not opened, it has its default.
+func ReadConfigIn(dir string, p *servicedir.Present, warns []error) (Config, []error) {
 	c := DefaultConfig
-	sig, err := servicedir.ReadDownSignal(dir)
+	var sig unix.Signal = unix.SIGTERM
+	var err error
+	if p.Has(servicedir.DownSignalFile) {
+		sig, err = servicedir.ReadDownSignal(dir)
+	}
 	if err == nil && sig == 0 {
 		// skalibs accepts 0, but a null down-signal would stop nothing.
 		err = configError(filepath.Join(dir, servicedir.DownSignalFile), "signal 0 stops nothing")
@@ -31,58 +41,70 @@ func ReadConfig(dir string, warns []error) (Config, []error) {
 		sig = unix.SIGTERM
 	}
 	c.DownSignal = sig
-	warns = readMillis(dir, servicedir.TimeoutKillFile, &c.TimeoutKill, warns)
-	warns = readMillis(dir, servicedir.TimeoutFinishFile, &c.TimeoutFinish, warns)
-	c.Check = unix.Access(filepath.Join(dir, servicedir.CheckFile), unix.X_OK) == nil
+	warns = readMillis(dir, p, servicedir.TimeoutKillFile, &c.TimeoutKill, warns)
+	warns = readMillis(dir, p, servicedir.TimeoutFinishFile, &c.TimeoutFinish, warns)
+	c.Check = p.Has(servicedir.CheckFile) && unix.Access(filepath.Join(dir, servicedir.CheckFile), unix.X_OK) == nil
 	if c.Check {
-		warns = readMillis(dir, servicedir.TimeoutCheckFile, &c.TimeoutCheck, warns)
+		warns = readMillis(dir, p, servicedir.TimeoutCheckFile, &c.TimeoutCheck, warns)
 	}
-	if _, ok, err := servicedir.ReadPidfileFile(dir); err != nil {
+	if !p.Has(servicedir.PidfileFile) {
+		// not forking
+	} else if _, ok, err := servicedir.ReadPidfileFile(dir); err != nil {
 		warns = append(warns, err) // not forking: the run is supervised as it is
 	} else if ok {
 		c.Forking = true
-		warns = readMillis(dir, servicedir.TimeoutPidfileFile, &c.TimeoutPidfile, warns)
+		warns = readMillis(dir, p, servicedir.TimeoutPidfileFile, &c.TimeoutPidfile, warns)
 		for _, f := range []string{servicedir.NotificationFDFile, servicedir.NotificationSocketFile} {
-			if unix.Access(filepath.Join(dir, f), unix.F_OK) == nil {
+			if p.Has(f) && unix.Access(filepath.Join(dir, f), unix.F_OK) == nil {
 				c.NotifyReady = true
 			}
 		}
 	}
-	warns = readMillis(dir, servicedir.TimeoutWatchdogFile, &c.Watchdog, warns)
-	c.Policy, warns = readPolicy(dir, warns)
-	warns = readHealth(dir, &c, warns)
+	warns = readMillis(dir, p, servicedir.TimeoutWatchdogFile, &c.Watchdog, warns)
+	c.Policy, warns = readPolicy(dir, p, warns)
+	warns = readHealth(dir, p, &c, warns)
 	return c, warns
 }
 
 // readPolicy reads the restart-policy files (PROTOCOL.md §9.6); each
 // missing or invalid one keeps its default.
-func readPolicy(dir string, warns []error) (Policy, []error) {
+func readPolicy(dir string, ls *servicedir.Present, warns []error) (Policy, []error) {
 	p := DefaultPolicy
-	warns = readMillis(dir, servicedir.RespawnDelayFile, &p.Delay, warns)
-	warns = readMillis(dir, servicedir.RespawnDelayMaxFile, &p.DelayMax, warns)
-	warns = readMillis(dir, servicedir.RespawnPeriodFile, &p.Period, warns)
+	warns = readMillis(dir, ls, servicedir.RespawnDelayFile, &p.Delay, warns)
+	warns = readMillis(dir, ls, servicedir.RespawnDelayMaxFile, &p.DelayMax, warns)
+	warns = readMillis(dir, ls, servicedir.RespawnPeriodFile, &p.Period, warns)
 	if p.Period > 0 {
 		p.Reset = p.Period // respawn-reset defaults to respawn-period
 	}
-	warns = readMillis(dir, servicedir.RespawnResetFile, &p.Reset, warns)
-	if v, ok, err := servicedir.ReadUintFile(dir, servicedir.RespawnMaxFile); err != nil {
+	warns = readMillis(dir, ls, servicedir.RespawnResetFile, &p.Reset, warns)
+	if !ls.Has(servicedir.RespawnMaxFile) {
+		// the default
+	} else if v, ok, err := servicedir.ReadUintFile(dir, servicedir.RespawnMaxFile); err != nil {
 		warns = append(warns, err)
 	} else if ok {
 		p.Max = int(v)
 	}
 	var err error
-	if p.On, err = servicedir.ReadRespawnOn(dir); err != nil {
+	if !ls.Has(servicedir.RespawnOnFile) {
+		// the default
+	} else if p.On, err = servicedir.ReadRespawnOn(dir); err != nil {
 		warns = append(warns, err)
 	}
-	if p.Success, err = servicedir.ReadSuccessExits(dir); err != nil {
+	if !ls.Has(servicedir.SuccessExitFile) {
+		// the default
+	} else if p.Success, err = servicedir.ReadSuccessExits(dir); err != nil {
 		warns = append(warns, err)
 	}
 	return p, warns
 }
 
 // readMillis sets *d from the uint file dir/name, in milliseconds, when it
-// exists and is valid; an invalid one leaves *d and adds to warns.
-func readMillis(dir, name string, d *time.Duration, warns []error) []error {
+// exists (and listing p has it) and is valid; an invalid one leaves *d
+// and adds to warns.
+func readMillis(dir string, p *servicedir.Present, name string, d *time.Duration, warns []error) []error {
+	if !p.Has(name) {
+		return warns
+	}
 	v, ok, err := servicedir.ReadUintFile(dir, name)
 	switch {
 	case err != nil:

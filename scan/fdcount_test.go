@@ -1,0 +1,37 @@
+package scan
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/gosv/gosv/svwait"
+)
+
+// TestThreeFdsPerService: a service without a logger costs the scanner
+// three descriptors: the directory fd it shares with its scan-directory
+// entry, the lock and the control FIFO. At four, 5000 services did not
+// fit in a hard RLIMIT_NOFILE of 20000.
+func TestThreeFdsPerService(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	fds := func() int {
+		d, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(tr.cmd.Process.Pid), "fd"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(d)
+	}
+	first := link(t, scan, mksvc(t, scan, "s0", pauseRun, nil))
+	waitFor(t, first, svwait.Up)
+	before := fds()
+	const n = 8
+	for i := 1; i <= n; i++ {
+		svc := link(t, scan, mksvc(t, scan, "s"+strconv.Itoa(i), pauseRun, nil))
+		waitFor(t, svc, svwait.Up)
+	}
+	if per := float64(fds()-before) / n; per > 3 {
+		t.Errorf("%.2f descriptors per service, want at most 3", per)
+	}
+}
