@@ -52,7 +52,13 @@ func (l *loop) warnSig(s *service, key, sig, msg string) {
 func (l *loop) configWarn(s *service, err error, fallback string) {
 	key, sig := "config", err.Error()
 	var pe *os.PathError
-	if errors.As(err, &pe) {
+	var errno unix.Errno
+	if errors.As(err, &errno) && (errno == unix.EMFILE || errno == unix.ENFILE || errno == unix.ENOMEM) {
+		// Out of descriptors or memory: every file of the directory fails
+		// alike, and one line per file would repeat one cause (up to 20
+		// lines a spawn). One report per service and cause.
+		key, sig = "config|"+errno.Error(), errno.Error()
+	} else if errors.As(err, &pe) {
 		key += "|" + pe.Path
 		var st unix.Stat_t
 		if unix.Lstat(pe.Path, &st) == nil {
