@@ -2,6 +2,7 @@ package openrc
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -144,5 +145,28 @@ func TestGroupsFromNSS(t *testing.T) {
 	}
 	if groupsFromNSS(filepath.Join(t.TempDir(), "missing")) {
 		t.Error("a missing nsswitch.conf means files")
+	}
+}
+
+// TestGetentReal parses the real getent's answers (glibc's format), for
+// an account every system has.
+func TestGetentReal(t *testing.T) {
+	if _, err := exec.LookPath("getent"); err != nil {
+		t.Skip("no getent")
+	}
+	f, ok := getent("passwd", "root", 7)
+	if !ok || f[0] != "root" || f[2] != "0" {
+		t.Errorf("getent passwd root = %q, %v", f, ok)
+	}
+	f, ok = getent("group", "0", 4)
+	if !ok || f[2] != "0" {
+		t.Errorf("getent group 0 = %q, %v", f, ok)
+	}
+	f, ok = getentFields("initgroups", "root")
+	if !ok || f[0] != "root" {
+		t.Errorf("getent initgroups root = %q, %v", f, ok)
+	}
+	if _, ok := getent("passwd", "gosv-no-such-user", 7); ok {
+		t.Error("getent found gosv-no-such-user")
 	}
 }
