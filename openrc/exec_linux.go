@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -156,33 +155,21 @@ func (ec *ExecConfig) credentials() (cred, error) {
 	}
 	c.set, c.uid, c.gid = true, os.Getuid(), os.Getgid()
 	if ec.User != "" {
-		u, err := user.Lookup(ec.User)
+		u, err := lookupUser(ec.User)
 		if err != nil {
-			if u2, err2 := user.LookupId(ec.User); err2 == nil {
-				u, err = u2, nil
-			} else {
-				return c, fmt.Errorf("look up user %q: %w", ec.User, err)
-			}
+			return c, fmt.Errorf("look up user %q: %w", ec.User, err)
 		}
 		c.uid, _ = strconv.Atoi(u.Uid)
 		c.gid, _ = strconv.Atoi(u.Gid)
 		c.home, c.name = u.HomeDir, u.Username
-		ids, err := u.GroupIds()
-		if err == nil {
-			for _, id := range ids {
-				n, _ := strconv.Atoi(id)
-				c.groups = append(c.groups, n)
-			}
+		if ids, err := groupIDs(u); err == nil {
+			c.groups = ids
 		}
 	}
 	if ec.Group != "" {
-		g, err := user.LookupGroup(ec.Group)
+		g, err := lookupGroup(ec.Group)
 		if err != nil {
-			if g2, err2 := user.LookupGroupId(ec.Group); err2 == nil {
-				g, err = g2, nil
-			} else {
-				return c, fmt.Errorf("look up group %q: %w", ec.Group, err)
-			}
+			return c, fmt.Errorf("look up group %q: %w", ec.Group, err)
 		}
 		c.gid, _ = strconv.Atoi(g.Gid)
 	}

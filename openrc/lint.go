@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -129,13 +128,13 @@ func (s *Service) lintLayout(sp *Spec) []Problem {
 		}
 	}
 	if sp.User != "" {
-		if _, err := user.Lookup(sp.User); err != nil {
+		if _, err := lookupUser(sp.User); err != nil {
 			out = append(out, Problem{Pos: s.Vars["command_user"].Pos, Severity: Error,
 				Msg: fmt.Sprintf("command_user: unknown user %q", sp.User)})
 		}
 	}
 	if sp.Group != "" {
-		if _, err := user.LookupGroup(sp.Group); err != nil {
+		if _, err := lookupGroup(sp.Group); err != nil {
 			out = append(out, Problem{Pos: s.Vars["command_user"].Pos, Severity: Error,
 				Msg: fmt.Sprintf("command_user: unknown group %q", sp.Group)})
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -231,17 +230,13 @@ func handWrittenWait(sp *Spec, opts backends.StartOptions) backends.StartOptions
 // group (the exec helper would fail at each respawn).
 func checkUser(sp *Spec) error {
 	if sp.User != "" {
-		if _, err := user.Lookup(sp.User); err != nil {
-			if _, err := user.LookupId(sp.User); err != nil {
-				return fmt.Errorf("command_user: unknown user %q", sp.User)
-			}
+		if _, err := lookupUser(sp.User); err != nil {
+			return fmt.Errorf("command_user: unknown user %q", sp.User)
 		}
 	}
 	if sp.Group != "" {
-		if _, err := user.LookupGroup(sp.Group); err != nil {
-			if _, err := user.LookupGroupId(sp.Group); err != nil {
-				return fmt.Errorf("command_user: unknown group %q", sp.Group)
-			}
+		if _, err := lookupGroup(sp.Group); err != nil {
+			return fmt.Errorf("command_user: unknown group %q", sp.Group)
 		}
 	}
 	return nil
@@ -256,7 +251,7 @@ func makeLogDir(dir string, sp *Spec) error {
 	if sp.User == "" {
 		return nil
 	}
-	u, err := user.Lookup(sp.User)
+	u, err := lookupUser(sp.User)
 	if err != nil {
 		return nil
 	}
