@@ -129,3 +129,46 @@ func (e *RC) asUserMust(t *testing.T, user, uid, script string) Result {
 	}
 	return r
 }
+
+// TestOpenRCControlGroup: gosv_control_group, per service (conf.d) or for
+// every gosv service (conf.d/gosv-svscan), lets the group's members run
+// gosv svc, svstat and svwait on the service without root; a user outside
+// the group gets one line naming the file it may not open, and nothing in
+// the service directory is world-writable.
+func TestOpenRCControlGroup(t *testing.T) { forEachRC(t, testOpenRCControlGroup) }
+
+func testOpenRCControlGroup(t *testing.T, version string) {
+	e := newRCv(t, true, version)
+	e.MustRun(t, "groupadd", "gosvctl")
+	muid := e.userSetup(t, "gosvmember", "gosvctl")
+	ouid := e.userSetup(t, "gosvoutsider")
+	e.Sh(t, "echo gosv_control_group=gosvctl >> /etc/conf.d/gosv-slowready && echo gosv_control_group=gosvctl >> /etc/conf.d/gosv-svscan")
+	for _, svc := range []string{"gosv-slowready", "gosv-plain"} {
+		e.mustSvc(t, svc, "start")
+		dir := rcServices + "/" + svc
+		before := e.status(t, svc).Pid
+		// A member restarts it, waits for it and reads its status.
+		e.asUserMust(t, "gosvmember", muid, "gosv svc -wR -r "+dir)
+		if after := e.status(t, svc).Pid; after == before || after == 0 {
+			t.Errorf("%s: pid %d before svc -r, %d after", svc, before, after)
+		}
+		e.asUserMust(t, "gosvmember", muid, "gosv svwait -U -t 5000 "+dir)
+		if st := e.asUserMust(t, "gosvmember", muid, "gosv svstat "+dir).Stdout; !strings.Contains(st, "up (pid") {
+			t.Errorf("%s: member's svstat: %q", svc, st)
+		}
+		// An outsider is refused, with the file named.
+		for cmd, file := range map[string]string{"gosv svc -r ": "/supervise/control", "gosv svstat ": "/supervise/",
+			"gosv svwait -U -t 2000 ": "/event/"} {
+			r := e.asUser(t, "gosvoutsider", ouid, cmd+dir)
+			t.Logf("outsider: %s", r.Stderr)
+			if r.Code == 0 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, dir+file) ||
+				!strings.Contains(strings.ToLower(r.Stderr), "permission denied") {
+				t.Errorf("%s: outsider's %q: %s, want one line naming the file and the refusal", svc, cmd, r)
+			}
+		}
+		if r := e.Sh(t, "find "+dir+"/ -perm -o+w ! -type l"); r.Stdout != "" {
+			t.Errorf("%s: world-writable: %s", svc, r.Stdout)
+		}
+		e.mustSvc(t, svc, "stop")
+	}
+}
