@@ -70,7 +70,7 @@ chmod 0755 ~/.config/rc/init.d/usvc`)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "user") {
 			t.Errorf("0.45.2's rc-service --user: want a refusal naming the option: %s", r)
 		}
-		t.Logf("0.45.2: %s", r)
+		t.Logf("0.45.2: exit %d, %s", r.Code, r.Stderr)
 		if ps := append(e.procs("gosv svscan"), e.procs("rchelper")...); len(ps) != 0 {
 			t.Errorf("0.45.2 started gosv for the user: %v", ps)
 		}
@@ -91,6 +91,11 @@ chmod 0755 ~/.config/rc/init.d/usvc`)
 	if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", scanners[0].HostPid)); !strings.Contains(string(b), "\nUid:\t"+uid+"\t") ||
 		!strings.Contains(scanners[0].Cmdline, run+"/openrc/gosv-scan") {
 		t.Errorf("the user's scanner: %+v, want uid %s on %s/openrc/gosv-scan", scanners[0], uid, run)
+	}
+	// The user's gosv openrc ls, in a shell without OpenRC's variables,
+	// finds the user's layout.
+	if r := e.asUser(t, userName, uid, "gosv openrc ls"); !strings.Contains(r.Stdout, "usvc") {
+		t.Errorf("the user's gosv openrc ls: %s", r)
 	}
 	if r := e.asUser(t, userName, uid, "rc-service --user usvc status"); r.Code != 0 || !strings.Contains(r.Stdout, "started") {
 		t.Errorf("status: %s", r)
