@@ -158,12 +158,14 @@ func testOpenRCControlGroup(t *testing.T, version string) {
 			t.Errorf("%s: pid %d before svc -r, %d after", svc, before, after)
 		}
 		e.asUserMust(t, "gosvmember", muid, "gosv svwait -U -t 5000 "+dir)
+		// s6's own tools work for the member too (s6-svperms' modes).
+		e.asUserMust(t, "gosvmember", muid, "s6-svok "+dir+" && s6-svstat "+dir+" && s6-svc -h "+dir)
 		if st := e.asUserMust(t, "gosvmember", muid, "gosv svstat "+dir).Stdout; !strings.Contains(st, "up (pid") {
 			t.Errorf("%s: member's svstat: %q", svc, st)
 		}
 		// An outsider is refused, with the file named.
 		for cmd, file := range map[string]string{"gosv svc -r ": "/supervise/control", "gosv svstat ": "/supervise/",
-			"gosv svwait -U -t 2000 ": "/event/"} {
+			"gosv svwait -U -t 2000 ": "/event/:"} {
 			r := e.asUser(t, "gosvoutsider", ouid, cmd+dir)
 			t.Logf("outsider: %s", r.Stderr)
 			if r.Code == 0 || strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, dir+file) ||
