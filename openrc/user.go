@@ -6,6 +6,9 @@ import (
 	"slices"
 )
 
+// userModeVersion is the first OpenRC with user services.
+var userModeVersion = Version{0, 60, 0}
+
 // UserLayout is OpenRC 0.60+'s layout for user services (`openrc --user`,
 // `rc-service --user`), as librc's rc_set_user and openrc-run.sh make it:
 // scripts in $XDG_CONFIG_HOME/rc/init.d (~/.config/rc without
@@ -20,11 +23,14 @@ import (
 // and has XDG_RUNTIME_DIR but no RC_SVCDIR: supervise-daemon strips every
 // RC_ variable from the scanner's environment but keeps XDG_RUNTIME_DIR
 // and HOME, and a user's `gosv openrc ls` in a shell means their own
-// services. ok is false for the system layout, or when neither
+// services (on an OpenRC with user mode: 0.45's users keep the system
+// layout). ok is false for the system layout, or when neither
 // XDG_RUNTIME_DIR nor a configuration directory can be found.
 func UserLayout(getenv func(string) string) (l Layout, ok bool) {
+	libexec := LibexecDir(getenv)
 	user := yesno(getenv("RC_USER_SERVICES")) ||
-		(getenv("RC_SVCDIR") == "" && os.Geteuid() != 0 && getenv("XDG_RUNTIME_DIR") != "")
+		(getenv("RC_SVCDIR") == "" && os.Geteuid() != 0 && getenv("XDG_RUNTIME_DIR") != "" &&
+			ReadVersion(libexec).AtLeast(userModeVersion))
 	if !user {
 		return Layout{}, false
 	}
@@ -35,7 +41,7 @@ func UserLayout(getenv func(string) string) (l Layout, ok bool) {
 	}
 	l = Layout{
 		RCConf: "/etc/rc.conf", RCConfD: "/etc/rc.conf.d", ConfD: filepath.Join(conf, "conf.d"),
-		LibexecDir: LibexecDir(getenv), SvcDir: filepath.Join(run, "openrc"), UserConf: conf,
+		LibexecDir: libexec, SvcDir: filepath.Join(run, "openrc"), UserConf: conf,
 		InitDirs: []string{filepath.Join(conf, "init.d"), "/usr/local/etc/user/init.d", "/etc/user/init.d"},
 		Runlevel: getenv("RC_RUNLEVEL"),
 	}
