@@ -55,6 +55,15 @@ notify=fd:3
 // blocks until the daemon is ready, status tells the truth, a crash is
 // restarted, stop stops it. Debian's 0.45.2 has no user mode: rc-service
 // refuses --user, and nothing is started.
+// userRedis is a user's redis: a unix socket in the runtime directory,
+// readiness by sd_notify (start returns once redis answers).
+const userRedis = `#!/sbin/openrc-run
+supervisor=gosv
+command=/usr/bin/redis-server
+command_args="--port 0 --unixsocket $XDG_RUNTIME_DIR/redis.sock --unixsocketperm 700 --dir $HOME --save '' --appendonly no --daemonize no --supervised systemd"
+notify=socket:ready
+`
+
 func TestOpenRCUserServices(t *testing.T) { forEachRC(t, testOpenRCUserServices) }
 
 func testOpenRCUserServices(t *testing.T, version string) {
@@ -63,7 +72,9 @@ func testOpenRCUserServices(t *testing.T, version string) {
 	home, run := "/var/lib/"+userName, "/run/user/"+uid
 	e.asUserMust(t, userName, uid, `mkdir -p ~/.config/rc/init.d && cat > ~/.config/rc/init.d/usvc <<'_EOF'
 `+userScript+`_EOF
-chmod 0755 ~/.config/rc/init.d/usvc`)
+cat > ~/.config/rc/init.d/uredis <<'_EOF'
+`+userRedis+`_EOF
+chmod 0755 ~/.config/rc/init.d/usvc ~/.config/rc/init.d/uredis`)
 	if version == rcVersions[0] {
 		// 0.45.2: no --user in rc-service or openrc.
 		r := e.asUser(t, userName, uid, "rc-service --user usvc start")
@@ -108,12 +119,19 @@ chmod 0755 ~/.config/rc/init.d/usvc`)
 	if r := e.asUser(t, userName, uid, "rc-service --user usvc status"); r.Code != 0 {
 		t.Errorf("status after the crash: %s", r)
 	}
+	// A real daemon: redis answers as soon as its start returned.
+	requireTools(t, envRequireRC, "redis-server")
+	e.asUserMust(t, userName, uid, "rc-service --user uredis start")
+	if err := probeUnix(e, run+"/redis.sock", []byte("PING\r\n"), []byte("+PONG")); err != nil {
+		t.Errorf("the user's redis after start: %v", err)
+	}
+	e.asUserMust(t, userName, uid, "rc-service --user uredis stop")
 	e.asUserMust(t, userName, uid, "rc-service --user usvc stop")
 	if r := e.asUser(t, userName, uid, "rc-service --user usvc status"); r.Code != 3 {
 		t.Errorf("status after stop: %s, want 3 (stopped)", r)
 	}
-	if ps := e.procs("rchelper"); len(ps) != 0 {
-		t.Errorf("the daemon outlived stop: %v", ps)
+	if ps := append(e.procs("rchelper"), e.procs("redis-server")...); len(ps) != 0 {
+		t.Errorf("a daemon outlived stop: %v", ps)
 	}
 	// The system's tree was never involved.
 	if r := e.Sh(t, "ls /run/openrc/gosv-services 2>/dev/null"); strings.Contains(r.Stdout, "usvc") {
