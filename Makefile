@@ -97,6 +97,10 @@ install: build completions
 	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/rc.conf.d/gosv.conf
 	sed 's|@BINDIR@|$(BINDIR)|g' init.d/gosv-svscan > $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
 	chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
+	# OpenRC 0.60+ user services (openrc --user) find scripts in /etc/user/init.d.
+	install -d $(DESTDIR)$(SYSCONFDIR)/user/init.d
+	sed 's|@BINDIR@|$(BINDIR)|g' init.d/gosv-svscan > $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
+	chmod 0755 $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
 	[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan ] || install -m 0644 conf.d/gosv-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
@@ -108,6 +112,7 @@ uninstall:
 	# --- uninstall hooks of later issues go here (mirror of install) ---
 	rm -f $(DESTDIR)$(SYSCONFDIR)/rc.conf.d/gosv.conf $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
 	rm -f $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan
+	rm -f $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 test: test-deps test-openrc-063 vet test-unit test-integration

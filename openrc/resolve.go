@@ -36,7 +36,7 @@ var Vars = []string{
 	"pidfile", "command_background", "healthcheck_timer", "healthcheck_delay",
 	"gosv_service_path", "gosv_svwait_options_start", "gosv_on_event", "gosv_on_event_timeout",
 	"gosv_healthcheck", "gosv_healthcheck_timeout", "gosv_healthcheck_retries", "gosv_healthcheck_grace",
-	"extra_commands", "extra_started_commands",
+	"extra_commands", "extra_started_commands", "gosv_control_group",
 }
 
 // Layout says where OpenRC keeps its files. [DefaultLayout] is the system
@@ -50,12 +50,19 @@ type Layout struct {
 	InitDirs   []string // where init scripts live, searched in order by ls
 	Runlevel   string   // the runlevel for conf.d/<svc>.<runlevel>; "" = read $SvcDir/softlevel
 	Version    Version  // OpenRC's version; zero = read $LibexecDir/version
+	// UserConf is the user's configuration directory in OpenRC 0.60+'s
+	// user mode ($XDG_CONFIG_HOME/rc or ~/.config/rc); "" = the system
+	// layout ([UserLayout]).
+	UserConf string
 }
 
 // DefaultLayout is OpenRC's system layout. RC_SVCDIR and RC_LIBEXECDIR
 // from env override it, as they do in openrc-run; without RC_LIBEXECDIR
 // (a shell) the installed OpenRC's is detected ([LibexecDir]).
 func DefaultLayout(getenv func(string) string) Layout {
+	if l, ok := UserLayout(getenv); ok {
+		return l.fill()
+	}
 	l := Layout{
 		RCConf: "/etc/rc.conf", RCConfD: "/etc/rc.conf.d", ConfD: "/etc/conf.d", LibexecDir: LibexecDir(getenv), SvcDir: "/run/openrc",
 		InitDirs: []string{"/etc/init.d", "/usr/local/etc/init.d"},
@@ -103,6 +110,7 @@ func (l Layout) Sources(script string) []string {
 			}
 		}
 	}
+	out = append(out, l.userConfs()...)
 	confd := filepath.Join(filepath.Dir(script), "..", "conf.d")
 	svc := filepath.Base(script)
 	pick := func(base string) {
@@ -116,6 +124,12 @@ func (l Layout) Sources(script string) []string {
 		pick(prefix)
 	}
 	pick(svc)
+	// openrc-run.sh (0.60+): a user service whose script is not in the
+	// user's own init.d (/etc/user/init.d) also reads the user's conf.d.
+	if l.UserConf != "" && filepath.Clean(filepath.Dir(script)) != filepath.Join(l.UserConf, "init.d") {
+		confd = filepath.Join(l.UserConf, "conf.d")
+		pick(svc)
+	}
 	return append(out, script)
 }
 

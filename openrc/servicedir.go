@@ -37,7 +37,7 @@ var generated = []string{
 	servicedir.PidfileFile, servicedir.TimeoutPidfileFile, servicedir.FinishWantedUpFile,
 	servicedir.RespawnDelayFile, servicedir.RespawnDelayMaxFile, servicedir.RespawnResetFile,
 	servicedir.RespawnMaxFile, servicedir.RespawnPeriodFile, servicedir.RespawnOnFile, servicedir.SuccessExitFile,
-	servicedir.OnEventFile, servicedir.TimeoutOnEventFile,
+	servicedir.OnEventFile, servicedir.TimeoutOnEventFile, servicedir.ControlGroupFile,
 	servicedir.HealthCheckFile, servicedir.HealthUnhealthyFile, servicedir.HealthTimerFile, servicedir.HealthDelayFile,
 	servicedir.HealthTimeoutFile, servicedir.HealthGraceFile, servicedir.HealthRetriesFile,
 }
@@ -235,6 +235,7 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 		f[servicedir.MaxDeathTallyFile] = strconv.Itoa(n) + "\n"
 	}
 	eventFiles(sp, f, head) // events.go
+	groupFiles(sp, f)       // group.go
 	sp.Health.files(f)
 	if lg := sp.Logger; lg != nil {
 		if lg.Auto {

@@ -125,6 +125,8 @@ type Spec struct {
 	OnEventTimeout time.Duration
 	// Health: the health check files (health.go); nil = none.
 	Health *HealthSpec
+	// ControlGroup is gosv_control_group: a group name or gid (group.go).
+	ControlGroup string
 }
 
 // HasReadiness reports whether start waits for readiness, not just up: a
@@ -172,6 +174,7 @@ func (s *Service) Spec() (*Spec, []Problem) {
 	b.forking(sp)
 	b.events(sp)
 	b.health(sp)
+	b.controlGroup(sp) // group.go
 	b.ignored()
 	return sp, b.probs
 }

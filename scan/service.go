@@ -142,6 +142,8 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 		lock.Close()
 		return nil, err
 	}
+	// control-group (perms.go)
+	l.grantGroup(s)
 	s.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
 	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
 		l.warn(s, "record", "unable to record the supervisor pid: %v", err)

@@ -3,6 +3,8 @@ package svwait
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -488,6 +490,11 @@ func (w *Waiter) Close() error {
 func cause(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, fs.ErrPermission) {
+			// Name the file refused: with group control (PROTOCOL.md
+			// §9.7) it tells which permission is missing.
+			return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		}
 		return pe.Err
 	}
 	return err

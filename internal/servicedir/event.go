@@ -302,6 +302,11 @@ func mkListenerFifo(dir string) (tmp, name string, err error) {
 		if err == unix.EEXIST {
 			continue
 		}
+		if err == unix.EACCES || err == unix.EPERM {
+			// The directory refused us (group control, PROTOCOL.md
+			// §9.7): name it, not a random fifo name.
+			return "", "", &os.PathError{Op: "mkfifo", Path: dir + "/", Err: err}
+		}
 		if err != nil {
 			return "", "", &os.PathError{Op: "mkfifo", Path: tmp, Err: err}
 		}

@@ -34,6 +34,7 @@ const (
 	LogScriptFile          = "log-script"          // one line: the in-process logger's s6-log script
 	OnEventFile            = "on-event"            // executable: the event hook (docs/events-metrics.md)
 	TimeoutOnEventFile     = "timeout-on-event"    // uint file, ms: limit of one hook run
+	ControlGroupFile       = "control-group"       // a group name or gid: group-permitted control (§9.7)
 
 	// gosv-only restart-policy files (PROTOCOL.md §9.6).
 	RespawnDelayFile    = "respawn-delay"     // uint file, ms: the first respawn delay
@@ -109,7 +110,7 @@ var fileNames = []string{
 	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
 	PidfileFile, TimeoutPidfileFile, LaunchErrorPath, LaunchRecordPath,
 	PolicyStatePath, HealthStatePath,
-	OnEventFile, TimeoutOnEventFile, ScanEventsDir, EventsLogDir,
+	OnEventFile, TimeoutOnEventFile, ControlGroupFile, ScanEventsDir, EventsLogDir,
 	HealthCheckFile, HealthUnhealthyFile, HealthTimerFile, HealthDelayFile, HealthTimeoutFile,
 	HealthRetriesFile, HealthGraceFile,
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -150,6 +151,11 @@ func classify(dir, sub string, err error) error {
 func cause(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, fs.ErrPermission) {
+			// Name the file refused: with group control (PROTOCOL.md
+			// §9.7) it tells which permission is missing.
+			return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		}
 		return pe.Err
 	}
 	return err

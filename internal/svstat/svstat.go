@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -359,6 +360,11 @@ func (w wstat) signaled() bool  { return w.termsig() != 0 && w.termsig() != 0x7f
 func cause(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, fs.ErrPermission) {
+			// Name the file refused: with group control (PROTOCOL.md
+			// §9.7) it tells which permission is missing.
+			return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+		}
 		return pe.Err
 	}
 	return err
