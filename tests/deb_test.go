@@ -46,12 +46,12 @@ func TestDebPackage(t *testing.T) {
 	forEachRC(t, func(t *testing.T, version string) { testDebPackage(t, version, deb) })
 }
 
-// buildDeb builds the package from a copy of the checkout's files
-// (tracked and untracked, not ignored) in the suite's work directory:
-// dpkg-buildpackage writes into the source tree and its parent. The Go
-// used is the suite's (build profile pkg.gosv.hostgo: Debian 12's
-// golang-go is too old), with its module and build caches; nocheck,
-// since this suite runs the tests itself.
+// buildDeb builds the package with `make deb`: from a copy of the
+// checkout's files (tracked and untracked, not ignored) in the suite's
+// work directory, since dpkg-buildpackage writes into the source tree and
+// its parent. The Go used is the suite's (build profile pkg.gosv.hostgo:
+// Debian 12's golang-go is too old), with its module and build caches;
+// nocheck, since this suite runs the tests itself.
 func buildDeb(t *testing.T) string {
 	t.Helper()
 	debBuild.once.Do(func() {
@@ -65,56 +65,17 @@ func buildDeb(t *testing.T) string {
 
 func doBuildDeb() (string, error) {
 	top := filepath.Join(suite.workDir, "deb")
-	src := filepath.Join(top, "gosv")
-	ls := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-	ls.Dir = suite.repoRoot
-	out, err := ls.Output()
-	if err != nil {
-		return "", fmt.Errorf("list the checkout's files: %v", err)
-	}
-	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		if err := copyEntry(filepath.Join(suite.repoRoot, rel), filepath.Join(src, rel)); err != nil {
-			return "", err
-		}
-	}
-	cmd := exec.Command("dpkg-buildpackage", "-us", "-uc", "-b", "-Ppkg.gosv.hostgo")
-	cmd.Dir = src
+	cmd := exec.Command("make", "deb", "DEBDIR="+top)
+	cmd.Dir = suite.repoRoot
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(suite.goTool)+":"+os.Getenv("PATH"), "DEB_BUILD_OPTIONS=nocheck")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("dpkg-buildpackage: %v\n%s", err, out)
+		return "", fmt.Errorf("make deb: %v\n%s", err, out)
 	}
 	debs, _ := filepath.Glob(filepath.Join(top, "gosv_*.deb"))
 	if len(debs) != 1 {
-		return "", fmt.Errorf("dpkg-buildpackage made %d gosv_*.deb in %s, want 1: %q", len(debs), top, debs)
+		return "", fmt.Errorf("make deb made %d gosv_*.deb in %s, want 1: %q", len(debs), top, debs)
 	}
 	return debs[0], nil
-}
-
-// copyEntry copies one file or symlink, with its mode; a file listed by
-// git but deleted in the checkout is skipped.
-func copyEntry(from, to string) error {
-	st, err := os.Lstat(from)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	if st.Mode()&fs.ModeSymlink != 0 {
-		target, err := os.Readlink(from)
-		if err != nil {
-			return err
-		}
-		return os.Symlink(target, to)
-	}
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(to, b, st.Mode().Perm())
 }
 
 // lintianDeb runs lintian on the package: no error and no warning, each
