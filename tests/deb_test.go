@@ -190,6 +190,9 @@ func testDebPackage(t *testing.T, version, deb string) {
 		t.Errorf("the catch-all log: %v", err)
 	}
 
+	// An admin's runlevel link, which purge removes with the script.
+	n.MustRun(t, "rc-update", "add", "gosv-svscan", "default")
+
 	// prerm obeys policy-rc.d: denied, the tree stays.
 	policy(101)
 	r = n.Run(t, "/var/lib/dpkg/info/gosv.prerm", "remove")
