@@ -6,7 +6,6 @@
 #   make demo                       real OpenRC + gosv session in a throw-away namespace (root)
 #   make demo-svscan                the supervision tree driven by the real s6 tools (root)
 #   make bench                      bench/run.sh (see bench/README.md)
-#   make deb                        the Debian package, into DEBDIR (debian/README.source)
 
 GO      ?= go
 PREFIX  ?= /usr/local
@@ -18,9 +17,6 @@ SYSCONFDIR ?= /etc
 # Debian packages the integration suite drives (s6 and OpenRC are the
 # references gosv is compared with).
 TEST_PKGS := openrc s6 execline runit daemontools
-# The Debian package's test (tests/deb_test.go) builds it with
-# dpkg-buildpackage and checks it with lintian.
-TEST_PKGS += dpkg-dev debhelper lintian
 # The real daemons of the real-daemon tier (tests/real_test.go), installed
 # by tests/real-deps.sh without starting them on the host; prometheus for
 # promtool, which validates gosv's metrics (issue 11).
@@ -40,7 +36,7 @@ demo: test-deps
 
 demo-openrc: demo
 
-.PHONY: deb demo demo-svscan demo-openrc all build install uninstall test test-deps test-deps-real test-openrc-063 test-unit test-integration bench fmt vet
+.PHONY: demo demo-svscan demo-openrc all build install uninstall test test-deps test-deps-real test-openrc-063 test-unit test-integration bench fmt vet
 
 all: build
 
@@ -121,9 +117,11 @@ test-integration:
 bench:
 	bench/run.sh
 
-# The Debian package, built from a copy of the tree (dpkg-buildpackage
-# writes into the source tree and its parent) with the go in PATH.
-DEBDIR ?= deb
+# make deb: the Debian package (debian/README.source), built from a copy
+# of the tree (dpkg-buildpackage writes into the source tree and its
+# parent) with the go in PATH, into DEBDIR.
+DEBDIR ?= bin/deb
+.PHONY: deb
 deb:
 	rm -rf $(DEBDIR)/gosv && mkdir -p $(DEBDIR)/gosv
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp -P --parents -t $(DEBDIR)/gosv
@@ -136,3 +134,7 @@ fmt:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./tests/...
+
+# The Debian package's test (tests/deb_test.go) builds it with
+# dpkg-buildpackage and checks it with lintian.
+TEST_PKGS += dpkg-dev debhelper lintian
