@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The Debian package (issue 13): built from the tree with
@@ -200,6 +202,23 @@ func testDebPackage(t *testing.T, version, deb string) {
 		t.Errorf("prerm remove with policy-rc.d denying: %s; want exit 0 and gosv-svscan still started", r)
 	}
 	policy(0)
+
+	// A crashed gosv-svscan (its supervise-daemon and scanner killed; the
+	// catch-all logger and debweb live on), as in
+	// TestOpenRCSvscanStopCrashed: prerm must still stop it, leftovers
+	// included.
+	for _, p := range n.Procs() {
+		if p.State != 'Z' && (p.Comm == "supervise-daemon" && strings.Contains(p.Cmdline, "gosv-svscan") ||
+			strings.HasPrefix(p.Cmdline, "gosv svscan")) {
+			if err := unix.Kill(p.HostPid, unix.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			waitExit(t, p.HostPid, nsReadyTimeout)
+		}
+	}
+	if got := n.Run(t, "rc-service", "gosv-svscan", "status").Code; got == 3 {
+		t.Fatalf("gosv-svscan status after SIGKILL of its supervise-daemon and scanner: exit 3 (stopped), want started or crashed")
+	}
 
 	r = n.MustRun(t, "dpkg", "--purge", "gosv")
 	t.Logf("dpkg --purge:\n%s%s", r.Stdout, r.Stderr)
