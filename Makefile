@@ -168,9 +168,24 @@ test-integration:
 bench:
 	bench/run.sh
 
+# make deb: the Debian package (debian/README.source), built from a copy
+# of the tree (dpkg-buildpackage writes into the source tree and its
+# parent) with the go in PATH, into DEBDIR.
+DEBDIR ?= bin/deb
+.PHONY: deb
+deb:
+	rm -rf $(DEBDIR)/gosv && mkdir -p $(DEBDIR)/gosv
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp -P --parents -t $(DEBDIR)/gosv
+	cd $(DEBDIR)/gosv && dpkg-buildpackage -us -uc -b -Ppkg.gosv.hostgo
+	@ls $(DEBDIR)/*.deb
+
 fmt:
 	gofmt -l -w .
 
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./tests/...
+
+# The Debian package's test (tests/deb_test.go) builds it with
+# dpkg-buildpackage and checks it with lintian.
+TEST_PKGS += dpkg-dev debhelper lintian

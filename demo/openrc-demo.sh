@@ -6,8 +6,16 @@
 # service stay inside; nothing on the host changes.
 #
 #   sudo make demo-openrc      (or: sudo demo/openrc-demo.sh)
+#
+# GOSV_DEMO_INSTALLED=1: gosv is installed already (from the Debian
+# package: tests/deb_test.go) and the caller's namespace is the throw-away
+# one; the demo then neither makes a namespace nor runs make install.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+installed=${GOSV_DEMO_INSTALLED:-}
+if [ "$installed" = 1 ]; then
+	GOSV_DEMO_INSIDE=1
+fi
 if [ "${GOSV_DEMO_INSIDE:-}" != 1 ]; then
 	[ "$(id -u)" = 0 ] || { echo "demo: run as root (it uses unshare)" >&2; exit 100; }
 	command -v openrc-run >/dev/null || { echo "demo: needs OpenRC (apt-get install -y openrc)" >&2; exit 100; }
@@ -18,15 +26,17 @@ if [ "${GOSV_DEMO_INSIDE:-}" != 1 ]; then
 fi
 
 # Inside: PID 1 of a new PID namespace (this shell reaps orphans).
-work=$GOSV_DEMO_WORK
-for d in etc usr var; do
-	mkdir -p "$work/$d/upper" "$work/$d/work"
-	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$work/$d/upper,workdir=$work/$d/work" "/$d"
-done
-mount -t tmpfs tmpfs /run
-mkdir -p /run/openrc && touch /run/openrc/softlevel
-# OpenRC puts services into cgroups; the hierarchy is the host's: keep it out.
-if [ -d /sys/fs/cgroup/unified ]; then mount -t tmpfs tmpfs /sys/fs/cgroup/unified; fi
+if [ "$installed" != 1 ]; then
+	work=$GOSV_DEMO_WORK
+	for d in etc usr var; do
+		mkdir -p "$work/$d/upper" "$work/$d/work"
+		mount -t overlay overlay -o "lowerdir=/$d,upperdir=$work/$d/upper,workdir=$work/$d/work" "/$d"
+	done
+	mount -t tmpfs tmpfs /run
+	mkdir -p /run/openrc && touch /run/openrc/softlevel
+	# OpenRC puts services into cgroups; the hierarchy is the host's: keep it out.
+	if [ -d /sys/fs/cgroup/unified ]; then mount -t tmpfs tmpfs /sys/fs/cgroup/unified; fi
+fi
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() {
@@ -34,8 +44,12 @@ show() {
 	"$@" || printf '(exit %d)\n' $?
 }
 
-say "make install: gosv, the OpenRC hook (/etc/rc.conf.d/gosv.conf), gosv-svscan"
-make -C "$root" -s install DESTDIR= PREFIX=/usr 2>&1 | grep -v "needs non existent" || true
+if [ "$installed" = 1 ]; then
+	say "gosv is installed: $(command -v gosv), the OpenRC hook (/etc/rc.conf.d/gosv.conf), gosv-svscan"
+else
+	say "make install: gosv, the OpenRC hook (/etc/rc.conf.d/gosv.conf), gosv-svscan"
+	make -C "$root" -s install DESTDIR= PREFIX=/usr 2>&1 | grep -v "needs non existent" || true
+fi
 
 say "an init script: supervisor=gosv, ready on fd 3 after one second; no depend() edit"
 cat >/etc/init.d/web <<'EOF'
