@@ -12,21 +12,10 @@ import (
 	"github.com/gosv/gosv/openrc"
 )
 
-// openrcOptions are the options of every `gosv openrc` subcommand.
-type openrcOptions struct {
-	Sub     string   // start, stop, status, reload, ls, check, exec, finish, resolve, svscan
-	Vars    []string // --var NAME=VALUE (the hook's live values)
-	Args    []string // start: the command line; check: scripts; finish: its arguments
-	Notify  int      // svscan --notify-fd
-	LogDir  string   // svscan --log-dir
-	Script  string   // svscan --log-script
-	Wait    bool     // svscan --wait
-	Cleanup bool     // svscan --stop-leftovers
-	Timeout time.Duration
-	NoFile  uint64 // svscan --nofile
-	// svscan --metrics-listen, --metrics-textfile: the scanner's -m, -M.
-	MetricsListen, MetricsTextfile string
-}
+// openrcOptions are the options of every `gosv openrc` subcommand: the
+// flags fill the library's request, which runOpenRC completes with the
+// process's environment and streams.
+type openrcOptions = openrc.Command
 
 const openrcLong = `supervisor=gosv for OpenRC. The hook /etc/rc.conf.d/gosv.conf makes
 openrc-run call these commands for every script that sets supervisor=gosv;
@@ -244,10 +233,8 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 }
 
 func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
-	code, err := openrc.Run(ctx, &openrc.Command{Sub: o.Sub, Vars: o.Vars, Args: o.Args, Notify: o.Notify,
-		LogDir: o.LogDir, Script: o.Script, Wait: o.Wait, Cleanup: o.Cleanup, Timeout: o.Timeout, NoFile: o.NoFile,
-		MetricsListen: o.MetricsListen, MetricsTextfile: o.MetricsTextfile,
-		Getenv: e.Getenv, Environ: os.Environ(), Stdin: os.Stdin, Stdout: e.Stdout, Stderr: e.Stderr})
+	o.Getenv, o.Environ, o.Stdin, o.Stdout, o.Stderr = e.Getenv, os.Environ(), os.Stdin, e.Stdout, e.Stderr
+	code, err := openrc.Run(ctx, o)
 	var ue *openrc.UsageError
 	switch {
 	case errors.As(err, &ue):
