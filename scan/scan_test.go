@@ -48,7 +48,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "scanner":
 		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr,
-			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE"), Spawner: true})
+			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE"), Spawner: true,
+			Exe: os.Getenv("GOSV_TEST_REEXEC_EXE")})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scanner:", err)
 			os.Exit(111)

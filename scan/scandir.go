@@ -414,6 +414,8 @@ func (sc *scanner) command(c byte) {
 			return
 		}
 		sc.exit(c)
+	case ReexecLetter:
+		sc.reexec() // reexec.go
 	case '\n':
 		// echo a >control adds a newline: not worth a warning.
 	default:

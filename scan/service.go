@@ -148,8 +148,14 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
 		l.warn(s, "record", "unable to record the supervisor pid: %v", err)
 	}
-	if err := servicedir.TruncateDeathTally(dir); err != nil {
-		l.warn(s, "tally", "unable to truncate the death tally: %v", err)
+	// A new supervisor starts a new tally, as s6-supervise does; one
+	// that continues a live run (a re-exec, or the adoption of a run
+	// left by a dead scanner) continues its tally too: its restart
+	// counters are the run's history (issue 15).
+	if !l.rx.resumed && !liveRecord(dir) {
+		if err := servicedir.TruncateDeathTally(dir); err != nil {
+			l.warn(s, "tally", "unable to truncate the death tally: %v", err)
+		}
 	}
 	// Fresh for startService, which follows in the same loop turn: the
 	// first spawn need not read (and list) the files a second time.
@@ -226,6 +232,10 @@ func (l *loop) adopt(s *service, pid int, start uint64) bool {
 	if l.sc != nil {
 		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
 	}
+	// The run's NOTIFY_SOCKET names a path made from the directory's
+	// identity: bind it again, so that its READY=1, WATCHDOG=1 and
+	// STATUS= reach this scanner (a re-exec, issue 15; a dead scanner's).
+	l.runEnv(s)
 	return true
 }
 
@@ -590,4 +600,15 @@ func deathText(wstat uint16) string {
 // file is looked up, as before listings.
 func (l *loop) has(s *service, name string) bool {
 	return !s.cfgFresh || s.present.Has(name)
+}
+
+// liveRecord tells whether dir's pid record names a live process: a run
+// (or a launch) the next startService adopts.
+func liveRecord(dir string) bool {
+	rec, err := servicedir.ReadPidRecord(dir)
+	if err != nil {
+		return false
+	}
+	st, err := servicedir.ProcStartTime(rec.Pid)
+	return err == nil && st == rec.StartTime
 }

@@ -1,0 +1,260 @@
+package scan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/svctl"
+	"github.com/gosv/gosv/svwait"
+)
+
+// reexecSnapshot is what a re-exec must not change in a service directory.
+type reexecSnapshot struct {
+	status, tally, policy string
+	st                    servicedir.Status
+}
+
+func snapshot(t *testing.T, dir string) reexecSnapshot {
+	t.Helper()
+	read := func(rel string) string {
+		b, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	return reexecSnapshot{status: read(servicedir.StatusPath), tally: read(servicedir.DeathTallyPath),
+		policy: read(servicedir.PolicyStatePath), st: status(t, dir)}
+}
+
+// TestReexecKeepsEverything: svscanctl -X re-executes the scanner in
+// place (the same pid) with a plain service, one that died once (its
+// death tally), an in-process logger fed during the re-exec, a forking
+// daemon, an sd_notify service and a health-checked one: no run is
+// restarted or signalled, status files are byte for byte the same, ready
+// stays ready, every log line is written exactly once, the health checks
+// go on, and the services are still supervised (d, u work).
+func TestReexecKeepsEverything(t *testing.T) {
+	scan := t.TempDir()
+	stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := startScannerTo(t, scan, stderr)
+	tmp := t.TempDir()
+	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
+	unix.Mkfifo(in, 0o600)
+	var dirs []string
+	plain := link(t, scan, mksvc(t, scan, "plain", pauseRun, nil))
+	dirs = append(dirs, plain)
+	logged := link(t, scan, mksvc(t, scan, "logged", role("echo-on-fifo", in), map[string]string{servicedir.LogScriptFile: logd + "\n"}))
+	dirs = append(dirs, logged)
+	fdir, _ := forkingSvc(t, scan, "forked", "ok", nil)
+	forked := link(t, scan, fdir)
+	dirs = append(dirs, forked)
+	sd := link(t, scan, mksvc(t, scan, "sd", role("sd-ready"), map[string]string{servicedir.NotificationSocketFile: "main\n"}))
+	dirs = append(dirs, sd)
+	// Not ready yet at the re-exec: its READY=1 must reach the new image.
+	late := filepath.Join(tmp, "late")
+	unix.Mkfifo(late, 0o600)
+	lateSvc := link(t, scan, mksvc(t, scan, "late", "#!/bin/sh\nGOSV_TEST_MSG=READY=1 GOSV_TEST_ROLE=sd-on-fifo exec \"$GOSV_TEST_BIN\" "+late+"\n",
+		map[string]string{servicedir.NotificationSocketFile: "main\n"}))
+	dirs = append(dirs, lateSvc)
+	healthy := link(t, scan, mksvc(t, scan, "healthy", pauseRun, map[string]string{
+		servicedir.HealthCheckFile: "exec:/bin/sh hc.sh\n",
+		"hc.sh":                    "echo x >> count\n",
+		servicedir.HealthTimerFile: "100\n",
+	}))
+	dirs = append(dirs, healthy)
+	if err := svwait.Wait(deadline(t), dirs, svwait.Up, svwait.All); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, sd, svwait.UpReady)
+	// One death, so that a death tally exists to be kept.
+	ctlWait(t, plain, "d", svwait.DownReady)
+	ctlWait(t, plain, "u", svwait.Up)
+	countFile := filepath.Join(healthy, "count")
+	waitFileContains(t, countFile, "x\nx\n")
+
+	w, err := os.OpenFile(in, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	before := map[string]reexecSnapshot{}
+	for _, d := range dirs {
+		before[d] = snapshot(t, d)
+	}
+	scannerPid := tr.cmd.Process.Pid
+
+	// Lines go in while the scanner re-execs, in pieces that split lines.
+	const n = 2000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b bytes.Buffer
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "line %d\n", i)
+			if b.Len() > 100 {
+				w.Write(b.Next(77))
+			}
+		}
+		w.Write(b.Bytes())
+	}()
+	if err := svctl.Svscanctl(scan, []byte{svctl.ReexecLetter}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	res, _ := os.ReadFile(filepath.Join(scan, servicedir.ScanReexecPath))
+	if want := "ok " + strconv.Itoa(scannerPid) + "\n"; string(res) != want {
+		t.Errorf("result %q, want %q", res, want)
+	}
+	select {
+	case err := <-tr.exit:
+		t.Fatalf("the scanner exited (%v): a re-exec keeps its pid", err)
+	default:
+	}
+	w.Write([]byte("end\n"))
+	waitFileContains(t, filepath.Join(logd, "current"), "\nend\n")
+
+	for _, d := range dirs {
+		a, b := before[d], snapshot(t, d)
+		if a.status != b.status || a.tally != b.tally || a.policy != b.policy {
+			t.Errorf("%s: status/death_tally/policy changed across the re-exec:\n%+v %q %q\n%+v %q %q", d, a.st, a.tally, a.policy, b.st, b.tally, b.policy)
+		}
+		if !alive(b.st.Pid) {
+			t.Errorf("%s: run %d is gone", d, b.st.Pid)
+		}
+	}
+	if before[plain].tally == "" {
+		t.Errorf("no death tally to keep: the d above left none")
+	}
+	if !before[sd].st.Ready || !snapshot(t, sd).st.Ready {
+		t.Errorf("sd_notify service not ready across the re-exec")
+	}
+	seen := map[string]int{}
+	for _, l := range readLogLines(t, logd) {
+		seen[l]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen["line "+strconv.Itoa(i)]; c != 1 {
+			t.Fatalf("line %d logged %d times", i, c)
+		}
+	}
+	lw, err := os.OpenFile(late, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lw.Close()
+	if status(t, lateSvc).Ready {
+		t.Fatalf("late is ready before it said so")
+	}
+	rw, err := svwait.Listen([]string{lateSvc}, svwait.UpReady, svwait.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw.Write([]byte("go\n"))
+	if err := rw.Wait(deadline(t)); err != nil {
+		t.Fatalf("READY=1 sent after the re-exec: %v", err)
+	}
+	rw.Close()
+	// Health checks go on under the new image.
+	b, _ := os.ReadFile(countFile)
+	waitFileContains(t, countFile, string(b)+"x\n")
+	// Still supervised.
+	for _, d := range []string{plain, forked, sd} {
+		pid := status(t, d).Pid
+		ctlWait(t, d, "d", svwait.DownReady)
+		if alive(pid) && !zombie(pid) {
+			t.Errorf("%s: run %d survived d after the re-exec", d, pid)
+		}
+		ctlWait(t, d, "u", svwait.Up)
+	}
+	stderr.Seek(0, 0)
+	out, _ := os.ReadFile(stderr.Name())
+	if !bytes.Contains(out, []byte("re-executed in")) {
+		t.Errorf("scanner output %q: no re-exec report", out)
+	}
+}
+
+func zombie(pid int) bool {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return bytes.Contains(b, []byte(") Z"))
+}
+
+// TestReexecCannotStart: a re-exec to a binary that cannot run here
+// (missing, not executable, garbage, another machine's ELF) changes
+// nothing: the scanner keeps running with its services, svscanctl -X
+// fails with the reason, and the scanner reports it once.
+func TestReexecCannotStart(t *testing.T) {
+	tmp := t.TempDir()
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := append([]byte(nil), self[:4096]...)
+	foreign[18], foreign[19] = 183, 0 // aarch64 (on x86-64; x86-64 elsewhere)
+	if self[18] == 183 {
+		foreign[18] = 62
+	}
+	files := map[string]struct {
+		data []byte
+		mode os.FileMode
+		want string
+	}{
+		"garbage":    {[]byte("not a program\n"), 0o755, "exec format error"},
+		"foreign":    {foreign, 0o755, "exec format error"},
+		"notexec":    {self[:64], 0o644, "permission denied"},
+		"missing":    {nil, 0, "no such file"},
+		"directory/": {nil, 0, "not a regular file"},
+	}
+	for name, f := range files {
+		t.Run(strings.TrimSuffix(name, "/"), func(t *testing.T) {
+			exe := filepath.Join(tmp, strings.TrimSuffix(name, "/"))
+			switch {
+			case strings.HasSuffix(name, "/"):
+				os.Mkdir(exe, 0o755)
+			case f.data != nil:
+				if err := os.WriteFile(exe, f.data, f.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Setenv("GOSV_TEST_REEXEC_EXE", exe)
+			scan := t.TempDir()
+			stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := startScannerTo(t, scan, stderr)
+			svc := link(t, scan, mksvc(t, scan, "s", pauseRun, nil))
+			waitFor(t, svc, svwait.Up)
+			pid := status(t, svc).Pid
+			for i := 0; i < 2; i++ {
+				err := svctl.Svscanctl(scan, []byte{svctl.ReexecLetter})
+				var re *svctl.ReexecError
+				if !errors.As(err, &re) || !strings.Contains(re.Reason, f.want) {
+					t.Fatalf("svscanctl -X: %v, want a ReexecError with %q", err, f.want)
+				}
+			}
+			// Still the same scanner, supervising the same run.
+			ctlWait(t, svc, "d", svwait.DownReady)
+			if alive(pid) && !zombie(pid) {
+				t.Errorf("run %d survived d", pid)
+			}
+			tr.stop()
+			out, _ := os.ReadFile(stderr.Name())
+			if c := bytes.Count(out, []byte("unable to re-exec")); c != 1 {
+				t.Errorf("reported %d times, want once:\n%s", c, out)
+			}
+		})
+	}
+}
