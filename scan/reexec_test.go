@@ -258,3 +258,39 @@ func TestReexecCannotStart(t *testing.T) {
 		})
 	}
 }
+
+// TestReexecRollback: a new image that execs but cannot set up executes
+// the previous binary again (the fd it was handed), which adopts every
+// service: same pid, same runs, and svscanctl -X reports why.
+func TestReexecRollback(t *testing.T) {
+	t.Setenv("GOSV_TEST_REEXEC_FAIL", "1")
+	scan := t.TempDir()
+	stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := startScannerTo(t, scan, stderr)
+	svc := link(t, scan, mksvc(t, scan, "s", pauseRun, nil))
+	waitFor(t, svc, svwait.Up)
+	before := snapshot(t, svc)
+	err = svctl.Svscanctl(scan, []byte{svctl.ReexecLetter})
+	var re *svctl.ReexecError
+	if !errors.As(err, &re) || !strings.Contains(re.Reason, "the new scanner could not set up") {
+		t.Fatalf("svscanctl -X: %v, want a ReexecError saying the new scanner could not set up", err)
+	}
+	select {
+	case err := <-tr.exit:
+		t.Fatalf("the scanner exited (%v)", err)
+	default:
+	}
+	if after := snapshot(t, svc); after.status != before.status || !alive(after.st.Pid) {
+		t.Fatalf("status %+v, was %+v", after.st, before.st)
+	}
+	// Supervised by the previous binary again.
+	ctlWait(t, svc, "d", svwait.DownReady)
+	ctlWait(t, svc, "u", svwait.Up)
+	out, _ := os.ReadFile(stderr.Name())
+	if !bytes.Contains(out, []byte("executing the previous binary again")) {
+		t.Errorf("scanner output %q: no rollback message", out)
+	}
+}

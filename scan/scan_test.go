@@ -47,7 +47,11 @@ func TestMain(m *testing.M) {
 	case "exit0":
 		os.Exit(0)
 	case "scanner":
-		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr,
+		dir := os.Args[len(os.Args)-1]
+		if rx := strings.Fields(os.Getenv(reexecEnv)); os.Getenv("GOSV_TEST_REEXEC_FAIL") != "" && len(rx) == 2 && rx[1] != "-1" {
+			dir = "/dev/null/x" // a new image that cannot set up (TestReexecRollback)
+		}
+		err := Run(Config{Prog: "gosv svscan", ScanDir: dir, NotifyFd: 3, Stderr: os.Stderr,
 			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE"), Spawner: true,
 			Exe: os.Getenv("GOSV_TEST_REEXEC_EXE")})
 		if err != nil {
