@@ -180,9 +180,9 @@ func Run(cfg Config) error {
 	if err := l.startMetrics(); err != nil {
 		return err
 	}
-	if cfg.NotifyFd >= 0 {
-		unix.Write(cfg.NotifyFd, []byte("\n"))
-		unix.Close(cfg.NotifyFd)
+	if l.cfg.NotifyFd >= 0 { // not cfg's: -1 after a re-exec
+		unix.Write(l.cfg.NotifyFd, []byte("\n"))
+		unix.Close(l.cfg.NotifyFd)
 	}
 	if cfg.Init != nil {
 		l.initTimer.kind = tmInit

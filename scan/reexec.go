@@ -34,12 +34,22 @@ import (
 const ReexecLetter = 'X'
 
 // reexecEnv is set in the environment of a re-exec only, and removed
-// from the scanner's own at start (children never see it): "NANOS FD
-// [REASON]": when the re-exec was decided (UnixNano), the fd of the
+// from the scanner's own at start (children never see it): "NANOS[,EXEC]
+// FD [REASON]": when the re-exec was decided and execve called (UnixNano), the fd of the
 // previous binary to roll back to if setup fails (-1: none), and why a
 // previous attempt failed (this image is then the previous binary,
 // executed again).
 const reexecEnv = "GOSV_REEXEC"
+
+// reexecFdsEnv names, in the environment of a re-exec only, a memfd
+// listing the descriptors the re-exec keeps open (not close-on-exec):
+// each service's supervise/lock and supervise/control, and the scan
+// directory's, one line "KEY LOCKFD CTLFD" each, KEY being the service
+// directory's "DEV:INO" or "scan". An OFD lock belongs to its open file
+// description, so the locks are never released, and bytes written to a
+// control fifo meanwhile wait in it for the new image: s6-svok, s6-svc
+// and svwait see the same supervisor throughout.
+const reexecFdsEnv = "GOSV_REEXEC_FDS"
 
 // reexecState is the loop's side of a re-exec.
 type reexecState struct {
@@ -47,8 +57,19 @@ type reexecState struct {
 	to       string // set once a re-exec is decided: the loop is leaving for it
 	resumed  bool   // this process is a re-exec'd scanner
 	since    int64  // resumed: when the re-exec was decided (UnixNano)
+	execAt   int64  // resumed: when the previous image called execve (UnixNano)
 	rollback int    // resumed: fd of the previous binary until setup succeeded; -1
 	failed   string // resumed: why the new binary did not take over (this is the old one again)
+
+	kept    []keptFds          // leaving: locks and control fifos kept for the new image
+	keepRef []*os.File         // leaving: the kept locks' files (no finalizer may close them)
+	given   map[string]keptFds // resumed: what the previous image kept, until taken
+}
+
+// keptFds are one directory's lock and control fifo across a re-exec.
+type keptFds struct {
+	key       string
+	lock, ctl int
 }
 
 // takeReexecEnv reads and removes reexecEnv.
@@ -61,7 +82,9 @@ func takeReexecEnv() reexecState {
 	os.Unsetenv(reexecEnv)
 	rx.resumed = true
 	f := strings.SplitN(v, " ", 3)
-	rx.since, _ = strconv.ParseInt(f[0], 10, 64)
+	since, exec, _ := strings.Cut(f[0], ",")
+	rx.since, _ = strconv.ParseInt(since, 10, 64)
+	rx.execAt, _ = strconv.ParseInt(exec, 10, 64)
 	if len(f) > 1 {
 		if n, err := strconv.Atoi(f[1]); err == nil && n > 2 {
 			unix.CloseOnExec(n) // no child inherits it
@@ -71,7 +94,118 @@ func takeReexecEnv() reexecState {
 	if len(f) > 2 {
 		rx.failed = f[2]
 	}
+	rx.given = takeKeptFds()
 	return rx
+}
+
+// takeKeptFds reads the list reexecFdsEnv names. Every descriptor in it
+// becomes close-on-exec at once: a rollback, or any child, never
+// inherits a lock it would not know it holds.
+func takeKeptFds() map[string]keptFds {
+	v, ok := os.LookupEnv(reexecFdsEnv)
+	if !ok {
+		return nil
+	}
+	os.Unsetenv(reexecFdsEnv)
+	mfd, err := strconv.Atoi(v)
+	if err != nil || mfd < 3 {
+		return nil
+	}
+	f := os.NewFile(uintptr(mfd), "reexec-fds")
+	defer f.Close()
+	b, _ := io.ReadAll(io.NewSectionReader(f, 0, 1<<30))
+	given := map[string]keptFds{}
+	for _, line := range strings.Split(string(b), "\n") {
+		var k keptFds
+		if n, _ := fmt.Sscanf(line, "%s %d %d", &k.key, &k.lock, &k.ctl); n != 3 || k.lock < 3 || k.ctl < 3 {
+			continue
+		}
+		unix.CloseOnExec(k.lock)
+		unix.CloseOnExec(k.ctl)
+		given[k.key] = k
+	}
+	return given
+}
+
+// keepFds keeps a leaving service's (or the scanner's) lock and control
+// fifo open across the execve.
+func (l *loop) keepFds(key string, lock *os.File, ctl int) {
+	if lock == nil || ctl < 0 {
+		return
+	}
+	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, ctl, nil)
+	delete(l.fds, int32(ctl))
+	l.rx.keepRef = append(l.rx.keepRef, lock)
+	l.rx.kept = append(l.rx.kept, keptFds{key: key, lock: int(lock.Fd()), ctl: ctl})
+}
+
+// keptFdsFile writes the kept descriptors' list to a memfd the execve
+// keeps, clearing their close-on-exec flags; -1 if there is none.
+func (l *loop) keptFdsFile() int {
+	if len(l.rx.kept) == 0 {
+		return -1
+	}
+	var b strings.Builder
+	for _, k := range l.rx.kept {
+		if clearCloexec(k.lock) != nil || clearCloexec(k.ctl) != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", k.key, k.lock, k.ctl)
+	}
+	fd, err := unix.MemfdCreate("gosv-reexec-fds", 0)
+	if err != nil {
+		return -1
+	}
+	if _, err := unix.Write(fd, []byte(b.String())); err != nil {
+		unix.Close(fd)
+		return -1
+	}
+	return fd
+}
+
+func clearCloexec(fd int) error {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
+	return err
+}
+
+// dirKey is the key of a directory in the kept list: its device and inode.
+func dirKey(dirfd int) string {
+	var st unix.Stat_t
+	if unix.Fstat(dirfd, &st) != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}
+
+// givenFds returns the lock and control fifo the previous image kept for
+// key, if they are still the files at lockPath and ctlPath.
+func (l *loop) givenFds(key, lockPath, ctlPath string) (*os.File, int, bool) {
+	k, ok := l.rx.given[key]
+	if !ok {
+		return nil, -1, false
+	}
+	delete(l.rx.given, key)
+	if !sameFile(k.lock, lockPath) || !sameFile(k.ctl, ctlPath) {
+		unix.Close(k.lock)
+		unix.Close(k.ctl)
+		return nil, -1, false
+	}
+	return os.NewFile(uintptr(k.lock), lockPath), k.ctl, true
+}
+
+func sameFile(fd int, path string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(fd, &a) == nil && unix.Lstat(path, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// closeGiven closes what the previous image kept and no directory took
+// (a service removed during the exec).
+func (l *loop) closeGiven() {
+	for k, f := range l.rx.given {
+		unix.Close(f.lock)
+		unix.Close(f.ctl)
+		delete(l.rx.given, k)
+	}
 }
 
 // reexec starts a re-exec on the letter: nothing is left if the binary
@@ -121,6 +255,8 @@ func (sc *scanner) reexecResult(line string) {
 func (sc *scanner) execNew() error {
 	l := sc.l
 	sc.closeHolder() // after b: the holder keeps everything for the new scanner
+	l.keepFds("scan", sc.lock, sc.ctl)
+	fds := l.keptFdsFile()
 	// NOTE: an fd of the binary now running, without O_CLOEXEC: the new
 	// image execs it back if it cannot set up. /proc/self/exe still
 	// names this binary even once the upgrade replaced its file.
@@ -129,12 +265,20 @@ func (sc *scanner) execNew() error {
 		self = -1
 	}
 	since := strconv.FormatInt(l.rx.since, 10)
-	err = execEmptyMask(l.rx.to, os.Args, reexecEnviron(since+" "+strconv.Itoa(self)))
+	env := reexecEnviron(since + "," + strconv.FormatInt(time.Now().UnixNano(), 10) + " " + strconv.Itoa(self))
+	if fds >= 0 {
+		env = append(env, reexecFdsEnv+"="+strconv.Itoa(fds))
+	}
+	err = execEmptyMask(l.rx.to, os.Args, env)
 	why := fmt.Sprintf("unable to execute %v", err)
 	fmt.Fprintf(l.cfg.Stderr, "%s: warning: re-exec: %s; executing the previous binary again\n", l.cfg.Prog, why)
 	if self >= 0 {
 		unix.CloseOnExec(self)
-		err = execEmptyMask(fmt.Sprintf("/proc/self/fd/%d", self), os.Args, reexecEnviron(since+" -1 "+why))
+		env := reexecEnviron(since + " -1 " + why)
+		if fds >= 0 {
+			env = append(env, reexecFdsEnv+"="+strconv.Itoa(fds))
+		}
+		err = execEmptyMask(fmt.Sprintf("/proc/self/fd/%d", self), os.Args, env)
 	}
 	return fmt.Errorf("re-exec: %s, and the previous binary: %v: the services are left running, unsupervised until the next scanner adopts them", why, err)
 }
@@ -163,10 +307,13 @@ func (sc *scanner) resumed() {
 	if l.rx.failed != "" {
 		sc.reexecFailed(l.rx.failed)
 	} else {
-		ms := float64(time.Now().UnixNano()-l.rx.since) / 1e6
-		fmt.Fprintf(l.cfg.Stderr, "%s: re-executed in %.1f ms\n", l.cfg.Prog, ms)
+		now := time.Now().UnixNano()
+		ms := func(d int64) float64 { return float64(d) / 1e6 }
+		fmt.Fprintf(l.cfg.Stderr, "%s: re-executed in %.1f ms (%.1f ms to leave, %.1f ms to set up)\n", l.cfg.Prog,
+			ms(now-l.rx.since), ms(l.rx.execAt-l.rx.since), ms(now-l.rx.execAt))
 		sc.reexecResult("ok " + strconv.Itoa(os.Getpid()))
 	}
+	l.closeGiven()
 	// Runs that died during the exec are children whose SIGCHLD went
 	// to the previous image: reap them now that they have machines.
 	l.reapAll()
@@ -177,7 +324,7 @@ func reexecEnviron(v string) []string {
 	env := os.Environ()
 	out := make([]string, 0, len(env)+1)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, reexecEnv+"=") {
+		if !strings.HasPrefix(kv, reexecEnv+"=") && !strings.HasPrefix(kv, reexecFdsEnv+"=") {
 			out = append(out, kv)
 		}
 	}

@@ -42,7 +42,8 @@ func snapshot(t *testing.T, dir string) reexecSnapshot {
 // daemon, an sd_notify service and a health-checked one: no run is
 // restarted or signalled, status files are byte for byte the same, ready
 // stays ready, every log line is written exactly once, the health checks
-// go on, and the services are still supervised (d, u work).
+// go on, the services are still supervised (d, u work), and no client
+// ever sees a supervisor missing (locks and control fifos are kept).
 func TestReexecKeepsEverything(t *testing.T) {
 	scan := t.TempDir()
 	stderr, err := os.CreateTemp(t.TempDir(), "stderr")
@@ -50,6 +51,12 @@ func TestReexecKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := startScannerTo(t, scan, stderr)
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := os.ReadFile(stderr.Name())
+			t.Logf("scanner output:\n%s", out)
+		}
+	})
 	tmp := t.TempDir()
 	in, logd := filepath.Join(tmp, "in"), filepath.Join(tmp, "log")
 	unix.Mkfifo(in, 0o600)
@@ -110,8 +117,37 @@ func TestReexecKeepsEverything(t *testing.T) {
 		}
 		w.Write(b.Bytes())
 	}()
+	// Meanwhile a client probes every supervisor and the scanner as
+	// s6-svok and s6-svscanctl do, until the re-exec returns: the locks
+	// and control fifos are never let go (the window of a scanner death).
+	stop, probed := make(chan struct{}), make(chan []string, 1)
+	go func() {
+		var gaps []string
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				probed <- gaps
+				return
+			default:
+			}
+			d := dirs[n%len(dirs)]
+			if ok, err := svctl.Svok(d); !ok || err != nil {
+				gaps = append(gaps, fmt.Sprintf("svok %s: %v %v", d, ok, err))
+			}
+			if err := servicedir.WriteControl(d, nil); err != nil {
+				gaps = append(gaps, fmt.Sprintf("control %s: %v", d, err))
+			}
+			if err := servicedir.WriteScanControl(scan, nil); err != nil {
+				gaps = append(gaps, fmt.Sprintf("scan control: %v", err))
+			}
+		}
+	}()
 	if err := svctl.Svscanctl(scan, []byte{svctl.ReexecLetter}); err != nil {
 		t.Fatal(err)
+	}
+	close(stop)
+	if gaps := <-probed; len(gaps) > 0 {
+		t.Errorf("%d probes saw no supervisor during the re-exec, first: %s", len(gaps), gaps[0])
 	}
 	<-done
 	res, _ := os.ReadFile(filepath.Join(scan, servicedir.ScanReexecPath))

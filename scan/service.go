@@ -125,14 +125,19 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
 		return nil, err
 	}
-	lock, err := servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
-	if err != nil {
-		return nil, err
-	}
-	ctl, err := openControl(filepath.Join(dir, servicedir.ControlPath))
-	if err != nil {
-		lock.Close()
-		return nil, err
+	// After a re-exec, the lock and control fifo the previous image kept.
+	lock, ctl, given := l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
+	if !given {
+		var err error
+		lock, err = servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
+		if err != nil {
+			return nil, err
+		}
+		ctl, err = openControl(filepath.Join(dir, servicedir.ControlPath))
+		if err != nil {
+			lock.Close()
+			return nil, err
+		}
 	}
 	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
 		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1}
@@ -542,7 +547,13 @@ func (l *loop) notify(s *service, ev string) error {
 // exitService releases everything s holds and tells the scanner.
 func (l *loop) exitService(s *service, leave bool) {
 	s.left = leave
-	if err := l.notify(s, "x"); err != nil {
+	// A re-exec keeps the supervisor: no x, and the lock and control
+	// fifo stay open for the new image (reexec.go).
+	reexec := leave && l.rx.to != ""
+	if reexec {
+		l.keepFds(dirKey(s.dirfd), s.lock, s.ctl)
+		s.lock, s.ctl = nil, -1
+	} else if err := l.notify(s, "x"); err != nil {
 		l.warn(s, "event", "unable to notify event listeners: %v", err)
 	}
 	if !leave {
@@ -571,7 +582,9 @@ func (l *loop) exitService(s *service, leave bool) {
 		l.rmWatch(s.wd)
 		s.wd = -1
 	}
-	s.lock.Close()
+	if s.lock != nil {
+		s.lock.Close()
+	}
 	// The directory fd goes last, with the batch: paths built on s.dir
 	// may still be used until then.
 	if !s.sharedDir {
