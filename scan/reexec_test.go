@@ -142,10 +142,15 @@ func TestReexecKeepsEverything(t *testing.T) {
 			}
 		}
 	}()
+	evBefore, _ := os.ReadFile(filepath.Join(scan, servicedir.ScanEventsDir, "current"))
 	if err := svctl.Svscanctl(scan, []byte{svctl.ReexecLetter}); err != nil {
 		t.Fatal(err)
 	}
 	close(stop)
+	evAfter, _ := os.ReadFile(filepath.Join(scan, servicedir.ScanEventsDir, "current"))
+	if len(evBefore) == 0 || !bytes.Equal(evAfter, evBefore) {
+		t.Errorf("events log during the re-exec: %q appended to %d bytes (a re-exec is no start, exit or restart)", evAfter[min(len(evBefore), len(evAfter)):], len(evBefore))
+	}
 	if gaps := <-probed; len(gaps) > 0 {
 		t.Errorf("%d probes saw no supervisor during the re-exec, first: %s", len(gaps), gaps[0])
 	}

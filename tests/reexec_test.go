@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 // TestOpenRCReexec (issue 15): 50 gosv services (foreground, forking,
@@ -19,7 +21,8 @@ import (
 // -X main.version), each installed as a package manager does (rename
 // over the binary) and taken with `rc-service gosv-svscan reexec`.
 // Afterwards: the scanner's pid is the same and runs the last build, no
-// daemon was restarted (pids and status stamps unchanged), every logger's
+// daemon was restarted (pids and status stamps unchanged), restart
+// counters are kept (the death tally of one killed before), every logger's
 // numbered lines are there exactly once, and rc-status says started for
 // every service. Then an upgrade to a binary that cannot start: refused
 // with the reason, and the old scanner keeps running.
@@ -61,12 +64,25 @@ func testOpenRCReexec(t *testing.T, version string) {
 	if r := e.Sh(t, "for s in "+strings.Join(names, " ")+"; do rc-service $s start >/dev/null || { echo $s; exit 1; }; done"); r.Code != 0 {
 		t.Fatalf("starting the services: %s", r)
 	}
+	// One death, so that a restart counter (the death tally) is there to keep.
+	l := e.listen(t, rcServices+"/gosv-rx-fg0")
+	e.MustRun(t, "kill", "-KILL", strconv.FormatUint(e.status(t, "gosv-rx-fg0").Pid, 10))
+	l.Wait(t, "U") // up and ready again
+	tally := func(n string) string {
+		b, _ := os.ReadFile(e.host(filepath.Join(rcServices, n, servicedir.DeathTallyPath)))
+		return string(b)
+	}
+	tallies := map[string]string{}
 	before := map[string]Status{}
 	for _, n := range names {
+		tallies[n] = tally(n)
 		before[n] = e.status(t, n)
 		if before[n].Pid == 0 {
 			t.Fatalf("%s: no pid: %+v", n, before[n])
 		}
+	}
+	if tallies["gosv-rx-fg0"] == "" {
+		t.Fatalf("gosv-rx-fg0: no death tally after its daemon was killed")
 	}
 	scanners := e.procs("gosv svscan")
 	if len(scanners) != 1 {
@@ -92,6 +108,9 @@ func testOpenRCReexec(t *testing.T, version string) {
 		t.Fatalf("scanners after the upgrades: %+v, want only pid %d", ps, scanner)
 	}
 	for _, n := range names {
+		if got := tally(n); got != tallies[n] {
+			t.Errorf("%s: death tally %q across the upgrades, was %q", n, got, tallies[n])
+		}
 		if after := e.status(t, n); after != before[n] {
 			t.Errorf("%s: status changed across the upgrades: %+v, was %+v", n, after, before[n])
 		}
