@@ -38,7 +38,8 @@ func snapshot(t *testing.T, dir string) reexecSnapshot {
 
 // TestReexecKeepsEverything: svscanctl -X re-executes the scanner in
 // place (the same pid) with a plain service, one that died once (its
-// death tally), an in-process logger fed during the re-exec, a forking
+// death tally), an in-process logger and a log/run logger fed during the
+// re-exec, a forking
 // daemon, an sd_notify service and a health-checked one: no run is
 // restarted or signalled, status files are byte for byte the same, ready
 // stays ready, every log line is written exactly once, the health checks
@@ -65,6 +66,11 @@ func TestReexecKeepsEverything(t *testing.T) {
 	dirs = append(dirs, plain)
 	logged := link(t, scan, mksvc(t, scan, "logged", role("echo-on-fifo", in), map[string]string{servicedir.LogScriptFile: logd + "\n"}))
 	dirs = append(dirs, logged)
+	// A logger service (log/run) fed through the pipe the scanner keeps.
+	in2, piped := filepath.Join(tmp, "in2"), filepath.Join(tmp, "piped")
+	unix.Mkfifo(in2, 0o600)
+	pipedSvc := link(t, scan, mksvc(t, scan, "piped", role("echo-on-fifo", in2), map[string]string{"log/run": "#!/bin/sh\nexec cat >> " + piped + "\n"}))
+	dirs = append(dirs, pipedSvc)
 	fdir, _ := forkingSvc(t, scan, "forked", "ok", nil)
 	forked := link(t, scan, fdir)
 	dirs = append(dirs, forked)
@@ -97,7 +103,13 @@ func TestReexecKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	before := map[string]reexecSnapshot{}
+	w2, err := os.OpenFile(in2, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	pipedLog := filepath.Join(pipedSvc, servicedir.LogDir)
+	before := map[string]reexecSnapshot{pipedLog: snapshot(t, pipedLog)}
 	for _, d := range dirs {
 		before[d] = snapshot(t, d)
 	}
@@ -112,10 +124,13 @@ func TestReexecKeepsEverything(t *testing.T) {
 		for i := 0; i < n; i++ {
 			fmt.Fprintf(&b, "line %d\n", i)
 			if b.Len() > 100 {
-				w.Write(b.Next(77))
+				p := b.Next(77)
+				w.Write(p)
+				w2.Write(p)
 			}
 		}
 		w.Write(b.Bytes())
+		w2.Write(b.Bytes())
 	}()
 	// Meanwhile a client probes every supervisor and the scanner as
 	// s6-svok and s6-svscanctl do, until the re-exec returns: the locks
@@ -165,9 +180,11 @@ func TestReexecKeepsEverything(t *testing.T) {
 	default:
 	}
 	w.Write([]byte("end\n"))
+	w2.Write([]byte("end\n"))
 	waitFileContains(t, filepath.Join(logd, "current"), "\nend\n")
+	waitFileContains(t, piped, "\nend\n")
 
-	for _, d := range dirs {
+	for _, d := range append(dirs, pipedLog) {
 		a, b := before[d], snapshot(t, d)
 		if a.status != b.status || a.tally != b.tally || a.policy != b.policy {
 			t.Errorf("%s: status/death_tally/policy changed across the re-exec:\n%+v %q %q\n%+v %q %q", d, a.st, a.tally, a.policy, b.st, b.tally, b.policy)
@@ -186,9 +203,20 @@ func TestReexecKeepsEverything(t *testing.T) {
 	for _, l := range readLogLines(t, logd) {
 		seen[l]++
 	}
+	pb, err := os.ReadFile(piped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seenPiped := map[string]int{}
+	for _, l := range strings.Split(string(pb), "\n") {
+		seenPiped[l]++
+	}
 	for i := 0; i < n; i++ {
 		if c := seen["line "+strconv.Itoa(i)]; c != 1 {
 			t.Fatalf("line %d logged %d times", i, c)
+		}
+		if c := seenPiped["line "+strconv.Itoa(i)]; c != 1 {
+			t.Fatalf("line %d logged %d times by the log/run logger", i, c)
 		}
 	}
 	lw, err := os.OpenFile(late, os.O_WRONLY, 0)
