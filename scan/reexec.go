@@ -61,6 +61,7 @@ type reexecState struct {
 	rollback int    // resumed: fd of the previous binary until setup succeeded; -1
 	failed   string // resumed: why the new binary did not take over (this is the old one again)
 
+	keep    bool               // leaving: the new binary takes kept descriptors (reexecFdsEnv)
 	kept    []keptFds          // leaving: locks and control fifos kept for the new image
 	keepRef []*os.File         // leaving: the kept locks' files (no finalizer may close them)
 	given   map[string]keptFds // resumed: what the previous image kept, until taken
@@ -129,14 +130,38 @@ func takeKeptFds() map[string]keptFds {
 
 // keepFds keeps a leaving service's (or the scanner's) lock and control
 // fifo open across the execve.
-func (l *loop) keepFds(key string, lock *os.File, ctl int) {
-	if lock == nil || ctl < 0 {
-		return
+func (l *loop) keepFds(key string, lock *os.File, ctl int) bool {
+	if !l.rx.keep || lock == nil || ctl < 0 {
+		return false
 	}
 	unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, ctl, nil)
 	delete(l.fds, int32(ctl))
 	l.rx.keepRef = append(l.rx.keepRef, lock)
 	l.rx.kept = append(l.rx.kept, keptFds{key: key, lock: int(lock.Fd()), ctl: ctl})
+	return true
+}
+
+// mentions tells whether the file at path holds the bytes of s: how a
+// binary that knows reexecFdsEnv is told from one that does not.
+func mentions(path, s string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20+len(s))
+	keep := 0
+	for {
+		n, err := f.Read(buf[keep:])
+		if bytes.Contains(buf[:keep+n], []byte(s)) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		// Keep the tail: s may straddle two reads.
+		keep = copy(buf, buf[max(0, keep+n-len(s)+1):keep+n])
+	}
 }
 
 // keptFdsFile writes the kept descriptors' list to a memfd the execve
@@ -228,7 +253,15 @@ func (sc *scanner) reexec() {
 		sc.reexecFailed(fmt.Sprintf("%s cannot be executed: %v", l.rx.exe, err))
 		return
 	}
+	// NOTE: a binary that does not know reexecFdsEnv (a gosv from before
+	// re-exec, or a wrapper script) would find every lock held by a
+	// descriptor it does not know it has, and take no directory: it gets
+	// nothing but what a scanner's death leaves.
+	l.rx.keep = mentions(l.rx.exe, reexecFdsEnv)
 	fmt.Fprintf(l.cfg.Stderr, "%s: re-executing %s: the services stay running for the new scanner (should it fail to set up, the next scanner started adopts them)\n", l.cfg.Prog, l.rx.exe)
+	if !l.rx.keep {
+		l.warn(nil, "reexec-old", "%s does not know %s: it takes the services over as after a scanner's death (locks and control fifos let go meanwhile; no outcome reported to svscanctl -X)", l.rx.exe, reexecFdsEnv)
+	}
 	l.rx.to = l.rx.exe
 	l.rx.since = time.Now().UnixNano()
 	sc.exit('b')

@@ -363,3 +363,58 @@ func TestReexecRollback(t *testing.T) {
 		t.Errorf("scanner output %q: no rollback message", out)
 	}
 }
+
+// TestReexecWithoutKeptFds: a binary that does not know GOSV_REEXEC_FDS
+// (here a wrapper script; an older gosv alike) gets no kept descriptor,
+// which it would not know it holds: it takes the services over as after
+// a scanner's death, and they keep their runs.
+func TestReexecWithoutKeptFds(t *testing.T) {
+	wrapper := filepath.Join(t.TempDir(), "wrapper")
+	if err := os.WriteFile(wrapper, []byte("#!/bin/sh\nexec \"$GOSV_TEST_BIN\" \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOSV_TEST_REEXEC_EXE", wrapper)
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	svc := link(t, scan, mksvc(t, scan, "s", pauseRun, nil))
+	waitFor(t, svc, svwait.Up)
+	before := snapshot(t, svc)
+	if err := svctl.Svscanctl(scan, []byte{svctl.ReexecLetter}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-tr.exit:
+		t.Fatalf("the scanner exited (%v)", err)
+	default:
+	}
+	if after := snapshot(t, svc); after.status != before.status || !alive(after.st.Pid) {
+		t.Fatalf("status %+v, was %+v", after.st, before.st)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+	ctlWait(t, svc, "u", svwait.Up)
+}
+
+// TestMentions: how a binary that takes kept descriptors is recognised,
+// also when the name straddles two reads.
+func TestMentions(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"none", bytes.Repeat([]byte("x"), 3<<20), false},
+		{"straddling", append(append(bytes.Repeat([]byte("x"), 1<<20-5), reexecFdsEnv...), 'y'), true},
+		{"at the end", append(bytes.Repeat([]byte("x"), 2<<20), reexecFdsEnv...), true},
+		{"cut", []byte(reexecFdsEnv[:len(reexecFdsEnv)-1]), false},
+	} {
+		p := filepath.Join(dir, tc.name)
+		os.WriteFile(p, tc.data, 0o644)
+		if got := mentions(p, reexecFdsEnv); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if !mentions("/proc/self/exe", reexecFdsEnv) {
+		t.Errorf("this binary does not mention %s", reexecFdsEnv)
+	}
+}

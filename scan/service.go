@@ -549,9 +549,7 @@ func (l *loop) exitService(s *service, leave bool) {
 	s.left = leave
 	// A re-exec keeps the supervisor: no x, and the lock and control
 	// fifo stay open for the new image (reexec.go).
-	reexec := leave && l.rx.to != ""
-	if reexec {
-		l.keepFds(dirKey(s.dirfd), s.lock, s.ctl)
+	if leave && l.rx.to != "" && l.keepFds(dirKey(s.dirfd), s.lock, s.ctl) {
 		s.lock, s.ctl = nil, -1
 	} else if err := l.notify(s, "x"); err != nil {
 		l.warn(s, "event", "unable to notify event listeners: %v", err)
