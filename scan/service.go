@@ -126,7 +126,11 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 		return nil, err
 	}
 	// After a re-exec, the lock and control fifo the previous image kept.
-	lock, ctl, given := l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
+	var lock *os.File
+	ctl, given := -1, false
+	if len(l.rx.given) > 0 {
+		lock, ctl, given = l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
+	}
 	if !given {
 		var err error
 		lock, err = servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
