@@ -1075,7 +1075,11 @@ func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
 	w.Write([]byte("last words\n"))
 	w.Close() // EOF: the service exits
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	if n, err := unix.Poll(fds, 10000); n != 1 || err != nil {
+	n, err := unix.Poll(fds, 10000)
+	for err == unix.EINTR { // the runtime's own signals (SIGURG, SIGCHLD)
+		n, err = unix.Poll(fds, 10000)
+	}
+	if n != 1 || err != nil {
 		t.Fatalf("service %d did not exit: %v", pid, err)
 	}
 	tr = startScanner(t, scan)
