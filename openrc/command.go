@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosv/gosv/internal/svctl"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ type Command struct {
 	Script  string   // svscan --log-script
 	Wait    bool     // svscan --wait
 	Cleanup bool     // svscan --stop-leftovers
+	Reexec  bool     // svscan --reexec
 	Timeout time.Duration
 	NoFile  uint64 // svscan --nofile
 	// svscan --metrics-listen, --metrics-textfile: the scanner's -m, -M.
@@ -132,11 +134,23 @@ func check(ctx context.Context, layout Layout, c *Command) (int, error) {
 	return 1, nil
 }
 
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // svscanCommand is gosv-svscan's command: the scanner, or with --wait or
 // --stop-leftovers one of its helpers.
 func svscanCommand(ctx context.Context, layout Layout, c *Command) error {
-	if c.Wait && c.Cleanup {
-		return usageErrorf("--wait and --stop-leftovers exclude each other")
+	if n := btoi(c.Wait) + btoi(c.Cleanup) + btoi(c.Reexec); n > 1 {
+		return usageErrorf("--wait, --stop-leftovers and --reexec exclude each other")
+	}
+	if c.Reexec {
+		// rc-service gosv-svscan reexec: the same pid, every service kept
+		// (scan/REEXEC.md).
+		return svctl.Reexec(ScanDir(layout.SvcDir), c.Timeout)
 	}
 	if c.Wait {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout)

@@ -41,6 +41,10 @@ type Config struct {
 	// (about one per service; see DefaultSpawnerMin).
 	Spawner    bool
 	SpawnerMin int
+	// Exe is the binary an in-place re-exec (svscanctl -X, reexec.go)
+	// executes; empty: this process's executable, as named at start (an
+	// upgrade that replaced the file is then what runs).
+	Exe string
 }
 
 // fdKind says what an fd registered in the epoll set is.
@@ -136,6 +140,8 @@ type loop struct {
 	healthPids healthProcs
 	henv       []string
 	tls        *tlsPool
+
+	rx reexecState // in-place re-exec (reexec.go)
 }
 
 // Run supervises until told to exit. Setup errors are returned (fatal);
@@ -144,6 +150,13 @@ func Run(cfg Config) error {
 	l := &loop{cfg: cfg, ep: -1, evfd: -1, ino: -1,
 		fds: map[int32]fdOwner{}, byPid: map[int]*service{}, wds: map[int32]*service{}, pidWatch: map[int32][]*service{},
 		checks: map[int]*service{}, hooks: map[int]*service{}, devnull: -1, sys: kernel{}}
+	l.rx = takeReexecEnv() // before childEnv: children never see it
+	if l.rx.resumed {
+		l.cfg.NotifyFd = -1 // the first image wrote it; the number means nothing now
+	}
+	if l.rx.exe = cfg.Exe; l.rx.exe == "" {
+		l.rx.exe, _ = os.Executable()
+	}
 	l.env = childEnv()
 	l.trace = -1
 	if p := os.Getenv("GOSV_TRACE"); p != "" {
@@ -156,14 +169,20 @@ func Run(cfg Config) error {
 	reserveThreads(reservedThreads)
 	l.cfg.Stderr = &lockedWriter{w: cfg.Stderr} // shared with the metrics goroutines
 	if err := l.setup(); err != nil {
+		if l.rx.resumed {
+			return l.rollbackSetup(err)
+		}
 		return err
+	}
+	if l.rx.resumed && l.sc != nil {
+		l.sc.resumed()
 	}
 	if err := l.startMetrics(); err != nil {
 		return err
 	}
-	if cfg.NotifyFd >= 0 {
-		unix.Write(cfg.NotifyFd, []byte("\n"))
-		unix.Close(cfg.NotifyFd)
+	if l.cfg.NotifyFd >= 0 { // not cfg's: -1 after a re-exec
+		unix.Write(l.cfg.NotifyFd, []byte("\n"))
+		unix.Close(l.cfg.NotifyFd)
 	}
 	if cfg.Init != nil {
 		l.initTimer.kind = tmInit
@@ -171,6 +190,9 @@ func Run(cfg Config) error {
 	}
 	l.run()
 	l.killHooks() // events.go
+	if l.rx.to != "" {
+		return l.sc.execNew() // reexec.go: returns only on failure
+	}
 	if cfg.Init != nil && l.sc != nil {
 		// PID 1 goes on with its stage 3: .s6-svscan/finish is not executed.
 		l.sc.closeHolder()

@@ -47,8 +47,13 @@ func TestMain(m *testing.M) {
 	case "exit0":
 		os.Exit(0)
 	case "scanner":
-		err := Run(Config{Prog: "gosv svscan", ScanDir: os.Args[len(os.Args)-1], NotifyFd: 3, Stderr: os.Stderr,
-			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE"), Spawner: true})
+		dir := os.Args[len(os.Args)-1]
+		if rx := strings.Fields(os.Getenv(reexecEnv)); os.Getenv("GOSV_TEST_REEXEC_FAIL") != "" && len(rx) == 2 && rx[1] != "-1" {
+			dir = "/dev/null/x" // a new image that cannot set up (TestReexecRollback)
+		}
+		err := Run(Config{Prog: "gosv svscan", ScanDir: dir, NotifyFd: 3, Stderr: os.Stderr,
+			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE"), Spawner: true,
+			Exe: os.Getenv("GOSV_TEST_REEXEC_EXE")})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scanner:", err)
 			os.Exit(111)
@@ -1070,7 +1075,11 @@ func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
 	w.Write([]byte("last words\n"))
 	w.Close() // EOF: the service exits
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	if n, err := unix.Poll(fds, 10000); n != 1 || err != nil {
+	n, err := unix.Poll(fds, 10000)
+	for err == unix.EINTR { // the runtime's own signals (SIGURG, SIGCHLD)
+		n, err = unix.Poll(fds, 10000)
+	}
+	if n != 1 || err != nil {
 		t.Fatalf("service %d did not exit: %v", pid, err)
 	}
 	tr = startScanner(t, scan)

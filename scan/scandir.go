@@ -79,11 +79,14 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 	if err := servicedir.MkdirPrivate(ctlDir, 0o700); err != nil {
 		return nil, err
 	}
-	if sc.lock, err = servicedir.Lock(filepath.Join(abs, servicedir.ScanLockPath), 0o600); err != nil {
-		return nil, err
-	}
-	if sc.ctl, err = openControl(filepath.Join(abs, servicedir.ScanCtlPath)); err != nil {
-		return nil, err
+	var given bool
+	if sc.lock, sc.ctl, given = l.givenFds("scan", filepath.Join(abs, servicedir.ScanLockPath), filepath.Join(abs, servicedir.ScanCtlPath)); !given {
+		if sc.lock, err = servicedir.Lock(filepath.Join(abs, servicedir.ScanLockPath), 0o600); err != nil {
+			return nil, err
+		}
+		if sc.ctl, err = openControl(filepath.Join(abs, servicedir.ScanCtlPath)); err != nil {
+			return nil, err
+		}
 	}
 	if err := l.register(sc.ctl, fdOwner{kind: fdScanCtl}); err != nil {
 		return nil, err
@@ -414,6 +417,8 @@ func (sc *scanner) command(c byte) {
 			return
 		}
 		sc.exit(c)
+	case ReexecLetter:
+		sc.reexec() // reexec.go
 	case '\n':
 		// echo a >control adds a newline: not worth a warning.
 	default:

@@ -125,14 +125,23 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
 		return nil, err
 	}
-	lock, err := servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
-	if err != nil {
-		return nil, err
+	// After a re-exec, the lock and control fifo the previous image kept.
+	var lock *os.File
+	ctl, given := -1, false
+	if len(l.rx.given) > 0 {
+		lock, ctl, given = l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
 	}
-	ctl, err := openControl(filepath.Join(dir, servicedir.ControlPath))
-	if err != nil {
-		lock.Close()
-		return nil, err
+	if !given {
+		var err error
+		lock, err = servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
+		if err != nil {
+			return nil, err
+		}
+		ctl, err = openControl(filepath.Join(dir, servicedir.ControlPath))
+		if err != nil {
+			lock.Close()
+			return nil, err
+		}
 	}
 	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
 		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1}
@@ -148,8 +157,14 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
 		l.warn(s, "record", "unable to record the supervisor pid: %v", err)
 	}
-	if err := servicedir.TruncateDeathTally(dir); err != nil {
-		l.warn(s, "tally", "unable to truncate the death tally: %v", err)
+	// A new supervisor starts a new tally, as s6-supervise does; one
+	// that continues a live run (a re-exec, or the adoption of a run
+	// left by a dead scanner) continues its tally too: its restart
+	// counters are the run's history (issue 15).
+	if !l.rx.resumed && !liveRecord(dir) {
+		if err := servicedir.TruncateDeathTally(dir); err != nil {
+			l.warn(s, "tally", "unable to truncate the death tally: %v", err)
+		}
 	}
 	// Fresh for startService, which follows in the same loop turn: the
 	// first spawn need not read (and list) the files a second time.
@@ -226,6 +241,10 @@ func (l *loop) adopt(s *service, pid int, start uint64) bool {
 	if l.sc != nil {
 		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
 	}
+	// The run's NOTIFY_SOCKET names a path made from the directory's
+	// identity: bind it again, so that its READY=1, WATCHDOG=1 and
+	// STATUS= reach this scanner (a re-exec, issue 15; a dead scanner's).
+	l.runEnv(s)
 	return true
 }
 
@@ -532,7 +551,11 @@ func (l *loop) notify(s *service, ev string) error {
 // exitService releases everything s holds and tells the scanner.
 func (l *loop) exitService(s *service, leave bool) {
 	s.left = leave
-	if err := l.notify(s, "x"); err != nil {
+	// A re-exec keeps the supervisor: no x, and the lock and control
+	// fifo stay open for the new image (reexec.go).
+	if leave && l.rx.to != "" && l.keepFds(dirKey(s.dirfd), s.lock, s.ctl) {
+		s.lock, s.ctl = nil, -1
+	} else if err := l.notify(s, "x"); err != nil {
 		l.warn(s, "event", "unable to notify event listeners: %v", err)
 	}
 	if !leave {
@@ -561,7 +584,9 @@ func (l *loop) exitService(s *service, leave bool) {
 		l.rmWatch(s.wd)
 		s.wd = -1
 	}
-	s.lock.Close()
+	if s.lock != nil {
+		s.lock.Close()
+	}
 	// The directory fd goes last, with the batch: paths built on s.dir
 	// may still be used until then.
 	if !s.sharedDir {
@@ -590,4 +615,15 @@ func deathText(wstat uint16) string {
 // file is looked up, as before listings.
 func (l *loop) has(s *service, name string) bool {
 	return !s.cfgFresh || s.present.Has(name)
+}
+
+// liveRecord tells whether dir's pid record names a live process: a run
+// (or a launch) the next startService adopts.
+func liveRecord(dir string) bool {
+	rec, err := servicedir.ReadPidRecord(dir)
+	if err != nil {
+		return false
+	}
+	st, err := servicedir.ProcStartTime(rec.Pid)
+	return err == nil && st == rec.StartTime
 }

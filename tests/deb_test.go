@@ -192,6 +192,28 @@ func testDebPackage(t *testing.T, version, deb string) {
 		t.Errorf("the catch-all log: %v", err)
 	}
 
+	// An upgrade (the same package again: postinst configure with the old
+	// version): the running scanner re-executes the new binary in place,
+	// and debweb's daemon is not restarted (issue 15).
+	scanner := func() int {
+		for _, p := range n.Procs() {
+			if p.State != 'Z' && strings.HasPrefix(p.Cmdline, "gosv svscan") {
+				return p.NsPid
+			}
+		}
+		return 0
+	}
+	webDir := debHost(n, "/run/openrc/gosv-services/debweb")
+	scan0, web0 := scanner(), ReadStatus(t, webDir)
+	r = n.MustRun(t, "dpkg", "-i", deb)
+	t.Logf("dpkg -i again (upgrade):\n%s%s", r.Stdout, r.Stderr)
+	if !strings.Contains(r.Stdout+r.Stderr, "Re-executing the gosv scanner in place") {
+		t.Errorf("the upgrade did not re-execute the scanner")
+	}
+	if scan1, web1 := scanner(), ReadStatus(t, webDir); scan1 == 0 || scan1 != scan0 || web1 != web0 {
+		t.Errorf("after the upgrade: scanner %d, debweb %+v; want scanner %d, debweb %+v unchanged", scan1, web1, scan0, web0)
+	}
+
 	// An admin's runlevel link, which purge removes with the script.
 	n.MustRun(t, "rc-update", "add", "gosv-svscan", "default")
 

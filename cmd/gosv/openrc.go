@@ -144,13 +144,17 @@ EXIT STATUS
 	"svscan": `gosv-svscan's command: run the scanner of $RC_SVCDIR/gosv-scan with its
 catch-all logger; with --wait, wait until the scanner accepts services;
 with --stop-leftovers, after the scanner stopped, stop what a dead scanner
-left running.
+left running; with --reexec, re-execute the running scanner in place (the
+same pid, every service kept running: rc-service gosv-svscan reexec).
 
 EXIT STATUS
   0    the scanner exited cleanly; --wait: it accepts services;
-       --stop-leftovers: nothing is left
-  100  usage error
-  111  system error; --wait: not accepting services in time`,
+       --stop-leftovers: nothing is left; --reexec: the new scanner
+       accepts control
+  100  usage error, or no scanner listening
+  111  system error; --wait: not accepting services in time; --reexec:
+       the re-exec did not happen (the old scanner keeps running) or its
+       outcome was not seen in time`,
 }
 
 func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
@@ -227,7 +231,8 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c.Flags().StringVar(&o.MetricsTextfile, "metrics-textfile", "", "keep this node_exporter textfile up to date")
 		c.Flags().BoolVar(&o.Wait, "wait", false, "wait until the scanner accepts services, then exit")
 		c.Flags().BoolVar(&o.Cleanup, "stop-leftovers", false, "after the scanner stopped: stop what a dead scanner left running (the catch-all logger), then exit")
-		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait: give up after this long; --stop-leftovers: SIGKILL after this long")
+		c.Flags().BoolVar(&o.Reexec, "reexec", false, "re-execute the running scanner in place, keeping every service, then exit")
+		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait, --reexec: give up after this long; --stop-leftovers: SIGKILL after this long")
 	})
 	return root
 }

@@ -66,15 +66,21 @@ func TestNewOpenRCCmd(t *testing.T) {
 	}
 }
 
-// TestOpenRCSvscanExclusive: --wait and --stop-leftovers are two different
-// jobs (start_post and stop_post): both at once is a usage error.
+// TestOpenRCSvscanExclusive: --wait, --stop-leftovers and --reexec are
+// different jobs (start_post, stop_post, reexec): two at once is a usage
+// error.
 func TestOpenRCSvscanExclusive(t *testing.T) {
-	e, _, _ := testEnv()
-	o := &openrcOptions{Sub: "svscan", Wait: true, Cleanup: true, Timeout: time.Second}
-	dir := t.TempDir()
-	e.Getenv = func(k string) string { return map[string]string{"RC_SVCDIR": dir, "RC_LIBEXECDIR": dir}[k] }
-	err := runOpenRC(context.Background(), e, o)
-	if msg := usageMsg(err); msg != "usage: --wait and --stop-leftovers exclude each other" {
-		t.Errorf("error %q (%v)", msg, err)
+	for _, o := range []*openrcOptions{
+		{Sub: "svscan", Wait: true, Cleanup: true, Timeout: time.Second},
+		{Sub: "svscan", Wait: true, Reexec: true, Timeout: time.Second},
+		{Sub: "svscan", Cleanup: true, Reexec: true, Timeout: time.Second},
+	} {
+		e, _, _ := testEnv()
+		dir := t.TempDir()
+		e.Getenv = func(k string) string { return map[string]string{"RC_SVCDIR": dir, "RC_LIBEXECDIR": dir}[k] }
+		err := runOpenRC(context.Background(), e, o)
+		if msg := usageMsg(err); msg != "usage: --wait, --stop-leftovers and --reexec exclude each other" {
+			t.Errorf("%+v: error %q (%v)", *o, msg, err)
+		}
 	}
 }

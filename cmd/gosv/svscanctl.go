@@ -22,15 +22,23 @@ written to DIR/.s6-svscan/control in one write (at most 64): -a rescan,
 -t/-i exit after stopping every supervisor, -q likewise but harsher, -b exit
 leaving the supervisors running.
 
+-X (gosv only) re-executes the scanner in place: the same pid, every
+service left running and adopted by the new image (the binary the scanner
+was started as, now perhaps upgraded); then waits until the new scanner
+accepts control. A binary that cannot run here (missing, not executable,
+another architecture) changes nothing and is reported.
+
 EXIT STATUS
-  0    commands sent
+  0    commands sent; with -X, the new scanner accepts control
   100  usage error, or no scanner listening on DIR
-  111  system error (for example DIR does not exist)`
+  111  system error (for example DIR does not exist); with -X, the
+       re-exec did not happen (the old scanner keeps running) or its
+       outcome was not seen within a minute`
 
 func newSvscanctlCmd(e *env, runF func(*svscanctlOptions) error) *cobra.Command {
 	opts := &svscanctlOptions{}
 	return s6Cmd(&cobra.Command{
-		Use:   "svscanctl [-zabhitqnN] scandir",
+		Use:   "svscanctl [-zabhitqnNX] scandir",
 		Short: "Control a scanner (s6-svscanctl)",
 		Long:  svscanctlLong,
 		RunE:  s6RunE(opts, parseSvscanctlArgs, runF, func(c *cobra.Command) error { return runSvscanctl(c.Context(), opts) }),

@@ -80,6 +80,10 @@ const (
 	// holder (gosv only, PROTOCOL.md §9.2), which keeps the pipes of
 	// in-process logs open while no scanner runs.
 	ScanFDHolderPath = ".s6-svscan/gosv-fdholder"
+	// ScanReexecPath is the outcome of the latest in-place re-exec
+	// (svscanctl -X, scan/REEXEC.md): "ok PID\n" written by the new
+	// scanner once it accepts control, or "failed REASON\n" by the old one.
+	ScanReexecPath = ".s6-svscan/gosv-reexec"
 
 	// gosv-only entries of a scan directory (PROTOCOL.md §10); the leading
 	// dot keeps the scanner from taking them for services.
@@ -106,7 +110,7 @@ var fileNames = []string{
 	OpenRCExecFile, OpenRCStartFile, OpenRCReasonFile,
 	GosvStateDir, PidRecordPath, SupervisorRecordPath,
 	NotifySocketRecordPath, StatusTextPath, ReadyDeadlinePath, CheckOutputPath,
-	ScanCtlDir, ScanLockPath, ScanCtlPath, ScanFinishPath, ScanFDHolderPath,
+	ScanCtlDir, ScanLockPath, ScanCtlPath, ScanFinishPath, ScanFDHolderPath, ScanReexecPath,
 	ScanNotifyDir, ScanCatchAllRecord, ScanCatchAllFifo,
 	PidfileFile, TimeoutPidfileFile, LaunchErrorPath, LaunchRecordPath,
 	PolicyStatePath, HealthStatePath,

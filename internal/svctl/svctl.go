@@ -1,6 +1,7 @@
 package svctl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +21,7 @@ import (
 // (s6-svc.c DATASIZE-1, s6-svscanctl.c DATASIZE).
 const (
 	MaxSvcLetters  = 62
-	ScanLetters    = "zabhitqnN"
+	ScanLetters    = "zabhitqnNX"
 	MaxScanLetters = 64
 )
 
@@ -114,8 +115,12 @@ func Svok(dir string) (bool, error) {
 }
 
 // Svscanctl sends letters to the scanner of scandir dir in one write.
-// Errors are classified as for [Svc].
+// Errors are classified as for [Svc]. With [ReexecLetter] it then waits
+// for the re-exec's outcome: a [*ReexecError] if it did not happen.
 func Svscanctl(dir string, letters []byte) error {
+	if bytes.IndexByte(letters, ReexecLetter) >= 0 {
+		return sendWaitReexec(dir, letters, ReexecTimeout)
+	}
 	return classify(dir, servicedir.ScanCtlDir, servicedir.WriteScanControl(dir, letters))
 }
 

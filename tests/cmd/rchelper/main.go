@@ -22,6 +22,8 @@
 //	                 ourselves in a new session (the other flags apply to
 //	                 it), which writes its pid to FILE, and exit 0 at once
 //	-pidfile-delay MS  the copy writes FILE MS milliseconds after its start
+//	-tick MS         print "tick N" (N = 0, 1, ...) on stdout every MS
+//	                 milliseconds: a talking daemon, for lost or doubled lines
 //	-report FILE     write what the process was started with to FILE (uid,
 //	                 gid, groups, cwd, umask, nice, oom_score_adj, limits,
 //	                 capabilities, no_new_privs, stdin, environment), one
@@ -66,6 +68,7 @@ func main() {
 	pidfileDelay := flag.Int("pidfile-delay", 0, "milliseconds before the daemon writes its pidfile")
 	writePidfile := flag.String("write-pidfile", "", "(internal) write our pid here")
 	failTimes := flag.Int("fail-times", 0, "with -record: exit 1 while the record has at most this many pids")
+	tickMs := flag.Int("tick", 0, "print a numbered line every this many milliseconds")
 	flag.Parse()
 
 	if *daemonize != "" {
@@ -135,8 +138,17 @@ func main() {
 		// NOTE: the daemon's own start-up time, which the test controls.
 		ready = time.After(time.Duration(*readyAfter) * time.Millisecond)
 	}
+	var tick <-chan time.Time
+	if *tickMs > 0 {
+		// NOTE: the daemon's own output rate, not a synchronisation.
+		tick = time.NewTicker(time.Duration(*tickMs) * time.Millisecond).C
+	}
+	ticks := 0
 	for {
 		select {
+		case <-tick:
+			fmt.Printf("tick %d\n", ticks)
+			ticks++
 		case <-die:
 			os.Exit(*exit)
 		case <-ready:

@@ -63,6 +63,12 @@ pkg_postinst() {
 	if [[ -z ${ROOT} && -e /run/openrc/softlevel ]] && type -P rc-update >/dev/null; then
 		rc-update -u >/dev/null || ewarn "rc-update -u failed; run it by hand"
 	fi
+	# An upgrade: a running scanner re-executes the new binary in place
+	# (the same pid, no service restarted; `restart` would restart them all).
+	if [[ -n ${REPLACING_VERSIONS} && -z ${ROOT} && -e /run/openrc/softlevel && -x /etc/init.d/gosv-svscan ]] &&
+		rc-service gosv-svscan status >/dev/null 2>&1; then
+		rc-service gosv-svscan reexec || ewarn "the running scanner could not re-execute the new binary; it runs the old one until gosv-svscan restarts"
+	fi
 	optfeature "supervisor=gosv in OpenRC init scripts" sys-apps/openrc
 	elog "An init script with supervisor=gosv is now run by gosv; check it with"
 	elog "  gosv openrc check SERVICE"
