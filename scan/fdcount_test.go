@@ -31,7 +31,10 @@ func TestThreeFdsPerService(t *testing.T) {
 		svc := link(t, scan, mksvc(t, scan, "s"+strconv.Itoa(i), pauseRun, nil))
 		waitFor(t, svc, svwait.Up)
 	}
-	if per := float64(fds()-before) / n; per > 3 {
-		t.Errorf("%.2f descriptors per service, want at most 3", per)
+	// NOTE: a slack of 2 for descriptors the loop holds for a moment (a
+	// listing, an atomic write) when /proc is read: 4 per service would
+	// still be 6 over it.
+	if extra := fds() - before; extra > 3*n+2 {
+		t.Errorf("%.2f descriptors per service, want at most 3", float64(extra)/n)
 	}
 }
