@@ -105,7 +105,7 @@ func (l *loop) adoptLaunch(s *service) bool {
 	s.launch.pidfile, s.launch.launcher, s.launch.start, s.launch.at, s.launch.note, s.launch.readopted = path, rec.Pid, rec.StartTime, fi.ModTime(), "", true
 	s.launch.beforeOK = false
 	if old, err := servicedir.ReadStatus(s.dir); err == nil {
-		s.m.Stamp, s.m.WantUp = old.Stamp, old.WantUp
+		s.m.Stamp, s.m.ReadyStamp, s.m.WantUp = old.Stamp, old.ReadyStamp, old.WantUp
 	} else {
 		_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
 		s.m.WantUp = err != nil
