@@ -36,6 +36,19 @@ const (
 // Backend supervises services in the scan directory ScanDir.
 type Backend struct {
 	ScanDir string
+	// Scanner names the scanner in messages; "" is gosv-svscan.
+	Scanner string
+	// Rescan, when set, is called after a link was made or removed: a
+	// scanner that does not watch its directory (s6-svscan) must be told
+	// to look (backends/s6).
+	Rescan func() error
+}
+
+func (b *Backend) scanner() string {
+	if b.Scanner == "" {
+		return "gosv-svscan"
+	}
+	return b.Scanner
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -62,7 +75,7 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return &backends.StartError{Service: svc.Name, Reason: reason, Err: err}
 	}
 	if !b.Running() {
-		return fail("gosv-svscan is not running on "+b.ScanDir, backends.ErrNoSupervisor)
+		return fail(b.scanner()+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)
 	}
 	dir, err := filepath.Abs(svc.Dir)
 	if err != nil {
@@ -83,6 +96,12 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	defer w.close()
 	if err := b.linkDir(svc.Name, dir); err != nil {
 		return fail(err.Error(), err)
+	}
+	if b.Rescan != nil {
+		if err := b.Rescan(); err != nil {
+			b.cleanup(svc.Name, dir)
+			return fail("unable to make "+b.scanner()+" rescan: "+err.Error(), err)
+		}
 	}
 	if err := w.supervised(ctx, minTime(deadline, time.Now().Add(TakeTimeout))); err != nil {
 		b.cleanup(svc.Name, dir)
@@ -262,6 +281,11 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 	if err := os.Remove(b.link(svc.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	if b.Rescan != nil {
+		// NOTE: a dead scanner cannot hear it; the supervisors are told
+		// to exit below all the same.
+		b.Rescan()
+	}
 	if len(watches) == 0 {
 		return killOrphan(ctx, dir)
 	}
@@ -355,7 +379,7 @@ func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 		}
 		if pid, ok := orphan(dir); ok {
 			s.Pid, s.Up = pid, true
-			s.Line = fmt.Sprintf("unsupervised (pid %d): gosv-svscan is not running", pid)
+			s.Line = fmt.Sprintf("unsupervised (pid %d): %s is not running", pid, b.scanner())
 		} else {
 			s.Line = "not supervised"
 		}
