@@ -7,8 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/gosv/gosv/backends/registry"
 )
 
 // Command is one `gosv openrc SUB` call as its command line and process
@@ -22,6 +25,7 @@ type Command struct {
 	Script  string   // svscan --log-script
 	Wait    bool     // svscan --wait
 	Cleanup bool     // svscan --stop-leftovers
+	Backend string   // svscan --backend: whose scan directory --wait and --stop-leftovers mean
 	Timeout time.Duration
 	NoFile  uint64 // svscan --nofile
 	// svscan --metrics-listen, --metrics-textfile: the scanner's -m, -M.
@@ -138,15 +142,24 @@ func svscanCommand(ctx context.Context, layout Layout, c *Command) error {
 	if c.Wait && c.Cleanup {
 		return usageErrorf("--wait and --stop-leftovers exclude each other")
 	}
+	if c.Backend == "" {
+		c.Backend = registry.Default
+	}
+	if !slices.Contains(registry.Names(), c.Backend) {
+		return usageErrorf("--backend %q: unknown backend (known: %s)", c.Backend, strings.Join(registry.Names(), ", "))
+	}
 	if c.Wait {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		return WaitScanner(ctx, ScanDir(layout.SvcDir))
+		return WaitScanner(ctx, BackendScanDir(c.Backend, layout.SvcDir))
 	}
 	if c.Cleanup {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		return StopLeftovers(ctx, ScanDir(layout.SvcDir))
+		return StopLeftovers(ctx, BackendScanDir(c.Backend, layout.SvcDir))
+	}
+	if c.Backend != registry.Default {
+		return usageErrorf("--backend %s: only with --wait or --stop-leftovers (gosv runs no other scanner)", c.Backend)
 	}
 	if c.Notify < 0 || c.Notify == 1 || c.Notify == 2 {
 		return usageErrorf("--notify-fd %d: must be 0 (none) or at least 3", c.Notify)

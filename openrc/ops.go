@@ -71,10 +71,27 @@ func LiveService(req *Request) *Service {
 	return s
 }
 
-// backend is the supervision backend of the request's service: for now
-// every service has the default one (gosv's tree).
-func (req *Request) backend() backends.Backend {
-	return registry.NewDefault(ScanDir(req.Layout.SvcDir))
+// backend is the supervision backend of the service: sp.Backend
+// (gosv_backend), driving its scanner.
+func (req *Request) backend(sp *Spec) backends.Backend {
+	b, err := registry.New(sp.Backend, BackendScanDir(sp.Backend, req.Layout.SvcDir))
+	if err != nil {
+		// Spec has reported the unknown name as an error already.
+		return registry.NewDefault(ScanDir(req.Layout.SvcDir))
+	}
+	return b
+}
+
+// S6ScanDir is OpenRC's s6 scan directory, $RC_SVCDIR/s6-scan (sh/s6.sh,
+// init.d/s6-svscan): gosv_backend=s6 shares it with supervisor=s6.
+func S6ScanDir(rcSvcDir string) string { return filepath.Join(rcSvcDir, "s6-scan") }
+
+// BackendScanDir is the scan directory of the backend called name.
+func BackendScanDir(name, rcSvcDir string) string {
+	if name == "s6" {
+		return S6ScanDir(rcSvcDir)
+	}
+	return ScanDir(rcSvcDir)
 }
 
 // printProblems prints problems for the hook and reports whether one is
@@ -111,7 +128,7 @@ func Start(ctx context.Context, req *Request) error {
 		fmt.Fprintln(req.Out, err)
 		return fmt.Errorf("start %s: %w", req.Name, ErrFailed)
 	}
-	err = req.backend().Start(ctx, backends.Service{Name: req.Name, Dir: dir}, opts)
+	err = req.backend(sp).Start(ctx, backends.Service{Name: req.Name, Dir: dir}, opts)
 	if err != nil {
 		printStartFailure(req.Out, sp, req.Layout.SvcDir, req.Name, err)
 		return fmt.Errorf("start %s: %w", req.Name, ErrFailed)
@@ -378,7 +395,7 @@ func Stop(ctx context.Context, req *Request) error {
 	sp, _ := LiveService(req).Spec()
 	dir := req.serviceDir(sp)
 	timeout := max(sp.TimeoutDown, sp.TimeoutKill+killGrace)
-	err := req.backend().Stop(ctx, backends.Service{Name: req.Name, Dir: dir}, backends.StopOptions{Timeout: timeout})
+	err := req.backend(sp).Stop(ctx, backends.Service{Name: req.Name, Dir: dir}, backends.StopOptions{Timeout: timeout})
 	if err != nil {
 		fmt.Fprintln(req.Out, err)
 		return fmt.Errorf("stop %s: %w", req.Name, ErrFailed)
@@ -407,8 +424,9 @@ func Status(req *Request) int {
 		}
 		return stateStatus(st)
 	}
-	dir := req.serviceDir(nil)
-	st, err := req.backend().Status(backends.Service{Name: req.Name, Dir: dir})
+	sp, _ := LiveService(req).Spec()
+	dir := req.serviceDir(sp)
+	st, err := req.backend(sp).Status(backends.Service{Name: req.Name, Dir: dir})
 	if err != nil {
 		fmt.Fprintln(req.Out, err)
 		return StatusCrashed
@@ -433,7 +451,7 @@ func Reload(req *Request) error {
 	if printProblems(req.Out, probs) {
 		return fmt.Errorf("reload %s: %w", req.Name, ErrFailed)
 	}
-	err := req.backend().Signal(backends.Service{Name: req.Name, Dir: req.serviceDir(sp)}, sp.ReloadSignal)
+	err := req.backend(sp).Signal(backends.Service{Name: req.Name, Dir: req.serviceDir(sp)}, sp.ReloadSignal)
 	if err != nil {
 		fmt.Fprintf(req.Out, "unable to send SIG%s: %v\n", servicedir.SignalName(sp.ReloadSignal), err)
 		return fmt.Errorf("reload %s: %w", req.Name, ErrFailed)

@@ -144,7 +144,8 @@ EXIT STATUS
 	"svscan": `gosv-svscan's command: run the scanner of $RC_SVCDIR/gosv-scan with its
 catch-all logger; with --wait, wait until the scanner accepts services;
 with --stop-leftovers, after the scanner stopped, stop what a dead scanner
-left running.
+left running. With --backend s6, --wait and --stop-leftovers mean the
+s6-svscan of $RC_SVCDIR/s6-scan (init.d/s6-svscan).
 
 EXIT STATUS
   0    the scanner exited cleanly; --wait: it accepts services;
@@ -228,6 +229,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c.Flags().BoolVar(&o.Wait, "wait", false, "wait until the scanner accepts services, then exit")
 		c.Flags().BoolVar(&o.Cleanup, "stop-leftovers", false, "after the scanner stopped: stop what a dead scanner left running (the catch-all logger), then exit")
 		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait: give up after this long; --stop-leftovers: SIGKILL after this long")
+		c.Flags().StringVar(&o.Backend, "backend", "gosv", "--wait, --stop-leftovers: the scanner of this backend's scan directory (gosv; s6: $RC_SVCDIR/s6-scan)")
 	})
 	return root
 }

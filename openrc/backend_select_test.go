@@ -1,0 +1,59 @@
+package openrc
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/s6"
+)
+
+// TestBackendSelection: gosv_backend picks the backend and its scan
+// directory, per service or from conf.d/gosv-svscan (the service's own
+// value wins); an unknown name is one error naming the known ones.
+func TestBackendSelection(t *testing.T) {
+	confd := t.TempDir()
+	os.WriteFile(filepath.Join(confd, SvscanName), []byte("gosv_backend=s6\n"), 0o644)
+	withDefault := Layout{LibexecDir: "/lib/rc", ConfD: confd, SvcDir: "/run/openrc"}
+	plain := Layout{LibexecDir: "/lib/rc", ConfD: t.TempDir(), SvcDir: "/run/openrc"}
+	for _, c := range []struct {
+		l       Layout
+		backend string // the service's own gosv_backend, "" = unset
+		want    string // the scan directory, "" = an error
+	}{
+		{plain, "", "/run/openrc/gosv-scan"},
+		{plain, "gosv", "/run/openrc/gosv-scan"},
+		{plain, "s6", "/run/openrc/s6-scan"},
+		{withDefault, "", "/run/openrc/s6-scan"},
+		{withDefault, "gosv", "/run/openrc/gosv-scan"},
+		{plain, "runit2", ""},
+	} {
+		vars := map[string]string{"command": "/bin/x"}
+		if c.backend != "" {
+			vars["gosv_backend"] = c.backend
+		}
+		req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: c.l, Vars: vars, Argv: []string{"/bin/x"}}
+		sp, probs := LiveService(req).Spec()
+		if c.want == "" {
+			if len(probs) != 1 || !strings.Contains(probs[0].Msg, `unknown backend "runit2" (known: gosv, s6)`) {
+				t.Errorf("%q: problems %v, want one naming the known backends", c.backend, probs)
+			}
+			continue
+		}
+		if len(probs) != 0 {
+			t.Errorf("%q: problems %v", c.backend, probs)
+		}
+		var got string
+		switch b := req.backend(sp).(type) {
+		case *gosv.Backend:
+			got = b.ScanDir
+		case *s6.Backend:
+			got = b.ScanDir
+		}
+		if got != c.want {
+			t.Errorf("%q (defaults %v): scan directory %q, want %q", c.backend, c.l.ConfD == confd, got, c.want)
+		}
+	}
+}
