@@ -155,8 +155,30 @@ func recordSupervisor(dir string) error {
 // "dx" to the service's s6-supervise and "x" to its logger's, each
 // s6-supervise applying down-signal and timeout-kill; then waits for
 // them to exit.
+//
+// NOTE: s6-supervise signals the run process only, where gosv and
+// supervise-daemon signal its process group: the backend sends the
+// down-signal to the group too, and SIGKILL to what is left of it once
+// the service is down, so that a daemon's forked children do not outlive
+// the stop. The group's id is the run process's pid (s6-supervise runs it
+// in a new session), which Linux does not reuse while the group has a
+// member.
 func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
-	return b.g.Stop(ctx, svc, opts)
+	pgid := 0
+	if st, err := b.g.Status(svc); err == nil && st.Supervised && st.Up && st.Pid > 0 {
+		pgid = st.Pid
+		sig, err := servicedir.ReadDownSignal(svc.Dir)
+		if err != nil || sig == 0 {
+			sig = unix.SIGTERM
+		}
+		unix.Kill(-pgid, sig)
+		unix.Kill(-pgid, unix.SIGCONT)
+	}
+	err := b.g.Stop(ctx, svc, opts)
+	if pgid > 0 {
+		unix.Kill(-pgid, unix.SIGKILL)
+	}
+	return err
 }
 
 // Status reads supervise/status (s6's format). When no s6-svscan holds

@@ -3,6 +3,7 @@ package s6
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/svwait"
 )
@@ -176,13 +178,28 @@ func TestStartDiedReason(t *testing.T) {
 
 func TestStopEscalates(t *testing.T) {
 	b, _ := scanner(t)
-	svc := service(t, "trap '' TERM\necho >&3\nexec 3>&-\nwhile :; do sleep 1; done\n",
+	// A forker: the child ignores SIGTERM too, and must not survive.
+	svc := service(t, "trap '' TERM\n(trap '' TERM; exec sleep 1000) &\necho $! > child\necho >&3\nexec 3>&-\nwhile :; do sleep 1; done\n",
 		map[string]string{servicedir.NotificationFDFile: "3\n", servicedir.TimeoutKillFile: "200\n"})
 	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
 		t.Fatalf("start: %v", err)
 	}
+	b1, err := os.ReadFile(filepath.Join(svc.Dir, "child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	fmt.Sscan(string(b1), &child)
+	pidfd, err := unix.PidfdOpen(child, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
 	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+	if !fdwait.Readable(pidfd, deadline(t)) {
+		t.Errorf("the forked child (pid %d) survived the stop", child)
 	}
 	if st, _ := servicedir.ReadStatus(svc.Dir); st.Wstat != uint16(syscall.SIGKILL) {
 		t.Errorf("last death wstat %#x; want killed by SIGKILL after timeout-kill", st.Wstat)
