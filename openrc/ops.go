@@ -86,6 +86,10 @@ func (req *Request) backend(sp *Spec) backends.Backend {
 // init.d/s6-svscan): gosv_backend=s6 shares it with supervisor=s6.
 func S6ScanDir(rcSvcDir string) string { return filepath.Join(rcSvcDir, "s6-scan") }
 
+// S6SvscanLog is where gosv's init.d/s6-svscan sends s6-svscan's output
+// (and so that of every s6 service without a log/), by default.
+const S6SvscanLog = "/var/log/s6-svscan.log"
+
 // BackendScanDir is the scan directory of the backend called name.
 func BackendScanDir(name, rcSvcDir string) string {
 	if name == "s6" {
@@ -310,7 +314,11 @@ func logFiles(sp *Spec, rcSvcDir string) []string {
 		}
 	}
 	if len(out) == 0 && (sp.Logger == nil || !sp.Logger.Both) {
-		if d := CatchAllDir(rcSvcDir); d != "" {
+		if sp.Backend == "s6" {
+			// s6-svscan's output: OpenRC 0.63's s6-svscan logs it with
+			// s6-log in $RC_SVCDIR/s6-logs, gosv's init.d/s6-svscan to a file.
+			out = append(out, filepath.Join(rcSvcDir, "s6-logs", "current"), S6SvscanLog)
+		} else if d := CatchAllDir(rcSvcDir); d != "" {
 			out = append(out, filepath.Join(d, "current"))
 		}
 	}
