@@ -112,6 +112,17 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("status after a crash: %s, want 0 and the last exit", r)
 	}
 
+	// rc-status agrees (the daemon record's pidfile names the service's
+	// supervisor), and restart gives a new process.
+	if got := e.rcStatus(t, "gosv-plain"); !strings.HasPrefix(got, "[ started") {
+		t.Errorf("rc-status: %q, want started", got)
+	}
+	prev := e.status(t, "gosv-plain")
+	e.mustSvc(t, "gosv-plain", "restart")
+	if now := e.status(t, "gosv-plain"); now.Pid == prev.Pid || !now.Up() {
+		t.Errorf("restart: before %v, after %v", prev, now)
+	}
+
 	// Scanner death (its supervisor first, so that nothing restarts it):
 	// the daemon lives on unsupervised (64); stop still stops it.
 	victims := e.procs("supervise-daemon " + b.scanner)
