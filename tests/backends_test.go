@@ -67,6 +67,19 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("status after stop: %s, want 3", r)
 	}
 
+	// A hand-written directory (gosv_service_path: what a supervisor=s6
+	// service moves with) runs on the backend's scanner too.
+	t0 = time.Now()
+	e.mustSvc(t, "gosv-handwritten", "start")
+	if d := time.Since(t0); d < 200*time.Millisecond {
+		t.Errorf("hand-written: start returned after %v, before the daemon was ready", d)
+	}
+	e.MustRun(t, "test", "-L", filepath.Join(b.scanDir, "gosv-handwritten"))
+	if r := e.svc(t, "gosv-handwritten", "status"); r.Code != 0 {
+		t.Errorf("hand-written: status %s, want 0", r)
+	}
+	e.mustSvc(t, "gosv-handwritten", "stop")
+
 	// Timeout with the reason and the last log lines; nothing left.
 	r := e.svc(t, "gosv-neverready", "start")
 	if r.Code != 1 {
