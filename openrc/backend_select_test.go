@@ -57,3 +57,25 @@ func TestBackendSelection(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkedBackendWins: stop, status and reload reach the backend whose
+// scan directory links the service (the one that started it), whatever
+// gosv_backend says now; with no link, gosv_backend decides.
+func TestLinkedBackendWins(t *testing.T) {
+	svcdir := t.TempDir()
+	l := Layout{LibexecDir: "/lib/rc", ConfD: t.TempDir(), SvcDir: svcdir}
+	req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: l, Vars: map[string]string{"command": "/bin/x"}}
+	sp, _ := LiveService(req).Spec()
+	req.linkedBackend(sp)
+	if sp.Backend != "gosv" {
+		t.Errorf("no link: backend %q, want gosv_backend's default gosv", sp.Backend)
+	}
+	os.MkdirAll(S6ScanDir(svcdir), 0o755)
+	if err := os.Symlink("/nowhere", filepath.Join(S6ScanDir(svcdir), "web")); err != nil {
+		t.Fatal(err)
+	}
+	req.linkedBackend(sp)
+	if sp.Backend != "s6" {
+		t.Errorf("linked in s6-scan: backend %q, want s6", sp.Backend)
+	}
+}

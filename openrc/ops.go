@@ -73,11 +73,15 @@ func LiveService(req *Request) *Service {
 
 // backend is the supervision backend of the service: sp.Backend
 // (gosv_backend), driving its scanner.
-func (req *Request) backend(sp *Spec) backends.Backend {
-	b, err := registry.New(sp.Backend, BackendScanDir(sp.Backend, req.Layout.SvcDir))
+func (req *Request) backend(sp *Spec) backends.Backend { return newBackend(sp, req.Layout.SvcDir) }
+
+// newBackend is sp's backend (gosv_backend) on the scan directory it has
+// under rcSvcDir.
+func newBackend(sp *Spec, rcSvcDir string) backends.Backend {
+	b, err := registry.New(sp.Backend, BackendScanDir(sp.Backend, rcSvcDir))
 	if err != nil {
 		// Spec has reported the unknown name as an error already.
-		return registry.NewDefault(ScanDir(req.Layout.SvcDir))
+		return registry.NewDefault(ScanDir(rcSvcDir))
 	}
 	return b
 }
@@ -378,16 +382,25 @@ func tail(p string, n int) ([]string, error) {
 	return lines, nil
 }
 
-// serviceDir finds the directory of a service: the scan directory's link
-// first (what start used), then what the live values say (sp, or the
-// request's live values when sp is nil: only then are they needed).
+// linkedBackend sets sp.Backend to the backend whose scan directory links
+// the service, when one does: the one that started it. A gosv_backend
+// changed while the service runs then takes effect at its next start,
+// and stop, status and reload still reach the supervisor that has it.
+func (req *Request) linkedBackend(sp *Spec) {
+	for _, name := range registry.Names() {
+		if _, err := os.Lstat(filepath.Join(BackendScanDir(name, req.Layout.SvcDir), req.Name)); err == nil {
+			sp.Backend = name
+			return
+		}
+	}
+}
+
+// serviceDir finds the directory of a service: the link in its backend's
+// scan directory first (what start used), then what sp says.
 func (req *Request) serviceDir(sp *Spec) string {
-	link := filepath.Join(ScanDir(req.Layout.SvcDir), req.Name)
+	link := filepath.Join(BackendScanDir(sp.Backend, req.Layout.SvcDir), req.Name)
 	if target, err := filepath.EvalSymlinks(link); err == nil {
 		return target
-	}
-	if sp == nil {
-		sp, _ = LiveService(req).Spec()
 	}
 	if sp.Declarative {
 		return filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
@@ -401,6 +414,7 @@ func (req *Request) serviceDir(sp *Spec) string {
 // unlinked and its supervisor exits.
 func Stop(ctx context.Context, req *Request) error {
 	sp, _ := LiveService(req).Spec()
+	req.linkedBackend(sp)
 	dir := req.serviceDir(sp)
 	timeout := max(sp.TimeoutDown, sp.TimeoutKill+killGrace)
 	err := req.backend(sp).Stop(ctx, backends.Service{Name: req.Name, Dir: dir}, backends.StopOptions{Timeout: timeout})
@@ -433,6 +447,7 @@ func Status(req *Request) int {
 		return stateStatus(st)
 	}
 	sp, _ := LiveService(req).Spec()
+	req.linkedBackend(sp)
 	dir := req.serviceDir(sp)
 	st, err := req.backend(sp).Status(backends.Service{Name: req.Name, Dir: dir})
 	if err != nil {
@@ -459,6 +474,7 @@ func Reload(req *Request) error {
 	if printProblems(req.Out, probs) {
 		return fmt.Errorf("reload %s: %w", req.Name, ErrFailed)
 	}
+	req.linkedBackend(sp)
 	err := req.backend(sp).Signal(backends.Service{Name: req.Name, Dir: req.serviceDir(sp)}, sp.ReloadSignal)
 	if err != nil {
 		fmt.Fprintf(req.Out, "unable to send SIG%s: %v\n", servicedir.SignalName(sp.ReloadSignal), err)
