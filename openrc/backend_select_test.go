@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gosv/gosv/backends/gosv"
 	"github.com/gosv/gosv/backends/s6"
@@ -77,5 +78,35 @@ func TestLinkedBackendWins(t *testing.T) {
 	req.linkedBackend(sp)
 	if sp.Backend != "s6" {
 		t.Errorf("linked in s6-scan: backend %q, want s6", sp.Backend)
+	}
+}
+
+// TestRespawnExceeded: under s6-supervise, finish gives up when the
+// deaths within respawn_period go beyond respawn_max (supervise-daemon's
+// rule); respawn_max=0 never gives up.
+func TestRespawnExceeded(t *testing.T) {
+	now := time.Unix(10000, 0)
+	ago := func(s ...int) []time.Time {
+		var out []time.Time
+		for _, x := range s {
+			out = append(out, now.Add(-time.Duration(x)*time.Second))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		r      Respawn
+		deaths []time.Time
+		give   bool
+	}{
+		{Respawn{Max: 2, Period: time.Minute}, ago(3, 2), false},
+		{Respawn{Max: 2, Period: time.Minute}, ago(3, 2, 1), true},
+		{Respawn{Max: 2, Period: time.Minute}, ago(300, 200, 1), false},
+		{Respawn{Max: 2}, ago(300, 200, 1), true},
+		{Respawn{Max: 0, Period: time.Minute}, ago(3, 2, 1, 0), false},
+	} {
+		why, give := c.r.exceeded(c.deaths, now)
+		if give != c.give || give && !strings.Contains(why, "respawned 3 times") {
+			t.Errorf("%+v, %d deaths: %q, %v; want give up %v", c.r, len(c.deaths), why, give, c.give)
+		}
 	}
 }

@@ -111,6 +111,18 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("left running after stop: %+v", ps)
 	}
 
+	// A crash loop is given up after respawn_max respawns: OpenRC marks
+	// it stopped then failed, status says why.
+	cl := e.listen(t, rcServices+"/gosv-crashloop")
+	e.mustSvc(t, "gosv-crashloop", "start")
+	cl.WaitTimeout(t, "O", 3*eventTimeout)
+	if r := e.svc(t, "gosv-crashloop", "status"); r.Code != 3 || !strings.Contains(r.Stdout, "respawned 3 times") {
+		t.Errorf("status of a given-up crash loop: %s, want 3 and the reason", r)
+	}
+	if got := e.rcStatus(t, "gosv-crashloop"); got != "[ failed ]" {
+		t.Errorf("rc-status of a given-up crash loop: %q, want [ failed ]", got)
+	}
+
 	// Crash restart: a SIGKILLed daemon comes back, status stays 0 and
 	// says how it died.
 	e.mustSvc(t, "gosv-plain", "start")
