@@ -110,3 +110,24 @@ func TestRespawnExceeded(t *testing.T) {
 		}
 	}
 }
+
+// TestLintBackend: check reports, as an error, what the service's backend
+// cannot honour in its generated directory; the same service on gosv's
+// own tree is fine.
+func TestLintBackend(t *testing.T) {
+	l := Layout{LibexecDir: "/lib/rc", ConfD: t.TempDir(), SvcDir: t.TempDir()}
+	for _, backend := range []string{"s6", "gosv"} {
+		req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: l, Argv: []string{"/bin/x"},
+			Vars: map[string]string{"supervisor": "gosv", "command": "/bin/x", "gosv_backend": backend, "respawn_delay": "2"}}
+		var bad []string
+		for _, p := range LiveService(req).Lint() {
+			if p.Severity == Error {
+				bad = append(bad, p.Msg)
+			}
+		}
+		want := backend == "s6"
+		if got := len(bad) == 1 && strings.Contains(bad[0], "gosv_backend=s6: respawn_delay (respawn-delay): not supported by s6-supervise"); got != want || (!want && len(bad) > 0) {
+			t.Errorf("gosv_backend=%s: errors %q", backend, bad)
+		}
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -109,6 +110,19 @@ func Check(dir string) error {
 	for _, u := range Unsupported {
 		if _, err := os.Lstat(filepath.Join(dir, u.File)); err == nil {
 			return fmt.Errorf("%s: %s: %w (gosv_backend=s6)", filepath.Join(dir, u.File), u.Feature, ErrUnsupported)
+		}
+	}
+	return nil
+}
+
+var _ backends.FileChecker = (*Backend)(nil)
+
+// CheckFiles returns an error naming the feature of the first of names
+// that s6-supervise cannot honour.
+func (b *Backend) CheckFiles(names []string) error {
+	for _, u := range Unsupported {
+		if slices.Contains(names, u.File) {
+			return fmt.Errorf("%s (%s): %w", u.Feature, u.File, ErrUnsupported)
 		}
 	}
 	return nil
