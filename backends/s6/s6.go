@@ -99,6 +99,10 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return err
 	}
 	if err := recordSupervisor(svc.Dir); err != nil {
+		// Nothing is left running after a failed start.
+		ctx, cancel := context.WithTimeout(context.Background(), gosv.CleanupTimeout)
+		defer cancel()
+		b.Stop(ctx, svc, backends.StopOptions{Timeout: gosv.CleanupTimeout})
 		return &backends.StartError{Service: svc.Name, Reason: "unable to record s6-supervise: " + err.Error(), Err: err}
 	}
 	return nil
