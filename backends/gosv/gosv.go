@@ -42,6 +42,9 @@ type Backend struct {
 	// scanner that does not watch its directory (s6-svscan) must be told
 	// to look (backends/s6).
 	Rescan func() error
+	// CleanupStop, when set, is the stop a failed start's cleanup uses
+	// (a wrapping backend's own Stop); nil is this backend's Stop.
+	CleanupStop func(ctx context.Context, svc backends.Service, opts backends.StopOptions) error
 }
 
 func (b *Backend) scanner() string {
@@ -239,7 +242,11 @@ func (b *Backend) linkDir(name, dir string) error {
 func (b *Backend) cleanup(name, dir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 	defer cancel()
-	b.Stop(ctx, backends.Service{Name: name, Dir: dir}, backends.StopOptions{Timeout: CleanupTimeout})
+	stop := b.Stop
+	if b.CleanupStop != nil {
+		stop = b.CleanupStop
+	}
+	stop(ctx, backends.Service{Name: name, Dir: dir}, backends.StopOptions{Timeout: CleanupTimeout})
 }
 
 // Stop unlinks the service from the scan directory and tells its

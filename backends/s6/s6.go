@@ -73,7 +73,7 @@ var _ backends.Backend = (*Backend)(nil)
 // New returns the backend for the s6-svscan of scanDir.
 func New(scanDir string) *Backend {
 	b := &Backend{ScanDir: scanDir}
-	b.g = &gosv.Backend{ScanDir: scanDir, Scanner: Scanner, Rescan: b.rescan}
+	b.g = &gosv.Backend{ScanDir: scanDir, Scanner: Scanner, Rescan: b.rescan, CleanupStop: b.Stop}
 	return b
 }
 

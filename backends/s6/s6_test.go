@@ -155,7 +155,8 @@ func TestCrashRestart(t *testing.T) {
 
 func TestStartTimeoutReason(t *testing.T) {
 	b, _ := scanner(t)
-	svc := service(t, "exec sleep 1000\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
+	// Never ready, with a forked child that must not outlive the failure.
+	svc := service(t, "sleep 1000 &\necho $! > child\nexec sleep 1000\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
 	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 300 * time.Millisecond})
 	var se *backends.StartError
 	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not ready within 300ms") {
@@ -163,6 +164,19 @@ func TestStartTimeoutReason(t *testing.T) {
 	}
 	if st, _ := b.Status(svc); st.Supervised || st.Up {
 		t.Errorf("a failed start left %+v", st)
+	}
+	b1, _ := os.ReadFile(filepath.Join(svc.Dir, "child"))
+	var child int
+	fmt.Sscan(string(b1), &child)
+	if child <= 0 {
+		t.Fatalf("no child pid recorded: %q", b1)
+	}
+	if pidfd, err := unix.PidfdOpen(child, 0); err == nil {
+		defer unix.Close(pidfd)
+		if !fdwait.Readable(pidfd, time.Now().Add(5*time.Second)) {
+			t.Errorf("the forked child (pid %d) outlived the failed start", child)
+			unix.Kill(child, unix.SIGKILL)
+		}
 	}
 }
 
