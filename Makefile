@@ -102,6 +102,12 @@ install: build completions
 	sed 's|@BINDIR@|$(BINDIR)|g' init.d/gosv-svscan > $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
 	chmod 0755 $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
 	[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan ] || install -m 0644 conf.d/gosv-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan
+	# s6-svscan for gosv_backend=s6, only where OpenRC ships none (Debian's
+	# 0.45.2; 0.63 has its own on the same scan directory) or to update ours.
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan ] || grep -q '^# gosv-installed s6-svscan' $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan; then \
+		sed 's|@BINDIR@|$(BINDIR)|g' init.d/s6-svscan > $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan && chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan; \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan ] || install -m 0644 conf.d/s6-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan; \
+	fi
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 uninstall:
@@ -113,6 +119,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSCONFDIR)/rc.conf.d/gosv.conf $(DESTDIR)$(SYSCONFDIR)/init.d/gosv-svscan
 	rm -f $(DESTDIR)$(SYSCONFDIR)/conf.d/gosv-svscan
 	rm -f $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
+	if grep -q '^# gosv-installed s6-svscan' $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan 2>/dev/null; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan; fi
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 test: test-deps test-openrc-063 vet test-unit test-integration

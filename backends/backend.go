@@ -65,6 +65,15 @@ type Backend interface {
 	Wait(ctx context.Context, svc Service, goal svwait.Goal) error
 }
 
+// FileChecker is implemented by a backend whose supervisor cannot honour
+// every file gosv may put in a service directory: CheckFiles returns an
+// error naming the feature of the first of names (relative to the
+// directory) it cannot honour, so that `gosv openrc check` reports it
+// before any start does.
+type FileChecker interface {
+	CheckFiles(names []string) error
+}
+
 // ErrNoSupervisor is returned when the backend's supervisor (the scanner)
 // is not running.
 var ErrNoSupervisor = errors.New("the supervisor is not running")

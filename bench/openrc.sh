@@ -4,7 +4,9 @@
 # same daemon under supervise-daemon and start-stop-daemon, gosv's
 # readiness overhead, the cold start of gosv-svscan, and a daemon that
 # forks itself (pidfile) under gosv and start-stop-daemon, with its restart
-# latency after a SIGKILL (bench/cmd/forklat). See bench/README.md, "openrc".
+# latency after a SIGKILL (bench/cmd/forklat), and the daemon on a real
+# s6-svscan: gosv_backend=s6 against OpenRC's own supervisor=s6. See
+# bench/README.md, "openrc".
 #
 #   bench/openrc.sh [-n ROUNDS]
 #   GOSV_BENCH_OPENRC_063=/var/tmp/gosv-openrc-0.63/build bench/openrc.sh [-n ROUNDS]
@@ -58,6 +60,14 @@ services() {
 		'pidfile=/run/bench-gosv-fork.pid' 'respawn_max=0'
 	# Restart latency's reference: the daemon in the foreground, ready at once.
 	mk bench-gosv-fg 'supervisor=gosv' "command=$h" 'command_args="-ready-fd 3"' 'notify=fd:3' 'respawn_max=0'
+	# The same daemon on a real s6-svscan (issue 14): gosv's backend
+	# (gosv_backend=s6) against OpenRC's own supervisor=s6, whose service
+	# directory is hand-written in /var/svc.d.
+	mk bench-gosv-s6 'supervisor=gosv' 'gosv_backend=s6' "command=$h"
+	mk bench-s6 'supervisor=s6' 's6_service_path=/var/svc.d/bench-s6'
+	mkdir -p /var/svc.d/bench-s6
+	printf '#!/bin/sh\nexec %s\n' "$h" >/var/svc.d/bench-s6/run
+	chmod 0755 /var/svc.d/bench-s6/run
 	rc-update -u >/dev/null 2>&1
 }
 
@@ -98,8 +108,11 @@ if [ -n "${inner:-}" ]; then
 		rc-service gosv-svscan stop >/dev/null 2>&1
 	done
 	rc-service gosv-svscan start >/dev/null 2>&1
+	rc-service s6-svscan start >/dev/null 2>&1 || echo "s6-svscan did not start" >>"$out/failures.log"
+	# execline's commands, which 0.63's s6 backend runs by name.
+	for f in /usr/lib/execline/bin/*; do [ -e "/usr/local/bin/${f##*/}" ] || ln -s "$f" /usr/local/bin/ 2>/dev/null || :; done
 	for ((round = 1; round <= n; round++)); do
-		for s in bench-ssd bench-sd bench-gosv bench-gosv-r200 bench-gosv-u200 bench-gosv-r0 bench-ssd-fork bench-gosv-fork; do
+		for s in bench-ssd bench-sd bench-gosv bench-gosv-r200 bench-gosv-u200 bench-gosv-r0 bench-ssd-fork bench-gosv-fork bench-gosv-s6 bench-s6; do
 			timed "$s start" rc-service "$s" start
 			timed "$s status" rc-service "$s" status
 			timed "$s stop" rc-service "$s" stop

@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/gosv/gosv/backends/registry"
 )
 
 // Command is one `gosv openrc SUB` call as its command line and process
@@ -24,6 +27,7 @@ type Command struct {
 	Wait    bool     // svscan --wait
 	Cleanup bool     // svscan --stop-leftovers
 	Reexec  bool     // svscan --reexec
+	Backend string   // svscan --backend: whose scan directory --wait and --stop-leftovers mean
 	Timeout time.Duration
 	NoFile  uint64 // svscan --nofile
 	// svscan --metrics-listen, --metrics-textfile: the scanner's -m, -M.
@@ -147,7 +151,16 @@ func svscanCommand(ctx context.Context, layout Layout, c *Command) error {
 	if n := btoi(c.Wait) + btoi(c.Cleanup) + btoi(c.Reexec); n > 1 {
 		return usageErrorf("--wait, --stop-leftovers and --reexec exclude each other")
 	}
+	if c.Backend == "" {
+		c.Backend = registry.Default
+	}
+	if !slices.Contains(registry.Names(), c.Backend) {
+		return usageErrorf("--backend %q: unknown backend (known: %s)", c.Backend, strings.Join(registry.Names(), ", "))
+	}
 	if c.Reexec {
+		if c.Backend != registry.Default {
+			return usageErrorf("--reexec: only gosv's own scanner re-executes in place (not --backend %s)", c.Backend)
+		}
 		// rc-service gosv-svscan reexec: the same pid, every service kept
 		// (scan/REEXEC.md).
 		return svctl.Reexec(ScanDir(layout.SvcDir), c.Timeout)
@@ -155,12 +168,15 @@ func svscanCommand(ctx context.Context, layout Layout, c *Command) error {
 	if c.Wait {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		return WaitScanner(ctx, ScanDir(layout.SvcDir))
+		return WaitScanner(ctx, BackendScanDir(c.Backend, layout.SvcDir))
 	}
 	if c.Cleanup {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		return StopLeftovers(ctx, ScanDir(layout.SvcDir))
+		return StopLeftovers(ctx, BackendScanDir(c.Backend, layout.SvcDir))
+	}
+	if c.Backend != registry.Default {
+		return usageErrorf("--backend %s: only with --wait or --stop-leftovers (gosv runs no other scanner)", c.Backend)
 	}
 	if c.Notify < 0 || c.Notify == 1 || c.Notify == 2 {
 		return usageErrorf("--notify-fd %d: must be 0 (none) or at least 3", c.Notify)

@@ -24,7 +24,7 @@ const SvscanName = "gosv-svscan"
 // defaults reach a service only through gosv: the hook passes the
 // service's own values and [LiveService] and [Resolve] fill in the rest
 // from the defaults file.
-var DefaultVars = []string{"start_wait", "gosv_on_event", "gosv_on_event_timeout", "gosv_control_group"}
+var DefaultVars = []string{"start_wait", "gosv_on_event", "gosv_on_event_timeout", "gosv_control_group", "gosv_backend"}
 
 // DefaultsFile is the file of gosv-wide defaults, gosv-svscan's conf.d,
 // or "" when the layout has no conf.d directory.

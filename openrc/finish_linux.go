@@ -54,6 +54,16 @@ func Finish(dir string, args []string, w io.Writer) int {
 	if !st.WantUp {
 		return 0 // stopping: nothing to tell
 	}
+	if !ok && underS6Supervise() {
+		// gosv_backend=s6: s6-supervise restarts forever and writes no
+		// policy state; finish applies respawn_max itself, and its exit
+		// 125 makes s6-supervise keep the service down (still
+		// supervised: the next start brings it up again).
+		if reason, give := ec.Respawn.exceeded(deathsSinceStart(dir), time.Now()); give {
+			ec.giveUp(dir, reason+"; last death: "+deathText(args), false, w)
+			return ExitGiveUp
+		}
+	}
 	// As supervise-daemon at a respawn: rc-status shows the uptime and the
 	// respawns from these (the exec helper rewrites them at its spawn).
 	next := time.Now()
@@ -64,6 +74,31 @@ func Finish(dir string, args []string, w io.Writer) int {
 	rc.SetValue(ec.Service, "start_count", strconv.Itoa(len(deathsSinceStart(dir))))
 	rc.SetValue(ec.Service, "start_time", next.Format("2006-01-02 15:04:05"))
 	return 0
+}
+
+// underS6Supervise reports whether finish's parent is s6-supervise.
+func underS6Supervise() bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/comm")
+	return err == nil && strings.TrimSpace(string(b)) == "s6-supervise"
+}
+
+// exceeded reports whether deaths (since OpenRC's start) go beyond
+// respawn_max within respawn_period (0: since the start), and says so.
+func (r *Respawn) exceeded(deaths []time.Time, now time.Time) (string, bool) {
+	if r.Max <= 0 {
+		return "", false
+	}
+	n := 0
+	for _, d := range deaths {
+		if r.Period <= 0 || now.Sub(d) <= r.Period {
+			n++
+		}
+	}
+	if n <= r.Max {
+		return "", false
+	}
+	return fmt.Sprintf("respawned %d times within %v (respawn_max=%d, respawn_period=%d; under s6-supervise)",
+		n, r.Period, r.Max, int(r.Period.Seconds())), true
 }
 
 // deathText describes finish's arguments: "exit code 3", "signal SIGKILL".

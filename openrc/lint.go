@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -59,6 +61,7 @@ func (s *Service) Lint() []Problem {
 	probs = append(probs, s.lintLayout(sp)...)
 	probs = append(probs, s.lintReadiness(sp)...)
 	probs = append(probs, s.lintReload(sp)...)
+	probs = append(probs, s.lintBackend(sp)...)
 	if p := sup.Pos; p.IsValid() && s.Layout.Runlevel != "" && strings.HasSuffix(p.File, "."+s.Layout.Runlevel) {
 		probs = append(probs, Problem{Pos: p, Severity: Warning,
 			Msg: "supervisor=gosv set only in a per-runlevel conf.d: OpenRC's dependency scan does not read it, so gosv-svscan is not pulled in"})
@@ -68,6 +71,27 @@ func (s *Service) Lint() []Problem {
 			Msg: "LSB header: Debian's openrc-run.sh takes another path for such scripts; remove it"})
 	}
 	return sortProblems(probs)
+}
+
+// lintBackend reports what the service's backend cannot honour in the
+// directory its configuration generates (a start would refuse it).
+func (s *Service) lintBackend(sp *Spec) []Problem {
+	fc, ok := newBackend(sp, s.Layout.SvcDir).(backends.FileChecker)
+	if !ok || !sp.Declarative {
+		return nil
+	}
+	files, err := Files(sp, GenConfig{Gosv: "gosv", RCSvcDir: s.Layout.SvcDir, LibexecDir: s.Layout.LibexecDir})
+	if err != nil {
+		return nil // reported by the start's own generation
+	}
+	if err := fc.CheckFiles(slices.Collect(maps.Keys(files))); err != nil {
+		pos := s.Vars["gosv_backend"].Pos
+		if !pos.IsValid() {
+			pos = Pos{File: s.Script}
+		}
+		return []Problem{{Pos: pos, Severity: Error, Msg: "gosv_backend=" + sp.Backend + ": " + err.Error()}}
+	}
+	return nil
 }
 
 // lintReload reports a reload the script means to offer (reload_signal

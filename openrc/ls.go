@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/gosv/gosv/backends"
-	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -56,7 +55,6 @@ func isOpenRCScript(p string) bool {
 // resolved are listed with the reason. Cancelling ctx stops it.
 func Ls(ctx context.Context, l Layout, gosv string, w io.Writer) error {
 	l = l.fill()
-	b := registry.NewDefault(ScanDir(l.SvcDir))
 	rc := RC{SvcDir: l.SvcDir}
 	n := 0
 	scripts := l.Scripts()
@@ -89,7 +87,7 @@ func Ls(ctx context.Context, l Layout, gosv string, w io.Writer) error {
 			fmt.Fprintf(w, "%s: %s\n  start() at %s does not call default_start: gosv never starts it\n", s.Name, line, f.Pos)
 			continue
 		}
-		if st, err := b.Status(backends.Service{Name: s.Name, Dir: dir}); err == nil {
+		if st, err := newBackend(sp, l.SvcDir).Status(backends.Service{Name: s.Name, Dir: dir}); err == nil {
 			line += "; " + st.Line
 		}
 		if r := Reason(dir); r != "" {

@@ -71,10 +71,35 @@ func LiveService(req *Request) *Service {
 	return s
 }
 
-// backend is the supervision backend of the request's service: for now
-// every service has the default one (gosv's tree).
-func (req *Request) backend() backends.Backend {
-	return registry.NewDefault(ScanDir(req.Layout.SvcDir))
+// backend is the supervision backend of the service: sp.Backend
+// (gosv_backend), driving its scanner.
+func (req *Request) backend(sp *Spec) backends.Backend { return newBackend(sp, req.Layout.SvcDir) }
+
+// newBackend is sp's backend (gosv_backend) on the scan directory it has
+// under rcSvcDir.
+func newBackend(sp *Spec, rcSvcDir string) backends.Backend {
+	b, err := registry.New(sp.Backend, BackendScanDir(sp.Backend, rcSvcDir))
+	if err != nil {
+		// Spec has reported the unknown name as an error already.
+		return registry.NewDefault(ScanDir(rcSvcDir))
+	}
+	return b
+}
+
+// S6ScanDir is OpenRC's s6 scan directory, $RC_SVCDIR/s6-scan (sh/s6.sh,
+// init.d/s6-svscan): gosv_backend=s6 shares it with supervisor=s6.
+func S6ScanDir(rcSvcDir string) string { return filepath.Join(rcSvcDir, "s6-scan") }
+
+// S6SvscanLog is where gosv's init.d/s6-svscan sends s6-svscan's output
+// (and so that of every s6 service without a log/), by default.
+const S6SvscanLog = "/var/log/s6-svscan.log"
+
+// BackendScanDir is the scan directory of the backend called name.
+func BackendScanDir(name, rcSvcDir string) string {
+	if name == "s6" {
+		return S6ScanDir(rcSvcDir)
+	}
+	return ScanDir(rcSvcDir)
 }
 
 // printProblems prints problems for the hook and reports whether one is
@@ -111,7 +136,7 @@ func Start(ctx context.Context, req *Request) error {
 		fmt.Fprintln(req.Out, err)
 		return fmt.Errorf("start %s: %w", req.Name, ErrFailed)
 	}
-	err = req.backend().Start(ctx, backends.Service{Name: req.Name, Dir: dir}, opts)
+	err = req.backend(sp).Start(ctx, backends.Service{Name: req.Name, Dir: dir}, opts)
 	if err != nil {
 		printStartFailure(req.Out, sp, req.Layout.SvcDir, req.Name, err)
 		return fmt.Errorf("start %s: %w", req.Name, ErrFailed)
@@ -293,7 +318,11 @@ func logFiles(sp *Spec, rcSvcDir string) []string {
 		}
 	}
 	if len(out) == 0 && (sp.Logger == nil || !sp.Logger.Both) {
-		if d := CatchAllDir(rcSvcDir); d != "" {
+		if sp.Backend == "s6" {
+			// s6-svscan's output: OpenRC 0.63's s6-svscan logs it with
+			// s6-log in $RC_SVCDIR/s6-logs, gosv's init.d/s6-svscan to a file.
+			out = append(out, filepath.Join(rcSvcDir, "s6-logs", "current"), S6SvscanLog)
+		} else if d := CatchAllDir(rcSvcDir); d != "" {
 			out = append(out, filepath.Join(d, "current"))
 		}
 	}
@@ -353,16 +382,25 @@ func tail(p string, n int) ([]string, error) {
 	return lines, nil
 }
 
-// serviceDir finds the directory of a service: the scan directory's link
-// first (what start used), then what the live values say (sp, or the
-// request's live values when sp is nil: only then are they needed).
+// linkedBackend sets sp.Backend to the backend whose scan directory links
+// the service, when one does: the one that started it. A gosv_backend
+// changed while the service runs then takes effect at its next start,
+// and stop, status and reload still reach the supervisor that has it.
+func (req *Request) linkedBackend(sp *Spec) {
+	for _, name := range registry.Names() {
+		if _, err := os.Lstat(filepath.Join(BackendScanDir(name, req.Layout.SvcDir), req.Name)); err == nil {
+			sp.Backend = name
+			return
+		}
+	}
+}
+
+// serviceDir finds the directory of a service: the link in its backend's
+// scan directory first (what start used), then what sp says.
 func (req *Request) serviceDir(sp *Spec) string {
-	link := filepath.Join(ScanDir(req.Layout.SvcDir), req.Name)
+	link := filepath.Join(BackendScanDir(sp.Backend, req.Layout.SvcDir), req.Name)
 	if target, err := filepath.EvalSymlinks(link); err == nil {
 		return target
-	}
-	if sp == nil {
-		sp, _ = LiveService(req).Spec()
 	}
 	if sp.Declarative {
 		return filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
@@ -376,9 +414,10 @@ func (req *Request) serviceDir(sp *Spec) string {
 // unlinked and its supervisor exits.
 func Stop(ctx context.Context, req *Request) error {
 	sp, _ := LiveService(req).Spec()
+	req.linkedBackend(sp)
 	dir := req.serviceDir(sp)
 	timeout := max(sp.TimeoutDown, sp.TimeoutKill+killGrace)
-	err := req.backend().Stop(ctx, backends.Service{Name: req.Name, Dir: dir}, backends.StopOptions{Timeout: timeout})
+	err := req.backend(sp).Stop(ctx, backends.Service{Name: req.Name, Dir: dir}, backends.StopOptions{Timeout: timeout})
 	if err != nil {
 		fmt.Fprintln(req.Out, err)
 		return fmt.Errorf("stop %s: %w", req.Name, ErrFailed)
@@ -407,8 +446,10 @@ func Status(req *Request) int {
 		}
 		return stateStatus(st)
 	}
-	dir := req.serviceDir(nil)
-	st, err := req.backend().Status(backends.Service{Name: req.Name, Dir: dir})
+	sp, _ := LiveService(req).Spec()
+	req.linkedBackend(sp)
+	dir := req.serviceDir(sp)
+	st, err := req.backend(sp).Status(backends.Service{Name: req.Name, Dir: dir})
 	if err != nil {
 		fmt.Fprintln(req.Out, err)
 		return StatusCrashed
@@ -433,7 +474,8 @@ func Reload(req *Request) error {
 	if printProblems(req.Out, probs) {
 		return fmt.Errorf("reload %s: %w", req.Name, ErrFailed)
 	}
-	err := req.backend().Signal(backends.Service{Name: req.Name, Dir: req.serviceDir(sp)}, sp.ReloadSignal)
+	req.linkedBackend(sp)
+	err := req.backend(sp).Signal(backends.Service{Name: req.Name, Dir: req.serviceDir(sp)}, sp.ReloadSignal)
 	if err != nil {
 		fmt.Fprintf(req.Out, "unable to send SIG%s: %v\n", servicedir.SignalName(sp.ReloadSignal), err)
 		return fmt.Errorf("reload %s: %w", req.Name, ErrFailed)

@@ -36,7 +36,7 @@ var Vars = []string{
 	"pidfile", "command_background", "healthcheck_timer", "healthcheck_delay",
 	"gosv_service_path", "gosv_svwait_options_start", "gosv_on_event", "gosv_on_event_timeout",
 	"gosv_healthcheck", "gosv_healthcheck_timeout", "gosv_healthcheck_retries", "gosv_healthcheck_grace",
-	"extra_commands", "extra_started_commands", "gosv_control_group",
+	"extra_commands", "extra_started_commands", "gosv_control_group", "gosv_backend",
 }
 
 // Layout says where OpenRC keeps its files. [DefaultLayout] is the system

@@ -3,12 +3,14 @@ package openrc
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -80,6 +82,7 @@ type IONice struct {
 type Spec struct {
 	Name        string
 	Script      string
+	Backend     string // gosv_backend: a name of backends/registry (gosv, s6)
 	Declarative bool   // command is set: the directory is generated
 	ServiceDir  string // hand-written directory (gosv_service_path), when not declarative
 	Argv        []string
@@ -175,6 +178,7 @@ func (s *Service) Spec() (*Spec, []Problem) {
 	b.events(sp)
 	b.health(sp)
 	b.controlGroup(sp) // group.go
+	b.backend(sp)
 	b.ignored()
 	return sp, b.probs
 }
@@ -331,6 +335,19 @@ func (b *specBuilder) io(sp *Spec) {
 			b.add("output_log", Warning, "output_log and a logger are both set: output_log wins for stdout, as with supervise-daemon")
 		}
 		sp.Logger = lg
+	}
+}
+
+// backend reads gosv_backend: the supervisor under the service, gosv's
+// own tree unless it names another backend of backends/registry.
+func (b *specBuilder) backend(sp *Spec) {
+	sp.Backend = registry.Default
+	if v, ok := b.get("gosv_backend"); ok && v != "" {
+		if !slices.Contains(registry.Names(), v) {
+			b.add("gosv_backend", Error, "gosv_backend: unknown backend %q (known: %s)", v, strings.Join(registry.Names(), ", "))
+			return
+		}
+		sp.Backend = v
 	}
 }
 

@@ -36,6 +36,22 @@ const (
 // Backend supervises services in the scan directory ScanDir.
 type Backend struct {
 	ScanDir string
+	// Scanner names the scanner in messages; "" is gosv-svscan.
+	Scanner string
+	// Rescan, when set, is called after a link was made or removed: a
+	// scanner that does not watch its directory (s6-svscan) must be told
+	// to look (backends/s6).
+	Rescan func() error
+	// CleanupStop, when set, is the stop a failed start's cleanup uses
+	// (a wrapping backend's own Stop); nil is this backend's Stop.
+	CleanupStop func(ctx context.Context, svc backends.Service, opts backends.StopOptions) error
+}
+
+func (b *Backend) scanner() string {
+	if b.Scanner == "" {
+		return "gosv-svscan"
+	}
+	return b.Scanner
 }
 
 var _ backends.Backend = (*Backend)(nil)
@@ -62,7 +78,7 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return &backends.StartError{Service: svc.Name, Reason: reason, Err: err}
 	}
 	if !b.Running() {
-		return fail("gosv-svscan is not running on "+b.ScanDir, backends.ErrNoSupervisor)
+		return fail(b.scanner()+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)
 	}
 	dir, err := filepath.Abs(svc.Dir)
 	if err != nil {
@@ -83,6 +99,12 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	defer w.close()
 	if err := b.linkDir(svc.Name, dir); err != nil {
 		return fail(err.Error(), err)
+	}
+	if b.Rescan != nil {
+		if err := b.Rescan(); err != nil {
+			b.cleanup(svc.Name, dir)
+			return fail("unable to make "+b.scanner()+" rescan: "+err.Error(), err)
+		}
 	}
 	if err := w.supervised(ctx, minTime(deadline, time.Now().Add(TakeTimeout))); err != nil {
 		b.cleanup(svc.Name, dir)
@@ -220,7 +242,11 @@ func (b *Backend) linkDir(name, dir string) error {
 func (b *Backend) cleanup(name, dir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 	defer cancel()
-	b.Stop(ctx, backends.Service{Name: name, Dir: dir}, backends.StopOptions{Timeout: CleanupTimeout})
+	stop := b.Stop
+	if b.CleanupStop != nil {
+		stop = b.CleanupStop
+	}
+	stop(ctx, backends.Service{Name: name, Dir: dir}, backends.StopOptions{Timeout: CleanupTimeout})
 }
 
 // Stop unlinks the service from the scan directory and tells its
@@ -261,6 +287,11 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 	}
 	if err := os.Remove(b.link(svc.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	if b.Rescan != nil {
+		// NOTE: a dead scanner cannot hear it; the supervisors are told
+		// to exit below all the same.
+		b.Rescan()
 	}
 	if len(watches) == 0 {
 		return killOrphan(ctx, dir)
@@ -355,7 +386,7 @@ func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 		}
 		if pid, ok := orphan(dir); ok {
 			s.Pid, s.Up = pid, true
-			s.Line = fmt.Sprintf("unsupervised (pid %d): gosv-svscan is not running", pid)
+			s.Line = fmt.Sprintf("unsupervised (pid %d): %s is not running", pid, b.scanner())
 		} else {
 			s.Line = "not supervised"
 		}

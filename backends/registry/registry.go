@@ -1,7 +1,8 @@
 // Package registry is the one place that knows the concrete supervision
-// backends and makes one by name, so that their user, package openrc,
-// depends only on the [backends.Backend] interface. A backend driving
-// another supervisor (real s6, runit) joins with one more entry.
+// backends and makes one by name (gosv_backend), so that their user,
+// package openrc, depends only on the [backends.Backend] interface: gosv
+// (gosv's own tree, the default) and s6 (a real s6-svscan tree). A
+// backend driving another supervisor (runit) joins with one more entry.
 package registry
 
 import (
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/s6"
 )
 
 // Default is the backend of a service that names none: gosv's own tree.
@@ -22,6 +24,7 @@ var entries = []struct {
 	new  func(scanDir string) backends.Backend
 }{
 	{"gosv", func(scanDir string) backends.Backend { return gosv.New(scanDir) }},
+	{"s6", func(scanDir string) backends.Backend { return s6.New(scanDir) }},
 }
 
 // Names returns the names of the backends, the default first.

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/s6"
 )
 
 func TestNew(t *testing.T) {
@@ -18,8 +19,11 @@ func TestNew(t *testing.T) {
 	if g, ok := b.(*gosv.Backend); err != nil || !ok || g.ScanDir != "/run/x/gosv-scan" {
 		t.Errorf("New(%q) = %#v, %v", Default, b, err)
 	}
+	if b, err := New("s6", "/run/openrc/s6-scan"); err != nil || b.(*s6.Backend).ScanDir != "/run/openrc/s6-scan" {
+		t.Errorf(`New("s6") = %#v, %v`, b, err)
+	}
 	for _, name := range []string{"", "s6x", "GOSV"} {
-		if b, err := New(name, "/scan"); err == nil || b != nil || !strings.Contains(err.Error(), `known: gosv`) {
+		if b, err := New(name, "/scan"); err == nil || b != nil || !strings.Contains(err.Error(), `known: gosv, s6`) {
 			t.Errorf("New(%q) = %v, %v; want an error naming the known backends", name, b, err)
 		}
 	}

@@ -146,6 +146,8 @@ catch-all logger; with --wait, wait until the scanner accepts services;
 with --stop-leftovers, after the scanner stopped, stop what a dead scanner
 left running; with --reexec, re-execute the running scanner in place (the
 same pid, every service kept running: rc-service gosv-svscan reexec).
+With --backend s6, --wait and --stop-leftovers mean the s6-svscan of
+$RC_SVCDIR/s6-scan (init.d/s6-svscan).
 
 EXIT STATUS
   0    the scanner exited cleanly; --wait: it accepts services;
@@ -233,6 +235,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c.Flags().BoolVar(&o.Cleanup, "stop-leftovers", false, "after the scanner stopped: stop what a dead scanner left running (the catch-all logger), then exit")
 		c.Flags().BoolVar(&o.Reexec, "reexec", false, "re-execute the running scanner in place, keeping every service, then exit")
 		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait, --reexec: give up after this long; --stop-leftovers: SIGKILL after this long")
+		c.Flags().StringVar(&o.Backend, "backend", "gosv", "--wait, --stop-leftovers: the scanner of this backend's scan directory (gosv; s6: $RC_SVCDIR/s6-scan)")
 	})
 	return root
 }

@@ -36,11 +36,13 @@ func TestNewOpenRCCmd(t *testing.T) {
 		{[]string{"bogus"}, openrcOptions{}, "usage: unknown command \"bogus\""},
 		{[]string{}, openrcOptions{}, "usage"},
 		{[]string{"svscan", "--notify-fd", "3"}, openrcOptions{Sub: "svscan", Notify: 3, Args: []string{},
-			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 10 * sec}, ""},
+			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 10 * sec, Backend: "gosv"}, ""},
 		{[]string{"svscan", "--wait", "--timeout", "3s"}, openrcOptions{Sub: "svscan", Wait: true, Args: []string{},
-			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 3 * sec}, ""},
+			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 3 * sec, Backend: "gosv"}, ""},
 		{[]string{"svscan", "--stop-leftovers"}, openrcOptions{Sub: "svscan", Cleanup: true, Args: []string{},
-			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 10 * sec}, ""},
+			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 10 * sec, Backend: "gosv"}, ""},
+		{[]string{"svscan", "--wait", "--backend", "s6"}, openrcOptions{Sub: "svscan", Wait: true, Args: []string{},
+			LogDir: openrc.DefaultCatchAllDir, Script: openrc.DefaultCatchAllScript, NoFile: openrc.DefaultNoFile, Timeout: 10 * sec, Backend: "s6"}, ""},
 	}
 	for _, tt := range tests {
 		e, _, _ := testEnv()

@@ -1,0 +1,280 @@
+package s6
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/fdwait"
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+const s6Svscan = "/usr/bin/s6-svscan"
+
+// scanner runs a real s6-svscan on a fresh scan directory and returns
+// once it said it is ready (-d 3). It is told to exit at cleanup.
+func scanner(t *testing.T) (*Backend, *exec.Cmd) {
+	t.Helper()
+	if _, err := os.Stat(s6Svscan); err != nil {
+		if os.Getenv("REQUIRE_S6") == "1" {
+			t.Fatalf("REQUIRE_S6=1 but %s: %v", s6Svscan, err)
+		}
+		t.Skipf("s6 not installed: %v", err)
+	}
+	scan := t.TempDir()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(s6Svscan, "-d", "3", scan)
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	t.Cleanup(func() {
+		// Kill the whole tree: s6-svscan, its s6-supervise and services.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	var b [1]byte
+	r.SetReadDeadline(deadline(t))
+	if _, err := r.Read(b[:]); err != nil {
+		t.Fatalf("waiting for s6-svscan's readiness: %v", err)
+	}
+	r.Close()
+	return New(scan), cmd
+}
+
+func deadline(t *testing.T) time.Time {
+	if d, ok := t.Deadline(); ok {
+		return d.Add(-5 * time.Second)
+	}
+	return time.Now().Add(time.Minute)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline(t))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// service writes a service directory with the given run script and files.
+func service(t *testing.T, run string, files map[string]string) backends.Service {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "svc")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, servicedir.RunFile), []byte("#!/bin/sh\n"+run), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return backends.Service{Name: "svc", Dir: dir}
+}
+
+const readyRun = "echo starting\necho >&3\nexec sleep 1000 3>&-\n"
+
+func TestStartReadyStatusStop(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st, err := b.Status(svc)
+	if err != nil || !st.Supervised || !st.Up || !st.Ready || st.Pid <= 0 {
+		t.Fatalf("status after start = %+v, %v; want supervised, up, ready", st, err)
+	}
+	rec, err := servicedir.ReadRecord(svc.Dir, servicedir.SupervisorRecordPath)
+	holder, _ := servicedir.HolderPid(filepath.Join(svc.Dir, servicedir.LockPath))
+	if err != nil || rec.Pid != holder {
+		t.Errorf("supervisor record %+v, %v; want s6-supervise's pid %d", rec, err, holder)
+	}
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link is still in the scan directory: %v", err)
+	}
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); !errors.Is(err, unix.ESRCH) {
+		t.Errorf("the daemon (pid %d) survived the stop: %v", st.Pid, err)
+	}
+	if st, _ := b.Status(svc); st.Supervised || st.Up {
+		t.Errorf("status after stop = %+v", st)
+	}
+}
+
+func TestCrashRestart(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st, _ := b.Status(svc)
+	// Wait for the death, then for up and ready again.
+	down, err := svwait.Listen([]string{svc.Dir}, svwait.Down, svwait.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	syscall.Kill(st.Pid, syscall.SIGKILL)
+	if err := down.Wait(testCtx(t)); err != nil {
+		t.Fatalf("wait down: %v", err)
+	}
+	if err := b.Wait(testCtx(t), svc, svwait.UpReady); err != nil {
+		t.Fatalf("wait up again: %v", err)
+	}
+	st2, _ := b.Status(svc)
+	if !st2.Supervised || !st2.Ready || st2.Pid == st.Pid || st2.Deaths < 1 {
+		t.Errorf("status after the crash = %+v; want a new ready pid and a death counted", st2)
+	}
+	b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second})
+}
+
+func TestStartTimeoutReason(t *testing.T) {
+	b, _ := scanner(t)
+	// Never ready, with a forked child that must not outlive the failure.
+	svc := service(t, "sleep 1000 &\necho $! > child\nexec sleep 1000\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 300 * time.Millisecond})
+	var se *backends.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "not ready within 300ms") {
+		t.Fatalf("start = %v; want a StartError saying not ready within 300ms", err)
+	}
+	if st, _ := b.Status(svc); st.Supervised || st.Up {
+		t.Errorf("a failed start left %+v", st)
+	}
+	b1, _ := os.ReadFile(filepath.Join(svc.Dir, "child"))
+	var child int
+	fmt.Sscan(string(b1), &child)
+	if child <= 0 {
+		t.Fatalf("no child pid recorded: %q", b1)
+	}
+	if pidfd, err := unix.PidfdOpen(child, 0); err == nil {
+		defer unix.Close(pidfd)
+		if !fdwait.Readable(pidfd, time.Now().Add(5*time.Second)) {
+			t.Errorf("the forked child (pid %d) outlived the failed start", child)
+			unix.Kill(child, unix.SIGKILL)
+		}
+	}
+}
+
+func TestStartDiedReason(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "exit 3\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second})
+	var se *backends.StartError
+	if !errors.As(err, &se) || !strings.Contains(se.Reason, "exit code 3") {
+		t.Fatalf("start = %v; want a StartError with the exit code", err)
+	}
+}
+
+func TestStopEscalates(t *testing.T) {
+	b, _ := scanner(t)
+	// A forker: the child ignores SIGTERM too, and must not survive.
+	svc := service(t, "trap '' TERM\n(trap '' TERM; exec sleep 1000) &\necho $! > child\necho >&3\nexec 3>&-\nwhile :; do sleep 1; done\n",
+		map[string]string{servicedir.NotificationFDFile: "3\n", servicedir.TimeoutKillFile: "200\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	b1, err := os.ReadFile(filepath.Join(svc.Dir, "child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child int
+	fmt.Sscan(string(b1), &child)
+	pidfd, err := unix.PidfdOpen(child, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if !fdwait.Readable(pidfd, deadline(t)) {
+		t.Errorf("the forked child (pid %d) survived the stop", child)
+	}
+	if st, _ := servicedir.ReadStatus(svc.Dir); st.Wstat != uint16(syscall.SIGKILL) {
+		t.Errorf("last death wstat %#x; want killed by SIGKILL after timeout-kill", st.Wstat)
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.PidfileFile: "/run/x.pid\n"})
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "forking daemons") {
+		t.Fatalf("start = %v; want ErrUnsupported naming forking daemons", err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused start linked the directory: %v", err)
+	}
+}
+
+func TestLogScriptBecomesS6Log(t *testing.T) {
+	b, _ := scanner(t)
+	logDir := filepath.Join(t.TempDir(), "log")
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n",
+		servicedir.LogScriptFile: "n3 " + logDir + "\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	logSvc := filepath.Join(svc.Dir, servicedir.LogDir)
+	if err := svwait.Wait(testCtx(t), []string{logSvc}, svwait.Up, svwait.All); err != nil {
+		t.Fatalf("s6-log is not up: %v", err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	// The logger exited after the service: everything it read is written.
+	got, err := os.ReadFile(filepath.Join(logDir, "current"))
+	if err != nil || !strings.Contains(string(got), "starting") {
+		t.Errorf("s6-log's current = %q, %v; want the service's line", got, err)
+	}
+}
+
+func TestScannerDeath(t *testing.T) {
+	b, cmd := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	cmd.Process.Kill() // s6-svscan only: its s6-supervise live on
+	cmd.Wait()
+	st, err := b.Status(svc)
+	if err != nil || st.Supervised || !st.SupervisorDead || !st.Up || !strings.Contains(st.Line, "s6-svscan is not running") {
+		t.Fatalf("status after the scanner died = %+v, %v; want unsupervised, up, the scanner named", st, err)
+	}
+	err = b.Start(testCtx(t), service(t, readyRun, nil), backends.StartOptions{Goal: svwait.Up})
+	if !errors.Is(err, backends.ErrNoSupervisor) {
+		t.Errorf("start without a scanner = %v; want ErrNoSupervisor", err)
+	}
+	// Stop still stops the service its orphaned s6-supervise runs.
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if st, _ := b.Status(svc); st.Up {
+		t.Errorf("status after stop = %+v", st)
+	}
+}
