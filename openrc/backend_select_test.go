@@ -59,6 +59,37 @@ func TestBackendSelection(t *testing.T) {
 	}
 }
 
+// TestUserBackend: a user service (rc-service --user) on another backend
+// is one error naming gosv_backend, from the service or from the user's
+// gosv-svscan defaults; gosv's own tree is fine.
+func TestUserBackend(t *testing.T) {
+	conf := t.TempDir()
+	os.MkdirAll(filepath.Join(conf, "conf.d"), 0o755)
+	l := Layout{LibexecDir: "/lib/rc", ConfD: filepath.Join(conf, "conf.d"), SvcDir: t.TempDir(), UserConf: conf}
+	for _, c := range []struct {
+		own, def string
+		bad      bool
+	}{
+		{"", "", false},
+		{"gosv", "", false},
+		{"s6", "", true},
+		{"", "gosv_backend=s6\n", true},
+		{"gosv", "gosv_backend=s6\n", false},
+	} {
+		os.WriteFile(l.DefaultsFile(), []byte(c.def), 0o644)
+		vars := map[string]string{"command": "/bin/x"}
+		if c.own != "" {
+			vars["gosv_backend"] = c.own
+		}
+		req := &Request{Name: "web", Script: conf + "/init.d/web", Layout: l, Vars: vars, Argv: []string{"/bin/x"}}
+		sp, probs := LiveService(req).Spec()
+		bad := len(probs) == 1 && strings.Contains(probs[0].Msg, "gosv_backend=s6: user services (rc-service --user) run on gosv's own tree only")
+		if bad != c.bad || (!c.bad && (len(probs) != 0 || sp.Backend != "gosv")) {
+			t.Errorf("own %q, default %q: problems %v, backend %q", c.own, c.def, probs, sp.Backend)
+		}
+	}
+}
+
 // TestLinkedBackendWins: stop, status and reload reach the backend whose
 // scan directory links the service (the one that started it), whatever
 // gosv_backend says now; with no link, gosv_backend decides.

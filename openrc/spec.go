@@ -347,6 +347,13 @@ func (b *specBuilder) backend(sp *Spec) {
 			b.add("gosv_backend", Error, "gosv_backend: unknown backend %q (known: %s)", v, strings.Join(registry.Names(), ", "))
 			return
 		}
+		if v != registry.Default && b.s.Layout.UserConf != "" {
+			// The other backends' scanners (init.d/s6-svscan,
+			// init.d/runsvdir) are system services on a system scan
+			// directory: a user's service cannot join them.
+			b.add("gosv_backend", Error, "gosv_backend=%s: user services (rc-service --user) run on gosv's own tree only", v)
+			return
+		}
 		sp.Backend = v
 	}
 }
