@@ -126,6 +126,16 @@ chmod 0755 ~/.config/rc/init.d/usvc ~/.config/rc/init.d/uredis`)
 		t.Errorf("the user's redis after start: %v", err)
 	}
 	e.asUserMust(t, userName, uid, "rc-service --user uredis stop")
+	// Another backend is one error for a user's service, not a start on a
+	// system scanner.
+	e.asUserMust(t, userName, uid, `printf '#!/sbin/openrc-run\nsupervisor=gosv\ngosv_backend=s6\ncommand=/bin/sleep\ncommand_args=1000\n' > ~/.config/rc/init.d/ubad && chmod 0755 ~/.config/rc/init.d/ubad`)
+	if r := e.asUser(t, userName, uid, "rc-service --user ubad start"); r.Code == 0 ||
+		!strings.Contains(r.Stdout+r.Stderr, "gosv_backend=s6: user services (rc-service --user) run on gosv's own tree only") {
+		t.Errorf("a user service with gosv_backend=s6: %s, want a failed start naming gosv_backend", r)
+	}
+	if ps := e.procs("s6-svscan"); len(ps) != 0 {
+		t.Errorf("a user service started s6-svscan: %v", ps)
+	}
 	e.asUserMust(t, userName, uid, "rc-service --user usvc stop")
 	if r := e.asUser(t, userName, uid, "rc-service --user usvc status"); r.Code != 3 {
 		t.Errorf("status after stop: %s, want 3 (stopped)", r)
