@@ -312,6 +312,38 @@ func WatchStatus(t testing.TB, dir string) *StatusWatch {
 	return w
 }
 
+// Drain forgets the renames that happened so far, so that the next Wait
+// returns after a rename that follows the call (a command's own), not one
+// queued by an earlier step.
+func (w *StatusWatch) Drain(t testing.TB) {
+	t.Helper()
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	var rerr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			_, err := unix.Read(int(fd), buf)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil && err != unix.EAGAIN {
+				rerr = err
+			}
+			if err != nil {
+				return
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rerr != nil {
+		t.Fatalf("%s: draining the status watch: %v", w.dir, rerr)
+	}
+}
+
 // Wait waits for the next rename onto status and returns the new status.
 func (w *StatusWatch) Wait(t testing.TB) Status {
 	t.Helper()
