@@ -108,6 +108,11 @@ install: build completions
 		sed 's|@BINDIR@|$(BINDIR)|g' init.d/s6-svscan > $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan && chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan; \
 		[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan ] || install -m 0644 conf.d/s6-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan; \
 	fi
+	# runsvdir for gosv_backend=runit, likewise (OpenRC 0.63 ships one).
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir ] || grep -q '^# gosv-installed runsvdir' $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir; then \
+		sed 's|@BINDIR@|$(BINDIR)|g' init.d/runsvdir > $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir && chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir; \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/runsvdir ] || install -m 0644 conf.d/runsvdir $(DESTDIR)$(SYSCONFDIR)/conf.d/runsvdir; \
+	fi
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 uninstall:
@@ -121,6 +126,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
 	if grep -q '^# gosv-installed s6-svscan' $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan 2>/dev/null; then \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan; fi
+	if grep -q '^# gosv-installed runsvdir' $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir 2>/dev/null; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir $(DESTDIR)$(SYSCONFDIR)/conf.d/runsvdir; fi
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 test: test-deps test-openrc-063 vet test-unit test-integration

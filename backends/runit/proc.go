@@ -3,6 +3,8 @@ package runit
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -193,4 +195,30 @@ func parentPid(pid int) int {
 	}
 	p, _ := strconv.Atoi(fs[1])
 	return p
+}
+
+// WaitRunning waits until a runsvdir runs on the scan directory, or ctx
+// ends: init.d/runsvdir's start_post, so that the services that need it
+// find it (supervise-daemon returns before its child has exec'd).
+// runsvdir opens the directory to scan it as soon as it starts: inotify
+// reports each open, and the process list is read again then.
+func (b *Backend) WaitRunning(ctx context.Context) error {
+	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return os.NewSyscallError("inotify_init1", err)
+	}
+	defer unix.Close(ino)
+	if _, err := unix.InotifyAddWatch(ino, b.ScanDir, unix.IN_OPEN|unix.IN_ONLYDIR); err != nil {
+		return &os.PathError{Op: "inotify_add_watch", Path: b.ScanDir, Err: err}
+	}
+	var buf [4096]byte
+	for !b.Running() {
+		// NOTE: the walk of /proc opens no file in the scan directory,
+		// so it wakes nothing here.
+		if !pollFd(ctx, ino) {
+			return fmt.Errorf("%s on %s: not running in time", Scanner, b.ScanDir)
+		}
+		unix.Read(ino, buf[:])
+	}
+	return nil
 }
