@@ -171,13 +171,13 @@ test-openrc-063:
 # CI makes a missing s6 a failure instead of a skip here too: unit tests
 # compare codecs and clients with the real s6 tools.
 test-unit:
-	$(if $(CI),REQUIRE_S6=1 )$(GO) test -race ./...
+	$(if $(CI),REQUIRE_S6=1 REQUIRE_RUNIT=1 )$(GO) test -race ./...
 
 # CI makes a missing s6 or OpenRC (either version) a failure instead of a
 # skip. The OpenRC suite runs once per OpenRC version: more than go test's
 # default 10 minutes.
 test-integration:
-	$(if $(CI),REQUIRE_S6=1 REQUIRE_OPENRC=1 )GOSV_TEST_OPENRC_063=$(OPENRC_063_DIR)/build \
+	$(if $(CI),REQUIRE_S6=1 REQUIRE_RUNIT=1 REQUIRE_OPENRC=1 )GOSV_TEST_OPENRC_063=$(OPENRC_063_DIR)/build \
 		$(GO) test -tags integration -count=1 -timeout 60m ./tests/...
 
 bench:
