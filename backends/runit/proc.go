@@ -86,11 +86,13 @@ func isRunsvdirOn(pid int, want os.FileInfo) bool {
 //     init.d/runsvdir gives it) and writes a dot there itself every 15
 //     minutes to expire old messages: the backend writes the same dot.
 //
-// Measured (strace, runsvdir 2.1.2-54): the pair made runsvdir start the
-// runsv in 2 ms; the dot alone in 1 s; but a pair sent a second after an
-// earlier rescan was not acted on before the next 5-second check. So the
-// wake is best effort: a start's wait for runsv allows 5 s and more, and
-// timeout_ready counts from the take (docs/backends.md).
+// NOTE: runsvdir looks at its directory at most once a second
+// (runsvdir.c's stampcheck): a wake within a second of its last look
+// makes it read the dot and wait again, until its next 5-second check.
+// Measured with strace (runsvdir 2.1.2-54): the pair made runsvdir start
+// the runsv in 2 ms; the dot alone after the second of the directory's
+// change had passed; a pair 0.4 s after a look only 5 s later. So a
+// start repeats the wake each second until runsv appears (untilWaking).
 func wake(pid int) {
 	if catches(pid, unix.SIGALRM) {
 		unix.Kill(pid, unix.SIGALRM)

@@ -52,6 +52,10 @@ const (
 	// link: one runsvdir check period (5 s) and a margin, for a runsvdir
 	// that cannot be woken (no log argument).
 	TakeTimeout = 7 * time.Second
+	// rewakePeriod: runsvdir looks at its directory at most once a
+	// second, and a wake within that second is lost (see wake): while
+	// the take is awaited, the wake is repeated this often.
+	rewakePeriod = time.Second
 	// scannerGrace is how long a start waits for a runsvdir being
 	// started (its supervise-daemon returned before the exec).
 	scannerGrace = time.Second
@@ -205,15 +209,13 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		defer cancel()
 		b.Stop(ctx, svc, backends.StopOptions{Timeout: CleanupTimeout})
 	}
-	if err := w.until(time.Now().Add(TakeTimeout), func() bool { return listening(rdir) }); err != nil {
+	if err := w.untilWaking(time.Now().Add(TakeTimeout), func() bool { return listening(rdir) }, func() { wake(scanner) }); err != nil {
 		cleanup()
 		return fail(Scanner+" did not start runsv on "+rdir+": "+err.Error(), err)
 	}
 	// NOTE: timeout_ready counts from here, when runsv took the
-	// directory: the wake does not always make runsvdir rescan at once
-	// (measured: 2 ms, or 1 s when it waits for the second of the
-	// directory's mtime to pass, or its 5 s period; bench/README.md),
-	// a delay of the scanner, not of the daemon.
+	// directory: runsvdir may take up to a second (see wake), a delay
+	// of the scanner, not of the daemon.
 	var deadline time.Time
 	if opts.Timeout > 0 {
 		deadline = time.Now().Add(opts.Timeout)

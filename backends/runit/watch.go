@@ -157,6 +157,32 @@ func (w *watch) until(deadline time.Time, cond func() bool) error {
 	return nil
 }
 
+// untilWaking is until, calling again every rewakePeriod while it
+// waits (NOTE: a timer with a reason: runsvdir ignores a wake that comes
+// within a second of its last look at its directory).
+func (w *watch) untilWaking(deadline time.Time, cond func() bool, again func()) error {
+	next := time.Now().Add(rewakePeriod)
+	for !cond() {
+		_, err := w.wait(earliest(deadline, next))
+		if errors.Is(err, errDeadline) && time.Now().Before(deadline) {
+			again()
+			next = time.Now().Add(rewakePeriod)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // ready waits for a newline on the FIFO; died is checked after each
 // event (errDied when it holds first).
 func (w *watch) ready(deadline time.Time, died func() bool) error {
