@@ -126,7 +126,9 @@ func (ec *ExecConfig) runitFinish(dir string, args []string, w io.Writer) int {
 	return 0
 }
 
-func runitDeathText(wstat uint16) string { return servicedir.DeathFromWstat(time.Time{}, wstat).String() }
+func runitDeathText(wstat uint16) string {
+	return servicedir.DeathFromWstat(time.Time{}, wstat).String()
+}
 
 // exceeded reports whether deaths (since OpenRC's start) go beyond
 // respawn_max within respawn_period (0: since the start), and says so.
