@@ -173,28 +173,14 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := Check(src); err != nil {
 		return fail(err.Error(), err)
 	}
-	scanner := findRunsvdir(b.ScanDir)
+	scanner := b.findScanner(ctx)
 	if scanner == 0 {
-		// OpenRC 0.63's init.d/runsvdir does not wait for its runsvdir:
-		// a service that needs it may start before the exec.
-		wctx, cancel := context.WithTimeout(ctx, scannerGrace)
-		b.WaitRunning(wctx)
-		cancel()
-		if scanner = findRunsvdir(b.ScanDir); scanner == 0 {
-			return fail(Scanner+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)
-		}
+		return fail(Scanner+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)
 	}
-	notify, err := b.writeDir(svc.Name, src, rdir)
+	notify, err := b.prepare(svc.Name, src, rdir)
 	if err != nil {
-		return fail("unable to write "+rdir+": "+err.Error(), err)
-	}
-	// The source's supervise/ holds what gosv keeps beside runsv: the
-	// death tally (the generated finish writes it) and the record of
-	// runsv for OpenRC.
-	if err := os.Mkdir(filepath.Join(src, servicedir.SuperviseDir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fail(err.Error(), err)
 	}
-	servicedir.TruncateDeathTally(src) // deaths count from this start
 	w, err := newWatch(ctx, rdir, notify)
 	if err != nil {
 		return fail(fmt.Sprintf("unable to watch %s: %v", rdir, err), err)
@@ -233,6 +219,37 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return fail("unable to record runsv: "+err.Error(), err)
 	}
 	return nil
+}
+
+// findScanner returns the pid of the runsvdir of the scan directory, or
+// 0. OpenRC 0.63's init.d/runsvdir does not wait for its runsvdir: a
+// service that needs it may start before the exec, so a runsvdir not
+// found yet gets scannerGrace.
+func (b *Backend) findScanner(ctx context.Context) int {
+	if pid := findRunsvdir(b.ScanDir); pid != 0 {
+		return pid
+	}
+	wctx, cancel := context.WithTimeout(ctx, scannerGrace)
+	defer cancel()
+	b.WaitRunning(wctx)
+	return findRunsvdir(b.ScanDir)
+}
+
+// prepare writes the runit directory rdir and the source's supervise/,
+// which holds what gosv keeps beside runsv (the death tally the
+// generated finish writes, runsv's record for OpenRC), and empties the
+// death tally: deaths count from this start. It returns the source's
+// notification-fd.
+func (b *Backend) prepare(name, src, rdir string) (int, error) {
+	notify, err := b.writeDir(name, src, rdir)
+	if err != nil {
+		return 0, fmt.Errorf("unable to write %s: %w", rdir, err)
+	}
+	if err := os.Mkdir(filepath.Join(src, servicedir.SuperviseDir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return 0, err
+	}
+	servicedir.TruncateDeathTally(src)
+	return notify, nil
 }
 
 // waitUp waits for the run process, then for its readiness newline when
