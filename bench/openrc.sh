@@ -127,6 +127,16 @@ if [ -n "${inner:-}" ]; then
 			timed "$s stop" rc-service "$s" stop
 		done
 	done
+	# runsv sleeps a second after the death of a run that lived less than
+	# a second (runsv.c), which the stops above pay: the runit stops again,
+	# of a daemon up for 1.5 s (NOTE: the sleep is the condition measured).
+	for ((round = 1; round <= (n + 1) / 2; round++)); do
+		for s in bench-gosv-runit bench-runit; do
+			rc-service "$s" start >/dev/null 2>&1
+			sleep 1.5
+			timed "$s stop (up 1.5 s)" rc-service "$s" stop
+		done
+	done
 	# Restart latency after a SIGKILL: kill to up-and-ready with a new pid.
 	: >"$out/forklat.txt"
 	for s in bench-gosv-fork bench-gosv-fg; do
@@ -181,7 +191,7 @@ END {
 	printf "  (a daemon ready at once: start - start without readiness = %.1f ms, paired)\n", paired("bench-gosv-r0 start", "bench-gosv-u200 start", 0)
 	printf "- cold start: gosv-svscan alone %.1f ms; a gosv service with gosv-svscan pulled in %.1f ms\n", med["gosv-svscan start (cold)"], med["bench-gosv start (cold: pulls gosv-svscan in)"]
 	printf "- s6: gosv_backend=s6 start %.1f, status %.1f, stop %.1f ms; OpenRC supervisor=s6 start %.1f, status %.1f, stop %.1f ms\n", med["bench-gosv-s6 start"], med["bench-gosv-s6 status"], med["bench-gosv-s6 stop"], med["bench-s6 start"], med["bench-s6 status"], med["bench-s6 stop"]
-	printf "- runit: gosv_backend=runit start %.1f (p90 %.1f), status %.1f, stop %.1f ms; OpenRC supervisor=runit start %.1f (p90 %.1f), status %.1f, stop %.1f ms\n", med["bench-gosv-runit start"], p90["bench-gosv-runit start"], med["bench-gosv-runit status"], med["bench-gosv-runit stop"], med["bench-runit start"], p90["bench-runit start"], med["bench-runit status"], med["bench-runit stop"]
+	printf "- runit: gosv_backend=runit start %.1f (p90 %.1f), status %.1f, stop %.1f ms (up 1.5 s: %.1f); OpenRC supervisor=runit start %.1f (p90 %.1f), status %.1f, stop %.1f ms (up 1.5 s: %.1f)\n", med["bench-gosv-runit start"], p90["bench-gosv-runit start"], med["bench-gosv-runit status"], med["bench-gosv-runit stop"], med["bench-gosv-runit stop (up 1.5 s)"], med["bench-runit start"], p90["bench-runit start"], med["bench-runit status"], med["bench-runit stop"], med["bench-runit stop (up 1.5 s)"]
 	printf "- forking daemon (pidfile), same script: gosv %.1f ms vs start-stop-daemon %.1f ms (medians), ratio %.2f; paired ratio %.2f; stop: gosv %.1f, ssd %.1f ms\n", med["bench-gosv-fork start"], med["bench-ssd-fork start"], med["bench-ssd-fork start"] ? med["bench-gosv-fork start"] / med["bench-ssd-fork start"] : 0, pairedratio("bench-gosv-fork start", "bench-ssd-fork start"), med["bench-gosv-fork stop"], med["bench-ssd-fork stop"]
 }' "$out/raw.tsv" >>"$out/report.md"
 {
