@@ -108,6 +108,11 @@ install: build completions
 		sed 's|@BINDIR@|$(BINDIR)|g' init.d/s6-svscan > $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan && chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan; \
 		[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan ] || install -m 0644 conf.d/s6-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan; \
 	fi
+	# runsvdir for gosv_backend=runit, likewise (OpenRC 0.63 ships one).
+	if [ ! -e $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir ] || grep -q '^# gosv-installed runsvdir' $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir; then \
+		sed 's|@BINDIR@|$(BINDIR)|g' init.d/runsvdir > $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir && chmod 0755 $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir; \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/conf.d/runsvdir ] || install -m 0644 conf.d/runsvdir $(DESTDIR)$(SYSCONFDIR)/conf.d/runsvdir; \
+	fi
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 uninstall:
@@ -121,6 +126,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSCONFDIR)/user/init.d/gosv-svscan
 	if grep -q '^# gosv-installed s6-svscan' $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan 2>/dev/null; then \
 		rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/s6-svscan $(DESTDIR)$(SYSCONFDIR)/conf.d/s6-svscan; fi
+	if grep -q '^# gosv-installed runsvdir' $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir 2>/dev/null; then \
+		rm -f $(DESTDIR)$(SYSCONFDIR)/init.d/runsvdir $(DESTDIR)$(SYSCONFDIR)/conf.d/runsvdir; fi
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 test: test-deps test-openrc-063 vet test-unit test-integration
@@ -164,13 +171,13 @@ test-openrc-063:
 # CI makes a missing s6 a failure instead of a skip here too: unit tests
 # compare codecs and clients with the real s6 tools.
 test-unit:
-	$(if $(CI),REQUIRE_S6=1 )$(GO) test -race ./...
+	$(if $(CI),REQUIRE_S6=1 REQUIRE_RUNIT=1 )$(GO) test -race ./...
 
 # CI makes a missing s6 or OpenRC (either version) a failure instead of a
 # skip. The OpenRC suite runs once per OpenRC version: more than go test's
 # default 10 minutes.
 test-integration:
-	$(if $(CI),REQUIRE_S6=1 REQUIRE_OPENRC=1 )GOSV_TEST_OPENRC_063=$(OPENRC_063_DIR)/build \
+	$(if $(CI),REQUIRE_S6=1 REQUIRE_RUNIT=1 REQUIRE_OPENRC=1 )GOSV_TEST_OPENRC_063=$(OPENRC_063_DIR)/build \
 		$(GO) test -tags integration -count=1 -timeout 60m ./tests/...
 
 bench:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/runit"
 	"github.com/gosv/gosv/backends/s6"
 )
 
@@ -27,6 +28,7 @@ func TestBackendSelection(t *testing.T) {
 		{plain, "", "/run/openrc/gosv-scan"},
 		{plain, "gosv", "/run/openrc/gosv-scan"},
 		{plain, "s6", "/run/openrc/s6-scan"},
+		{plain, "runit", "/run/openrc/sv"},
 		{withDefault, "", "/run/openrc/s6-scan"},
 		{withDefault, "gosv", "/run/openrc/gosv-scan"},
 		{plain, "runit2", ""},
@@ -38,7 +40,7 @@ func TestBackendSelection(t *testing.T) {
 		req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: c.l, Vars: vars, Argv: []string{"/bin/x"}}
 		sp, probs := LiveService(req).Spec()
 		if c.want == "" {
-			if len(probs) != 1 || !strings.Contains(probs[0].Msg, `unknown backend "runit2" (known: gosv, s6)`) {
+			if len(probs) != 1 || !strings.Contains(probs[0].Msg, `unknown backend "runit2" (known: gosv, s6, runit)`) {
 				t.Errorf("%q: problems %v, want one naming the known backends", c.backend, probs)
 			}
 			continue
@@ -51,6 +53,8 @@ func TestBackendSelection(t *testing.T) {
 		case *gosv.Backend:
 			got = b.ScanDir
 		case *s6.Backend:
+			got = b.ScanDir
+		case *runit.Backend:
 			got = b.ScanDir
 		}
 		if got != c.want {
@@ -135,7 +139,7 @@ func TestRespawnExceeded(t *testing.T) {
 		{Respawn{Max: 2}, ago(300, 200, 1), true},
 		{Respawn{Max: 0, Period: time.Minute}, ago(3, 2, 1, 0), false},
 	} {
-		why, give := c.r.exceeded(c.deaths, now)
+		why, give := c.r.exceeded(c.deaths, now, "s6-supervise")
 		if give != c.give || give && !strings.Contains(why, "respawned 3 times") {
 			t.Errorf("%+v, %d deaths: %q, %v; want give up %v", c.r, len(c.deaths), why, give, c.give)
 		}
@@ -147,7 +151,7 @@ func TestRespawnExceeded(t *testing.T) {
 // own tree is fine.
 func TestLintBackend(t *testing.T) {
 	l := Layout{LibexecDir: "/lib/rc", ConfD: t.TempDir(), SvcDir: t.TempDir()}
-	for _, backend := range []string{"s6", "gosv"} {
+	for _, backend := range []string{"s6", "runit", "gosv"} {
 		req := &Request{Name: "web", Script: "/etc/init.d/web", Layout: l, Argv: []string{"/bin/x"},
 			Vars: map[string]string{"supervisor": "gosv", "command": "/bin/x", "gosv_backend": backend, "respawn_delay": "2"}}
 		var bad []string
@@ -156,8 +160,12 @@ func TestLintBackend(t *testing.T) {
 				bad = append(bad, p.Msg)
 			}
 		}
-		want := backend == "s6"
-		if got := len(bad) == 1 && strings.Contains(bad[0], "gosv_backend=s6: respawn_delay (respawn-delay): not supported by s6-supervise"); got != want || (!want && len(bad) > 0) {
+		wantMsg := map[string]string{
+			"s6":    "gosv_backend=s6: respawn_delay (respawn-delay): not supported by s6-supervise",
+			"runit": "gosv_backend=runit: respawn_delay (runsv waits 1 s) (respawn-delay): not supported by runsv",
+		}[backend]
+		want := wantMsg != ""
+		if got := len(bad) == 1 && strings.Contains(bad[0], wantMsg); got != want || (!want && len(bad) > 0) {
 			t.Errorf("gosv_backend=%s: errors %q", backend, bad)
 		}
 	}

@@ -168,12 +168,20 @@ func svscanCommand(ctx context.Context, layout Layout, c *Command) error {
 	if c.Wait {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		return WaitScanner(ctx, BackendScanDir(c.Backend, layout.SvcDir))
+		dir := BackendScanDir(c.Backend, layout.SvcDir)
+		// A scanner without s6's control fifo (runsvdir) has a wait of
+		// its own.
+		if b, err := registry.New(c.Backend, dir); err == nil {
+			if w, ok := b.(interface{ WaitRunning(context.Context) error }); ok {
+				return w.WaitRunning(ctx)
+			}
+		}
+		return WaitScanner(ctx, dir)
 	}
 	if c.Cleanup {
 		ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
-		return StopLeftovers(ctx, BackendScanDir(c.Backend, layout.SvcDir))
+		return StopLeftovers(ctx, c.Backend, BackendScanDir(c.Backend, layout.SvcDir))
 	}
 	if c.Backend != registry.Default {
 		return usageErrorf("--backend %s: only with --wait or --stop-leftovers (gosv runs no other scanner)", c.Backend)

@@ -38,6 +38,9 @@ func Finish(dir string, args []string, w io.Writer) int {
 		fmt.Fprintf(w, "gosv openrc finish: warning: unable to read the configuration: %v\n", err)
 		return 0
 	}
+	if underSupervisor("runsv") {
+		return ec.runitFinish(dir, args, w)
+	}
 	st, err := servicedir.ReadStatus(dir)
 	if err != nil {
 		return 0
@@ -54,12 +57,12 @@ func Finish(dir string, args []string, w io.Writer) int {
 	if !st.WantUp {
 		return 0 // stopping: nothing to tell
 	}
-	if !ok && underS6Supervise() {
+	if !ok && underSupervisor("s6-supervise") {
 		// gosv_backend=s6: s6-supervise restarts forever and writes no
 		// policy state; finish applies respawn_max itself, and its exit
 		// 125 makes s6-supervise keep the service down (still
 		// supervised: the next start brings it up again).
-		if reason, give := ec.Respawn.exceeded(deathsSinceStart(dir), time.Now()); give {
+		if reason, give := ec.Respawn.exceeded(deathsSinceStart(dir), time.Now(), "s6-supervise"); give {
 			ec.giveUp(dir, reason+"; last death: "+deathText(args), false, w)
 			return ExitGiveUp
 		}
@@ -76,15 +79,60 @@ func Finish(dir string, args []string, w io.Writer) int {
 	return 0
 }
 
-// underS6Supervise reports whether finish's parent is s6-supervise.
-func underS6Supervise() bool {
+// underSupervisor reports whether finish's parent is the program name
+// (s6-supervise, runsv).
+func underSupervisor(name string) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/comm")
-	return err == nil && strings.TrimSpace(string(b)) == "s6-supervise"
+	return err == nil && strings.TrimSpace(string(b)) == name
+}
+
+// runitFinish is finish under runsv (gosv_backend=runit), which keeps no
+// death tally and has no give-up exit code: finish records the death in
+// the service directory's death tally (runsv's arguments: the exit code,
+// or -1 and the signal), and when respawn_max is exceeded it tells runsv
+// d (the service stays down, still supervised) and OpenRC stopped then
+// failed. finish runs in the source directory; runsv's is its runit/.
+func (ec *ExecConfig) runitFinish(dir string, args []string, w io.Writer) int {
+	now := time.Now()
+	var wstat uint16
+	if len(args) >= 2 {
+		code, _ := strconv.Atoi(args[0])
+		sig, _ := strconv.Atoi(args[1])
+		if code < 0 {
+			wstat = uint16(sig & 0x7f)
+		} else {
+			wstat = uint16(code&0xff) << 8
+		}
+	}
+	keep := minDeathTally
+	if n, ok, err := servicedir.ReadUintFile(dir, servicedir.MaxDeathTallyFile); err == nil && ok {
+		keep = int(n)
+	}
+	if err := servicedir.AppendDeath(dir, servicedir.DeathFromWstat(now, wstat), keep); err != nil {
+		fmt.Fprintf(w, "gosv openrc finish: warning: unable to record the death: %v\n", err)
+	}
+	rdir := filepath.Join(dir, servicedir.RunitDir)
+	if st, err := servicedir.ReadRunitStatus(rdir); err != nil || !st.WantUp {
+		return 0 // stopping: nothing to tell
+	}
+	if reason, give := ec.Respawn.exceeded(deathsSinceStart(dir), now, "runsv"); give {
+		servicedir.WriteControl(rdir, []byte{'d'})
+		ec.giveUp(dir, reason+"; last death: "+runitDeathText(wstat), false, w)
+		return 0
+	}
+	rc := RC{SvcDir: ec.RCSvcDir}
+	rc.SetValue(ec.Service, "start_count", strconv.Itoa(len(deathsSinceStart(dir))))
+	rc.SetValue(ec.Service, "start_time", now.Format("2006-01-02 15:04:05"))
+	return 0
+}
+
+func runitDeathText(wstat uint16) string {
+	return servicedir.DeathFromWstat(time.Time{}, wstat).String()
 }
 
 // exceeded reports whether deaths (since OpenRC's start) go beyond
 // respawn_max within respawn_period (0: since the start), and says so.
-func (r *Respawn) exceeded(deaths []time.Time, now time.Time) (string, bool) {
+func (r *Respawn) exceeded(deaths []time.Time, now time.Time, supervisor string) (string, bool) {
 	if r.Max <= 0 {
 		return "", false
 	}
@@ -97,8 +145,8 @@ func (r *Respawn) exceeded(deaths []time.Time, now time.Time) (string, bool) {
 	if n <= r.Max {
 		return "", false
 	}
-	return fmt.Sprintf("respawned %d times within %v (respawn_max=%d, respawn_period=%d; under s6-supervise)",
-		n, r.Period, r.Max, int(r.Period.Seconds())), true
+	return fmt.Sprintf("respawned %d times within %v (respawn_max=%d, respawn_period=%d; under %s)",
+		n, r.Period, r.Max, int(r.Period.Seconds()), supervisor), true
 }
 
 // deathText describes finish's arguments: "exit code 3", "signal SIGKILL".

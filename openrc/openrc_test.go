@@ -547,11 +547,11 @@ func TestStopLeftoversRefusesLiveScanner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := StopLeftovers(context.Background(), scan); err == nil || !strings.Contains(err.Error(), "a scanner is running") {
+	if err := StopLeftovers(context.Background(), "gosv", scan); err == nil || !strings.Contains(err.Error(), "a scanner is running") {
 		t.Errorf("with a scanner: %v", err)
 	}
 	r.Close()
-	if err := StopLeftovers(context.Background(), scan); err != nil {
+	if err := StopLeftovers(context.Background(), "gosv", scan); err != nil {
 		t.Errorf("without a scanner, nothing left: %v", err)
 	}
 }

@@ -94,10 +94,18 @@ func S6ScanDir(rcSvcDir string) string { return filepath.Join(rcSvcDir, "s6-scan
 // (and so that of every s6 service without a log/), by default.
 const S6SvscanLog = "/var/log/s6-svscan.log"
 
+// RunitScanDir is OpenRC's runit scan directory, $RC_SVCDIR/sv
+// (sh/runit.sh, init.d/runsvdir): gosv_backend=runit shares it with
+// supervisor=runit.
+func RunitScanDir(rcSvcDir string) string { return filepath.Join(rcSvcDir, "sv") }
+
 // BackendScanDir is the scan directory of the backend called name.
 func BackendScanDir(name, rcSvcDir string) string {
-	if name == "s6" {
+	switch name {
+	case "s6":
 		return S6ScanDir(rcSvcDir)
+	case "runit":
+		return RunitScanDir(rcSvcDir)
 	}
 	return ScanDir(rcSvcDir)
 }
@@ -318,7 +326,9 @@ func logFiles(sp *Spec, rcSvcDir string) []string {
 		}
 	}
 	if len(out) == 0 && (sp.Logger == nil || !sp.Logger.Both) {
-		if sp.Backend == "s6" {
+		if d := registry.LogDir(sp.Backend, BackendScanDir(sp.Backend, rcSvcDir), sp.Name); d != "" {
+			out = append(out, filepath.Join(d, "current"))
+		} else if sp.Backend == "s6" {
 			// s6-svscan's output: OpenRC 0.63's s6-svscan logs it with
 			// s6-log in $RC_SVCDIR/s6-logs, gosv's init.d/s6-svscan to a file.
 			out = append(out, filepath.Join(rcSvcDir, "s6-logs", "current"), S6SvscanLog)

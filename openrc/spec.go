@@ -82,7 +82,7 @@ type IONice struct {
 type Spec struct {
 	Name        string
 	Script      string
-	Backend     string // gosv_backend: a name of backends/registry (gosv, s6)
+	Backend     string // gosv_backend: a name of backends/registry (gosv, s6, runit)
 	Declarative bool   // command is set: the directory is generated
 	ServiceDir  string // hand-written directory (gosv_service_path), when not declarative
 	Argv        []string

@@ -174,12 +174,27 @@ func WaitScanner(ctx context.Context, scanDir string) error {
 // stop of an unsupervised service: down-signal, SIGKILL when ctx ends),
 // and unlinks them. After a clean stop the scanner has stopped them all
 // and this does nothing. It refuses to run while a scanner accepts
-// services on scanDir.
-func StopLeftovers(ctx context.Context, scanDir string) error {
+// services on scanDir. backend names the scanner's backend: gosv's stop
+// serves s6-svscan's directories too (the same protocol); a runsvdir's
+// need runit's.
+func StopLeftovers(ctx context.Context, backend, scanDir string) error {
 	fd, err := unix.Open(filepath.Join(scanDir, servicedir.ScanCtlPath), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == nil {
 		unix.Close(fd)
 		return fmt.Errorf("a scanner is running on %s: stop gosv-svscan first", scanDir)
+	}
+	b := registry.NewDefault(scanDir)
+	type ownScanner interface {
+		Running() bool
+		WaitRunning(context.Context) error
+	}
+	if own, err := registry.New(backend, scanDir); err == nil {
+		if o, ok := own.(ownScanner); ok {
+			if o.Running() {
+				return fmt.Errorf("a scanner is running on %s: stop it first", scanDir)
+			}
+			b = own
+		}
 	}
 	ents, err := os.ReadDir(scanDir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -188,7 +203,6 @@ func StopLeftovers(ctx context.Context, scanDir string) error {
 	if err != nil {
 		return err
 	}
-	b := registry.NewDefault(scanDir)
 	var errs []error
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".") {

@@ -3,11 +3,15 @@
 package tests
 
 import (
+	"encoding/binary"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The backend contract (issue 14): one table of OpenRC behaviours, run
@@ -27,13 +31,17 @@ type contractBackend struct {
 var contractBackends = []contractBackend{
 	{"gosv", "gosv-svscan", rcScanDir, "gosv svscan " + rcScanDir},
 	{"s6", "s6-svscan", rcSvcDir + "/s6-scan", "s6-svscan -"},
+	{"runit", "runsvdir", rcSvcDir + "/sv", "runsvdir -P " + rcSvcDir + "/sv"},
 }
 
 func TestBackendsContract(t *testing.T) {
 	for _, b := range contractBackends {
 		t.Run(b.name, func(t *testing.T) {
-			if b.name == "s6" {
+			switch b.name {
+			case "s6":
 				requireTools(t, envRequireS6, "s6-svscan", "s6-supervise", "s6-log")
+			case "runit":
+				requireTools(t, envRequireRunit, "runsvdir", "runsv", "svlogd", "chpst")
 			}
 			forEachRC(t, func(t *testing.T, version string) { testContract(t, version, b) })
 		})
@@ -52,7 +60,7 @@ func testContract(t *testing.T, version string, b contractBackend) {
 	if d := time.Since(t0); d < 400*time.Millisecond {
 		t.Errorf("start returned after %v, before the daemon was ready", d)
 	}
-	if st := e.status(t, "gosv-slowready"); !st.Up() || st.Flags&flagReady == 0 {
+	if st := b.state(t, e, "gosv-slowready"); !st.up || !st.ready {
 		t.Errorf("after start: %v, want up and ready", st)
 	}
 	if r := e.svc(t, b.scanner, "status"); r.Code != 0 {
@@ -113,9 +121,9 @@ func testContract(t *testing.T, version string, b contractBackend) {
 
 	// A crash loop is given up after respawn_max respawns: OpenRC marks
 	// it stopped then failed, status says why.
-	cl := e.listen(t, rcServices+"/gosv-crashloop")
+	cl := b.watch(t, e, "gosv-crashloop")
 	e.mustSvc(t, "gosv-crashloop", "start")
-	cl.WaitTimeout(t, "O", 3*eventTimeout)
+	cl.until(t, func(s svState) bool { return !s.wantUp && !s.up }, 3*eventTimeout)
 	if r := e.svc(t, "gosv-crashloop", "status"); r.Code != 3 || !strings.Contains(r.Stdout, "respawned 3 times") {
 		t.Errorf("status of a given-up crash loop: %s, want 3 and the reason", r)
 	}
@@ -126,11 +134,11 @@ func testContract(t *testing.T, version string, b contractBackend) {
 	// Crash restart: a SIGKILLed daemon comes back, status stays 0 and
 	// says how it died.
 	e.mustSvc(t, "gosv-plain", "start")
-	before := e.status(t, "gosv-plain")
-	l := e.listen(t, rcServices+"/gosv-plain")
-	e.MustRun(t, "kill", "-KILL", strconv.FormatUint(before.Pid, 10))
-	l.Wait(t, "U")
-	if after := e.status(t, "gosv-plain"); after.Pid == before.Pid || !after.Up() {
+	before := b.state(t, e, "gosv-plain")
+	l := b.watch(t, e, "gosv-plain")
+	e.MustRun(t, "kill", "-KILL", strconv.FormatUint(before.pid, 10))
+	l.until(t, func(s svState) bool { return s.up && s.ready && s.pid != before.pid }, eventTimeout)
+	if after := b.state(t, e, "gosv-plain"); after.pid == before.pid || !after.up {
 		t.Errorf("not restarted: before %v, after %v", before, after)
 	}
 	if r := e.svc(t, "gosv-plain", "status"); r.Code != 0 || !strings.Contains(r.Stdout, "last exit: signal SIGKILL") {
@@ -142,9 +150,9 @@ func testContract(t *testing.T, version string, b contractBackend) {
 	if got := e.rcStatus(t, "gosv-plain"); !strings.HasPrefix(got, "[ started") {
 		t.Errorf("rc-status: %q, want started", got)
 	}
-	prev := e.status(t, "gosv-plain")
+	prev := b.state(t, e, "gosv-plain")
 	e.mustSvc(t, "gosv-plain", "restart")
-	if now := e.status(t, "gosv-plain"); now.Pid == prev.Pid || !now.Up() {
+	if now := b.state(t, e, "gosv-plain"); now.pid == prev.pid || !now.up {
 		t.Errorf("restart: before %v, after %v", prev, now)
 	}
 
@@ -169,5 +177,90 @@ func testContract(t *testing.T, version string, b contractBackend) {
 	e.mustSvc(t, "gosv-plain", "stop")
 	if ps := e.procs(e.helper); len(ps) != 0 {
 		t.Errorf("left running after stop without a scanner: %+v", ps)
+	}
+}
+
+// svState is what the contract reads of a service's state, from its
+// supervisor's own status file and without gosv's codecs: s6's
+// supervise/status, or runit's in the runit directory gosv_backend=runit
+// makes inside the service directory (runit has no readiness after the
+// start: ready is up).
+type svState struct {
+	up, ready, wantUp bool
+	pid               uint64
+}
+
+// statusDir is the directory whose supervise/status holds svc's state.
+func (b contractBackend) statusDir(svc string) string {
+	if b.name == "runit" {
+		return filepath.Join(rcServices, svc, "runit")
+	}
+	return filepath.Join(rcServices, svc)
+}
+
+func (b contractBackend) state(t *testing.T, e *RC, svc string) svState {
+	t.Helper()
+	if b.name != "runit" {
+		st := e.status(t, svc)
+		return svState{up: st.Up(), ready: st.Flags&flagReady != 0, wantUp: st.Flags&flagWantUp != 0, pid: st.Pid}
+	}
+	p := e.host(filepath.Join(b.statusDir(svc), "supervise", "status"))
+	raw, err := os.ReadFile(p)
+	if err != nil || len(raw) != 20 {
+		t.Fatalf("%s: %d bytes, %v; want runit's 20", p, len(raw), err)
+	}
+	// runsv.c update_status: TAI64N, pid (little-endian u32), paused,
+	// want ('u'/'d'), got TERM, state (0 down, 1 run, 2 finish).
+	pid := uint64(binary.LittleEndian.Uint32(raw[12:16]))
+	up := raw[19] == 1 && pid != 0
+	return svState{up: up, ready: up, wantUp: raw[17] == 'u', pid: pid}
+}
+
+// stateWatch waits for rewrites of a service's status file (both s6 and
+// runsv rename a new one over it at each change).
+type stateWatch struct {
+	b   contractBackend
+	e   *RC
+	svc string
+	f   *os.File
+}
+
+// watch starts watching svc's supervise/ (made when missing: both
+// supervisors take an existing one), before what changes it.
+func (b contractBackend) watch(t *testing.T, e *RC, svc string) *stateWatch {
+	t.Helper()
+	sup := e.host(filepath.Join(b.statusDir(svc), "supervise"))
+	if err := os.MkdirAll(sup, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.InotifyAddWatch(fd, sup, unix.IN_MOVED_TO); err != nil {
+		unix.Close(fd)
+		t.Fatalf("inotify %s: %v", sup, err)
+	}
+	w := &stateWatch{b: b, e: e, svc: svc, f: os.NewFile(uintptr(fd), "inotify")}
+	t.Cleanup(func() { w.f.Close() })
+	return w
+}
+
+// until waits, within d, until cond holds of the service's state.
+func (w *stateWatch) until(t *testing.T, cond func(svState) bool, d time.Duration) {
+	t.Helper()
+	if err := w.f.SetReadDeadline(time.Now().Add(d)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		if _, err := os.Stat(w.e.host(filepath.Join(w.b.statusDir(w.svc), "supervise", "status"))); err == nil {
+			if st := w.b.state(t, w.e, w.svc); cond(st) {
+				return
+			}
+		}
+		if _, err := w.f.Read(buf); err != nil {
+			t.Fatalf("%s: waiting for its state: %v (last: %+v)", w.svc, err, w.b.state(t, w.e, w.svc))
+		}
 	}
 }

@@ -14,12 +14,13 @@ import (
 
 // Environment variables of the suite (see README.md).
 const (
-	envScanner     = "GOSV_TEST_SCANNER" // "gosv" (default) or "s6"
-	envRequireS6   = "REQUIRE_S6"        // "1": a missing s6 (or root) fails instead of skipping
-	envRequireRC   = "REQUIRE_OPENRC"    // "1": a missing OpenRC fails instead of skipping
-	scannerGosv    = "gosv"
-	scannerS6      = "s6"
-	gosvInstallBin = "/usr/bin/gosv" // where `make install PREFIX=/usr` puts it inside a namespace
+	envScanner      = "GOSV_TEST_SCANNER" // "gosv" (default) or "s6"
+	envRequireS6    = "REQUIRE_S6"        // "1": a missing s6 (or root) fails instead of skipping
+	envRequireRC    = "REQUIRE_OPENRC"    // "1": a missing OpenRC fails instead of skipping
+	envRequireRunit = "REQUIRE_RUNIT"     // "1": a missing runit fails instead of skipping
+	scannerGosv     = "gosv"
+	scannerS6       = "s6"
+	gosvInstallBin  = "/usr/bin/gosv" // where `make install PREFIX=/usr` puts it inside a namespace
 )
 
 // suite is set up once by TestMain and read-only afterwards.

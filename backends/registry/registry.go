@@ -1,8 +1,8 @@
 // Package registry is the one place that knows the concrete supervision
 // backends and makes one by name (gosv_backend), so that their user,
 // package openrc, depends only on the [backends.Backend] interface: gosv
-// (gosv's own tree, the default) and s6 (a real s6-svscan tree). A
-// backend driving another supervisor (runit) joins with one more entry.
+// (gosv's own tree, the default), s6 (a real s6-svscan tree) and runit
+// (a real runsvdir tree).
 package registry
 
 import (
@@ -11,6 +11,7 @@ import (
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/backends/runit"
 	"github.com/gosv/gosv/backends/s6"
 )
 
@@ -25,6 +26,17 @@ var entries = []struct {
 }{
 	{"gosv", func(scanDir string) backends.Backend { return gosv.New(scanDir) }},
 	{"s6", func(scanDir string) backends.Backend { return s6.New(scanDir) }},
+	{"runit", func(scanDir string) backends.Backend { return runit.New(scanDir) }},
+}
+
+// LogDir is where the backend called name sends the output of a service
+// without a logger of its own, when that is a log directory of the
+// service's own (runit: an svlogd directory), or "".
+func LogDir(name, scanDir, service string) string {
+	if name == "runit" {
+		return runit.DefaultLogDir(scanDir, service)
+	}
+	return ""
 }
 
 // Names returns the names of the backends, the default first.

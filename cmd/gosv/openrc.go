@@ -147,7 +147,8 @@ with --stop-leftovers, after the scanner stopped, stop what a dead scanner
 left running; with --reexec, re-execute the running scanner in place (the
 same pid, every service kept running: rc-service gosv-svscan reexec).
 With --backend s6, --wait and --stop-leftovers mean the s6-svscan of
-$RC_SVCDIR/s6-scan (init.d/s6-svscan).
+$RC_SVCDIR/s6-scan (init.d/s6-svscan); with --backend runit, the
+runsvdir of $RC_SVCDIR/sv (init.d/runsvdir).
 
 EXIT STATUS
   0    the scanner exited cleanly; --wait: it accepts services;
@@ -235,7 +236,7 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		c.Flags().BoolVar(&o.Cleanup, "stop-leftovers", false, "after the scanner stopped: stop what a dead scanner left running (the catch-all logger), then exit")
 		c.Flags().BoolVar(&o.Reexec, "reexec", false, "re-execute the running scanner in place, keeping every service, then exit")
 		c.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "--wait, --reexec: give up after this long; --stop-leftovers: SIGKILL after this long")
-		c.Flags().StringVar(&o.Backend, "backend", "gosv", "--wait, --stop-leftovers: the scanner of this backend's scan directory (gosv; s6: $RC_SVCDIR/s6-scan)")
+		c.Flags().StringVar(&o.Backend, "backend", "gosv", "--wait, --stop-leftovers: the scanner of this backend's scan directory (gosv; s6: $RC_SVCDIR/s6-scan; runit: $RC_SVCDIR/sv)")
 	})
 	return root
 }

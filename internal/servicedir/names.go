@@ -117,6 +117,7 @@ var fileNames = []string{
 	OnEventFile, TimeoutOnEventFile, ControlGroupFile, ScanEventsDir, EventsLogDir,
 	HealthCheckFile, HealthUnhealthyFile, HealthTimerFile, HealthDelayFile, HealthTimeoutFile,
 	HealthRetriesFile, HealthGraceFile,
+	RunitDir, RunitOkPath, RunitDownHook, RunitNotifyFifo, RunitLogConfig, RunitPidPath, RunitControlDir,
 }
 
 // Sizes of the binary files (PROTOCOL.md §4, §5, §7).

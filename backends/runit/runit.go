@@ -1,0 +1,561 @@
+// Package runit is the backend that drives a real runit 2.1.2 tree:
+// gosv_backend=runit. runsvdir runs on the scan directory OpenRC's own
+// supervisor=runit uses ($RC_SVCDIR/sv), one runsv per linked service.
+//
+// A gosv service directory (s6's format) is not runit's: the backend
+// writes a runit directory inside it (servicedir.RunitDir) and links that
+// one, so that runsv's supervise/ (runit's 20-byte status, its lock, its
+// ok and control FIFOs) never meets the s6-format files of the source.
+// The runit directory holds
+//
+//   - run: cd to the source, put the process in a session of its own
+//     (chpst -P, so that a stop reaches the daemon's children, runsv
+//     signalling the process only), open the notification FIFO as
+//     notification-fd when the source has one, exec the source's run;
+//   - finish: the source's finish, run from the source;
+//   - control/t: the source's down-signal, to the run's process group
+//     (runsv runs it at d and x instead of its SIGTERM);
+//   - log/run: svlogd, for gosv's in-process logger (log-script,
+//     translated to svlogd's config) or a default per-service log; or the
+//     source's own log/run.
+//
+// runit has no readiness protocol: a notification-fd is the source's
+// daemon writing a newline to a FIFO the start reads. What runsv cannot
+// do is refused with one error naming the file (see [Unsupported]).
+package runit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+// Scanner is runit's scanner, in messages and as the OpenRC service a
+// gosv_backend=runit service needs.
+const Scanner = "runsvdir"
+
+// Timings of the backend.
+const (
+	// TakeTimeout bounds the wait for runsvdir to start a runsv on a new
+	// link: one runsvdir check period (5 s) and a margin, for a runsvdir
+	// that cannot be woken (no log argument).
+	TakeTimeout = 7 * time.Second
+	// rewakePeriod: runsvdir looks at its directory at most once a
+	// second, and a wake within that second is lost (see wake): while
+	// the take is awaited, the wake is repeated this often.
+	rewakePeriod = time.Second
+	// scannerGrace is how long a start waits for a runsvdir being
+	// started (its supervise-daemon returned before the exec).
+	scannerGrace = time.Second
+	// CleanupTimeout bounds the stop that follows a failed start.
+	CleanupTimeout = 20 * time.Second
+	// defaultTimeoutKill is timeout-kill when the source has none.
+	defaultTimeoutKill = 5 * time.Second
+)
+
+// Unsupported maps the files runsv cannot honour to their feature: a
+// start with one of them fails with that name (docs/backends.md).
+var Unsupported = []struct{ File, Feature string }{
+	{servicedir.NotificationSocketFile, "sd_notify readiness (notify=socket)"},
+	{servicedir.CheckFile, "check readiness (runit's sv check polls it)"},
+	{servicedir.PidfileFile, "forking daemons (pidfile)"},
+	{servicedir.HealthCheckFile, "health checks (gosv_healthcheck)"},
+	{servicedir.OnEventFile, "event hooks (gosv_on_event)"},
+	{servicedir.ControlGroupFile, "group-permitted control (gosv_control_group)"},
+	{servicedir.RespawnDelayFile, "respawn_delay (runsv waits 1 s)"},
+	{servicedir.RespawnDelayMaxFile, "gosv_respawn_delay_max"},
+	{servicedir.RespawnResetFile, "gosv_respawn_reset"},
+	{servicedir.RespawnOnFile, "gosv_respawn_on"},
+	{servicedir.SuccessExitFile, "gosv_success_exit"},
+	{servicedir.TimeoutFinishFile, "a finish time limit"},
+	{servicedir.LockFDFile, "a lock descriptor"},
+}
+
+// ErrUnsupported is wrapped by the error of a directory that needs what
+// runsv cannot do.
+var ErrUnsupported = errors.New("not supported by runsv")
+
+// maxNotifyFd: the run script's shell opens the notification FIFO, and a
+// POSIX shell redirects single-digit descriptors only.
+const maxNotifyFd = 9
+
+// Backend supervises services in the runsvdir scan directory ScanDir.
+type Backend struct {
+	ScanDir string
+}
+
+var (
+	_ backends.Backend     = (*Backend)(nil)
+	_ backends.FileChecker = (*Backend)(nil)
+)
+
+// New returns the backend for the runsvdir of scanDir.
+func New(scanDir string) *Backend { return &Backend{ScanDir: scanDir} }
+
+// Running reports whether a runsvdir runs on the scan directory.
+func (b *Backend) Running() bool { return findRunsvdir(b.ScanDir) != 0 }
+
+// DefaultLogDir is the svlogd directory of a service without a logger of
+// its own: $RC_SVCDIR/runit-logs/NAME (package openrc reads its tail
+// after a failed start).
+func DefaultLogDir(scanDir, name string) string {
+	return filepath.Join(filepath.Dir(scanDir), "runit-logs", name)
+}
+
+// dirs returns the source directory and its runit directory, from either
+// (a link in the scan directory resolves to the runit one).
+func dirs(dir string) (src, rdir string) {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	if filepath.Base(dir) == servicedir.RunitDir {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(dir), servicedir.RunFile)); err == nil {
+			return filepath.Dir(dir), dir
+		}
+	}
+	return dir, filepath.Join(dir, servicedir.RunitDir)
+}
+
+// Check returns an error naming the first file of dir that needs what
+// runsv cannot do.
+func Check(dir string) error {
+	for _, u := range Unsupported {
+		if _, err := os.Lstat(filepath.Join(dir, u.File)); err == nil {
+			return fmt.Errorf("%s: %s: %w (gosv_backend=runit)", filepath.Join(dir, u.File), u.Feature, ErrUnsupported)
+		}
+	}
+	if fd, ok, err := servicedir.ReadUintFile(dir, servicedir.NotificationFDFile); err == nil && ok && fd > maxNotifyFd {
+		return fmt.Errorf("%s: %d: %w: above %d (gosv_backend=runit)", filepath.Join(dir, servicedir.NotificationFDFile), fd, ErrUnsupported, maxNotifyFd)
+	}
+	if words, err := servicedir.ReadLogScript(dir); err == nil && words != nil {
+		if _, _, _, err := svlogdScript(words); err != nil {
+			return fmt.Errorf("%s: %w (gosv_backend=runit)", filepath.Join(dir, servicedir.LogScriptFile), err)
+		}
+	}
+	return nil
+}
+
+// CheckFiles returns an error naming the feature of the first of names
+// that runsv cannot honour.
+func (b *Backend) CheckFiles(names []string) error {
+	for _, u := range Unsupported {
+		if slices.Contains(names, u.File) {
+			return fmt.Errorf("%s (%s): %w", u.Feature, u.File, ErrUnsupported)
+		}
+	}
+	return nil
+}
+
+// Start writes the runit directory, links it into the scan directory,
+// wakes runsvdir, waits for its runsv, asks the service up and waits for
+// opts.Goal (ready: the newline on notification-fd). On failure nothing
+// is left supervised or running.
+func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends.StartOptions) error {
+	fail := func(reason string, err error) error {
+		return &backends.StartError{Service: svc.Name, Reason: reason, Err: err}
+	}
+	src, rdir := dirs(svc.Dir)
+	if err := Check(src); err != nil {
+		return fail(err.Error(), err)
+	}
+	scanner := b.findScanner(ctx)
+	if scanner == 0 {
+		return fail(Scanner+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)
+	}
+	notify, err := b.prepare(svc.Name, src, rdir)
+	if err != nil {
+		return fail(err.Error(), err)
+	}
+	w, err := newWatch(ctx, rdir, notify)
+	if err != nil {
+		return fail(fmt.Sprintf("unable to watch %s: %v", rdir, err), err)
+	}
+	defer w.close()
+	if err := linkDir(filepath.Join(b.ScanDir, svc.Name), rdir); err != nil {
+		return fail(err.Error(), err)
+	}
+	wake(scanner)
+	cleanup := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
+		defer cancel()
+		b.Stop(ctx, svc, backends.StopOptions{Timeout: CleanupTimeout})
+	}
+	if err := w.untilWaking(time.Now().Add(TakeTimeout), func() bool { return listening(rdir) }, func() { wake(scanner) }); err != nil {
+		cleanup()
+		return fail(Scanner+" did not start runsv on "+rdir+": "+err.Error(), err)
+	}
+	// NOTE: timeout_ready counts from here, when runsv took the
+	// directory: runsvdir may take up to a second (see wake), a delay
+	// of the scanner, not of the daemon.
+	var deadline time.Time
+	if opts.Timeout > 0 {
+		deadline = time.Now().Add(opts.Timeout)
+	}
+	if err := servicedir.WriteControl(rdir, []byte{'u'}); err != nil {
+		cleanup()
+		return fail(err.Error(), err)
+	}
+	if err := b.waitUp(w, rdir, opts, deadline); err != nil {
+		cleanup()
+		return fail(err.Error(), err)
+	}
+	if err := recordSupervisor(src, rdir); err != nil {
+		cleanup()
+		return fail("unable to record runsv: "+err.Error(), err)
+	}
+	return nil
+}
+
+// findScanner returns the pid of the runsvdir of the scan directory, or
+// 0. OpenRC 0.63's init.d/runsvdir does not wait for its runsvdir: a
+// service that needs it may start before the exec, so a runsvdir not
+// found yet gets scannerGrace.
+func (b *Backend) findScanner(ctx context.Context) int {
+	if pid := findRunsvdir(b.ScanDir); pid != 0 {
+		return pid
+	}
+	wctx, cancel := context.WithTimeout(ctx, scannerGrace)
+	defer cancel()
+	b.WaitRunning(wctx)
+	return findRunsvdir(b.ScanDir)
+}
+
+// prepare writes the runit directory rdir and the source's supervise/,
+// which holds what gosv keeps beside runsv (the death tally the
+// generated finish writes, runsv's record for OpenRC), and empties the
+// death tally: deaths count from this start. It returns the source's
+// notification-fd.
+func (b *Backend) prepare(name, src, rdir string) (int, error) {
+	notify, err := b.writeDir(name, src, rdir)
+	if err != nil {
+		return 0, fmt.Errorf("unable to write %s: %w", rdir, err)
+	}
+	if err := os.Mkdir(filepath.Join(src, servicedir.SuperviseDir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return 0, err
+	}
+	servicedir.TruncateDeathTally(src)
+	return notify, nil
+}
+
+// waitUp waits for the run process, then for its readiness newline when
+// the service has a notification-fd, then (goal Up) for start_wait; a
+// death before that fails.
+func (b *Backend) waitUp(w *watch, rdir string, opts backends.StartOptions, deadline time.Time) error {
+	var pid int
+	up := func() bool {
+		st, err := servicedir.ReadRunitStatus(rdir)
+		if err == nil && st.Up() {
+			pid = st.Pid
+		}
+		return pid != 0
+	}
+	if err := w.until(deadline, up); err != nil {
+		return fmt.Errorf("not up within %v", opts.Timeout)
+	}
+	died := func() bool {
+		st, err := servicedir.ReadRunitStatus(rdir)
+		return err == nil && (st.Pid != pid || !st.Up())
+	}
+	if opts.Goal == svwait.UpReady && w.fifo != nil {
+		err := w.ready(deadline, died)
+		switch {
+		case errors.Is(err, errDied):
+			return fmt.Errorf("died before it was ready%s", b.lastDeath(rdir))
+		case errors.Is(err, errDeadline):
+			return fmt.Errorf("not ready within %v", opts.Timeout)
+		case err != nil:
+			return err
+		}
+	}
+	if opts.Goal == svwait.Up && opts.StartWait > 0 {
+		stay := time.Now().Add(opts.StartWait)
+		if err := w.until(stay, died); err == nil {
+			return fmt.Errorf("died before start_wait (%v) was over%s", opts.StartWait, b.lastDeath(rdir))
+		}
+	}
+	return nil
+}
+
+// lastDeath is "; last exit: …" from the source's death tally, which the
+// generated finish keeps under runsv.
+func (b *Backend) lastDeath(rdir string) string {
+	src, _ := dirs(rdir)
+	if t, err := servicedir.ReadDeathTally(src); err == nil && len(t) > 0 {
+		return ": " + t[len(t)-1].String()
+	}
+	return ""
+}
+
+// listening reports whether a runsv holds rdir: it keeps supervise/ok
+// open for reading (sv's probe: ENXIO without a reader).
+func listening(rdir string) bool {
+	fd, err := unix.Open(filepath.Join(rdir, servicedir.RunitOkPath), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// recordSupervisor writes supervise/gosv/supervisor of the source with
+// runsv's pid: OpenRC's daemon record, alive while runsv supervises.
+func recordSupervisor(src, rdir string) error {
+	pid := flockHolder(filepath.Join(rdir, servicedir.LockPath))
+	if pid <= 0 {
+		return fmt.Errorf("no runsv holds %s", filepath.Join(rdir, servicedir.LockPath))
+	}
+	ps, err := servicedir.ReadProcStat(pid)
+	if err != nil {
+		return err
+	}
+	return servicedir.WriteRecord(src, servicedir.SupervisorRecordPath, servicedir.PidRecord{Pid: pid, StartTime: ps.StartTime})
+}
+
+// linkDir makes link a symlink to dir (replacing a link to another one).
+func linkDir(link, dir string) error {
+	if target, err := os.Readlink(link); err == nil {
+		if target == dir {
+			return nil
+		}
+		if err := os.Remove(link); err != nil {
+			return err
+		}
+	}
+	err := os.Symlink(dir, link)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists and is not a symlink", link)
+	}
+	return err
+}
+
+// Stop unlinks the service (runsvdir then forgets it), tells runsv d and
+// waits for the run process to go: the down-signal reaches its process
+// group through control/t, SIGKILL the group after timeout-kill. Then it
+// kills what is left of the group, tells runsv x (exit, once its logger
+// drained the pipe) and waits for it to exit.
+func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
+	src, rdir := dirs(svc.Dir)
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	st, _ := servicedir.ReadRunitStatus(rdir)
+	pgid := 0
+	if st.Up() && alive(st.Pid) {
+		pgid = st.Pid
+	}
+	runsv := flockHolder(filepath.Join(rdir, servicedir.LockPath))
+	w, err := newWatch(ctx, rdir, 0)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	if err := os.Remove(filepath.Join(b.ScanDir, svc.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if scanner := findRunsvdir(b.ScanDir); scanner != 0 {
+		wake(scanner)
+	}
+	if runsv > 0 {
+		// NOTE: d alone, x once the service is down: runsv 2.1.2 read
+		// the x of "dx", and acted on a SIGTERM sent once it was down,
+		// only when runsvdir's own SIGTERM came a second later (strace).
+		if err := servicedir.WriteControl(rdir, []byte{'d'}); err != nil && !errors.Is(err, servicedir.ErrNotListening) {
+			return err
+		}
+	} else if pgid > 0 {
+		sig, err := servicedir.ReadDownSignal(src)
+		if err != nil || sig == 0 {
+			sig = unix.SIGTERM
+		}
+		unix.Kill(-pgid, sig)
+		unix.Kill(-pgid, unix.SIGCONT)
+	}
+	if pgid > 0 {
+		kill := time.Now().Add(timeoutKill(src))
+		down := func() bool { return !alive(pgid) }
+		if w.until(kill, down) != nil {
+			unix.Kill(-pgid, unix.SIGKILL)
+		}
+		unix.Kill(-pgid, unix.SIGKILL) // the daemon's children
+	}
+	if runsv > 0 {
+		if err := servicedir.WriteControl(rdir, []byte{'x'}); err != nil && !errors.Is(err, servicedir.ErrNotListening) {
+			return err
+		}
+		if err := waitExit(ctx, runsv); err != nil {
+			return fmt.Errorf("%s: runsv (pid %d) did not exit: %w", rdir, runsv, err)
+		}
+	}
+	return nil
+}
+
+// timeoutKill is the source's timeout-kill, or the default.
+func timeoutKill(src string) time.Duration {
+	ms, ok, err := servicedir.ReadUintFile(src, servicedir.TimeoutKillFile)
+	if err != nil || !ok || ms == 0 {
+		return defaultTimeoutKill
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// waitExit waits until pid exits, or ctx ends (then runsv is killed: the
+// stop must not leave a supervisor that would restart the service).
+func waitExit(ctx context.Context, pid int) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil // gone already
+	}
+	defer unix.Close(fd)
+	if pollFd(ctx, fd) {
+		return nil
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	return ctx.Err()
+}
+
+// Status reads runit's supervise/status. While runsv runs but runsvdir
+// does not, the service counts as unsupervised (its process lives) or
+// crashed: nothing would restart runsv if it died.
+func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
+	src, rdir := dirs(svc.Dir)
+	var s backends.Status
+	st, err := servicedir.ReadRunitStatus(rdir)
+	running := err == nil && st.Up() && alive(st.Pid)
+	if !listening(rdir) {
+		if _, err := servicedir.ReadRecord(src, servicedir.SupervisorRecordPath); err == nil {
+			s.SupervisorDead = true
+		}
+		if running {
+			s.Up, s.Pid = true, st.Pid
+			s.Line = fmt.Sprintf("unsupervised (pid %d): runsv is not running", st.Pid)
+		} else {
+			s.Line = "not supervised"
+		}
+		return s, nil
+	}
+	if err != nil {
+		return s, err
+	}
+	now := time.Now()
+	s.Supervised = true
+	s.Up, s.Ready, s.WantUp, s.Since = st.Up(), st.Up(), st.WantUp, st.Stamp
+	if s.Up {
+		s.Pid, s.ReadySince = st.Pid, st.Stamp
+	}
+	s.Line = svLine(&st, now)
+	if tally, _ := servicedir.ReadDeathTally(src); len(tally) > 0 {
+		s.Deaths = len(tally)
+		s.Line += fmt.Sprintf("; last exit: %s; restarts: %d", tally[len(tally)-1].String(), len(tally))
+	}
+	if runsv := flockHolder(filepath.Join(rdir, servicedir.LockPath)); runsv > 0 && !b.underScanner(runsv) {
+		s.Supervised, s.SupervisorDead = false, true
+		if !running {
+			s.Up = false
+		}
+		s.Line = Scanner + " is not running on " + b.ScanDir + "; " + s.Line
+	}
+	return s, nil
+}
+
+// underScanner reports whether runsv is a child of this scan
+// directory's runsvdir (a runsvdir's death reparents its runsvs).
+func (b *Backend) underScanner(runsv int) bool {
+	ppid := parentPid(runsv)
+	want, err := os.Stat(b.ScanDir)
+	return ppid > 0 && err == nil && isRunsvdirOn(ppid, want)
+}
+
+// svLine is sv status's words: "run: (pid 123) 5s, want up" / "down: 3s,
+// want up", paused and got TERM as sv prints them.
+func svLine(st *servicedir.RunitStatus, now time.Time) string {
+	secs := int64(now.Sub(st.Stamp).Seconds())
+	if secs < 0 {
+		secs = 0
+	}
+	var b strings.Builder
+	switch st.State {
+	case servicedir.RunitRun:
+		fmt.Fprintf(&b, "run: (pid %d) %ds", st.Pid, secs)
+	case servicedir.RunitFinish:
+		fmt.Fprintf(&b, "finish: (pid %d) %ds", st.Pid, secs)
+	default:
+		fmt.Fprintf(&b, "down: %ds", secs)
+	}
+	if st.Paused {
+		b.WriteString(", paused")
+	}
+	if st.Pid != 0 && !st.WantUp {
+		b.WriteString(", want down")
+	}
+	if st.Pid == 0 && st.WantUp {
+		b.WriteString(", want up")
+	}
+	if st.GotTerm {
+		b.WriteString(", got TERM")
+	}
+	return b.String()
+}
+
+// Signal sends sig to the service's process (reload).
+func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error {
+	s, err := b.Status(svc)
+	if err != nil {
+		return err
+	}
+	if !s.Up || s.Pid <= 0 {
+		return backends.ErrNotUp
+	}
+	if err := unix.Kill(s.Pid, sig); err != nil {
+		return os.NewSyscallError("kill", err)
+	}
+	return nil
+}
+
+// Wait waits until svc reaches goal, or ctx ends. runit has no
+// readiness state: ready is up.
+func (b *Backend) Wait(ctx context.Context, svc backends.Service, goal svwait.Goal) error {
+	_, rdir := dirs(svc.Dir)
+	w, err := newWatch(ctx, rdir, 0)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	want := func() bool {
+		st, err := servicedir.ReadRunitStatus(rdir)
+		if err != nil {
+			return false
+		}
+		switch goal {
+		case svwait.Up, svwait.UpReady:
+			return st.Up()
+		case svwait.Down, svwait.DownReady:
+			return st.State == servicedir.RunitDown
+		}
+		return false
+	}
+	deadline := time.Time{}
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d
+	}
+	return w.until(deadline, want)
+}
+
+// itoa is strconv.Itoa, for the scripts.
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,245 @@
+package runit
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+const runsvdirBin = "/usr/bin/runsvdir"
+
+// scanner runs a real runsvdir on a fresh scan directory, with a
+// readproctitle log argument as OpenRC's init.d/runsvdir gives it. At
+// cleanup it gets SIGHUP (runsvdir(8): TERM to every runsv, exit 111).
+func scanner(t *testing.T) (*Backend, *exec.Cmd) {
+	t.Helper()
+	if _, err := os.Stat(runsvdirBin); err != nil {
+		if os.Getenv("REQUIRE_RUNIT") == "1" {
+			t.Fatalf("REQUIRE_RUNIT=1 but %s: %v", runsvdirBin, err)
+		}
+		t.Skipf("runit not installed: %v", err)
+	}
+	scan := t.TempDir()
+	cmd := exec.Command(runsvdirBin, "-P", scan, "log: "+strings.Repeat(".", 100))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGHUP)
+		cmd.Wait()
+	})
+	// runsvdir has no readiness: it is looked up by its command line,
+	// which exists once exec is done (cmd.Start returned).
+	b := New(scan)
+	if !b.Running() {
+		t.Fatalf("runsvdir on %s not found", scan)
+	}
+	return b, cmd
+}
+
+func deadline(t *testing.T) time.Time {
+	if d, ok := t.Deadline(); ok {
+		return d.Add(-5 * time.Second)
+	}
+	return time.Now().Add(time.Minute)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline(t))
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// service writes a gosv service directory with the given run script.
+func service(t *testing.T, run string, files map[string]string) backends.Service {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "svc")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, servicedir.RunFile), []byte("#!/bin/sh\n"+run), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return backends.Service{Name: "svc", Dir: dir}
+}
+
+const readyRun = "echo starting\necho >&3\nexec sleep 1000 3>&-\n"
+
+func TestStartReadyStatusStop(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	t0 := time.Now()
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Logf("start took %v", time.Since(t0))
+	st, err := b.Status(svc)
+	if err != nil || !st.Supervised || !st.Up || !st.Ready || st.Pid <= 0 || !strings.HasPrefix(st.Line, "run: (pid ") {
+		t.Fatalf("status after start = %+v, %v; want supervised, up, ready", st, err)
+	}
+	rdir := filepath.Join(svc.Dir, servicedir.RunitDir)
+	rec, err := servicedir.ReadRecord(svc.Dir, servicedir.SupervisorRecordPath)
+	if holder := flockHolder(filepath.Join(rdir, servicedir.LockPath)); err != nil || rec.Pid != holder || holder <= 0 {
+		t.Errorf("supervisor record %+v, %v; want runsv's pid %d", rec, err, holder)
+	}
+	if comm, _ := os.ReadFile("/proc/" + strconv.Itoa(rec.Pid) + "/comm"); strings.TrimSpace(string(comm)) != "runsv" {
+		t.Errorf("the record names %q, want runsv", comm)
+	}
+	// The status of the link (what OpenRC's status finds) is the same.
+	if st2, err := b.Status(backends.Service{Name: svc.Name, Dir: filepath.Join(b.ScanDir, svc.Name)}); err != nil || st2.Pid != st.Pid {
+		t.Errorf("status through the link = %+v, %v", st2, err)
+	}
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	t0 = time.Now()
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	t.Logf("stop took %v", time.Since(t0))
+	if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the link is still in the scan directory: %v", err)
+	}
+	if !pollFd(testCtx(t), pidfd) {
+		t.Errorf("the daemon outlived the stop")
+	}
+	if st, err := b.Status(svc); err != nil || st.Supervised || st.Up {
+		t.Errorf("status after stop = %+v, %v", st, err)
+	}
+	// The default log got the daemon's output, stamped.
+	b2, _ := os.ReadFile(filepath.Join(DefaultLogDir(b.ScanDir, svc.Name), "current"))
+	if !strings.Contains(string(b2), " starting\n") || b2[0] != '@' {
+		t.Errorf("default log: %q", b2)
+	}
+}
+
+func TestStartNotReady(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "echo warming up\nexec sleep 1000\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 500 * time.Millisecond})
+	var se *backends.StartError
+	if !errors.As(err, &se) || se.Reason != "not ready within 500ms" {
+		t.Fatalf("start = %v, want not ready within 500ms", err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed start left the link: %v", err)
+	}
+	if st, _ := servicedir.ReadRunitStatus(filepath.Join(svc.Dir, servicedir.RunitDir)); st.Up() && alive(st.Pid) {
+		t.Errorf("a failed start left the daemon: %+v", st)
+	}
+}
+
+func TestStartDiesBeforeReady(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "exit 3\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 10 * time.Second})
+	var se *backends.StartError
+	if !errors.As(err, &se) || !strings.HasPrefix(se.Reason, "died before it was ready") {
+		t.Fatalf("start = %v, want died before it was ready", err)
+	}
+}
+
+// TestStopEscalates: a daemon that ignores the down-signal and forks a
+// child that ignores it too is SIGKILLed with its child after
+// timeout-kill; the down-signal reached the group (control/t).
+func TestStopEscalates(t *testing.T) {
+	b, _ := scanner(t)
+	pids := filepath.Join(t.TempDir(), "pids")
+	run := "trap 'echo got INT >>" + pids + ".sig' INT\ntrap '' TERM\nsh -c 'trap \"\" INT TERM; echo $$ >>" + pids + "; exec sleep 1000' &\necho $$ >>" + pids + "\necho >&3\nwhile :; do wait; done\n"
+	svc := service(t, run, map[string]string{servicedir.NotificationFDFile: "3\n", servicedir.TimeoutKillFile: "300\n", servicedir.DownSignalFile: "SIGINT\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t0 := time.Now()
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("stopped after %v, before timeout-kill", d)
+	}
+	b1, _ := os.ReadFile(pids)
+	for _, f := range strings.Fields(string(b1)) {
+		pid, _ := strconv.Atoi(f)
+		if alive(pid) {
+			t.Errorf("pid %d survived the stop", pid)
+		}
+	}
+	if sig, _ := os.ReadFile(pids + ".sig"); !strings.Contains(string(sig), "got INT") {
+		t.Errorf("the down-signal SIGINT did not reach the daemon (%q)", sig)
+	}
+}
+
+// TestScannerDeath: with runsvdir gone the service is unsupervised while
+// its process lives; stop still stops it.
+func TestScannerDeath(t *testing.T) {
+	b, cmd := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	st, err := b.Status(svc)
+	if err != nil || st.Supervised || !st.SupervisorDead || !st.Up || !strings.HasPrefix(st.Line, "runsvdir is not running") {
+		t.Fatalf("status after runsvdir's death = %+v, %v; want unsupervised and up", st, err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if st, _ := b.Status(svc); st.Up {
+		t.Errorf("status after stop = %+v", st)
+	}
+}
+
+func TestUnsupported(t *testing.T) {
+	b, _ := scanner(t)
+	for _, c := range []struct{ file, content, want string }{
+		{servicedir.NotificationSocketFile, "all\n", "sd_notify"},
+		{servicedir.PidfileFile, "/run/x.pid\n", "pidfile"},
+		{servicedir.NotificationFDFile, "12\n", "above 9"},
+		{servicedir.LogScriptFile, "t S100000 /var/log/x\n", `"S100000" has no svlogd equivalent`},
+	} {
+		svc := service(t, readyRun, map[string]string{c.file: c.content})
+		err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 5 * time.Second})
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.file) {
+			t.Errorf("%s: start = %v, want an error naming it and %q", c.file, err, c.want)
+		}
+	}
+	if err := b.CheckFiles([]string{servicedir.RunFile, servicedir.HealthCheckFile}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("CheckFiles = %v", err)
+	}
+}
+
+func TestSvlogdScript(t *testing.T) {
+	flags, dir, cfg, err := svlogdScript(strings.Fields("t s1048576 n10 /var/log/web"))
+	if err != nil || strings.Join(flags, " ") != "-t" || dir != "/var/log/web" || cfg != "s1048576\nn10\n" {
+		t.Errorf("svlogdScript = %q %q %q %v", flags, dir, cfg, err)
+	}
+	for _, bad := range []string{"t /a /b", "t n10", "t !gzip /a", "+foo /a"} {
+		if _, _, _, err := svlogdScript(strings.Fields(bad)); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("svlogdScript(%q) = %v, want ErrUnsupported", bad, err)
+		}
+	}
+}
