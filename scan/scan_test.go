@@ -276,6 +276,51 @@ func (tr *tree) stop() {
 	tr.cmd = nil
 }
 
+// kill SIGKILLs the scanner, as a crash would, and returns once nothing
+// of it holds its locks any more, so that the next scanner can take over.
+// NOTE: its exit is not enough: a child it had forked (a run, an exec
+// that failed) and that has not exec'd or exited yet still holds a copy
+// of every descriptor, the OFD locks included; under load that lasts long
+// enough for a new scanner to fail with "lock held" (seen in
+// TestOrphanNotAdopted). A real supervisor restarting the scanner meets
+// the same window; the test waits it out on the locks themselves.
+func (tr *tree) kill() {
+	tr.t.Helper()
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	locks, _ := filepath.Glob(filepath.Join(tr.dir, "*", servicedir.LockPath))
+	logLocks, _ := filepath.Glob(filepath.Join(tr.dir, "*", "log", servicedir.LockPath))
+	for _, p := range append(append([]string{filepath.Join(tr.dir, servicedir.ScanLockPath)}, locks...), logLocks...) {
+		waitUnlocked(tr.t, p)
+	}
+}
+
+// waitUnlocked waits until nobody holds the OFD lock of path (F_OFD_SETLKW:
+// the release is the event), within the test's deadline.
+func waitUnlocked(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return // no lock file: nothing to wait for
+	}
+	done := make(chan error, 1)
+	go func() {
+		lk := unix.Flock_t{Type: unix.F_WRLCK}
+		done <- unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLKW, &lk)
+	}()
+	select {
+	case err := <-done:
+		f.Close() // releases it
+		if err != nil {
+			t.Fatalf("wait for the lock %s: %v", path, err)
+		}
+	case <-deadline(t).Done():
+		// The goroutine stays blocked, and f open, until the test binary exits.
+		t.Fatalf("%s still locked %v after the scanner's death", path, 10*time.Second)
+	}
+}
+
 // service creates scan/NAME with the given run script and extra files.
 func mksvc(t *testing.T, scan, name, run string, files map[string]string) string {
 	t.Helper()
