@@ -453,15 +453,7 @@ func TestUpDownRestart(t *testing.T) {
 }
 
 func TestReadinessAndFinish(t *testing.T) {
-	scan := t.TempDir()
-	startScanner(t, scan)
-	out := filepath.Join(t.TempDir(), "finish.out")
-	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
-	svc := link(t, scan, mksvc(t, scan, "r", run, map[string]string{
-		"notification-fd": "3\n",
-		"finish":          "#!/bin/sh\necho \"$@\" > " + out + "\n",
-	}))
-	waitFor(t, svc, svwait.UpReady)
+	svc, out := finishSvc(t, "r", "echo \"$@\" > OUT", nil)
 	ctlWait(t, svc, "d", svwait.DownReady)
 	b, err := os.ReadFile(out)
 	if err != nil || string(b) != "256 15 r\n" {
@@ -473,15 +465,7 @@ func TestReadinessAndFinish(t *testing.T) {
 // holds the death it was run for (gosv openrc finish counts respawns in
 // it), as with s6-supervise.
 func TestFinishSeesItsDeath(t *testing.T) {
-	scan := t.TempDir()
-	startScanner(t, scan)
-	out := filepath.Join(t.TempDir(), "finish.out")
-	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
-	svc := link(t, scan, mksvc(t, scan, "tally", run, map[string]string{
-		"notification-fd": "3\n",
-		"finish":          "#!/bin/sh\nwc -c <supervise/death_tally >" + out + "\n",
-	}))
-	waitFor(t, svc, svwait.UpReady)
+	svc, out := finishSvc(t, "tally", "wc -c <supervise/death_tally >OUT", nil)
 	ctlWait(t, svc, "d", svwait.DownReady)
 	b, err := os.ReadFile(out)
 	if err != nil {
@@ -584,9 +568,7 @@ func TestAdoptAfterSIGKILL(t *testing.T) {
 	for _, d := range dirs {
 		pids[d] = status(t, d).Pid
 	}
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	startScanner(t, scan)
 	for _, d := range dirs {
 		waitFor(t, d, svwait.Up)
@@ -823,9 +805,7 @@ func TestLogPipeSurvivesScannerKill(t *testing.T) {
 	defer w.Close()
 	w.Write([]byte("line1\n"))
 	waitFileContains(t, out, "line1\n")
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	startScanner(t, scan)
 	waitFor(t, filepath.Join(dir, "log"), svwait.Up)
 	logPid := status(t, filepath.Join(dir, "log")).Pid
@@ -920,9 +900,7 @@ func TestInProcessLogSurvivesScannerKill(t *testing.T) {
 	w.Write([]byte("before\n"))
 	waitFileContains(t, filepath.Join(logd, "current"), "before\n")
 	pid := status(t, svc).Pid
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	w.Write([]byte("during\n")) // no scanner: the line waits in the pipe
 	startScanner(t, scan)
 	waitFor(t, svc, svwait.Up)
@@ -1074,9 +1052,7 @@ func TestInProcessLogKeepsHistoryAcrossKills(t *testing.T) {
 		line := fmt.Sprintf("kill-%d\n", i)
 		w.Write([]byte(line))
 		waitFileContains(t, filepath.Join(logd, "current"), line)
-		tr.cmd.Process.Kill()
-		<-tr.exit
-		tr.cmd = nil
+		tr.kill()
 		tr = startScanner(t, scan)
 		waitFor(t, svc, svwait.Up)
 	}
@@ -1114,9 +1090,7 @@ func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(pidfd)
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	w.Write([]byte("last words\n"))
 	w.Close() // EOF: the service exits
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
@@ -1146,9 +1120,7 @@ func TestReadinessSurvivesScannerKill(t *testing.T) {
 	svc := link(t, scan, dir)
 	waitFor(t, svc, svwait.Up)
 	pid := status(t, svc).Pid
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	w, err := os.OpenFile(in, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -1254,9 +1226,7 @@ func TestInProcessLogStageHeld(t *testing.T) {
 	defer w.Close()
 	w.Write([]byte("first\n"))
 	waitFileContains(t, filepath.Join(logd, "current"), " first\n")
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	c, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
