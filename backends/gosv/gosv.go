@@ -68,7 +68,8 @@ func (b *Backend) Running() bool {
 func (b *Backend) link(name string) string { return filepath.Join(b.ScanDir, name) }
 
 // Start links svc.Dir into the scan directory as svc.Name, waits for the
-// scanner to take it, asks for it up and waits for opts.Goal. A death of
+// scanner to take it, asks for it up (unless its take already started it)
+// and waits for opts.Goal. A death of
 // the run process before the goal fails the start at once (as
 // supervise-daemon's readiness pipe reaching EOF does); with
 // opts.StartWait, so does one within the window. On failure the service
