@@ -69,9 +69,9 @@ func (b *Backend) link(name string) string { return filepath.Join(b.ScanDir, nam
 
 // Start links svc.Dir into the scan directory as svc.Name, waits for the
 // scanner to take it, asks for it up (unless its take already started it)
-// and waits for opts.Goal. A death of
-// the run process before the goal fails the start at once (as
-// supervise-daemon's readiness pipe reaching EOF does); with
+// and waits for opts.Goal. A death of the run process before the goal
+// fails the start at once (as supervise-daemon's readiness pipe reaching
+// EOF does); with
 // opts.StartWait, so does one within the window. On failure the service
 // is brought down and unlinked before Start returns.
 func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends.StartOptions) error {
