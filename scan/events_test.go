@@ -165,9 +165,7 @@ func TestEventsNoneLost(t *testing.T) {
 		}
 	}
 	wait(each / 2)
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	tr = startScanner(t, scan)
 	wait(each)
 	tr.stop()

@@ -34,6 +34,7 @@ type fakeSys struct {
 	calls   []string         // "start ./finish 3 0 tally=1", "kill -#100 15"
 	fail    map[string]error // start of this path fails so
 	members map[int][]int    // process groups with live members
+	tick    time.Duration    // the clock moves this much at each reading
 }
 
 func (f *fakeSys) start(p *supervise.Proc) (int, error) {
@@ -74,7 +75,11 @@ func (f *fakeSys) groupState(pgid int) ([]int, bool) {
 	return m, len(m) == 0
 }
 
-func (f *fakeSys) now() time.Time { return f.clock }
+func (f *fakeSys) now() time.Time {
+	t := f.clock
+	f.clock = f.clock.Add(f.tick)
+	return t
+}
 
 // newExecLoop is a supervise-mode loop over a temporary service directory
 // holding files (each an executable script), with f as its seam.
@@ -260,6 +265,32 @@ func wantRetry(s *service, t0 time.Time, delay time.Duration, retried bool) stri
 		return fmt.Sprintf("SpawnAt %v retried %v, want %v %v", s.m.SpawnAt, s.retried, want, retried)
 	}
 	return ""
+}
+
+// TestDeathTallyStampIsTheStep: a death's death_tally record has the time
+// of the machine step that handled the death, from which the respawn
+// delay counts, even if the actions before it took time (the fake clock
+// moves at each reading): two deaths are never closer in death_tally than
+// the delay between them (TestPolicyBackoff saw 791 ms for 800 ms under
+// load).
+func TestDeathTallyStampIsTheStep(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	f := &fakeSys{t: t, clock: t0, tick: time.Millisecond}
+	l, s, _ := newExecLoop(t, f, servicedir.RunFile)
+	if err := os.WriteFile(filepath.Join(s.dir, servicedir.RespawnDelayFile), []byte("200\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.m.Cfg = l.config(s)
+	s.m.State, s.m.WantUp, s.m.Pid, s.m.Pgid, s.m.SpawnedAt, s.m.Stamp = supervise.Up, true, fakePid0+100, fakePid0+100, t0, t0
+	l.byPid[s.m.Pid] = s
+	l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: fakePid0 + 100, Wstat: 1 << 8})
+	d, err := servicedir.ReadDeathTally(s.dir)
+	if err != nil || len(d) != 1 {
+		t.Fatalf("death tally %v, %v: want one death", d, err)
+	}
+	if step := s.m.Pol.Until.Add(-s.m.Pol.Delay); s.m.Pol.Until.IsZero() || !d[0].Stamp.Equal(step) {
+		t.Fatalf("death stamped %v, the step that decided the respawn at %v ran at %v", d[0].Stamp, s.m.Pol.Until, step)
+	}
 }
 
 func TestSpawnRetry(t *testing.T) {

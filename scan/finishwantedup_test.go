@@ -1,28 +1,41 @@
 package scan
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/svwait"
 )
 
+// finishSvc starts a scanner with one service, up and ready at once
+// (notification-fd 3), whose finish runs the shell line finish, OUT in it
+// replaced by the path of a fresh file; it returns once the service is up
+// and ready.
+func finishSvc(t *testing.T, name, finish string, extra map[string]string) (svc, out string) {
+	t.Helper()
+	scan := t.TempDir()
+	startScanner(t, scan)
+	out = filepath.Join(t.TempDir(), "finish.out")
+	files := map[string]string{
+		"notification-fd": "3\n",
+		"finish":          "#!/bin/sh\n" + strings.ReplaceAll(finish, "OUT", out) + "\n",
+	}
+	maps.Copy(files, extra)
+	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
+	svc = link(t, scan, mksvc(t, scan, name, run, files))
+	waitFor(t, svc, svwait.UpReady)
+	return svc, out
+}
+
 // TestFinishWantedUp: with finish-wanted-up, finish runs after a death
 // while the service is wanted up (a kill), and not after a stop, which
 // goes straight to down and ready.
 func TestFinishWantedUp(t *testing.T) {
-	scan := t.TempDir()
-	startScanner(t, scan)
-	out := filepath.Join(t.TempDir(), "finish.out")
-	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
-	svc := link(t, scan, mksvc(t, scan, "fwu", run, map[string]string{
-		"notification-fd":             "3\n",
-		"finish":                      "#!/bin/sh\necho \"$@\" >> " + out + "\n",
-		servicedir.FinishWantedUpFile: "",
-	}))
-	waitFor(t, svc, svwait.UpReady)
+	svc, out := finishSvc(t, "fwu", "echo \"$@\" >> OUT", map[string]string{servicedir.FinishWantedUpFile: ""})
 	ctlWait(t, svc, "k", svwait.RestartReady) // SIGKILL while wanted up: finish runs
 	ctlWait(t, svc, "d", svwait.DownReady)    // a stop: no finish
 	b, err := os.ReadFile(out)
@@ -35,17 +48,10 @@ func TestFinishWantedUp(t *testing.T) {
 // (respawn-on never) leaves the service wanted down, yet its finish runs:
 // gosv openrc's finish is what tells OpenRC about the give-up.
 func TestFinishWantedUpGiveUp(t *testing.T) {
-	scan := t.TempDir()
-	startScanner(t, scan)
-	out := filepath.Join(t.TempDir(), "finish.out")
-	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
-	svc := link(t, scan, mksvc(t, scan, "fwg", run, map[string]string{
-		"notification-fd":             "3\n",
-		"finish":                      "#!/bin/sh\necho \"$@\" >> " + out + "\n",
+	svc, out := finishSvc(t, "fwg", "echo \"$@\" >> OUT", map[string]string{
 		servicedir.FinishWantedUpFile: "",
 		servicedir.RespawnOnFile:      "never\n",
-	}))
-	waitFor(t, svc, svwait.UpReady)
+	})
 	ctlWait(t, svc, "k", svwait.DownReady) // given up: down, and finish ran
 	b, err := os.ReadFile(out)
 	if err != nil || string(b) != "256 9 fwg\n" {

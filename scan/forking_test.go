@@ -222,9 +222,7 @@ func TestForkingAdoptAfterSIGKILL(t *testing.T) {
 	svc := link(t, scan, dir)
 	waitFor(t, svc, svwait.UpReady)
 	daemon := status(t, svc).Pid
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	tr2 := startScanner(t, scan)
 	waitFor(t, svc, svwait.UpReady)
 	if st := status(t, svc); st.Pid != daemon || dead(daemon) {
@@ -270,9 +268,7 @@ func TestForkingAdoptDuringLaunch(t *testing.T) {
 	if _, err := servicedir.ReadRecord(svc, servicedir.LaunchRecordPath); err != nil {
 		t.Fatalf("no launch record during the launch: %v", err)
 	}
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	startScanner(t, scan)
 	waitEvent(t, sub, "s") // the new scanner took the directory
 	if st := status(t, svc); !st.Up() || st.Ready {
@@ -326,9 +322,7 @@ func TestForkingTakeoverUntrustedPidfile(t *testing.T) {
 	defer sub.Close()
 	svc := link(t, scan, dir)
 	waitEvent(t, sub, "u")
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	startScanner(t, scan)
 	waitEvent(t, sub, "s")
 	os.Chmod(filepath.Dir(pidfile), 0o777)

@@ -88,7 +88,8 @@ type loop struct {
 	evfd    int
 	ino     int
 	pendSig atomic.Uint64
-	sys     procSys // processes and the clock (kernel{}; a fake in tests)
+	sys     procSys   // processes and the clock (kernel{}; a fake in tests)
+	stepNow time.Time // the time of the machine step whose actions run (feed)
 
 	fds      map[int32]fdOwner
 	byPid    map[int]*service

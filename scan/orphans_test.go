@@ -27,9 +27,7 @@ func killedBeforeRecord(t *testing.T) (scan, svc string) {
 	tr := startScanner(t, scan)
 	dir := mksvc(t, scan, "orph", "", nil)
 	svc = link(t, scan, dir)
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	if err := os.WriteFile(filepath.Join(dir, "run"), []byte(pauseRun), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -253,9 +251,7 @@ func TestAdoptOrphanedLogger(t *testing.T) {
 	dir := mksvc(t, scan, "orphl", pauseRun, map[string]string{"log/placeholder": ""})
 	svc := link(t, scan, dir)
 	waitFor(t, svc, svwait.Up)
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	logDir := filepath.Join(svc, "log")
 	if err := os.WriteFile(filepath.Join(logDir, "run"), []byte(pauseRun), 0o755); err != nil {
 		t.Fatal(err)

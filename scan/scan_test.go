@@ -276,6 +276,51 @@ func (tr *tree) stop() {
 	tr.cmd = nil
 }
 
+// kill SIGKILLs the scanner, as a crash would, and returns once nothing
+// of it holds its locks any more, so that the next scanner can take over.
+// NOTE: its exit is not enough: a child it had forked (a run, an exec
+// that failed) and that has not exec'd or exited yet still holds a copy
+// of every descriptor, the OFD locks included; under load that lasts long
+// enough for a new scanner to fail with "lock held" (seen in
+// TestOrphanNotAdopted). A real supervisor restarting the scanner meets
+// the same window; the test waits it out on the locks themselves.
+func (tr *tree) kill() {
+	tr.t.Helper()
+	tr.cmd.Process.Kill()
+	<-tr.exit
+	tr.cmd = nil
+	locks, _ := filepath.Glob(filepath.Join(tr.dir, "*", servicedir.LockPath))
+	logLocks, _ := filepath.Glob(filepath.Join(tr.dir, "*", "log", servicedir.LockPath))
+	for _, p := range append(append([]string{filepath.Join(tr.dir, servicedir.ScanLockPath)}, locks...), logLocks...) {
+		waitUnlocked(tr.t, p)
+	}
+}
+
+// waitUnlocked waits until nobody holds the OFD lock of path (F_OFD_SETLKW:
+// the release is the event), within the test's deadline.
+func waitUnlocked(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return // no lock file: nothing to wait for
+	}
+	done := make(chan error, 1)
+	go func() {
+		lk := unix.Flock_t{Type: unix.F_WRLCK}
+		done <- unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLKW, &lk)
+	}()
+	select {
+	case err := <-done:
+		f.Close() // releases it
+		if err != nil {
+			t.Fatalf("wait for the lock %s: %v", path, err)
+		}
+	case <-deadline(t).Done():
+		// The goroutine stays blocked, and f open, until the test binary exits.
+		t.Fatalf("%s still locked %v after the scanner's death", path, 10*time.Second)
+	}
+}
+
 // service creates scan/NAME with the given run script and extra files.
 func mksvc(t *testing.T, scan, name, run string, files map[string]string) string {
 	t.Helper()
@@ -408,15 +453,7 @@ func TestUpDownRestart(t *testing.T) {
 }
 
 func TestReadinessAndFinish(t *testing.T) {
-	scan := t.TempDir()
-	startScanner(t, scan)
-	out := filepath.Join(t.TempDir(), "finish.out")
-	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
-	svc := link(t, scan, mksvc(t, scan, "r", run, map[string]string{
-		"notification-fd": "3\n",
-		"finish":          "#!/bin/sh\necho \"$@\" > " + out + "\n",
-	}))
-	waitFor(t, svc, svwait.UpReady)
+	svc, out := finishSvc(t, "r", "echo \"$@\" > OUT", nil)
 	ctlWait(t, svc, "d", svwait.DownReady)
 	b, err := os.ReadFile(out)
 	if err != nil || string(b) != "256 15 r\n" {
@@ -428,15 +465,7 @@ func TestReadinessAndFinish(t *testing.T) {
 // holds the death it was run for (gosv openrc finish counts respawns in
 // it), as with s6-supervise.
 func TestFinishSeesItsDeath(t *testing.T) {
-	scan := t.TempDir()
-	startScanner(t, scan)
-	out := filepath.Join(t.TempDir(), "finish.out")
-	run := "#!/bin/sh\necho >&3\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n"
-	svc := link(t, scan, mksvc(t, scan, "tally", run, map[string]string{
-		"notification-fd": "3\n",
-		"finish":          "#!/bin/sh\nwc -c <supervise/death_tally >" + out + "\n",
-	}))
-	waitFor(t, svc, svwait.UpReady)
+	svc, out := finishSvc(t, "tally", "wc -c <supervise/death_tally >OUT", nil)
 	ctlWait(t, svc, "d", svwait.DownReady)
 	b, err := os.ReadFile(out)
 	if err != nil {
@@ -539,9 +568,7 @@ func TestAdoptAfterSIGKILL(t *testing.T) {
 	for _, d := range dirs {
 		pids[d] = status(t, d).Pid
 	}
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	startScanner(t, scan)
 	for _, d := range dirs {
 		waitFor(t, d, svwait.Up)
@@ -778,9 +805,7 @@ func TestLogPipeSurvivesScannerKill(t *testing.T) {
 	defer w.Close()
 	w.Write([]byte("line1\n"))
 	waitFileContains(t, out, "line1\n")
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	startScanner(t, scan)
 	waitFor(t, filepath.Join(dir, "log"), svwait.Up)
 	logPid := status(t, filepath.Join(dir, "log")).Pid
@@ -875,9 +900,7 @@ func TestInProcessLogSurvivesScannerKill(t *testing.T) {
 	w.Write([]byte("before\n"))
 	waitFileContains(t, filepath.Join(logd, "current"), "before\n")
 	pid := status(t, svc).Pid
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	w.Write([]byte("during\n")) // no scanner: the line waits in the pipe
 	startScanner(t, scan)
 	waitFor(t, svc, svwait.Up)
@@ -1029,9 +1052,7 @@ func TestInProcessLogKeepsHistoryAcrossKills(t *testing.T) {
 		line := fmt.Sprintf("kill-%d\n", i)
 		w.Write([]byte(line))
 		waitFileContains(t, filepath.Join(logd, "current"), line)
-		tr.cmd.Process.Kill()
-		<-tr.exit
-		tr.cmd = nil
+		tr.kill()
 		tr = startScanner(t, scan)
 		waitFor(t, svc, svwait.Up)
 	}
@@ -1069,9 +1090,7 @@ func TestInProcessLogLastWordsWhileNoScanner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(pidfd)
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	w.Write([]byte("last words\n"))
 	w.Close() // EOF: the service exits
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
@@ -1101,9 +1120,7 @@ func TestReadinessSurvivesScannerKill(t *testing.T) {
 	svc := link(t, scan, dir)
 	waitFor(t, svc, svwait.Up)
 	pid := status(t, svc).Pid
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	w, err := os.OpenFile(in, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -1209,9 +1226,7 @@ func TestInProcessLogStageHeld(t *testing.T) {
 	defer w.Close()
 	w.Write([]byte("first\n"))
 	waitFileContains(t, filepath.Join(logd, "current"), " first\n")
-	tr.cmd.Process.Kill()
-	<-tr.exit
-	tr.cmd = nil
+	tr.kill()
 	c, held, err := fdhold.Connect(filepath.Join(scan, servicedir.ScanFDHolderPath), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -313,7 +313,8 @@ func (l *loop) feed(s *service, e supervise.Event) {
 		if needsConfig(ev) && !s.cfgFresh {
 			s.m.Cfg, s.cfgFresh = l.config(s), true
 		}
-		s.m, l.acts = supervise.Step(s.m, ev, l.sys.now(), l.acts[:0])
+		l.stepNow = l.sys.now()
+		s.m, l.acts = supervise.Step(s.m, ev, l.stepNow, l.acts[:0])
 		for j := range l.acts {
 			l.do(s, &l.acts[j])
 		}
@@ -363,7 +364,11 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		// Written before a finish starts (spawnFinish), else at the end
 		// of the feed: it is not needed before the restart, which it
 		// would delay by a read and a rename.
-		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, l.sys.now()
+		// NOTE: the step's time, not now: the respawn delay counts from
+		// it, and the actions before this one (status, events) took time;
+		// a later stamp made the gap between two deaths shorter than the
+		// delay between them (TestPolicyBackoff under load).
+		s.tally, s.tallyWstat, s.tallyAt = true, a.Wstat, l.stepNow
 	case supervise.ActCreateDown, supervise.ActRemoveDown:
 		l.downFile(s, a.Kind == supervise.ActCreateDown)
 	case supervise.ActCloseNotify:

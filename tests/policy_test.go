@@ -23,6 +23,15 @@ func testPolicyBackoff(t *testing.T, version string) {
 	e.mustSvc(t, "gosv-svscan", "start")
 	dir := rcServices + "/gosv-backoff"
 	l := e.listen(t, dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			// Registered after the namespace's own cleanup: runs before it.
+			tally, _ := servicedir.ReadDeathTally(e.host(dir))
+			r := e.Run(t, "tail", "-n", "30", "/var/log/gosv/current")
+			t.Logf("events %q, starts (pids) %v, death tally %+v; last lines of /var/log/gosv/current:\n%s",
+				l.Seen(), readPids(t, filepath.Join(e.Dir, "gosv-backoff.pids")), tally, r.Stdout)
+		}
+	})
 	e.mustSvc(t, "gosv-backoff", "start")
 	for range 5 {
 		l.Wait(t, "u")

@@ -68,9 +68,10 @@ func (b *Backend) Running() bool {
 func (b *Backend) link(name string) string { return filepath.Join(b.ScanDir, name) }
 
 // Start links svc.Dir into the scan directory as svc.Name, waits for the
-// scanner to take it, asks for it up and waits for opts.Goal. A death of
-// the run process before the goal fails the start at once (as
-// supervise-daemon's readiness pipe reaching EOF does); with
+// scanner to take it, asks for it up (unless its take already started it)
+// and waits for opts.Goal. A death of the run process before the goal
+// fails the start at once (as supervise-daemon's readiness pipe reaching
+// EOF does); with
 // opts.StartWait, so does one within the window. On failure the service
 // is brought down and unlinked before Start returns.
 func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends.StartOptions) error {
@@ -97,6 +98,7 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return fail(fmt.Sprintf("unable to subscribe to %s: %v", dir, err), err)
 	}
 	defer w.close()
+	fresh := !supervised(dir) // the take below is this start's
 	if err := b.linkDir(svc.Name, dir); err != nil {
 		return fail(err.Error(), err)
 	}
@@ -110,7 +112,7 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		b.cleanup(svc.Name, dir)
 		return fail("the scanner did not take "+dir+": "+err.Error(), err)
 	}
-	if err := b.waitUp(ctx, w, dir, opts, deadline); err != nil {
+	if err := b.waitUp(ctx, w, dir, opts, deadline, fresh); err != nil {
 		// NOTE: the reason first: the cleanup's own stop of a restarted
 		// process would overwrite what the status says (and may start
 		// another launch of a forking daemon).
@@ -124,7 +126,9 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 // waitUp asks dir up and waits for opts.Goal in one svwait wait on w's
 // subscription: it fails at the first death of run while the goal wants
 // it up, and, with StartWait and the goal Up, lasts the window.
-func (b *Backend) waitUp(ctx context.Context, w *watch, dir string, opts backends.StartOptions, deadline time.Time) error {
+//
+// fresh: no supervisor held dir before this start linked it.
+func (b *Backend) waitUp(ctx context.Context, w *watch, dir string, opts backends.StartOptions, deadline time.Time, fresh bool) error {
 	sw, err := svwait.ListenSubscribed(dir, w.sub, opts.Goal)
 	if err != nil {
 		return err
@@ -135,8 +139,17 @@ func (b *Backend) waitUp(ctx context.Context, w *watch, dir string, opts backend
 	if opts.Goal == svwait.Up {
 		sw.Stay = opts.StartWait
 	}
-	if err := servicedir.WriteControl(dir, []byte{'u'}); err != nil {
-		return err
+	// NOTE: no 'u' when this start's own take already wants it up: the
+	// supervisor started the run at the take, and a 'u' that reaches it
+	// after that run died (a daemon that fails at once, on a loaded
+	// machine) is an explicit start: it bypasses the respawn delay and
+	// resets the policy's failure count (TestPolicyBackoff saw two starts
+	// 39 ms apart and 3 failures for 4 deaths). The wait still sees the
+	// take's 'u' on the subscription.
+	if st, err := servicedir.ReadStatus(dir); !fresh || err != nil || !st.WantUp {
+		if err := servicedir.WriteControl(dir, []byte{'u'}); err != nil {
+			return err
+		}
 	}
 	return sw.Wait(ctx)
 }

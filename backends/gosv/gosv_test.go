@@ -245,6 +245,48 @@ func TestStartFailsWhenTheDaemonDies(t *testing.T) {
 	e.assertGone(svc, 0)
 }
 
+// TestStartDeathBeforeAskingUp: a daemon that fails at once and whose
+// first death comes before the start asks it up (a loaded machine) is
+// started once by the take, then respawned after its respawn delay: the
+// start's 'u' must not reach the supervisor as a second, explicit start
+// (no delay, failure count reset; TestPolicyBackoff saw it under load).
+// The Rescan hook holds the start until that death, which makes the race
+// certain.
+func TestStartDeathBeforeAskingUp(t *testing.T) {
+	e := newEnv(t)
+	svc := e.service("fails", map[string]string{servicedir.RespawnDelayFile: "60000\n"})
+	starts := filepath.Join(e.base, "fails.starts")
+	run := fmt.Sprintf("#!/bin/sh\necho >>%s\n%s=svc exec %s exit 1\n", starts, helperEnv, os.Args[0])
+	if err := os.WriteFile(filepath.Join(svc.Dir, "run"), []byte(run), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := servicedir.Subscribe(svc.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	e.b.Rescan = func() error {
+		sub.File.SetReadDeadline(time.Now().Add(testTimeout))
+		for b := make([]byte, 1); ; {
+			if _, err := sub.File.Read(b); err != nil || b[0] == 'd' {
+				return err
+			}
+		}
+	}
+	if err := e.b.Start(ctx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	e.b.Rescan = nil
+	// The stop's letters follow the start's in the control fifo: once the
+	// supervisor has exited, any start the start asked for was made.
+	if err := e.b.Stop(ctx(t), svc, backends.StopOptions{Timeout: testTimeout}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(starts); len(b) != 1 {
+		t.Fatalf("%d starts, want 1 (the respawn delay is 60 s)", len(b))
+	}
+}
+
 // TestStartWaitDeath: with StartWait, a daemon that dies after it was up
 // fails the start with its exit status, and nothing is left. The scanner
 // restarts it within the window (it ran less than a second: after one)

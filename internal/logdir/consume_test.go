@@ -377,11 +377,7 @@ func TestConsumeNoAlloc(t *testing.T) {
 		sc := testScratch(t)
 		var opts Options
 		if staged {
-			st, err := NewStage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := newStageT(t)
 			opts.Stage = st
 		}
 		l := mustOpen(t, mustScript(t, "t", "-^debug", "s1000000", dir), opts)

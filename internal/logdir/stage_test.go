@@ -168,11 +168,7 @@ func TestStageKeepsCutLine(t *testing.T) {
 	script := mustScript(t, "-^x", dir)
 	p := testPipe(t)
 	sc := testScratch(t)
-	st, err := NewStage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := newStageT(t)
 	l := mustOpen(t, script, Options{Stage: st})
 	writeAllT(t, p[1], []byte("a\nhalf of a li"))
 	consumeAll(t, l, p[0], sc)
@@ -198,11 +194,7 @@ func TestStageEndsCutLineAtEOF(t *testing.T) {
 			script := mustScript(t, append(args, dir)...)
 			p := testPipe(t)
 			sc := testScratch(t)
-			st, err := NewStage()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := newStageT(t)
 			l := mustOpen(t, script, Options{Stage: st})
 			writeAllT(t, p[1], []byte("a\nno newline"))
 			consumeAll(t, l, p[0], sc)
@@ -234,11 +226,7 @@ func TestStageHolesBehindHead(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	p := testPipe(t)
 	sc := testScratch(t)
-	st, err := NewStage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := newStageT(t)
 	l := mustOpen(t, mustScript(t, dir), Options{Stage: st})
 	defer l.Close()
 	for i := range 64 {
@@ -262,11 +250,7 @@ func TestStageSettlesRotatedFile(t *testing.T) {
 	script := mustScript(t, dir)
 	p := testPipe(t)
 	sc := testScratch(t)
-	st, err := NewStage()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := newStageT(t)
 	l := mustOpen(t, script, Options{Stage: st})
 	in := seqLines(0, 100, 60)
 	writeAllT(t, p[1], in[:3000])
