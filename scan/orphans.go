@@ -86,8 +86,8 @@ func (l *loop) deferStart(s *service) bool {
 // taken, so that the runs adopted from their records are known and never
 // taken for another service's orphan.
 func (l *loop) resolveOrphans() {
-	if len(l.orphanWait) == 0 {
-		return
+	if len(l.orphanWait) == 0 || l.preparing() {
+		return // takePreparations calls again once none is out
 	}
 	if l.orphans == nil {
 		l.orphans = sessionLeaders(l.byPid)

@@ -1,0 +1,129 @@
+package scan
+
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
+)
+
+// Preparing service directories off the loop.
+//
+// Taking a directory (prepareDir) creates supervise/ and event/, the lock,
+// the control FIFO and the supervisor record, and empties the death
+// tally: about ten file-system operations, six of which allocate an inode.
+// On a disk file system they cost more than the spawn itself, and done by
+// the loop one service after another they made a bring-up of many
+// services wait on each other's metadata (bench/README.md, "Bring-up off
+// the loop"). The scanner hands them to a few workers instead and goes on
+// spawning the services already prepared.
+//
+// Ownership: a worker touches only the directory of its job, through the
+// entry's directory fd, which stays open while the job is out (dropIfIdle
+// keeps a preparing entry), and returns the lock and the FIFO it opened.
+// Everything else, the entry and the service alike, is the loop's: the
+// result comes back as an event (pendSig bit 0 and the eventfd, as the
+// https pool's) and the loop alone makes the service, registers the FIFO
+// and starts it. A result the loop no longer wants (the entry left the
+// scan directory, the scanner exits) is released unused.
+const (
+	prepWorkers = 2   // the pool's size, whatever the number of services
+	prepQueue   = 256 // jobs waiting for a worker; beyond, the loop prepares itself
+)
+
+// prepJob asks a worker to prepare the service (or, log, the logger) of
+// an entry.
+type prepJob struct {
+	e       *entry
+	log     bool
+	dir     string // the directory: the entry's fdPath, or its log/ under it
+	self    servicedir.PidRecord
+	resumed bool
+}
+
+// prepResult is a job's outcome: dirfd is the logger's own directory fd
+// (-1 for a service, which works through the entry's).
+type prepResult struct {
+	job   prepJob
+	dirfd int
+	p     prepared
+	err   error
+}
+
+type prepPool struct {
+	jobs     chan prepJob
+	mu       sync.Mutex
+	done     []prepResult
+	inFlight int // jobs handed out and not yet taken back (the loop's)
+}
+
+// prepare queues the preparation of e's service (log: its logger). It
+// returns false when the queue is full: the caller then takes the
+// directory itself.
+func (sc *scanner) prepare(e *entry, log bool, dir string) bool {
+	l := sc.l
+	if l.prep == nil {
+		l.prep = &prepPool{jobs: make(chan prepJob, prepQueue)}
+		for range prepWorkers {
+			go l.prep.work(l)
+		}
+	}
+	select {
+	case l.prep.jobs <- prepJob{e: e, log: log, dir: dir, self: l.self, resumed: l.rx.resumed}:
+		l.prep.inFlight++
+		e.preparing = true
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *prepPool) work(l *loop) {
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for j := range p.jobs {
+		r := prepResult{job: j, dirfd: -1}
+		dir := j.dir
+		if j.log {
+			// The logger's own directory fd, as newService opens it.
+			if r.dirfd, r.err = unix.Open(j.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); r.err == nil {
+				dir = fdPath(r.dirfd)
+			} else {
+				r.dirfd = -1
+			}
+		}
+		if r.err == nil {
+			r.p, r.err = prepareDir(dir, nil, -1, j.self, j.resumed)
+		}
+		p.mu.Lock()
+		p.done = append(p.done, r)
+		p.mu.Unlock()
+		l.pendSig.Or(1)
+		unix.Write(l.evfd, one)
+	}
+}
+
+// takePreparations makes services of the finished preparations, in the
+// order they finished; once none is out, it looks for orphaned runs and
+// announces readiness (-d) if that waited for the first scan.
+func (l *loop) takePreparations() {
+	if l.prep == nil {
+		return
+	}
+	l.prep.mu.Lock()
+	done := l.prep.done
+	l.prep.done = nil
+	l.prep.mu.Unlock()
+	for i := range done {
+		l.prep.inFlight--
+		l.sc.prepared(&done[i])
+	}
+	if len(done) > 0 {
+		l.resolveOrphans()
+		l.announceReady()
+	}
+}
+
+// preparing says whether some directory is being prepared: the look for
+// orphaned runs waits until every service of the batch exists.
+func (l *loop) preparing() bool { return l.prep != nil && l.prep.inFlight > 0 }
