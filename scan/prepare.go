@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -28,9 +29,13 @@ import (
 // and starts it. A result the loop no longer wants (the entry left the
 // scan directory, the scanner exits) is released unused.
 const (
-	prepWorkers = 2   // the pool's size, whatever the number of services
-	prepQueue   = 256 // jobs waiting for a worker; beyond, the loop prepares itself
+	prepWorkersMax = 4   // the pool's size at most, whatever the number of services
+	prepQueue      = 256 // jobs waiting for a worker; beyond, the loop prepares itself
 )
+
+// prepWorkers is the pool's size: one P is left to the loop, so that its
+// wakeup never waits for a worker's time slice (GOMAXPROCS 2: one worker).
+func prepWorkers() int { return max(1, min(prepWorkersMax, runtime.GOMAXPROCS(0)-1)) }
 
 // prepJob asks a worker to prepare the service (or, log, the logger) of
 // an entry.
@@ -65,7 +70,7 @@ func (sc *scanner) prepare(e *entry, log bool, dir string) bool {
 	l := sc.l
 	if l.prep == nil {
 		l.prep = &prepPool{jobs: make(chan prepJob, prepQueue)}
-		for range prepWorkers {
+		for range prepWorkers() {
 			go l.prep.work(l)
 		}
 	}
