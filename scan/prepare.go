@@ -29,8 +29,10 @@ import (
 // and starts it. A result the loop no longer wants (the entry left the
 // scan directory, the scanner exits) is released unused.
 const (
-	prepWorkersMax = 4   // the pool's size at most, whatever the number of services
-	prepQueue      = 256 // jobs waiting for a worker; beyond, the loop prepares itself
+	prepWorkersMax = 4 // the pool's size at most, whatever the number of services
+	// prepFdReserve: descriptors left free for the loop's own work
+	// (atomic writes, listings, pipes, spawns) before jobs overlap it.
+	prepFdReserve = 64
 )
 
 // prepWorkers is the pool's size: one P is left to the loop, so that its
@@ -56,31 +58,43 @@ type prepResult struct {
 	err   error
 }
 
+// prepPool: each worker has at most one job out; the other jobs wait in
+// the loop (waiting), in the order the directories were found.
 type prepPool struct {
 	jobs     chan prepJob
 	mu       sync.Mutex
 	done     []prepResult
-	inFlight int // jobs handed out and not yet taken back (the loop's)
+	inFlight int       // jobs handed out and not yet taken back (the loop's)
+	waiting  []prepJob // jobs not handed out yet (the loop's)
+	workers  int
 }
 
-// prepare queues the preparation of e's service (log: its logger). It
-// returns false when the queue is full: the caller then takes the
-// directory itself.
-func (sc *scanner) prepare(e *entry, log bool, dir string) bool {
+// prepare queues the preparation of e's service (log: its logger).
+func (sc *scanner) prepare(e *entry, log bool, dir string) {
 	l := sc.l
 	if l.prep == nil {
-		l.prep = &prepPool{jobs: make(chan prepJob, prepQueue)}
-		for range prepWorkers() {
+		n := prepWorkers()
+		l.prep = &prepPool{jobs: make(chan prepJob, n), workers: n}
+		for range n {
 			go l.prep.work(l)
 		}
 	}
-	select {
-	case l.prep.jobs <- prepJob{e: e, log: log, dir: dir, self: l.self, resumed: l.rx.resumed}:
-		l.prep.inFlight++
-		e.preparing = true
-		return true
-	default:
-		return false
+	e.preparing = true
+	l.prep.waiting = append(l.prep.waiting, prepJob{e: e, log: log, dir: dir, self: l.self, resumed: l.rx.resumed})
+	l.prep.handOut()
+}
+
+// handOut gives waiting jobs to idle workers; it never blocks (the
+// channel holds one job per worker).
+func (p *prepPool) handOut() {
+	for p.inFlight < p.workers && len(p.waiting) > 0 {
+		p.jobs <- p.waiting[0]
+		p.waiting[0] = prepJob{}
+		p.waiting = p.waiting[1:]
+		p.inFlight++
+	}
+	if len(p.waiting) == 0 {
+		p.waiting = nil
 	}
 }
 
@@ -119,8 +133,9 @@ func (l *loop) takePreparations() {
 	done := l.prep.done
 	l.prep.done = nil
 	l.prep.mu.Unlock()
+	l.prep.inFlight -= len(done)
+	l.prep.handOut() // the next directories, while the loop starts these
 	for i := range done {
-		l.prep.inFlight--
 		l.sc.prepared(&done[i])
 	}
 	if len(done) > 0 {
@@ -129,6 +144,24 @@ func (l *loop) takePreparations() {
 	}
 }
 
+// fdRoom says whether descriptors are plentiful: an estimate of those in
+// use (three per entry: its directory, a lock and a FIFO; plus those in
+// the epoll set) and prepFdReserve are below RLIMIT_NOFILE. Near the
+// limit the loop takes directories itself, one after the other, as
+// before workers: the locks and FIFOs of directories prepared ahead
+// would take the descriptors it needs to start the services already
+// prepared, and each would fail in several ways instead of one take
+// failing once (TestFaultWarningCounts, emfile).
+func (l *loop) fdRoom() bool {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
+		return false
+	}
+	return uint64(3*len(l.sc.byID)+len(l.fds)+prepFdReserve) < lim.Cur
+}
+
 // preparing says whether some directory is being prepared: the look for
 // orphaned runs waits until every service of the batch exists.
-func (l *loop) preparing() bool { return l.prep != nil && l.prep.inFlight > 0 }
+func (l *loop) preparing() bool {
+	return l.prep != nil && (l.prep.inFlight > 0 || len(l.prep.waiting) > 0)
+}

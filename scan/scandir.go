@@ -250,11 +250,12 @@ func (sc *scanner) take(e *entry) {
 	// scanner's first scan (the previous image's locks and FIFOs are
 	// matched to their directories, and the runs that died during the
 	// exec reaped, once every directory has its machine) and in gosv
-	// init's (see syncTakes).
-	async := !sc.syncTakes
+	// init's (see syncTakes), and when descriptors are short (fdRoom).
+	async := !sc.syncTakes && sc.l.fdRoom()
 	if e.hasLog && e.log == nil {
 		at := filepath.Join(dir, servicedir.LogDir)
-		if async && sc.prepare(e, true, at) {
+		if async {
+			sc.prepare(e, true, at)
 			return // prepared resumes here
 		}
 		name := e.name + "/" + servicedir.LogDir
@@ -263,7 +264,8 @@ func (sc *scanner) take(e *entry) {
 		}
 	}
 	if e.svc == nil {
-		if async && sc.prepare(e, false, dir) {
+		if async {
+			sc.prepare(e, false, dir)
 			return
 		}
 		// The service works through the entry's directory fd: one fd
