@@ -13,7 +13,7 @@ import (
 //
 // Taking a directory (prepareDir) creates supervise/ and event/, the lock,
 // the control FIFO and the supervisor record, and empties the death
-// tally: about ten file-system operations, six of which allocate an inode.
+// tally: a dozen file-system operations, seven of which allocate an inode.
 // On a disk file system they cost more than the spawn itself, and done by
 // the loop one service after another they made a bring-up of many
 // services wait on each other's metadata (bench/README.md, "Bring-up off
@@ -30,8 +30,9 @@ import (
 // scan directory, the scanner exits) is released unused.
 const (
 	prepWorkersMax = 4 // the pool's size at most, whatever the number of services
-	// prepFdReserve: descriptors left free for the loop's own work
-	// (atomic writes, listings, pipes, spawns) before jobs overlap it.
+	// prepFdReserve: descriptors to spare for the loop's own work
+	// (atomic writes, listings, pipes, spawns) beyond those the services
+	// hold, for directories to be prepared on workers (fdRoom).
 	prepFdReserve = 64
 )
 
