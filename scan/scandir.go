@@ -294,6 +294,12 @@ func (sc *scanner) prepared(r *prepResult) {
 		if r.dirfd >= 0 {
 			unix.Close(r.dirfd)
 		}
+		if !r.job.log && sc.killer != 'b' {
+			// The service will not run: its logger reads until every
+			// writer is gone, ours too (as in serviceGone).
+			closeFd(&e.pipe[1])
+			sc.flushInProcessLog(e)
+		}
 		sc.dropIfIdle(e)
 		return
 	}
