@@ -123,6 +123,7 @@ type loop struct {
 	events    [128]unix.EpollEvent
 
 	spawner *spawner.Client // nil: fork directly (see Config.Spawner)
+	prep    *prepPool       // workers preparing service directories (prepare.go); nil until needed
 
 	sc     *scanner // nil in supervise mode
 	single *service // supervise mode
@@ -181,13 +182,13 @@ func Run(cfg Config) error {
 	if err := l.startMetrics(); err != nil {
 		return err
 	}
-	if l.cfg.NotifyFd >= 0 { // not cfg's: -1 after a re-exec
-		unix.Write(l.cfg.NotifyFd, []byte("\n"))
-		unix.Close(l.cfg.NotifyFd)
-	}
+	l.announceReady()
 	if cfg.Init != nil {
 		l.initTimer.kind = tmInit
 		cfg.Init.Started(Ctl{l})
+		if l.sc != nil && !l.rx.resumed {
+			l.sc.syncTakes = false
+		}
 	}
 	l.run()
 	l.killHooks() // events.go
@@ -250,6 +251,18 @@ func (l *loop) setup() error {
 	return nil
 }
 
+// announceReady writes -d's readiness line once the services present at
+// start are taken: their directories prepared, their machines started
+// (takePreparations calls it again until then).
+func (l *loop) announceReady() {
+	if l.cfg.NotifyFd < 0 || l.preparing() { // not cfg's: -1 after a re-exec
+		return
+	}
+	unix.Write(l.cfg.NotifyFd, []byte("\n"))
+	unix.Close(l.cfg.NotifyFd)
+	l.cfg.NotifyFd = -1
+}
+
 // forwardSignals is the only goroutine besides the loop: it records each
 // signal and wakes the loop. It decides nothing.
 func (l *loop) forwardSignals(sigc chan os.Signal) {
@@ -309,7 +322,9 @@ func (l *loop) run() {
 			l.reapAll()
 		}
 		if sigs&1 != 0 {
-			l.takeTLSResults() // bit 0: no signal, the https pool's wakeup
+			// Bit 0: no signal, the worker pools' wakeup.
+			l.takeTLSResults()
+			l.takePreparations()
 		}
 		for i := 0; i < n && !l.done; i++ {
 			ev := l.events[i]

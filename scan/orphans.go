@@ -83,11 +83,12 @@ func (l *loop) deferStart(s *service) bool {
 
 // resolveOrphans starts or adopts the services deferStart held back. It
 // is called once every service of a batch (a scan, an inotify event) is
-// taken, so that the runs adopted from their records are known and never
-// taken for another service's orphan.
+// taken, and no directory is still being prepared (prepare.go), so that
+// the runs adopted from their records are known and never taken for
+// another service's orphan.
 func (l *loop) resolveOrphans() {
-	if len(l.orphanWait) == 0 {
-		return
+	if len(l.orphanWait) == 0 || l.preparing() {
+		return // takePreparations calls again once none is out
 	}
 	if l.orphans == nil {
 		l.orphans = sessionLeaders(l.byPid)

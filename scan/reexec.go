@@ -350,6 +350,7 @@ func (sc *scanner) resumed() {
 	// Runs that died during the exec are children whose SIGCHLD went
 	// to the previous image: reap them now that they have machines.
 	l.reapAll()
+	sc.syncTakes = false
 }
 
 // reexecEnviron is the scanner's environment with reexecEnv set to v.

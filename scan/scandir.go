@@ -46,6 +46,7 @@ type entry struct {
 	logger    *logdir.Logger // in-process logger (log-script), or nil
 	stage     *logdir.Stage  // the in-process logger's stage (kept by the fd holder), or nil
 	logRetry  timer          // when to call the logger again although nothing was written
+	preparing bool           // a worker prepares the directory of svc or log (prepare.go)
 }
 
 // scanner is the scan-directory half of the loop: entries, .s6-svscan/,
@@ -66,6 +67,12 @@ type scanner struct {
 	held         map[string]int // pipes the holder kept for a previous scanner, not yet taken back
 	holderWarned bool
 	holderBusy   bool // a holder listens but did not answer: never start a second one
+
+	// syncTakes: the loop takes directories itself, in the turn that
+	// finds them: a re-exec'd scanner's first scan (see resumed), and
+	// gosv init's, whose main command starts once the services present
+	// at boot are taken, as before workers prepared them.
+	syncTakes bool
 }
 
 func newScanner(l *loop, dir string) (*scanner, error) {
@@ -75,6 +82,7 @@ func newScanner(l *loop, dir string) (*scanner, error) {
 	}
 	sc := &scanner{l: l, dir: abs, ctl: -1, byName: map[string]*entry{}, byID: map[devIno]*entry{}}
 	sc.rescanAt.kind = tmRescan
+	sc.syncTakes = l.rx.resumed || l.cfg.Init != nil
 	ctlDir := filepath.Join(abs, servicedir.ScanCtlDir)
 	if err := servicedir.MkdirPrivate(ctlDir, 0o700); err != nil {
 		return nil, err
@@ -185,8 +193,8 @@ func (sc *scanner) renamed(e *entry, name string) {
 // take starts the machines an active entry lacks: the logger first, as
 // s6-svscan does, so the service's first line has a reader.
 func (sc *scanner) take(e *entry) {
-	if e.recreate.armed() {
-		return // x: waiting for RecreateDelay
+	if e.recreate.armed() || e.preparing {
+		return // x: waiting for RecreateDelay; or a worker's result
 	}
 	// NOTE: the machines work through a directory fd (fdPath), as
 	// s6-supervise works from inside the directory after chdir: once the
@@ -238,23 +246,93 @@ func (sc *scanner) take(e *entry) {
 		}
 		e.pipe = p
 	}
+	// A worker prepares the directory (prepare.go), except in a re-exec'd
+	// scanner's first scan (the previous image's locks and FIFOs are
+	// matched to their directories, and the runs that died during the
+	// exec reaped, once every directory has its machine) and in gosv
+	// init's (see syncTakes), and when descriptors are short (fdRoom).
+	async := !sc.syncTakes && sc.l.fdRoom()
 	if e.hasLog && e.log == nil {
+		at := filepath.Join(dir, servicedir.LogDir)
+		if async {
+			sc.prepare(e, true, at)
+			return // prepared resumes here
+		}
 		name := e.name + "/" + servicedir.LogDir
-		if e.log = sc.newService(e, filepath.Join(dir, servicedir.LogDir), -1, filepath.Join(shown, servicedir.LogDir), name, e.pipe[0], 1); e.log == nil {
+		if e.log = sc.newService(e, at, -1, filepath.Join(shown, servicedir.LogDir), name, e.pipe[0], 1); e.log == nil {
 			return
 		}
 	}
 	if e.svc == nil {
-		out := 1
-		if e.hasLog || e.logger != nil {
-			out = e.pipe[1]
+		if async {
+			sc.prepare(e, false, dir)
+			return
 		}
 		// The service works through the entry's directory fd: one fd
 		// per service fewer (5000 services fit in 20000 descriptors).
-		if e.svc = sc.newService(e, dir, e.dirfd, shown, e.name, 0, out); e.svc != nil {
+		if e.svc = sc.newService(e, dir, e.dirfd, shown, e.name, 0, sc.svcOut(e)); e.svc != nil {
 			sc.l.limits.Clear("entry|" + e.name)
 		}
 	}
+}
+
+// svcOut is the stdout of e's service: its log pipe, if it has a logger.
+func (sc *scanner) svcOut(e *entry) int {
+	if e.hasLog || e.logger != nil {
+		return e.pipe[1]
+	}
+	return 1
+}
+
+// prepared makes the service (or the logger) of e from a worker's
+// preparation, starts it, and goes on with the entry's take.
+func (sc *scanner) prepared(r *prepResult) {
+	e := r.job.e
+	e.preparing = false
+	if !e.active || sc.exiting || e.dirfd < 0 {
+		r.p.release()
+		if r.dirfd >= 0 {
+			unix.Close(r.dirfd)
+		}
+		if !r.job.log && sc.killer != 'b' {
+			// The service will not run: its logger reads until every
+			// writer is gone, ours too (as in serviceGone).
+			closeFd(&e.pipe[1])
+			sc.flushInProcessLog(e)
+		}
+		sc.dropIfIdle(e)
+		return
+	}
+	shown := filepath.Join(sc.dir, e.name)
+	var s *service
+	err := r.err
+	if r.job.log {
+		shown = filepath.Join(shown, servicedir.LogDir)
+		if err == nil {
+			s, err = sc.l.takePrepared(r.dirfd, shown, e.name+"/"+servicedir.LogDir, e.pipe[0], 1, &r.p)
+		}
+		if err != nil && r.dirfd >= 0 {
+			err = &shownError{err, strings.ReplaceAll(err.Error(), fdPath(r.dirfd), shown)}
+			unix.Close(r.dirfd)
+		}
+	} else if err == nil {
+		if s, err = sc.l.takePrepared(e.dirfd, shown, e.name, 0, sc.svcOut(e), &r.p); err == nil {
+			s.sharedDir = true
+		}
+	}
+	if err != nil {
+		err = &shownError{err, strings.ReplaceAll(err.Error(), r.job.dir, shown)}
+	}
+	if s = sc.started(e, s, err, shown); s == nil {
+		return
+	}
+	if r.job.log {
+		e.log = s
+	} else {
+		e.svc = s
+		sc.l.limits.Clear("entry|" + e.name)
+	}
+	sc.take(e) // the service, after its logger
 }
 
 // newService takes the service directory dir, through dirfd when that is
@@ -267,6 +345,13 @@ func (sc *scanner) newService(e *entry, dir string, dirfd int, shown, name strin
 	} else {
 		s, err = sc.l.newService(dir, shown, name, stdin, stdout)
 	}
+	return sc.started(e, s, err, shown)
+}
+
+// started starts s, the service or logger of e just taken, or reports
+// why the take failed (err) and retries it later. It returns s, or nil
+// when there is none or its machine ended at once.
+func (sc *scanner) started(e *entry, s *service, err error, shown string) *service {
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, servicedir.ErrLocked) {
@@ -329,8 +414,8 @@ func (sc *scanner) serviceGone(s *service) {
 // dropIfIdle forgets an entry whose machines are gone and that is no
 // longer in the scan directory (or the scanner is exiting).
 func (sc *scanner) dropIfIdle(e *entry) {
-	if e.svc != nil || e.log != nil || (e.active && !sc.exiting) {
-		return
+	if e.svc != nil || e.log != nil || e.preparing || (e.active && !sc.exiting) {
+		return // a preparing entry is dropped once its result is back
 	}
 	if e.logger != nil {
 		e.logger.Close() // b: leaving the service running; the pipe stays in it

@@ -119,52 +119,99 @@ func (e *shownError) Unwrap() error { return e.err }
 
 func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*service, error) {
 	dir := fdPath(dirfd)
-	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+	// After a re-exec, the lock and control fifo the previous image kept.
+	var given *os.File
+	ctl := -1
+	if len(l.rx.given) > 0 {
+		given, ctl, _ = l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
+	}
+	p, err := prepareDir(dir, given, ctl, l.self, l.rx.resumed)
+	if err != nil {
+		if given != nil {
+			given.Close()
+			unix.Close(ctl)
+		}
 		return nil, err
+	}
+	return l.takePrepared(dirfd, path, name, stdin, stdout, &p)
+}
+
+// prepared is what prepareDir made of a service directory: the lock and
+// the control FIFO it holds, the previous supervisor's record, and the
+// problems to report once the service exists.
+type prepared struct {
+	lock     *os.File
+	ctl      int
+	prev     servicedir.PidRecord
+	recErr   error // writing the supervisor record failed
+	tallyErr error // emptying the death tally failed
+}
+
+// release gives back what p holds (a take abandoned after preparing).
+func (p *prepared) release() {
+	if p.lock != nil {
+		p.lock.Close()
+		unix.Close(p.ctl)
+	}
+	p.lock, p.ctl = nil, -1
+}
+
+// prepareDir does the file-system part of taking the service directory
+// dir: supervise/ and event/, the lock (which proves nobody else
+// supervises it) and the control FIFO (given, from a re-exec, or made
+// here), the supervisor record, and a new death tally. It touches
+// nothing but dir, so the loop may run it on a worker (prepare.go).
+func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, resumed bool) (prepared, error) {
+	p := prepared{ctl: -1}
+	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+		return p, err
 	}
 	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
-		return nil, err
+		return p, err
 	}
-	// After a re-exec, the lock and control fifo the previous image kept.
-	var lock *os.File
-	ctl, given := -1, false
-	if len(l.rx.given) > 0 {
-		lock, ctl, given = l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
-	}
-	if !given {
+	if lock == nil {
 		var err error
-		lock, err = servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644)
-		if err != nil {
-			return nil, err
+		if lock, err = servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644); err != nil {
+			return p, err
 		}
-		ctl, err = openControl(filepath.Join(dir, servicedir.ControlPath))
-		if err != nil {
+		if ctl, err = openControl(filepath.Join(dir, servicedir.ControlPath)); err != nil {
 			lock.Close()
-			return nil, err
+			return p, err
 		}
 	}
-	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: lock, ctl: ctl, notify: -1, pidfd: -1, wd: -1,
-		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1}
-	s.launch.wd = -1
-	if err := l.register(ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
-		unix.Close(ctl)
-		lock.Close()
-		return nil, err
-	}
-	// control-group (perms.go)
-	l.grantGroup(s)
-	s.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
-	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, l.self); err != nil {
-		l.warn(s, "record", "unable to record the supervisor pid: %v", err)
-	}
+	p.lock, p.ctl = lock, ctl
+	p.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
+	p.recErr = servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, self)
 	// A new supervisor starts a new tally, as s6-supervise does; one
 	// that continues a live run (a re-exec, or the adoption of a run
 	// left by a dead scanner) continues its tally too: its restart
 	// counters are the run's history (issue 15).
-	if !l.rx.resumed && !liveRecord(dir) {
-		if err := servicedir.TruncateDeathTally(dir); err != nil {
-			l.warn(s, "tally", "unable to truncate the death tally: %v", err)
-		}
+	if !resumed && !liveRecord(dir) {
+		p.tallyErr = servicedir.TruncateDeathTally(dir)
+	}
+	return p, nil
+}
+
+// takePrepared makes the service of a prepared directory: the loop's
+// part of a take, which registers the control FIFO and reads the
+// configuration. p's lock and FIFO are the service's from here on, or
+// released on error.
+func (l *loop) takePrepared(dirfd int, path, name string, stdin, stdout int, p *prepared) (*service, error) {
+	dir := fdPath(dirfd)
+	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: p.lock, ctl: p.ctl, notify: -1, pidfd: -1, wd: -1,
+		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1, prev: p.prev}
+	s.launch.wd = -1
+	if err := l.register(p.ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
+		p.release()
+		return nil, err
+	}
+	// control-group (perms.go)
+	l.grantGroup(s)
+	if p.recErr != nil {
+		l.warn(s, "record", "unable to record the supervisor pid: %v", p.recErr)
+	}
+	if p.tallyErr != nil {
+		l.warn(s, "tally", "unable to truncate the death tally: %v", p.tallyErr)
 	}
 	// Fresh for startService, which follows in the same loop turn: the
 	// first spawn need not read (and list) the files a second time.

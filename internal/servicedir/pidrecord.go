@@ -2,6 +2,8 @@ package servicedir
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +41,13 @@ func WritePidRecord(dir string, r PidRecord) error { return WriteRecord(dir, Pid
 // WriteRecord writes a "PID STARTTIME\n" record at dir/rel (a path under
 // supervise/gosv/) atomically, creating supervise/gosv.
 func WriteRecord(dir, rel string, r PidRecord) error {
+	// supervise/gosv exists nearly always (it is made at the first
+	// record): make it only when the write finds it missing, rather than
+	// a failing mkdir before each record (one per spawn).
+	err := writeAtomic(dir, rel, formatPidRecord(r), pidRecordPerm)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	if err := mkdirGosv(dir); err != nil {
 		return err
 	}
