@@ -205,9 +205,6 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 		if flags != nil {
 			flags(c, opts)
 		}
-		if hookClient[name] {
-			c.Annotations = map[string]string{oneProc: "1"}
-		}
 		if hidden {
 			// exec and finish take the supervisor's arguments as they are:
 			// finish gets "-1 0 NAME" for an adopted run.
@@ -242,10 +239,6 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 	})
 	return root
 }
-
-// hookClient lists the subcommands the OpenRC hook runs, once per
-// rc-service call.
-var hookClient = map[string]bool{"start": true, "stop": true, "status": true, "reload": true}
 
 func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
 	o.Getenv, o.Environ, o.Stdin, o.Stdout, o.Stderr = e.Getenv, os.Environ(), os.Stdin, e.Stdout, e.Stderr

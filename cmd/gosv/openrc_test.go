@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"reflect"
-	"runtime"
 	"testing"
 	"time"
 
@@ -84,43 +83,6 @@ func TestOpenRCSvscanExclusive(t *testing.T) {
 		err := runOpenRC(context.Background(), e, o)
 		if msg := usageMsg(err); msg != "usage: --wait, --stop-leftovers and --reexec exclude each other" {
 			t.Errorf("%+v: error %q (%v)", *o, msg, err)
-		}
-	}
-}
-
-// TestHookClientsOneProc: the clients the hook runs on every rc-service
-// call run with GOMAXPROCS 1, unless the environment sets GOMAXPROCS; the
-// other commands keep the runtime's default.
-func TestHookClientsOneProc(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	const many = 4
-	for _, tt := range []struct {
-		argv     []string
-		gomax    string
-		wantProc int
-	}{
-		{[]string{"openrc", "start", "--help"}, "", 1},
-		{[]string{"openrc", "stop", "--help"}, "", 1},
-		{[]string{"openrc", "status", "--help"}, "", 1},
-		{[]string{"openrc", "reload", "--help"}, "", 1},
-		{[]string{"openrc", "status", "--help"}, "3", many},
-		{[]string{"openrc", "svscan", "--help"}, "", many},
-		{[]string{"openrc", "ls", "--help"}, "", many},
-		{[]string{"svstat", "--help"}, "", many},
-	} {
-		runtime.GOMAXPROCS(many)
-		e, _, _ := testEnv()
-		e.Getenv = func(k string) string {
-			if k == "GOMAXPROCS" {
-				return tt.gomax
-			}
-			return ""
-		}
-		if code := e.execute(t.Context(), tt.argv); code != 0 {
-			t.Fatalf("%v: exit %d", tt.argv, code)
-		}
-		if got := runtime.GOMAXPROCS(0); got != tt.wantProc {
-			t.Errorf("%v with GOMAXPROCS=%q: GOMAXPROCS %d, want %d", tt.argv, tt.gomax, got, tt.wantProc)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -86,18 +85,6 @@ func isCommand(root *cobra.Command) func(name string) bool {
 // `gosv svwait` about half a millisecond, and daemons handle their own.
 const cancelOnSignal = "gosv.cancel-on-signal"
 
-// oneProc is the annotation of the short-lived clients OpenRC runs for
-// every rc-service call (gosv openrc start, stop, status, reload): they
-// run with GOMAXPROCS 1 unless the environment sets GOMAXPROCS. NOTE:
-// they do their work on one goroutine blocked in system calls, so a
-// second P buys them nothing but threads: with an idle P the runtime
-// starts a thread (futex, clone, a context switch) for each goroutine made
-// runnable, its own background workers' included. bench/README.md, "rc-service
-// process cost", has the measurement. They allocate too little for a
-// garbage collection to start (GODEBUG=gctrace=1 prints nothing), so the
-// collector is left as it is.
-const oneProc = "gosv.one-proc"
-
 // dispatch maps argv to the root command's arguments: a binary called
 // gosv-X, where X is a command, runs `gosv X`; under any other name the
 // arguments are taken as is.
@@ -153,9 +140,6 @@ func (e *env) execute(ctx context.Context, args []string) (code int) {
 	c := root
 	if found, _, err := root.Find(args); err == nil {
 		c = found // so that even a panic names its command
-	}
-	if c.Annotations[oneProc] != "" && e.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
 	}
 	for p := c; p != nil; p = p.Parent() {
 		if p.Annotations[cancelOnSignal] != "" {
