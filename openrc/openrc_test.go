@@ -654,3 +654,32 @@ func TestStartFailureWaitsForTheCatchAllLog(t *testing.T) {
 		t.Errorf("the failed start's line is not in the log: %q", b)
 	}
 }
+
+// TestHookGOMAXPROCS runs the hook's _gosv_call with a stand-in gosv: the
+// client gets GOMAXPROCS=1 unless the environment sets it, and the shell
+// that called it does not keep the value.
+func TestHookGOMAXPROCS(t *testing.T) {
+	fn := regexp.MustCompile(`(?s)\n_gosv_call\(\) \{\n.*?\n\}\n`).FindString(Hook("/usr/bin"))
+	if fn == "" {
+		t.Fatal("no _gosv_call in the hook")
+	}
+	fake := filepath.Join(t.TempDir(), "gosv")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"GOMAXPROCS=${GOMAXPROCS-unset} $*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := fn + `out=$(_gosv_call status); echo "$out; caller ${GOMAXPROCS-unset}"`
+	for _, tt := range []struct{ env, want string }{
+		{"", "GOMAXPROCS=1 openrc status --var supervisor=gosv; caller unset"},
+		{"GOMAXPROCS=4", "GOMAXPROCS=4 openrc status --var supervisor=gosv; caller 4"},
+	} {
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "gosv_bin=" + fake, "supervisor=gosv"}
+		if tt.env != "" {
+			cmd.Env = append(cmd.Env, tt.env)
+		}
+		out, err := cmd.CombinedOutput()
+		if got := strings.TrimSpace(string(out)); err != nil || got != tt.want {
+			t.Errorf("environment %q: %q (%v), want %q", tt.env, got, err, tt.want)
+		}
+	}
+}

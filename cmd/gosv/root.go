@@ -62,7 +62,11 @@ const (
 
 func run(argv []string) int {
 	e := &env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Now: time.Now}
-	return e.execute(context.Background(), dispatch(argv, isCommand(newRootCmd(e))))
+	// NOTE: one command tree for the dispatch and the run: building it
+	// costs a short-lived command such as OpenRC's gosv openrc status about
+	// 0.2 ms the first time (bench/README.md, "rc-service process cost").
+	root := newRootCmd(e)
+	return e.executeRoot(context.Background(), root, dispatch(argv, isCommand(root)))
 }
 
 // isCommand reports whether name is a subcommand of root: only those are
@@ -131,8 +135,12 @@ func newRootCmd(e *env) *cobra.Command {
 
 // execute runs the command line and is the one place that prints errors
 // and picks the exit code.
-func (e *env) execute(ctx context.Context, args []string) (code int) {
-	root := newRootCmd(e)
+func (e *env) execute(ctx context.Context, args []string) int {
+	return e.executeRoot(ctx, newRootCmd(e), args)
+}
+
+// executeRoot is execute with the command tree root, built by newRootCmd(e).
+func (e *env) executeRoot(ctx context.Context, root *cobra.Command, args []string) (code int) {
 	if args == nil {
 		args = []string{} // NOTE: cobra reads os.Args when given nil
 	}
