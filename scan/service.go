@@ -24,7 +24,9 @@ import (
 // readiness pipe while a run with notification-fd has not yet signalled
 // (1); a pidfd while an adopted run lives (1); one pidfd per leftover
 // group member while a dead run's process group drains. A logged pair
-// adds the two ends of its log pipe, and its entry's directory fd.
+// adds the two ends of its log pipe, and its entry's directory fd. The
+// loop adds a pidfd for each of the last Config.RunPidfds spawns that
+// still lives, whatever their number of services (runfds.go).
 type service struct {
 	// dir reaches the service directory through dirfd ("/proc/self/fd/N"),
 	// so that every path built from it names the directory the service
@@ -39,6 +41,7 @@ type service struct {
 	ctl    int // supervise/control, opened O_RDWR so it never reports EOF
 	notify int // read end of the notification-fd pipe, or -1
 	pidfd  int // pidfd of an adopted run, or -1
+	rslot  int // 1 + its slot in the loop's ring of child pidfds (runfds.go); 0: none
 	wd     int32
 	group  []int // pidfds of leftover members of the dead run's group
 	// draining: the dead run's group (m.Pgid, and a forking daemon's
@@ -567,6 +570,7 @@ func (l *loop) exitService(s *service, leave bool) {
 			delete(l.byPid, pid)
 		}
 	}
+	l.untrackChild(s)
 	l.release(s.ctl)
 	if !leave {
 		l.dropNotify(s)
