@@ -293,59 +293,65 @@ func (l *loop) release(fd int) {
 
 func (l *loop) run() {
 	for !l.done {
-		n, err := unix.EpollWait(l.ep, l.events[:], l.timeout())
-		if err != nil && err != unix.EINTR {
-			l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
-		}
-		// NOTE: consume the signal eventfd before reaping. Reading it
-		// after reapAll would swallow the wakeup of a child that died in
-		// between, leaving a zombie until some unrelated event.
-		var sigs uint64
-		for i := 0; i < n; i++ {
-			if int(l.events[i].Fd) == l.evfd {
-				var b [8]byte
-				unix.Read(l.evfd, b[:])
-				sigs = l.pendSig.Swap(0)
-			}
-		}
-		// Deaths a pidfd names come first: no walk of every child
-		// (runfds.go). The sweep below finds the others.
-		for i := 0; i < n; i++ {
-			if o, ok := l.fds[l.events[i].Fd]; ok && o.kind == fdRun {
-				l.childExited(int(l.events[i].Fd), o)
-			}
-		}
-		// Reap only when SIGCHLD was delivered: wait4 looks at every
-		// child of the process in the kernel (wait_consider_task), so
-		// reaping after every wakeup made each in-process log line, control
-		// byte or timer cost O(services); with 5000 children that was most
-		// of the loop's CPU. No death goes unseen: each one raises SIGCHLD
-		// after its exit, and the forwarder turns it into a wakeup and the
-		// bit tested here (several deaths may share one bit, Drain takes
-		// them all).
-		if sigs&(1<<uint(unix.SIGCHLD)) != 0 {
-			l.reapAll()
-		}
-		if sigs&1 != 0 {
-			l.takeTLSResults() // bit 0: no signal, the https pool's wakeup
-		}
-		for i := 0; i < n && !l.done; i++ {
-			ev := l.events[i]
-			o, ok := l.fds[ev.Fd]
-			if !ok || o.kind == fdSignal {
-				continue // released earlier in this batch, or consumed above
-			}
-			l.dispatch(int(ev.Fd), o)
-		}
-		if sigs != 0 && !l.done {
-			l.handleSignals(sigs)
-		}
-		l.fireTimers()
-		for _, fd := range l.closing {
-			unix.Close(fd)
-		}
-		l.closing = l.closing[:0]
+		l.turn(l.timeout())
 	}
+}
+
+// turn waits for events (at most timeout ms, -1: no limit) and handles
+// one batch of them, then the timers due.
+func (l *loop) turn(timeout int) {
+	n, err := unix.EpollWait(l.ep, l.events[:], timeout)
+	if err != nil && err != unix.EINTR {
+		l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
+	}
+	// NOTE: consume the signal eventfd before reaping. Reading it
+	// after reapAll would swallow the wakeup of a child that died in
+	// between, leaving a zombie until some unrelated event.
+	var sigs uint64
+	for i := 0; i < n; i++ {
+		if int(l.events[i].Fd) == l.evfd {
+			var b [8]byte
+			unix.Read(l.evfd, b[:])
+			sigs = l.pendSig.Swap(0)
+		}
+	}
+	// Deaths a pidfd names come first: no walk of every child
+	// (runfds.go). The sweep below finds the others.
+	for i := 0; i < n; i++ {
+		if o, ok := l.fds[l.events[i].Fd]; ok && o.kind == fdRun {
+			l.childExited(int(l.events[i].Fd), o)
+		}
+	}
+	// Reap only when SIGCHLD was delivered: wait4 looks at every
+	// child of the process in the kernel (wait_consider_task), so
+	// reaping after every wakeup made each in-process log line, control
+	// byte or timer cost O(services); with 5000 children that was most
+	// of the loop's CPU. No death goes unseen: each one raises SIGCHLD
+	// after its exit, and the forwarder turns it into a wakeup and the
+	// bit tested here (several deaths may share one bit, Drain takes
+	// them all).
+	if sigs&(1<<uint(unix.SIGCHLD)) != 0 {
+		l.reapAll()
+	}
+	if sigs&1 != 0 {
+		l.takeTLSResults() // bit 0: no signal, the https pool's wakeup
+	}
+	for i := 0; i < n && !l.done; i++ {
+		ev := l.events[i]
+		o, ok := l.fds[ev.Fd]
+		if !ok || o.kind == fdSignal {
+			continue // released earlier in this batch, or consumed above
+		}
+		l.dispatch(int(ev.Fd), o)
+	}
+	if sigs != 0 && !l.done {
+		l.handleSignals(sigs)
+	}
+	l.fireTimers()
+	for _, fd := range l.closing {
+		unix.Close(fd)
+	}
+	l.closing = l.closing[:0]
 }
 
 // timeout converts the earliest deadline into epoll_wait's milliseconds,
