@@ -108,6 +108,7 @@ type loop struct {
 	timers   timerHeap            // every deadline: machines, entries, rescans (timers.go)
 	due      []*timer             // timers expired this turn
 	closing  []int                // fds to close at the end of the batch (epoll may still report them)
+	nev      int                  // events in the batch being handled (turn); 0 outside one
 
 	orphanWait []*service          // services whose start waits for resolveOrphans
 	orphans    map[devIno][]orphan // session leaders by cwd: the one walk of /proc (orphans.go)
@@ -199,6 +200,11 @@ func Run(cfg Config) error {
 	if cfg.Init != nil {
 		l.initTimer.kind = tmInit
 		cfg.Init.Started(Ctl{l})
+	}
+	if l.rx.resumed {
+		// Runs that died during the re-exec raised a SIGCHLD before this
+		// image subscribed to it: reaped now, not at the next death.
+		l.reapAll()
 	}
 	l.run()
 	l.killHooks() // events.go
@@ -304,6 +310,8 @@ func (l *loop) turn(timeout int) {
 	if err != nil && err != unix.EINTR {
 		l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
 	}
+	l.nev = max(n, 0)
+	defer func() { l.nev = 0 }()
 	// NOTE: consume the signal eventfd before reaping. Reading it
 	// after reapAll would swallow the wakeup of a child that died in
 	// between, leaving a zombie until some unrelated event.

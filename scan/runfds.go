@@ -84,14 +84,36 @@ func (l *loop) trackChild(s *service, pid int) {
 }
 
 // untrackChild releases s's pidfd, if it holds one.
+//
+// NOTE: closed at once unless the batch being handled holds an event of
+// it (then at the batch's end, as loop.release does, so that its number
+// is not reused within the batch): a turn that spawns thousands of
+// services (a rescan), or a re-exec's setup adopting them, would
+// otherwise keep every pidfd the ring let go open at the same time.
 func (l *loop) untrackChild(s *service) {
 	if s.rslot == 0 {
 		return
 	}
 	sl := &l.runFds.slots[s.rslot-1]
-	l.release(sl.fd)
+	if l.inBatch(sl.fd) {
+		l.release(sl.fd)
+	} else {
+		unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, sl.fd, nil)
+		delete(l.fds, int32(sl.fd))
+		unix.Close(sl.fd)
+	}
 	*sl = runFd{}
 	s.rslot = 0
+}
+
+// inBatch reports whether the batch being handled has an event of fd.
+func (l *loop) inBatch(fd int) bool {
+	for i := 0; i < l.nev; i++ {
+		if int(l.events[i].Fd) == fd {
+			return true
+		}
+	}
+	return false
 }
 
 // trackedPid is the pid of s's child that holds a pidfd, or 0.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
+	"github.com/gosv/gosv/internal/svctl"
 	"github.com/gosv/gosv/svwait"
 )
 
@@ -218,6 +219,32 @@ func TestRingBound(t *testing.T) {
 	}
 }
 
+// TestEvictionCloses: a pidfd the ring lets go is closed at once (a
+// turn that spawns thousands must not hold them all), except when the
+// batch being handled has an event of it: then at the batch's end, so
+// that its number is not reused for another fd while that event waits.
+func TestEvictionCloses(t *testing.T) {
+	l, svcs, _ := newRealLoop(t, 1, 3)
+	open := func(fd int) bool {
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		return err == nil
+	}
+	up(t, l, svcs[0])
+	fd0 := l.runFds.slots[svcs[0].rslot-1].fd
+	l.events[0] = unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd0)}
+	l.nev = 1 // as in a turn whose batch reported fd0
+	up(t, l, svcs[1])
+	l.nev = 0
+	if svcs[0].rslot != 0 || !open(fd0) || len(l.closing) != 1 || l.closing[0] != fd0 {
+		t.Fatalf("fd %d reported in the batch: open %v, closing %v; want open until the batch's end", fd0, open(fd0), l.closing)
+	}
+	up(t, l, svcs[2])
+	// fd0 (closed at the batch's end) and svcs[2]'s.
+	if n := pidfds(t, os.Getpid()); n != 2 || len(l.closing) != 1 {
+		t.Fatalf("%d pidfds open, closing %v; want svcs[1]'s closed at once", n, l.closing)
+	}
+}
+
 // TestRestartReapedThroughPidfd: in a real scanner (with its signal
 // forwarder), a killed run is reaped through its pidfd, and a ring of
 // none (RunPidfds < 0) leaves every death to the sweep.
@@ -279,4 +306,63 @@ func waitReadable(t *testing.T, fd int) {
 		}
 		return
 	}
+}
+
+// TestReexecAdoptsChildrenWithoutPidfds: the runs a re-exec'd image
+// adopts are its children: reaped like any run, with their status, and
+// holding no pidfd each (a fourth descriptor per service, which made a
+// re-exec of ~5000 services fail to adopt some with EMFILE and start
+// them twice); only the ring's few.
+func TestReexecAdoptsChildrenWithoutPidfds(t *testing.T) {
+	const ring, n = 2, 6
+	t.Setenv("GOSV_TEST_RUN_PIDFDS", strconv.Itoa(ring))
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	var dirs []string
+	for i := 0; i < n; i++ {
+		dirs = append(dirs, link(t, scan, mksvc(t, scan, "s"+strconv.Itoa(i), pauseRun, nil)))
+	}
+	if err := svwait.Wait(deadline(t), dirs, svwait.Up, svwait.All); err != nil {
+		t.Fatal(err)
+	}
+	if err := svctl.Svscanctl(scan, []byte{svctl.ReexecLetter}); err != nil {
+		t.Fatal(err)
+	}
+	// A pidfd per adopted run would be n of them.
+	if got := pidfds(t, tr.cmd.Process.Pid); got > ring {
+		t.Errorf("%d pidfds after the re-exec for %d runs, want at most %d (the ring)", got, n, ring)
+	}
+	for _, d := range dirs {
+		pid := status(t, d).Pid
+		w, err := svwait.Listen([]string{d}, svwait.Down, svwait.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unix.Kill(pid, unix.SIGKILL)
+		if err := w.Wait(deadline(t)); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		waitFor(t, d, svwait.Up)
+		if st := status(t, d); st.Pid == pid || st.Wstat != uint16(unix.SIGKILL) {
+			t.Errorf("%s after SIGKILL of %d: %+v", d, pid, st)
+		}
+	}
+	tr.stop()
+}
+
+// pidfds counts the pidfds process pid holds.
+func pidfds(t *testing.T, pid int) int {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	d, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range d {
+		if l, _ := os.Readlink(filepath.Join(dir, e.Name())); l == "anon_inode:[pidfd]" {
+			n++
+		}
+	}
+	return n
 }
