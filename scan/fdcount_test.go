@@ -38,7 +38,7 @@ func TestThreeFdsPerService(t *testing.T) {
 	}
 	// NOTE: a slack of 2 for descriptors the loop holds for a moment (a
 	// listing, an atomic write) when /proc is read: 4 per service would
-	// still be 6 over it, with or without the ring's pidfds.
+	// still be 6 over it, and a pidfd per run 2.
 	if extra := fds() - before; extra > 3*n+ring+2 {
 		t.Errorf("%d descriptors for %d services, want at most 3 each plus %d pidfds", extra, n, ring)
 	}

@@ -201,11 +201,6 @@ func Run(cfg Config) error {
 		l.initTimer.kind = tmInit
 		cfg.Init.Started(Ctl{l})
 	}
-	if l.rx.resumed {
-		// Runs that died during the re-exec raised a SIGCHLD before this
-		// image subscribed to it: reaped now, not at the next death.
-		l.reapAll()
-	}
 	l.run()
 	l.killHooks() // events.go
 	if l.rx.to != "" {

@@ -227,9 +227,10 @@ func (l *loop) adopt(s *service, pid int, start uint64) bool {
 	if ok && st.Ppid == l.self.Pid && (start == 0 || st.StartTime == start) {
 		// NOTE: our child (a re-exec keeps them; so does a subreaper
 		// for orphans): reaped with its status like any run, by the
-		// sweep or, while in the ring, its pidfd there. A pidfd of its
-		// own per adopted run was a fourth descriptor per service after
-		// a re-exec: past ~4990 services, EMFILE made adoptions fail and
+		// sweep or, while in the ring, its pidfd there (those that died
+		// during a re-exec: see scanner.resumed). A pidfd of its own
+		// per adopted run was a fourth descriptor per service after a
+		// re-exec: past ~4990 services, EMFILE made adoptions fail and
 		// their services start a second run.
 		l.byPid[pid] = s
 		l.trackChild(s, pid)
