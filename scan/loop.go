@@ -306,7 +306,6 @@ func (l *loop) turn(timeout int) {
 		l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
 	}
 	l.nev = max(n, 0)
-	defer func() { l.nev = 0 }()
 	// NOTE: consume the signal eventfd before reaping. Reading it
 	// after reapAll would swallow the wakeup of a child that died in
 	// between, leaving a zombie until some unrelated event.
@@ -350,6 +349,7 @@ func (l *loop) turn(timeout int) {
 	if sigs != 0 && !l.done {
 		l.handleSignals(sigs)
 	}
+	l.nev = 0 // the timers' work is outside the batch
 	l.fireTimers()
 	for _, fd := range l.closing {
 		unix.Close(fd)
@@ -469,7 +469,7 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 	case fdHealth:
 		l.healthIO(o.svc, fd)
 	case fdRun:
-		l.childExited(fd, o) // the first pass in run handles these
+		l.childExited(fd, o) // turn's first pass handles these
 	case fdGroup:
 		l.release(fd)
 		o.svc.dropGroupFd(fd)
