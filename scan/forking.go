@@ -444,6 +444,8 @@ func (l *loop) adoptDaemon(s *service, pid, fd int) {
 	if fd >= 0 {
 		s.pidfd = fd
 		l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+	} else {
+		l.trackChild(s, pid) // our child: a recent one, as if spawned (runfds.go)
 	}
 	l.byPid[pid] = s
 	st, err := servicedir.ProcStartTime(pid)

@@ -66,7 +66,7 @@ const (
 	fdCheckOut               // output pipe of a running ./check
 	fdLogPipe                // read end of an in-process logged service's pipe
 	fdHealth                 // socket of a tcp or http health check (health.go)
-	fdRun                    // pidfd of a recently spawned run or finish (runfds.go)
+	fdRun                    // pidfd of a recent child: run, finish, forking daemon (runfds.go)
 )
 
 type fdOwner struct {

@@ -10,8 +10,8 @@ import (
 	"github.com/gosv/gosv/internal/supervise"
 )
 
-// Pidfds of the most recently spawned children (runs and finishes), in
-// the loop's epoll set: their deaths are reaped one by one, before the
+// Pidfds of the most recently spawned children (runs and finishes, and a
+// forking service's daemon once it is our child), in the loop's epoll set: their deaths are reaped one by one, before the
 // SIGCHLD sweep.
 //
 // Why: the sweep's wait4(-1) walks every child of the scanner in the

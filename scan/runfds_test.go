@@ -282,6 +282,36 @@ func TestRestartReapedThroughPidfd(t *testing.T) {
 	}
 }
 
+// TestForkingDaemonReapedThroughPidfd: a forking service's daemon, our
+// child once its launcher exited, gets a pidfd of the ring too: its
+// death is reaped through it.
+func TestForkingDaemonReapedThroughPidfd(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "trace")
+	t.Setenv("GOSV_TRACE", trace)
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fd", "ok", nil)
+	tr := startScanner(t, scan)
+	svc := link(t, scan, dir)
+	waitFor(t, svc, svwait.UpReady)
+	pid := status(t, svc).Pid
+	if pid != pidIn(t, pidfile) {
+		t.Fatalf("status pid %d, pidfile %d", pid, pidIn(t, pidfile))
+	}
+	w, err := svwait.Listen([]string{svc}, svwait.Down, svwait.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Kill(pid, unix.SIGKILL)
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if p, s := pidfdReaps(t, trace, pid); p != 1 || s != 0 {
+		t.Errorf("daemon %d reaped %d times through its pidfd, %d by the sweep; want 1, 0", pid, p, s)
+	}
+	tr.stop()
+}
+
 func countKind(l *loop, k fdKind) int {
 	n := 0
 	for _, o := range l.fds {
