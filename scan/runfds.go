@@ -11,8 +11,8 @@ import (
 )
 
 // Pidfds of the most recently spawned children (runs and finishes, and a
-// forking service's daemon once it is our child), in the loop's epoll set: their deaths are reaped one by one, before the
-// SIGCHLD sweep.
+// forking service's daemon once it is our child), in the loop's epoll
+// set: their deaths are reaped one by one, before the SIGCHLD sweep.
 //
 // Why: the sweep's wait4(-1) walks every child of the scanner in the
 // kernel (wait_consider_task on each), newest last, so with 5000
