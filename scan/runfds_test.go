@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
 	"github.com/gosv/gosv/internal/svctl"
@@ -322,19 +323,13 @@ func countKind(l *loop, k fdKind) int {
 	return n
 }
 
-// waitReadable blocks until fd is readable (a pidfd: its process died).
+// waitReadable blocks until fd is readable (a pidfd: its process died),
+// up to the test's deadline.
 func waitReadable(t *testing.T, fd int) {
 	t.Helper()
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, 20000)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n != 1 {
-			t.Fatalf("fd %d not readable: %v", fd, err)
-		}
-		return
+	end, _ := t.Deadline()
+	if !fdwait.Readable(fd, end) {
+		t.Fatalf("fd %d not readable by the deadline", fd)
 	}
 }
 

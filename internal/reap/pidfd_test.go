@@ -6,6 +6,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/fdwait"
 )
 
 // startChild forks sh -c script and opens a pidfd on it.
@@ -23,20 +25,13 @@ func startChild(t *testing.T, script string) (pid, fd int) {
 	return pid, fd
 }
 
-// waitReadable blocks until fd is readable: a pidfd is once its process
-// has exited (pidfd_open(2)).
+// waitReadable blocks until fd is readable (a pidfd: its process died),
+// up to the test's deadline.
 func waitReadable(t *testing.T, fd int) {
 	t.Helper()
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, 20000)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n != 1 {
-			t.Fatalf("pidfd %d not readable: %v", fd, err)
-		}
-		return
+	end, _ := t.Deadline()
+	if !fdwait.Readable(fd, end) {
+		t.Fatalf("fd %d not readable by the deadline", fd)
 	}
 }
 
