@@ -28,6 +28,10 @@ const pidfileSlack = 20 * time.Millisecond
 // maxAncestry bounds the walk up the parent chain of a candidate daemon.
 const maxAncestry = 64
 
+// maxPidWatchRetries bounds the walks down a pidfile's path that a daemon
+// making it meanwhile can cause (addPidWatch).
+const maxPidWatchRetries = 8
+
 // launchState is what the loop knows about a forking service's launch.
 type launchState struct {
 	pidfile  string    // absolute path of the daemon's pidfile, read at the spawn
@@ -147,6 +151,31 @@ func (l *loop) addPidWatch(s *service) bool {
 	if s.launch.wd >= 0 {
 		return s.launch.watched == want
 	}
+	dir, wd, err := l.watchNearest(want)
+	// NOTE: the directory below dir may have been made between its
+	// failed watch and dir's: no event would ever tell. Then walk again
+	// (a few times: a daemon making the path meanwhile is done in a few
+	// steps).
+	for retries := 0; err == nil && dir != want && retries < maxPidWatchRetries && childExists(dir, want); retries++ {
+		l.rmWatch(int32(wd))
+		dir, wd, err = l.watchNearest(want)
+	}
+	if err != nil {
+		// The deadline still ends the launch, with this reason.
+		s.launch.note = "unable to watch " + dir + ": " + err.Error()
+		return false
+	}
+	s.launch.wd, s.launch.watched = int32(wd), dir
+	l.pidWatch[s.launch.wd] = append(l.pidWatch[s.launch.wd], s)
+	if dir != want {
+		s.launch.note = s.launch.pidfile + " does not exist (nor does " + want + ")"
+	}
+	return dir == want
+}
+
+// watchNearest watches want or, while it does not exist, its nearest
+// existing ancestor, and says which.
+func (l *loop) watchNearest(want string) (string, int, error) {
 	for dir := want; ; dir = filepath.Dir(dir) {
 		// NOTE: IN_MODIFY too: a daemon that rewrites the pidfile through
 		// a descriptor it keeps open (as a lock, like Debian's cron) never
@@ -155,18 +184,20 @@ func (l *loop) addPidWatch(s *service) bool {
 		if (err == unix.ENOENT || err == unix.ENOTDIR) && dir != "/" {
 			continue
 		}
-		if err != nil {
-			// The deadline still ends the launch, with this reason.
-			s.launch.note = "unable to watch " + dir + ": " + err.Error()
-			return false
-		}
-		s.launch.wd, s.launch.watched = int32(wd), dir
-		l.pidWatch[s.launch.wd] = append(l.pidWatch[s.launch.wd], s)
-		if dir != want {
-			s.launch.note = s.launch.pidfile + " does not exist (nor does " + want + ")"
-		}
-		return dir == want
+		return dir, wd, err
 	}
+}
+
+// childExists says whether the directory below dir on the way to want
+// exists.
+func childExists(dir, want string) bool {
+	rel, err := filepath.Rel(dir, want)
+	if err != nil {
+		return false
+	}
+	first, _, _ := strings.Cut(rel, string(filepath.Separator))
+	_, err = os.Stat(filepath.Join(dir, first))
+	return err == nil
 }
 
 // unwatchPidfile drops s's watch; the inotify watch itself goes when no
@@ -413,6 +444,8 @@ func (l *loop) adoptDaemon(s *service, pid, fd int) {
 	if fd >= 0 {
 		s.pidfd = fd
 		l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
+	} else {
+		l.trackChild(s, pid) // our child: a recent one, as if spawned (runfds.go)
 	}
 	l.byPid[pid] = s
 	st, err := servicedir.ProcStartTime(pid)

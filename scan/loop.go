@@ -41,6 +41,10 @@ type Config struct {
 	// (about one per service; see DefaultSpawnerMin).
 	Spawner    bool
 	SpawnerMin int
+	// RunPidfds: how many of the most recently spawned children keep a
+	// pidfd that reaps them at once (runfds.go); 0: DefaultRunPidfds,
+	// negative: none (every child waits for the SIGCHLD sweep).
+	RunPidfds int
 	// Exe is the binary an in-place re-exec (svscanctl -X, reexec.go)
 	// executes; empty: this process's executable, as named at start (an
 	// upgrade that replaced the file is then what runs).
@@ -62,6 +66,7 @@ const (
 	fdCheckOut               // output pipe of a running ./check
 	fdLogPipe                // read end of an in-process logged service's pipe
 	fdHealth                 // socket of a tcp or http health check (health.go)
+	fdRun                    // pidfd of a recent child: run, finish, forking daemon (runfds.go)
 )
 
 type fdOwner struct {
@@ -100,9 +105,11 @@ type loop struct {
 	wds      map[int32]*service   // inotify watches waiting for ./run
 	pidWatch map[int32][]*service // inotify watches of pidfile directories (forking mode)
 	draining []*service           // services whose dead run's group still has members
+	runFds   runFds               // pidfds of the last spawned children (runfds.go)
 	timers   timerHeap            // every deadline: machines, entries, rescans (timers.go)
 	due      []*timer             // timers expired this turn
 	closing  []int                // fds to close at the end of the batch (epoll may still report them)
+	nev      int                  // events in the batch being handled (turn); 0 outside one
 
 	orphanWait []*service          // services whose start waits for resolveOrphans
 	orphans    map[devIno][]orphan // session leaders by cwd: the one walk of /proc (orphans.go)
@@ -160,6 +167,12 @@ func Run(cfg Config) error {
 		l.rx.exe, _ = os.Executable()
 	}
 	l.env = childEnv()
+	switch {
+	case cfg.RunPidfds == 0:
+		l.runFds.slots = make([]runFd, DefaultRunPidfds)
+	case cfg.RunPidfds > 0:
+		l.runFds.slots = make([]runFd, cfg.RunPidfds)
+	}
 	l.trace = -1
 	if p := os.Getenv("GOSV_TRACE"); p != "" {
 		if fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_CLOEXEC, 0o644); err == nil {
@@ -295,54 +308,69 @@ func (l *loop) release(fd int) {
 
 func (l *loop) run() {
 	for !l.done {
-		n, err := unix.EpollWait(l.ep, l.events[:], l.timeout())
-		if err != nil && err != unix.EINTR {
-			l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
-		}
-		// NOTE: consume the signal eventfd before reaping. Reading it
-		// after reapAll would swallow the wakeup of a child that died in
-		// between, leaving a zombie until some unrelated event.
-		var sigs uint64
-		for i := 0; i < n; i++ {
-			if int(l.events[i].Fd) == l.evfd {
-				var b [8]byte
-				unix.Read(l.evfd, b[:])
-				sigs = l.pendSig.Swap(0)
-			}
-		}
-		// Reap only when SIGCHLD was delivered: wait4 looks at every
-		// child of the process in the kernel (wait_consider_task), so
-		// reaping after every wakeup made each in-process log line, control
-		// byte or timer cost O(services); with 5000 children that was most
-		// of the loop's CPU. No death goes unseen: each one raises SIGCHLD
-		// after its exit, and the forwarder turns it into a wakeup and the
-		// bit tested here (several deaths may share one bit, Drain takes
-		// them all).
-		if sigs&(1<<uint(unix.SIGCHLD)) != 0 {
-			l.reapAll()
-		}
-		if sigs&1 != 0 {
-			// Bit 0: no signal, the worker pools' wakeup.
-			l.takeTLSResults()
-			l.takePreparations()
-		}
-		for i := 0; i < n && !l.done; i++ {
-			ev := l.events[i]
-			o, ok := l.fds[ev.Fd]
-			if !ok || o.kind == fdSignal {
-				continue // released earlier in this batch, or consumed above
-			}
-			l.dispatch(int(ev.Fd), o)
-		}
-		if sigs != 0 && !l.done {
-			l.handleSignals(sigs)
-		}
-		l.fireTimers()
-		for _, fd := range l.closing {
-			unix.Close(fd)
-		}
-		l.closing = l.closing[:0]
+		l.turn(l.timeout())
 	}
+}
+
+// turn waits for events (at most timeout ms, -1: no limit) and handles
+// one batch of them, then the timers due.
+func (l *loop) turn(timeout int) {
+	n, err := unix.EpollWait(l.ep, l.events[:], timeout)
+	if err != nil && err != unix.EINTR {
+		l.warn(nil, "epoll", "unable to epoll_wait: %v", err)
+	}
+	l.nev = max(n, 0)
+	// NOTE: consume the signal eventfd before reaping. Reading it
+	// after reapAll would swallow the wakeup of a child that died in
+	// between, leaving a zombie until some unrelated event.
+	var sigs uint64
+	for i := 0; i < n; i++ {
+		if int(l.events[i].Fd) == l.evfd {
+			var b [8]byte
+			unix.Read(l.evfd, b[:])
+			sigs = l.pendSig.Swap(0)
+		}
+	}
+	// Deaths a pidfd names come first: no walk of every child
+	// (runfds.go). The sweep below finds the others.
+	for i := 0; i < n; i++ {
+		if o, ok := l.fds[l.events[i].Fd]; ok && o.kind == fdRun {
+			l.childExited(int(l.events[i].Fd), o)
+		}
+	}
+	// Reap only when SIGCHLD was delivered: wait4 looks at every
+	// child of the process in the kernel (wait_consider_task), so
+	// reaping after every wakeup made each in-process log line, control
+	// byte or timer cost O(services); with 5000 children that was most
+	// of the loop's CPU. No death goes unseen: each one raises SIGCHLD
+	// after its exit, and the forwarder turns it into a wakeup and the
+	// bit tested here (several deaths may share one bit, Drain takes
+	// them all).
+	if sigs&(1<<uint(unix.SIGCHLD)) != 0 {
+		l.reapAll()
+	}
+	if sigs&1 != 0 {
+		// Bit 0: no signal, the worker pools' wakeup.
+		l.takeTLSResults()
+		l.takePreparations()
+	}
+	for i := 0; i < n && !l.done; i++ {
+		ev := l.events[i]
+		o, ok := l.fds[ev.Fd]
+		if !ok || o.kind == fdSignal {
+			continue // released earlier in this batch, or consumed above
+		}
+		l.dispatch(int(ev.Fd), o)
+	}
+	if sigs != 0 && !l.done {
+		l.handleSignals(sigs)
+	}
+	l.nev = 0 // the timers' work is outside the batch
+	l.fireTimers()
+	for _, fd := range l.closing {
+		unix.Close(fd)
+	}
+	l.closing = l.closing[:0]
 }
 
 // timeout converts the earliest deadline into epoll_wait's milliseconds,
@@ -401,8 +429,7 @@ func (l *loop) fire(t *timer, now time.Time) {
 	}
 }
 
-// reapAll drains every dead child and routes each exit to its machine.
-// Unknown pids are orphans reparented to us as subreaper: reaped, dropped.
+// reapAll drains every dead child and routes each exit (reaped).
 //
 // Each exit is handled (its service restarted) before the next wait4:
 // the last one, which finds nothing, looks at every child, and with
@@ -413,37 +440,15 @@ func (l *loop) reapAll() {
 		if !ok {
 			break
 		}
-		if l.trace >= 0 {
-			l.reapedAt = time.Now()
-			l.traceEvent("reap", e.Pid, l.reapedAt)
-		}
-		if s, ok := l.hooks[e.Pid]; ok {
-			l.hookExited(s, e)
-			continue
-		}
-		if s, ok := l.checks[e.Pid]; ok {
-			delete(l.checks, e.Pid)
-			l.checkExited(s, e)
-			continue
-		}
-		if l.healthExited(e) {
-			continue
-		}
-		s, ok := l.byPid[e.Pid]
-		if !ok {
-			if l.cfg.Init != nil {
-				l.cfg.Init.Reaped(Ctl{l}, e)
-			}
-			continue
-		}
-		delete(l.byPid, e.Pid)
-		if s.pidfd >= 0 && s.m.Pid == e.Pid {
-			l.release(s.pidfd)
-			s.pidfd = -1
-		}
-		l.feed(s, supervise.Event{Kind: supervise.EvExit, Pid: e.Pid, Wstat: reap.Wstat(e.Status)})
+		l.reapedVia(e, "")
+		l.reaped(e)
 	}
-	// Members of draining groups may have been among the reaped.
+	l.recheckDraining()
+}
+
+// recheckDraining looks again at the draining groups: members may have
+// been among the reaped.
+func (l *loop) recheckDraining() {
 	for i := 0; i < len(l.draining); i++ {
 		s := l.draining[i]
 		l.checkGroup(s)
@@ -479,6 +484,8 @@ func (l *loop) dispatch(fd int, o fdOwner) {
 		l.sc.consumeLog(o.entry)
 	case fdHealth:
 		l.healthIO(o.svc, fd)
+	case fdRun:
+		l.childExited(fd, o) // turn's first pass handles these
 	case fdGroup:
 		l.release(fd)
 		o.svc.dropGroupFd(fd)

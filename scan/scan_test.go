@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 		}
 		err := Run(Config{Prog: "gosv svscan", ScanDir: dir, NotifyFd: 3, Stderr: os.Stderr,
 			MetricsListen: os.Getenv("GOSV_TEST_METRICS_LISTEN"), MetricsTextfile: os.Getenv("GOSV_TEST_METRICS_TEXTFILE"), Spawner: true,
-			Exe: os.Getenv("GOSV_TEST_REEXEC_EXE")})
+			Exe: os.Getenv("GOSV_TEST_REEXEC_EXE"), RunPidfds: atoiOr0(os.Getenv("GOSV_TEST_RUN_PIDFDS"))})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scanner:", err)
 			os.Exit(111)
@@ -197,6 +197,12 @@ func TestMain(m *testing.M) {
 		block()
 	}
 	os.Exit(m.Run())
+}
+
+// atoiOr0 is s as a number, 0 when it is not one.
+func atoiOr0(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // sdNotify sends one datagram to $NOTIFY_SOCKET.

@@ -24,7 +24,9 @@ import (
 // readiness pipe while a run with notification-fd has not yet signalled
 // (1); a pidfd while an adopted run lives (1); one pidfd per leftover
 // group member while a dead run's process group drains. A logged pair
-// adds the two ends of its log pipe, and its entry's directory fd.
+// adds the two ends of its log pipe, and its entry's directory fd. The
+// loop adds a pidfd for each of the last Config.RunPidfds spawns that
+// still lives, whatever their number of services (runfds.go).
 type service struct {
 	// dir reaches the service directory through dirfd ("/proc/self/fd/N"),
 	// so that every path built from it names the directory the service
@@ -39,6 +41,7 @@ type service struct {
 	ctl    int // supervise/control, opened O_RDWR so it never reports EOF
 	notify int // read end of the notification-fd pipe, or -1
 	pidfd  int // pidfd of an adopted run, or -1
+	rslot  int // 1 + its slot in the loop's ring of child pidfds (runfds.go); 0: none
 	wd     int32
 	group  []int // pidfds of leftover members of the dead run's group
 	// draining: the dead run's group (m.Pgid, and a forking daemon's
@@ -267,6 +270,38 @@ func (l *loop) startService(s *service) {
 // adopt makes the live process pid s's run, up. A non-zero start is the
 // start time pid must still have once its pidfd is open (pid recycled).
 func (l *loop) adopt(s *service, pid int, start uint64) bool {
+	st, ok := readProcStat(pid)
+	if ok && st.Ppid == l.self.Pid && (start == 0 || st.StartTime == start) {
+		// NOTE: our child (a re-exec keeps them; so does a subreaper
+		// for orphans): reaped with its status like any run, by the
+		// sweep or, while in the ring, its pidfd there (those that died
+		// during a re-exec: see scanner.resumed). A pidfd of its own
+		// per adopted run was a fourth descriptor per service after a
+		// re-exec: past ~4990 services, EMFILE made adoptions fail and
+		// their services start a second run.
+		l.byPid[pid] = s
+		l.trackChild(s, pid)
+	} else if !l.adoptPidfd(s, pid, start) {
+		return false
+	}
+	pgid := 0
+	if ok {
+		pgid = st.Pgrp // a forking daemon's own group
+	}
+	l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
+	if l.sc != nil {
+		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
+	}
+	// The run's NOTIFY_SOCKET names a path made from the directory's
+	// identity: bind it again, so that its READY=1, WATCHDOG=1 and
+	// STATUS= reach this scanner (a re-exec, issue 15; a dead scanner's).
+	l.runEnv(s)
+	return true
+}
+
+// adoptPidfd watches pid, not our child, through a pidfd of its own,
+// whose readiness is its death (fdAdopted).
+func (l *loop) adoptPidfd(s *service, pid int, start uint64) bool {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return false
@@ -279,19 +314,7 @@ func (l *loop) adopt(s *service, pid int, start uint64) bool {
 	}
 	s.pidfd = fd
 	l.register(fd, fdOwner{kind: fdAdopted, svc: s, pid: pid})
-	l.byPid[pid] = s // in case it is our child after all (re-exec)
-	pgid := 0
-	if st, ok := readProcStat(pid); ok {
-		pgid = st.Pgrp // a forking daemon's own group
-	}
-	l.feed(s, supervise.Event{Kind: supervise.EvAdopt, Pid: pid, Pgid: pgid})
-	if l.sc != nil {
-		l.sc.takeNotify(s, true) // the readiness it may have written meanwhile
-	}
-	// The run's NOTIFY_SOCKET names a path made from the directory's
-	// identity: bind it again, so that its READY=1, WATCHDOG=1 and
-	// STATUS= reach this scanner (a re-exec, issue 15; a dead scanner's).
-	l.runEnv(s)
+	l.byPid[pid] = s // in case it becomes our child (reparented to the subreaper)
 	return true
 }
 
@@ -619,6 +642,7 @@ func (l *loop) exitService(s *service, leave bool) {
 			delete(l.byPid, pid)
 		}
 	}
+	l.untrackChild(s)
 	l.release(s.ctl)
 	if !leave {
 		l.dropNotify(s)

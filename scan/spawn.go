@@ -182,6 +182,7 @@ func (l *loop) runStarted(s *service, pid, r int, forkAt time.Time) {
 		l.traceEvent("exec", pid, time.Now())
 	}
 	l.byPid[pid] = s
+	l.trackChild(s, pid)
 	s.retried = false
 	s.limits.Clear("spawn")
 	if r >= 0 {
@@ -245,5 +246,6 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 		return
 	}
 	l.byPid[pid] = s
+	l.trackChild(s, pid)
 	l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawned, Pid: pid})
 }

@@ -24,6 +24,7 @@ const scaleIntro = "N services run `exec sleep` in the same tree; then the resta
 // scaleFigures are the figures of the scale table, in column order.
 var scaleFigures = []struct{ key, head string }{
 	{"median_ms", "restart median (ms)"},
+	{"gosv_reap_median_ms", "kill→reap median (ms)"},
 	{"gosv_share_median_ms", "gosv share median (ms)"},
 	{"gosv_exec_median_ms", "clone→execve median (ms)"},
 	{"cpu_us_per_line", "scanner CPU per log line (µs)"},

@@ -107,7 +107,7 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 		return fmt.Errorf("wait for %d services to start (have %d): %w", services, len(last), err)
 	}
 
-	var samples, shares, execs []float64
+	var samples, shares, execs, reaps []float64
 	timeouts := 0
 	for len(samples) < n {
 		// Oldest service first: it is the first one to pass min-up.
@@ -154,6 +154,9 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 		if x := gosvExec(trace, cur.pid); !math.IsNaN(x) {
 			execs = append(execs, x)
 		}
+		if x := gosvReap(trace, old.pid, killAt); !math.IsNaN(x) {
+			reaps = append(reaps, x)
+		}
 		if verbose {
 			fmt.Fprintf(os.Stderr, "%s pid %d -> %d: %.3f ms\n", name, old.pid, cur.pid, ms)
 		}
@@ -168,6 +171,10 @@ func run(dir string, services, n int, minUp, timeout, startTimeout time.Duration
 	if len(execs) > 0 {
 		emed, ep90 := quantiles(execs)
 		fmt.Printf(" gosv_exec_median_ms=%.3f gosv_exec_p90_ms=%.3f\n", emed, ep90)
+	}
+	if len(reaps) > 0 {
+		rmed, rp90 := quantiles(reaps)
+		fmt.Printf(" gosv_reap_median_ms=%.3f gosv_reap_p90_ms=%.3f\n", rmed, rp90)
 	}
 	return nil
 }
@@ -323,7 +330,7 @@ func quantiles(xs []float64) (median, p90 float64) {
 //
 // gosv writes, with GOSV_TRACE=FILE, one event per line:
 //
-//	ev=reap pid=OLDPID t=UNIXNANOS   wait4 returned the dead run
+//	ev=reap pid=OLDPID t=UNIXNANOS [via=pidfd]   wait4 (or waitid on its pidfd) returned the dead run
 //	ev=fork pid=NEWPID t=UNIXNANOS   just before clone of the new run
 //	ev=exec pid=NEWPID t=UNIXNANOS   the new run's execve had succeeded
 //
@@ -341,6 +348,18 @@ func gosvShare(trace string, oldPID, newPID int) float64 {
 		return math.NaN()
 	}
 	return float64(fork-reap) / 1e6
+}
+
+// gosvReap returns the time from the kill (killAt, CLOCK_REALTIME
+// nanoseconds, the trace's clock) to gosv's reap of oldPID in
+// milliseconds: the kernel's exit, the scanner's wakeup and its wait.
+// NaN without the reap event.
+func gosvReap(trace string, oldPID int, killAt int64) float64 {
+	reap, _, _ := traceTimes(trace, oldPID, -1)
+	if reap == 0 {
+		return math.NaN()
+	}
+	return float64(reap-killAt) / 1e6
 }
 
 // gosvExec returns exec − fork of the new run in milliseconds: clone and

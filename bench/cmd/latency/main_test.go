@@ -84,4 +84,14 @@ func TestGosvShare(t *testing.T) {
 	if got := gosvExec(q, 11); got != 4 {
 		t.Errorf("gosvExec = %v; want 4", got)
 	}
+	r := filepath.Join(t.TempDir(), "trace")
+	if err := os.WriteFile(r, []byte("ev=reap pid=10 t=1500000 via=pidfd\nev=fork pid=11 t=2000000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := gosvReap(r, 10, 1000000); got != 0.5 {
+		t.Errorf("gosvReap = %v; want 0.5", got)
+	}
+	if got := gosvReap(r, 12, 1000000); !math.IsNaN(got) {
+		t.Errorf("gosvReap with no reap line = %v; want NaN", got)
+	}
 }
