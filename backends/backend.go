@@ -3,6 +3,7 @@ package backends
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"time"
 
@@ -80,6 +81,22 @@ var ErrNoSupervisor = errors.New("the supervisor is not running")
 
 // ErrNotUp is returned by Signal when the service has no process.
 var ErrNotUp = errors.New("the service is not up")
+
+// SignalUp sends sig to the process of a service whose status b reports
+// up (what every backend's Signal does), or returns [ErrNotUp].
+func SignalUp(b Backend, svc Service, sig unix.Signal) error {
+	s, err := b.Status(svc)
+	if err != nil {
+		return err
+	}
+	if !s.Up || s.Pid <= 0 {
+		return ErrNotUp
+	}
+	if err := unix.Kill(s.Pid, sig); err != nil {
+		return os.NewSyscallError("kill", err)
+	}
+	return nil
+}
 
 // StartError says why a start failed, in words for the operator.
 type StartError struct {

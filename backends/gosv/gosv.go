@@ -433,17 +433,7 @@ func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 
 // Signal sends sig to svc's run process.
 func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error {
-	s, err := b.Status(svc)
-	if err != nil {
-		return err
-	}
-	if !s.Up || s.Pid <= 0 {
-		return backends.ErrNotUp
-	}
-	if err := unix.Kill(s.Pid, sig); err != nil {
-		return os.NewSyscallError("kill", err)
-	}
-	return nil
+	return backends.SignalUp(b, svc, sig)
 }
 
 // Wait waits until svc reaches goal, or ctx ends.

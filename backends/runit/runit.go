@@ -515,17 +515,7 @@ func svLine(st *servicedir.RunitStatus, now time.Time) string {
 
 // Signal sends sig to the service's process (reload).
 func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error {
-	s, err := b.Status(svc)
-	if err != nil {
-		return err
-	}
-	if !s.Up || s.Pid <= 0 {
-		return backends.ErrNotUp
-	}
-	if err := unix.Kill(s.Pid, sig); err != nil {
-		return os.NewSyscallError("kill", err)
-	}
-	return nil
+	return backends.SignalUp(b, svc, sig)
 }
 
 // Wait waits until svc reaches goal, or ctx ends. runit has no
