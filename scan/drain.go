@@ -30,12 +30,15 @@ func (l *loop) watchGroup(s *service) {
 }
 
 // groupState is [groupState] of the run's group and, for a forking
-// daemon, of its own group (supervise.Machine.OwnGroup).
+// daemon, of its own group (supervise.Machine.OwnGroup) and, for a
+// cancelled launch's daemon, of the group it was found in (DaemonGroup).
 func (l *loop) groupState(s *service) (members []int, empty bool) {
 	members, empty = l.sys.groupState(s.m.Pgid)
-	if g := s.m.OwnGroup; g > 0 && g != s.m.Pgid {
-		more, none := l.sys.groupState(g)
-		members, empty = append(members, more...), empty && none
+	for _, g := range [2]int{s.m.OwnGroup, s.m.DaemonGroup} {
+		if g > 0 && g != s.m.Pgid {
+			more, none := l.sys.groupState(g)
+			members, empty = append(members, more...), empty && none
+		}
 	}
 	return members, empty
 }

@@ -339,6 +339,45 @@ func (l *loop) pidfileVerdict(s *service) (supervise.Event, bool) {
 	return supervise.Event{Kind: supervise.EvPidfileBad}, true
 }
 
+// findDaemon answers ActFindDaemon, for a launch being cancelled: it
+// feeds EvDaemon when the pidfile already names this launch's daemon (by
+// the checks of pidfileVerdict: the machine stops it, and the drain
+// watches its groups), else EvNoDaemon. The daemon is not adopted: no pid
+// record, no pidfd; as the scanner is the subreaper, wait4 reaps it.
+// A pidfile that names anything else, or that another launch awaits too,
+// names nothing to signal.
+func (l *loop) findDaemon(s *service) {
+	e := supervise.Event{Kind: supervise.EvNoDaemon}
+	if pid, pgid, ok := l.cancelledDaemon(s); ok {
+		e = supervise.Event{Kind: supervise.EvDaemon, Pid: pid, Pgid: pgid}
+	}
+	l.pending = append(l.pending, e)
+}
+
+// cancelledDaemon is the daemon the pidfile names, if it passes daemonOf.
+func (l *loop) cancelledDaemon(s *service) (pid, pgid int, ok bool) {
+	p := s.launch.pidfile
+	if p == "" {
+		return 0, 0, false
+	}
+	for _, list := range l.pidWatch {
+		for _, o := range list {
+			if o != s && o.launch.pidfile == p {
+				return 0, 0, false // as in pidfileVerdict: whose daemon it is cannot be told
+			}
+		}
+	}
+	d, err := servicedir.ReadDaemonPidfile(p)
+	if err != nil || d.Pid <= 0 || d.Pid == s.launch.launcher {
+		return 0, 0, false
+	}
+	why, pgid, _ := l.daemonOf(s, d.Pid, trustedPidfile(p, d))
+	if why != "" {
+		return 0, 0, false
+	}
+	return d.Pid, pgid, true
+}
+
 // daemonOf says why pid cannot be s's daemon ("" if it can), and its
 // process group and whether it is already our child. The daemon must be
 // alive, no older than the launcher, and descend from it: as the scanner

@@ -2,9 +2,11 @@ package scan
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -427,5 +429,119 @@ func TestForkingDaemonOwnGroup(t *testing.T) {
 	ctlWait(t, svc, "d", svwait.DownReady)
 	if !dead(daemon) || !dead(worker) {
 		t.Fatalf("after d: daemon %d dead %v, worker %d dead %v", daemon, dead(daemon), worker, dead(worker))
+	}
+}
+
+// TestForkingStopDuringLaunch: a d while the launcher still runs, after
+// its daemon (in a session of its own) wrote the pidfile, as dnsmasq's
+// launcher waits for its daemon: the daemon is stopped with the launch,
+// not left running to hold the service's port against the next start.
+func TestForkingStopDuringLaunch(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fw", "waits", nil)
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u") // the launcher runs
+	waitFileContains(t, pidfile, "\n")
+	daemon := pidIn(t, pidfile)
+	if st := status(t, svc); st.Pid == daemon || st.Ready {
+		t.Fatalf("status %+v: want the launch (launcher %d), not the daemon %d", st, st.Pid, daemon)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if !dead(daemon) {
+		t.Fatalf("daemon %d alive after d during its launch", daemon)
+	}
+	if st := status(t, svc); st.Up() || st.WantUp {
+		t.Fatalf("status after d: %+v", st)
+	}
+}
+
+// TestForkingStopDuringLaunchLate: the pidfile is written after the d,
+// by a daemon whose launcher outlives the down-signal until the daemon
+// says it started: the launcher's exit looks at the pidfile once more,
+// and the daemon found then is stopped too, not adopted.
+func TestForkingStopDuringLaunchLate(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fg", "gated-wait", nil)
+	if err := unix.Mkfifo(pidfile+".gate", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u")
+	waitFileContains(t, pidfile+".launched", "\n")
+	w, err := svwait.Listen([]string{svc}, svwait.DownReady, svwait.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := servicedir.WriteControl(svc, []byte("d")); err != nil {
+		t.Fatal(err)
+	}
+	// The launcher got the down-signal (and ignored it): the launch is
+	// being cancelled, with no pidfile yet. Now the daemon writes it.
+	waitFileContains(t, pidfile+".term", "\n")
+	if _, err := os.Stat(pidfile); err == nil {
+		t.Fatal("pidfile written before the gate opened")
+	}
+	gate, err := os.OpenFile(pidfile+".gate", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	gate.Write([]byte("\n"))
+	if err := w.Wait(deadline(t)); err != nil {
+		t.Fatalf("down after d: %v (status %+v)", err, status(t, svc))
+	}
+	daemon := pidIn(t, pidfile)
+	if daemon <= 0 || !dead(daemon) {
+		t.Fatalf("daemon %d alive after a d during its launch", daemon)
+	}
+}
+
+// TestForkingStopDuringLaunchForeign: a cancelled launch whose pidfile
+// names a process that is not its daemon (younger than the launcher, not
+// below it) never signals that process.
+func TestForkingStopDuringLaunchForeign(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "fo", "names", nil)
+	if err := unix.Mkfifo(pidfile+".gate", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u")
+	other := exec.Command(os.Args[0])
+	other.Env = append(os.Environ(), "GOSV_TEST_ROLE=pause")
+	other.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.Process.Kill(); other.Wait() }()
+	gate, err := os.OpenFile(pidfile+".gate", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.Write([]byte(strconv.Itoa(other.Process.Pid) + "\n"))
+	gate.Close()
+	waitFileContains(t, pidfile, "\n")
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if dead(other.Process.Pid) {
+		t.Fatalf("pid %d, named by the pidfile but not the launch's daemon, was signalled", other.Process.Pid)
 	}
 }

@@ -65,8 +65,10 @@ func (c Ctl) KillGroups(sig unix.Signal) int {
 			if s.m.GroupAlive || s.m.Pid > 0 {
 				kill(s.m.Pgid)
 			}
-			if s.m.OwnGroup > 0 && s.m.OwnGroup != s.m.Pgid {
-				kill(s.m.OwnGroup)
+			for _, g := range [2]int{s.m.OwnGroup, s.m.DaemonGroup} {
+				if g > 0 && g != s.m.Pgid {
+					kill(g)
+				}
 			}
 			kill(s.m.FinishPid) // finish runs in a session of its own
 		}

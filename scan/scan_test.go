@@ -156,7 +156,7 @@ func TestMain(m *testing.M) {
 		if os.Args[2] == "lockself" {
 			lockselfDaemon()
 		}
-		if os.Args[2] == "gated" {
+		if os.Args[2] == "gated" || os.Args[2] == "gated-wait" {
 			// Write the pidfile only once the test says so (a line on
 			// PIDFILE.gate): the launch stays open as long as it needs.
 			if f, err := os.Open(os.Args[3] + ".gate"); err == nil {
@@ -168,6 +168,9 @@ func TestMain(m *testing.M) {
 		os.WriteFile(os.Args[3], []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 		if os.Args[2] == "notify" {
 			unix.Write(5, []byte("\n"))
+		}
+		if os.Args[2] == "gated-wait" {
+			unix.Write(3, []byte("\n")) // started: the launcher may exit
 		}
 		if os.Args[2] == "setsid-late" {
 			// Named in the pidfile while still in the launcher's group;
@@ -1156,6 +1159,13 @@ func forker(mode, pidfile string) {
 		st, _ := readProcStat(os.Getppid())
 		os.WriteFile(pidfile, []byte(strconv.Itoa(st.Ppid)+"\n"), 0o644)
 		os.Exit(0)
+	case "names":
+		// Names in the pidfile the pid the test writes to PIDFILE.gate,
+		// then hangs: a launch that a d cancels.
+		if b, err := os.ReadFile(pidfile + ".gate"); err == nil {
+			os.WriteFile(pidfile, b, 0o644)
+		}
+		block()
 	}
 	c := exec.Command(os.Args[0], "daemon", mode, pidfile)
 	c.Env = append(os.Environ(), "GOSV_TEST_ROLE=forker-daemon")
@@ -1173,8 +1183,35 @@ func forker(mode, pidfile string) {
 		c.ExtraFiles = []*os.File{f} // fd 3
 		c.Env = append(c.Env, "GOSV_TEST_LAUNCHER="+strconv.Itoa(os.Getpid()))
 	}
+	var started *os.File
+	if mode == "gated-wait" {
+		// dnsmasq's launcher: it exits once the daemon says it started
+		// (after its pidfile), and a SIGTERM does not end that wait.
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, unix.SIGTERM)
+		go func() {
+			for range term {
+				os.WriteFile(pidfile+".term", []byte("\n"), 0o644) // for the test: the signal came
+			}
+		}()
+		r, w, err := os.Pipe()
+		if err != nil {
+			os.Exit(4)
+		}
+		c.ExtraFiles, started = []*os.File{w}, r // fd 3
+	}
 	if err := c.Start(); err != nil {
 		os.Exit(4)
+	}
+	switch mode {
+	case "waits":
+		// A launcher that waits for its daemon (dnsmasq's waits for a
+		// pipe): the daemon wrote the pidfile, the launch is still open.
+		block()
+	case "gated-wait":
+		c.ExtraFiles[0].Close()
+		os.WriteFile(pidfile+".launched", []byte("\n"), 0o644) // for the test: SIGTERM is caught now
+		started.Read(make([]byte, 1))
 	}
 	os.Exit(0) // without waiting: the daemon is reparented to the scanner
 }

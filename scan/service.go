@@ -466,6 +466,8 @@ func (l *loop) doMore(s *service, a *supervise.Action) {
 		l.watchPidfile(s)
 	case supervise.ActUnwatchPidfile:
 		l.unwatchPidfile(s)
+	case supervise.ActFindDaemon:
+		l.findDaemon(s)
 	case supervise.ActLaunchFailed:
 		l.launchFailed(s, a.Msg)
 	case supervise.ActEvent:

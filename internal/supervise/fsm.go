@@ -41,9 +41,12 @@ import (
 //	           that descends from the launcher, or EvPidfileBad when a
 //	           pidfile written by this launch names another. Pid is 0,
 //	           Pgid the launcher's group; the status shows Pgid.
-//	LaunchAbort forking mode: the launch failed or was cancelled while
-//	           the launcher ran; its group got the down-signal and its
-//	           death leads to Finishing like any death.
+//	LaunchAbort forking mode: the launch failed or was cancelled; the
+//	           launcher's group got the down-signal, and a daemon the
+//	           pidfile already names (ActFindDaemon) is stopped too, not
+//	           adopted. The launcher's death (or, from AwaitPid, the
+//	           cancellation) looks at the pidfile once more (FindPending)
+//	           and then leads to Finishing like any death.
 //	           A launch that finds its daemon goes to Up with the
 //	           daemon's pid and group; from then on forking mode is Up.
 //	Exited     the machine is done (x, exit of the scanner); absorbing.
@@ -89,6 +92,7 @@ type Machine struct {
 	Pid           int    // run pid while Up
 	Pgid          int    // process group of the last run (its pid)
 	OwnGroup      int    // a forking daemon's pid when it is not Pgid: its own group too (see ownGroup)
+	DaemonGroup   int    // LaunchAbort and after: the group of a cancelled launch's daemon, when neither Pgid nor OwnGroup
 	FinishPid     int    // finish pid while it runs
 	FinishPending bool   // SpawnFinish issued, result not yet fed
 	GroupAlive    bool   // members of Pgid may still live
@@ -118,6 +122,11 @@ type Machine struct {
 	// (Launching, AwaitPid); ReadyEarly records readiness seen before.
 	LaunchAt   time.Time
 	ReadyEarly bool
+	// FindPending: LaunchAbort after the launcher's end (its Wstat, and
+	// Adopted for an unknown status, kept): ActFindDaemon was issued and
+	// its answer (EvDaemon or EvNoDaemon) is the next event; then the
+	// death is handled as any run's.
+	FindPending bool
 
 	Pol PolicyRun // the restart policy's state (fsm_policy.go)
 	// Health checks (fsm_health.go).
@@ -251,13 +260,14 @@ const (
 	EvAdoptLaunch                   // machine created over a forking launch in progress: launcher Pid (0: gone), its group Pgid
 	EvHealthDone                    // the running health check ended: OK, Msg (the result in words)
 	EvHookDone                      // the unhealthy hook ended (or could not start)
+	EvNoDaemon                      // ActFindDaemon's answer: the pidfile names no daemon of this launch
 	numEvents
 )
 
 var eventNames = [numEvents]string{"start", "adopt", "ctl", "spawned", "spawn-failed", "run-changed",
 	"exit", "group-empty", "ready", "timeout", "term", "hup", "quit",
 	"not-ready", "main-pid", "watchdog", "check-started", "check-done", "daemon", "pidfile-bad", "adopt-launch",
-	"health-done", "hook-done"}
+	"health-done", "hook-done", "no-daemon"}
 
 func (k EventKind) String() string {
 	if k < numEvents {
@@ -309,6 +319,7 @@ const (
 	ActHealthState                      // record Health in supervise/gosv/health (if it changed)
 	ActUnhealthy                        // run the unhealthy hook; feed EvHookDone when it ends
 	ActHookCancel                       // kill the running unhealthy hook
+	ActFindDaemon                       // read the pidfile now; feed EvDaemon (not adopted) or EvNoDaemon next
 	numActions
 )
 
@@ -437,6 +448,9 @@ func (t *stepper) event(h Happening, pid int) {
 func (t *stepper) notify(ev string) { t.act(Action{Kind: ActNotify, Ev: ev}) }
 func (t *stepper) writeStatus()     { t.act(Action{Kind: ActWriteStatus, Status: t.m.Status()}) }
 func (t *stepper) kill(pid int, sig unix.Signal, group bool) {
+	if g := t.m.DaemonGroup; group && pid == t.m.Pgid && g > 0 && g != pid {
+		t.act(Action{Kind: ActKill, Pid: g, Sig: sig, Group: true}) // a cancelled launch's daemon (stopDaemon)
+	}
 	if g := t.m.OwnGroup; group && pid == t.m.Pgid && g > 0 && g != pid {
 		t.act(Action{Kind: ActKill, Pid: g, Sig: sig, Group: true}) // ESRCH when the daemon made no group
 	}
@@ -469,7 +483,7 @@ func (t *stepper) spawn() {
 	t.policySpawn()
 	t.m.State = Starting
 	t.m.SpawnAt = time.Time{}
-	t.m.OwnGroup = 0 // a new run: the last daemon's pid may be reused
+	t.m.OwnGroup, t.m.DaemonGroup = 0, 0 // a new run: the last daemon's pids may be reused
 	t.m.WaitRun = false
 	t.act(Action{Kind: ActSpawnRun})
 }
@@ -554,7 +568,7 @@ func (t *stepper) down(e Event) {
 		}
 	case EvTerm, EvHup, EvQuit:
 		t.exit(false)
-	case EvGroupEmpty, EvReady, EvNotReady, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
+	case EvGroupEmpty, EvReady, EvNotReady, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad, EvNoDaemon:
 		// Stale: the group or readiness channel of a finished run.
 	case EvSpawned, EvSpawnFailed, EvExit, EvCheckStarted:
 		t.fatal(e.Kind.String() + " without a process")
@@ -633,7 +647,7 @@ func (t *stepper) up(e Event) {
 		m.Last = true
 	case EvQuit:
 		t.exit(true)
-	case EvGroupEmpty, EvRunChanged, EvDaemon, EvPidfileBad:
+	case EvGroupEmpty, EvRunChanged, EvDaemon, EvPidfileBad, EvNoDaemon:
 		// Stale or irrelevant while run lives.
 	default:
 		t.fatal(e.Kind.String() + " while up")
@@ -793,7 +807,7 @@ func (t *stepper) finishing(e Event) {
 		m.Last = true
 	case EvQuit:
 		t.exit(true)
-	case EvReady, EvRunChanged, EvNotReady, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
+	case EvReady, EvRunChanged, EvNotReady, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad, EvNoDaemon:
 		// Stale.
 	default:
 		t.fatal(e.Kind.String() + " while finishing")
@@ -807,7 +821,7 @@ func (t *stepper) maybeDone() {
 	if m.FinishPending || m.FinishPid != 0 || m.GroupAlive {
 		return
 	}
-	m.State, m.Pgid, m.OwnGroup = Down, 0, 0
+	m.State, m.Pgid, m.OwnGroup, m.DaemonGroup = Down, 0, 0, 0
 	m.Ready, m.ReadyStamp = true, t.now
 	m.KillAt, m.FinishKillAt = time.Time{}, time.Time{}
 	t.writeStatus()
@@ -834,7 +848,7 @@ func (t *stepper) exitEvent(e Event) {
 	case e.Unknown:
 		exit.Wstat, exit.Msg = 0, "unknown"
 	case t.m.Pid == 0:
-		// launchOver: the launcher exited 0 earlier; no daemon was found.
+		// launchOver, cancelAwait: the launcher exited 0 earlier; no daemon was found.
 		exit.Msg = "no daemon"
 	}
 	t.act(exit)

@@ -15,13 +15,26 @@ import (
 //	Starting  --spawned-->      Launching   (status: up, launcher's pid, not ready; u)
 //	Launching --exit 0-->       AwaitPid    (watch the pidfile)
 //	Launching --exit != 0-->    Finishing   (launch failed: reason recorded; d, restart policy)
-//	Launching --d/r/timeout-->  LaunchAbort (launcher group signalled)
-//	LaunchAbort --exit-->       Finishing
+//	Launching --d/r/timeout-->  LaunchAbort (launcher group signalled; find-daemon)
+//	LaunchAbort --daemon-->     LaunchAbort (the daemon's groups signalled: stopped, not adopted)
+//	LaunchAbort --exit-->       LaunchAbort, FindPending (find-daemon: one last look)
+//	LaunchAbort, FindPending --daemon/no-daemon--> Finishing
 //	AwaitPid  --daemon-->       Up          (daemon's pid and group; U unless readiness comes later)
-//	AwaitPid  --pidfile-bad/timeout/d/r--> Finishing (launch failed or cancelled)
+//	AwaitPid  --pidfile-bad-->  Finishing   (launch failed)
+//	AwaitPid  --timeout/d/r-->  LaunchAbort, FindPending (launch failed or cancelled; find-daemon)
 //	Down      --adopt-launch--> Launching or AwaitPid (a new supervisor takes over a launch)
 //
 // The death of the daemon once Up is the death of any run.
+//
+// A cancelled launch may have a daemon already: one that writes its
+// pidfile before its launcher exits (dnsmasq's launcher waits for it),
+// and that left the launcher's group (setsid). Signalling that group
+// misses it, and the next start fails on its port. So every cancellation
+// asks the loop to read the pidfile (ActFindDaemon, answered at once by
+// EvDaemon or EvNoDaemon, with the checks that accept a daemon in
+// AwaitPid); a daemon found is signalled with its groups, which the drain
+// then waits for (stopDaemon). The last look is at the launcher's death:
+// a launcher that waits for its daemon exits after the pidfile is written.
 
 // launch enters Launching after the launcher's spawn.
 func (t *stepper) launch() {
@@ -80,6 +93,50 @@ func (t *stepper) abortLaunch() {
 		m.KillAt = t.now.Add(drainDelay(m.Cfg))
 	}
 	t.writeStatus()
+	t.act(Action{Kind: ActFindDaemon})
+}
+
+// cancelAwait cancels a launch whose launcher already exited 0 (AwaitPid):
+// one look at the pidfile for a daemon to stop, then its group drains and
+// finish runs, as after a death (endAbort).
+func (t *stepper) cancelAwait() {
+	m := &t.m
+	t.act(Action{Kind: ActUnwatchPidfile})
+	m.State, m.FindPending, m.Pid, m.Wstat, m.Adopted = LaunchAbort, true, 0, 0, false
+	m.LaunchAt, m.ReadyEarly, m.Paused = time.Time{}, false, false
+	m.KillAt = t.now.Add(drainDelay(m.Cfg)) // re-armed by runDied next
+	t.act(Action{Kind: ActFindDaemon})
+}
+
+// stopDaemon stops a cancelled launch's daemon (EvDaemon in LaunchAbort):
+// it is recorded as groups of the service (OwnGroup: its pid, which
+// setsid makes a group; DaemonGroup: the group it was found in, when that
+// is neither the launcher's nor its own), so that every signal to the
+// service's group, SIGKILL after the drain delay included, reaches it,
+// and the drain waits for it before D.
+func (t *stepper) stopDaemon(e Event) {
+	m := &t.m
+	if e.Pid <= 0 || e.Pid == m.Pgid {
+		return // in the launcher's group, signalled already
+	}
+	g := e.Pgid
+	if g <= 0 {
+		g = e.Pid
+	}
+	m.OwnGroup, m.DaemonGroup = e.Pid, 0
+	if g != m.Pgid && g != e.Pid {
+		m.DaemonGroup = g
+	}
+	t.kill(m.Pgid, m.Cfg.DownSignal, true)
+	t.kill(m.Pgid, unix.SIGCONT, true)
+}
+
+// endAbort handles the launcher's death (its status kept in Wstat and
+// Adopted) once the last look at the pidfile answered.
+func (t *stepper) endAbort() {
+	m := &t.m
+	m.FindPending = false
+	t.runDied(Event{Kind: EvExit, Pid: m.Pid, Wstat: m.Wstat, Unknown: m.Adopted})
 }
 
 // launchOver ends a launch whose launcher already exited 0: the group
@@ -125,7 +182,7 @@ func (t *stepper) launching(e Event) {
 		}
 	case EvReady, EvNotReady:
 		m.ReadyEarly = e.Kind == EvReady // announced once the daemon is found
-	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
+	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad, EvNoDaemon:
 		// Stale, or meaningless before the daemon is known.
 	default:
 		if !t.launchSignal(e) {
@@ -170,15 +227,15 @@ func (t *stepper) awaitPid(e Event) {
 	case EvTimeout:
 		if !m.LaunchAt.IsZero() && !t.now.Before(m.LaunchAt) {
 			t.launchFailed("the pidfile named no daemon within " + m.Cfg.TimeoutPidfile.String())
-			t.launchOver()
+			t.cancelAwait()
 		}
 	case EvCtl:
 		switch b := e.Byte; {
 		case b == 'd' || b == 'D':
 			t.wantLetter(b)
-			t.launchOver()
+			t.cancelAwait()
 		case b == 'r':
-			t.launchOver()
+			t.cancelAwait()
 		case b == 'x':
 			m.Last = true
 		case t.wantLetter(b):
@@ -187,7 +244,7 @@ func (t *stepper) awaitPid(e Event) {
 		// Signal letters, p and c: there is no process to signal yet.
 	case EvReady, EvNotReady:
 		m.ReadyEarly = e.Kind == EvReady // announced once the daemon is found
-	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog:
+	case EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvNoDaemon:
 		// Stale, or meaningless before the daemon is known.
 	default:
 		if !t.launchSignal(e) {
@@ -198,9 +255,31 @@ func (t *stepper) awaitPid(e Event) {
 
 func (t *stepper) launchAbort(e Event) {
 	m := &t.m
+	if m.FindPending {
+		// Like Starting: only the answer to ActFindDaemon may come.
+		switch e.Kind {
+		case EvDaemon:
+			t.stopDaemon(e)
+			t.endAbort()
+		case EvNoDaemon:
+			t.endAbort()
+		default:
+			t.fatal(e.Kind.String() + " while looking for a cancelled launch's daemon")
+		}
+		return
+	}
 	switch e.Kind {
 	case EvExit:
-		t.runExit(e)
+		if e.Pid != m.Pid {
+			t.fatal("exit of a foreign pid")
+			return
+		}
+		m.FindPending, m.Wstat, m.Adopted = true, e.Wstat, e.Unknown
+		t.act(Action{Kind: ActFindDaemon})
+	case EvDaemon:
+		t.stopDaemon(e)
+	case EvNoDaemon:
+		// The pidfile names no daemon yet: the launcher's death looks again.
 	case EvTimeout:
 		if !m.KillAt.IsZero() && !t.now.Before(m.KillAt) {
 			t.kill(m.Pgid, unix.SIGKILL, true)
@@ -214,7 +293,7 @@ func (t *stepper) launchAbort(e Event) {
 		} else if t.wantLetter(e.Byte) {
 			t.writeStatus()
 		}
-	case EvReady, EvNotReady, EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvDaemon, EvPidfileBad:
+	case EvReady, EvNotReady, EvGroupEmpty, EvRunChanged, EvMainPid, EvWatchdog, EvPidfileBad:
 		// Stale: this launch is over.
 	default:
 		if !t.launchSignal(e) {
@@ -236,7 +315,7 @@ func (t *stepper) launchSignal(e Event) bool {
 		case Launching:
 			t.abortLaunch()
 		case AwaitPid:
-			t.launchOver()
+			t.cancelAwait()
 		}
 	case EvHup:
 		m.Last = true

@@ -119,6 +119,8 @@ func acts(as []Action) string {
 			b = append(b, "unhealthy")
 		case ActHookCancel:
 			b = append(b, "hookcancel")
+		case ActFindDaemon:
+			b = append(b, "finddaemon")
 		case ActEarlyDeath:
 			b = append(b, fmt.Sprintf("early:%v", a.After))
 		case ActExit:
@@ -290,27 +292,59 @@ func TestStepTable(t *testing.T) {
 			fmt.Sprintf("launchfailed event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,11", sigterm), nil},
 		{launching(), exit(101, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
 		{launching(), ev(EvTimeout), at(DefaultTimeoutPidfile), LaunchAbort,
-			fmt.Sprintf("launchfailed kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string {
+			fmt.Sprintf("launchfailed kill:-100/%d kill:-100/18 status finddaemon", sigterm), func(m Machine) string {
 				return check(m.LaunchAt.IsZero() && m.KillAt.Equal(at(DefaultTimeoutPidfile+GroupDrainKill)) && m.WantUp, "launcher killed, want kept")
 			}},
 		{launching(), ev(EvTimeout), at(time.Second), Launching, "", nil},
-		{launching(), ctl('d'), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string {
+		{launching(), ctl('d'), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status finddaemon", sigterm), func(m Machine) string {
 			return check(!m.WantUp && m.LaunchAt.IsZero(), "d cancels the launch")
 		}},
-		{launching(), ctl('r'), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string { return check(m.WantUp, "r keeps want-up") }},
+		{launching(), ctl('r'), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status finddaemon", sigterm), func(m Machine) string { return check(m.WantUp, "r keeps want-up") }},
 		{launching(), ctl('h'), t0, Launching, "kill:100/1", nil},
 		{launching(), ctl('x'), t0, Launching, "", func(m Machine) string { return check(m.Last, "last") }},
 		{launching(), ev(EvReady), t0, Launching, "", func(m Machine) string { return check(m.ReadyEarly && !m.Ready, "early readiness kept") }},
-		{launching(), ev(EvTerm), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status", sigterm), func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
+		{launching(), ev(EvTerm), t0, LaunchAbort, fmt.Sprintf("kill:-100/%d kill:-100/18 status finddaemon", sigterm), func(m Machine) string { return check(m.Last && !m.WantUp, "term") }},
 		{launching(), ev(EvQuit), t0, Exited, "exit:leave", nil},
 		{launching(), daemon(500, 500), t0, Launching, "", nil},
-		{aborting(), exit(100, int(unix.SIGTERM)), t0, Finishing,
-			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,15", sigterm), nil},
+		// The launcher's death in an aborted launch: one last look at the
+		// pidfile (a launcher that waits for its daemon exits after the
+		// pidfile is written), then the death, with the daemon if found.
+		{aborting(), exit(100, int(unix.SIGTERM)), t0, LaunchAbort, "finddaemon", func(m Machine) string {
+			return check(m.FindPending && m.Pid == 100 && m.Wstat == uint16(unix.SIGTERM), "launcher's death kept for the answer")
+		}},
+		{aborting(), exit(101, 0), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
+		{with(aborting(), func(m *Machine) { m.FindPending, m.Wstat = true, uint16(unix.SIGTERM) }), ev(EvNoDaemon), t0, Finishing,
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:256,15", sigterm), func(m Machine) string {
+				return check(!m.FindPending && m.OwnGroup == 0 && m.Pid == 0, "no daemon: the launcher's death as before")
+			}},
+		{with(aborting(), func(m *Machine) { m.FindPending, m.Wstat = true, uint16(unix.SIGTERM) }), daemon(500, 500), t0, Finishing,
+			fmt.Sprintf("kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 event:exit tally closenotify kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 watchgroup finish:256,15", sigterm, sigterm, sigterm, sigterm), func(m Machine) string {
+				return check(m.OwnGroup == 500 && m.DaemonGroup == 0 && m.GroupAlive, "the daemon stopped and drained with the launcher's group")
+			}},
+		{with(aborting(), func(m *Machine) { m.FindPending, m.Adopted = true, true }), ev(EvNoDaemon), t0, Finishing,
+			fmt.Sprintf("event:exit closenotify kill:-100/%d kill:-100/18 watchgroup finish:-1,0", sigterm), nil},
+		{with(aborting(), func(m *Machine) { m.FindPending = true }), ctl('d'), t0, Fatal, fmt.Sprintf("kill:-100/%d kill:-100/18 report exit", sigterm), nil},
 		{aborting(), ev(EvTimeout), at(GroupDrainKill), LaunchAbort, "kill:-100/9", func(m Machine) string {
 			return check(m.KillAt.Equal(at(GroupDrainKill+KillRepeat)), "kill repeats")
 		}},
 		{aborting(), ctl('u'), t0, LaunchAbort, "status", nil},
-		{aborting(), daemon(500, 500), t0, LaunchAbort, "", nil},
+		// A daemon found while the launcher lives (the pidfile written
+		// before d): signalled with its groups, not adopted; SIGKILL later
+		// reaches it too.
+		{aborting(), daemon(500, 500), t0, LaunchAbort, fmt.Sprintf("kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18", sigterm, sigterm), func(m Machine) string {
+			return check(m.OwnGroup == 500 && m.DaemonGroup == 0 && m.Pid == 100, "stopped, not adopted")
+		}},
+		{with(aborting(), func(m *Machine) { m.OwnGroup = 500 }), ev(EvTimeout), at(GroupDrainKill), LaunchAbort, "kill:-500/9 kill:-100/9", nil},
+		// Double fork: the daemon (500) in its parent's session (300).
+		{aborting(), daemon(500, 300), t0, LaunchAbort,
+			fmt.Sprintf("kill:-300/%d kill:-500/%d kill:-100/%d kill:-300/18 kill:-500/18 kill:-100/18", sigterm, sigterm, sigterm), func(m Machine) string {
+				return check(m.OwnGroup == 500 && m.DaemonGroup == 300, "both groups")
+			}},
+		// Still in the launcher's group (no setsid yet): signalled already.
+		{aborting(), daemon(500, 100), t0, LaunchAbort, fmt.Sprintf("kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18", sigterm, sigterm), func(m Machine) string {
+			return check(m.OwnGroup == 500, "its pid as a group too (setsid may follow)")
+		}},
+		{aborting(), ev(EvNoDaemon), t0, LaunchAbort, "", nil},
 		// The daemon is found: it is the service from now on.
 		{awaiting(), daemon(500, 500), at(time.Second), Up, "unwatchpid status notify:U event:ready", func(m Machine) string {
 			return check(m.Pid == 500 && m.Pgid == 500 && m.Ready && m.LaunchAt.IsZero() && m.Stamp.Equal(at(time.Second)) && !m.Adopted, "daemon adopted and ready")
@@ -329,11 +363,23 @@ func TestStepTable(t *testing.T) {
 		}},
 		{awaiting(), ev(EvPidfileBad), t0, Finishing,
 			fmt.Sprintf("launchfailed unwatchpid event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
-		{awaiting(), ev(EvTimeout), at(DefaultTimeoutPidfile), Finishing,
-			fmt.Sprintf("launchfailed unwatchpid event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+		{awaiting(), ev(EvTimeout), at(DefaultTimeoutPidfile), LaunchAbort, "launchfailed unwatchpid finddaemon", func(m Machine) string {
+			return check(m.FindPending && m.Pid == 0 && m.LaunchAt.IsZero() && !m.KillAt.IsZero(), "one last look before the drain")
+		}},
+		{with(awaiting(), func(m *Machine) {
+			m.State, m.FindPending, m.LaunchAt, m.KillAt = LaunchAbort, true, time.Time{}, at(GroupDrainKill)
+		}), ev(EvNoDaemon), t0, Finishing,
+			fmt.Sprintf("event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), nil},
+		{with(awaiting(), func(m *Machine) {
+			m.State, m.FindPending, m.LaunchAt, m.KillAt = LaunchAbort, true, time.Time{}, at(GroupDrainKill)
+		}), daemon(500, 500), t0, Finishing,
+			fmt.Sprintf("kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 event:exit tally closenotify kill:-500/%d kill:-100/%d kill:-500/18 kill:-100/18 watchgroup finish:0,0", sigterm, sigterm, sigterm, sigterm), func(m Machine) string {
+				return check(m.OwnGroup == 500 && m.Pid == 0, "d in AwaitPid: the daemon found at the last look is stopped")
+			}},
 		{awaiting(), ev(EvTimeout), at(time.Second), AwaitPid, "", nil},
-		{awaiting(), ctl('d'), t0, Finishing,
-			fmt.Sprintf("unwatchpid event:exit tally closenotify kill:-100/%d kill:-100/18 watchgroup finish:0,0", sigterm), func(m Machine) string { return check(!m.WantUp, "d") }},
+		{awaiting(), ctl('d'), t0, LaunchAbort, "unwatchpid finddaemon", func(m Machine) string { return check(!m.WantUp && m.FindPending, "d") }},
+		{awaiting(), ev(EvTerm), t0, LaunchAbort, "unwatchpid finddaemon", func(m Machine) string { return check(!m.WantUp && m.Last && m.FindPending, "term") }},
+		{awaiting(), ev(EvNoDaemon), t0, AwaitPid, "", nil},
 		{awaiting(), ctl('k'), t0, AwaitPid, "", nil},
 		{awaiting(), ctl('O'), t0, AwaitPid, "status", nil},
 		{awaiting(), ev(EvQuit), t0, Exited, "unwatchpid exit:leave", nil},
@@ -547,6 +593,8 @@ func FuzzStep(f *testing.F) {
 	f.Add([]byte("\x09\x01\x03\x04\x03\x05\x05d"))            // forking: launch, daemon found, dies
 	f.Add([]byte("\x09\x01\x03\x0e\x05\x05\x05u"))            // forking: pidfile bad, restart
 	f.Add([]byte("\x09\x01\x05\x05\x05\x05dx"))               // forking: launcher never exits
+	f.Add([]byte("\x09\x01\x8c\x01\x03\x01\x04\x05"))         // forking: d while launching, daemon found twice, drained
+	f.Add([]byte("\x09\x01\x03\x8c\x02\x04\x05"))             // forking: d while awaiting the pidfile, daemon found
 	f.Add([]byte("\x01\x07\x05\x00\x05\x00\x05\x05\x00\x05")) // health: hook, checks fail, restart
 	f.Add([]byte("\x01\x0d\x05\x05\x05\x08\x05\x05d"))        // health: retries 3, checks cut
 	letters := []byte("abqhkti12pcyroduDUxOQz")
@@ -580,11 +628,20 @@ func FuzzStep(f *testing.F) {
 		spawnPending := strings.HasSuffix(acts(as), "spawn")
 		reports := 0 // early-death reports since the last start
 		checkPending := false
+		findPending := false // ActFindDaemon: its answer comes next
 		for i := 0; i < len(data); i++ {
 			c := data[i]
 			now = now.Add(time.Duration(c) * 37 * time.Millisecond)
 			var e Event
 			switch {
+			case findPending:
+				findPending = false
+				if c%3 == 0 {
+					e = ev(EvNoDaemon)
+				} else {
+					// Its group: its own, a parent's session, or the launcher's.
+					e = daemon(nextPid+500, [3]int{0, nextPid + 600, m.Pgid}[c%3])
+				}
 			case checkPending:
 				checkPending = false
 				if c%5 == 0 {
@@ -676,6 +733,8 @@ func FuzzStep(f *testing.F) {
 					spawnPending = true
 				case ActSpawnCheck:
 					checkPending = true
+				case ActFindDaemon:
+					findPending = true
 				}
 			}
 			if m.State == Exited {
@@ -685,14 +744,39 @@ func FuzzStep(f *testing.F) {
 	})
 }
 
+// findAsked: m.FindPending was set by this step's ActFindDaemon, or
+// carried over (only the answer clears it).
+func findAsked(prev Machine, as []Action) bool {
+	for _, a := range as {
+		if a.Kind == ActFindDaemon {
+			return true
+		}
+	}
+	return prev.FindPending
+}
+
+// hasKill: as signals process group g with sig.
+func hasKill(as []Action, g int, sig unix.Signal) bool {
+	for _, a := range as {
+		if a.Kind == ActKill && a.Group && a.Pid == g && a.Sig == sig {
+			return true
+		}
+	}
+	return false
+}
+
 func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 	switch {
 	case m.State == Fatal:
 		return "a valid sequence reached Fatal"
 	case m.State == Exited:
 		// Absorbing; Leave keeps the pid of the process left running.
-	case (m.State == Up || m.State == Launching || m.State == LaunchAbort) != (m.Pid != 0):
-		return "Pid set exactly when Up, Launching or LaunchAbort"
+	case (m.State == Up || m.State == Launching || m.State == LaunchAbort) != (m.Pid != 0) && !m.FindPending:
+		return "Pid set exactly when Up, Launching or LaunchAbort (but after the launcher's end)"
+	case m.FindPending && (m.State != LaunchAbort || !findAsked(prev, as)):
+		return "looking for a daemon outside an aborted launch, or without asking"
+	case m.DaemonGroup != 0 && (m.OwnGroup == 0 || m.DaemonGroup == m.OwnGroup || m.DaemonGroup == m.Pgid):
+		return "a cancelled launch's daemon group beside no own group, or equal to one"
 	case m.State == AwaitPid && m.Pgid == 0:
 		return "waiting for a pidfile without the launcher's group"
 	case (m.State == Launching || m.State == AwaitPid) != (!m.LaunchAt.IsZero()) && m.Cfg.TimeoutPidfile > 0:
@@ -747,6 +831,17 @@ func invariants(prev, m Machine, e Event, now time.Time, as []Action) string {
 				return "a signal to the service's group without the daemon's own group"
 			}
 		}
+	}
+	if e.Kind == EvDaemon && prev.State == LaunchAbort && e.Pid != prev.Pgid {
+		// A cancelled launch's daemon is stopped, never adopted: its
+		// groups get the down-signal, and the drain (or the abort) waits.
+		if m.State == Up || m.OwnGroup != e.Pid || !hasKill(as, e.Pid, prev.Cfg.DownSignal) ||
+			(e.Pgid > 0 && e.Pgid != prev.Pgid && !hasKill(as, e.Pgid, prev.Cfg.DownSignal)) {
+			return "a cancelled launch's daemon not stopped"
+		}
+	}
+	if prev.State == LaunchAbort && m.State == Down && prev.OwnGroup != 0 {
+		return "down while a cancelled launch's daemon may live"
 	}
 	if msg := healthInvariants(m, as); msg != "" {
 		return msg
