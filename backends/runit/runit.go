@@ -20,7 +20,9 @@
 //     source's own log/run.
 //
 // runit has no readiness protocol: a notification-fd is the source's
-// daemon writing a newline to a FIFO the start reads. What runsv cannot
+// daemon writing a newline to a FIFO the start reads (for an sd_notify
+// daemon, gosv notify-fd-from-socket writes it: gosv openrc generates
+// that run for notify=socket). What runsv cannot
 // do is refused with one error naming the file (see [Unsupported]).
 package runit
 
@@ -68,7 +70,10 @@ const (
 // Unsupported maps the files runsv cannot honour to their feature: a
 // start with one of them fails with that name (docs/backends.md).
 var Unsupported = []struct{ File, Feature string }{
-	{servicedir.NotificationSocketFile, "sd_notify readiness (notify=socket)"},
+	// A generated notify=socket directory has none (its run goes through
+	// gosv notify-fd-from-socket, with a notification-fd): only a
+	// hand-written one gets here.
+	{servicedir.NotificationSocketFile, "sd_notify readiness (notification-socket): run the daemon under gosv notify-fd-from-socket with a notification-fd instead"},
 	{servicedir.CheckFile, "check readiness (runit's sv check polls it)"},
 	{servicedir.PidfileFile, "forking daemons (pidfile)"},
 	{servicedir.HealthCheckFile, "health checks (gosv_healthcheck)"},
