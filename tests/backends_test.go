@@ -75,6 +75,39 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("status after stop: %s, want 3", r)
 	}
 
+	// sd_notify readiness (notify=socket): gosv's scanner reads the
+	// socket, s6 and runit get it through gosv notify-fd-from-socket. The
+	// start blocks until READY=1, and the watcher is gone with it.
+	t0 = time.Now()
+	e.mustSvc(t, "gosv-sdnotify", "start")
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("sd_notify: start returned after %v, before the daemon was ready", d)
+	}
+	if st := b.state(t, e, "gosv-sdnotify"); !st.up || !st.ready {
+		t.Errorf("sd_notify: after start: %v, want up and ready", st)
+	}
+	e.mustSvc(t, "gosv-sdnotify", "stop")
+	// A real sd_notify daemon, as a user (the exec helper drops
+	// privileges under the wrapper): redis answers as soon as start
+	// returns.
+	e.Sh(t, `cat > /etc/init.d/gosv-redis <<'_EOF'
+`+contractRedis+`_EOF
+chmod 0755 /etc/init.d/gosv-redis`)
+	e.mustSvc(t, "gosv-redis", "start")
+	if err := probeUnix(e, "/run/gosv-redis/redis.sock", []byte("PING\r\n"), []byte("+PONG")); err != nil {
+		t.Errorf("redis right after start: %v", err)
+	}
+	if ps := e.procs(" notify-fd-watch "); len(ps) != 0 {
+		t.Errorf("notify-fd-from-socket's watcher left after the start: %+v", ps)
+	}
+	if r := e.Sh(t, "ls /run/gosv-notify/ 2>/dev/null | grep '^fd-'"); r.Stdout != "" {
+		t.Errorf("sockets left after the start: %q", r.Stdout)
+	}
+	e.mustSvc(t, "gosv-redis", "stop")
+	if ps := e.procs("redis-server"); len(ps) != 0 {
+		t.Errorf("redis left running after stop: %+v", ps)
+	}
+
 	// A hand-written directory (gosv_service_path: what a supervisor=s6
 	// service moves with) runs on the backend's scanner too.
 	t0 = time.Now()
@@ -179,6 +212,20 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("left running after stop without a scanner: %+v", ps)
 	}
 }
+
+// contractRedis is Debian's redis-server as its own user, ready by
+// sd_notify (--supervised systemd), on a unix socket only.
+const contractRedis = `#!/sbin/openrc-run
+supervisor=gosv
+command=/usr/bin/redis-server
+command_args="--port 0 --unixsocket /run/gosv-redis/redis.sock --dir /run/gosv-redis --save '' --appendonly no --daemonize no --supervised systemd"
+command_user=redis
+notify=socket:ready
+timeout_ready=10s
+start_pre() {
+	checkpath -d -o redis /run/gosv-redis
+}
+`
 
 // svState is what the contract reads of a service's state, from its
 // supervisor's own status file and without gosv's codecs: s6's
