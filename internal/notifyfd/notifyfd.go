@@ -15,6 +15,10 @@
 // watcher outlives the daemon. It stays in the daemon's session and
 // process group: a stop's signal to the group reaches it too.
 //
+// [ExecCheck] (`gosv notifyoncheck`, s6-notifyoncheck's counterpart) is
+// the same for a daemon whose readiness a check program tells: its
+// watcher runs the check on gosv's schedule.
+//
 // NOTE: s6's tool double-forks so that its watcher is no zombie child of a
 // daemon that does not reap unknown children. A Go program cannot fork
 // without exec'ing, so the watcher is started with CLONE_PARENT instead:
@@ -47,10 +51,24 @@ const (
 	ExitSystem  = 111 // a system call failed
 )
 
-// WatchCommand is the gosv subcommand (hidden) that runs [Watch]; Exec
-// starts it as `gosv WatchCommand SOCKET-PATH PID TIMEOUT-MS` with the
-// socket as fd 3, the notification fd as fd 4, the daemon's pidfd as fd 5.
+// WatchCommand is the gosv subcommand (hidden) that runs the watchers:
+// Exec starts `gosv WatchCommand socket SOCKET-PATH PID TIMEOUT-MS` ([Watch]),
+// ExecCheck `gosv WatchCommand check PROGRAM PID TIMEOUT-MS` ([WatchCheck]),
+// with the socket as fd 3, the notification fd as fd 4, the daemon's
+// pidfd as fd 5.
 const WatchCommand = "notify-fd-watch"
+
+// RunWatcher runs the watcher of mode (the first argument of
+// WatchCommand) and returns its exit code.
+func RunWatcher(mode, arg string, daemon int, timeout time.Duration) (int, error) {
+	switch mode {
+	case modeSocket:
+		return Watch(arg, daemon, timeout), nil
+	case modeCheck:
+		return WatchCheck(arg, daemon, timeout), nil
+	}
+	return 0, fmt.Errorf("%w: unknown watcher %q", ErrUsage, mode)
+}
 
 // Descriptors of the watcher.
 const (
@@ -88,19 +106,9 @@ func Exec(opts Options) error {
 	if err != nil {
 		return err
 	}
-	fd := opts.Fd
-	if fd < 0 {
-		v, ok, err := servicedir.ReadUintFile(".", servicedir.NotificationFDFile)
-		if err != nil {
-			return err
-		}
-		if !ok || v > 1<<20 {
-			return fmt.Errorf("%w: no -3 and no valid ./%s", ErrUsage, servicedir.NotificationFDFile)
-		}
-		fd = int(v)
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-		return fmt.Errorf("notification fd %d: %w", fd, err)
+	fd, err := notificationFd(opts.Fd)
+	if err != nil {
+		return err
 	}
 	w, err := start(fd, opts)
 	if err != nil {
@@ -112,6 +120,25 @@ func Exec(opts Options) error {
 	err = unix.Exec(path, opts.Argv, env)
 	os.Remove(w) // the watcher exits at the timeout or on our death
 	return &os.PathError{Op: "exec", Path: path, Err: err}
+}
+
+// notificationFd is fd, or below 0 the number in ./notification-fd; it
+// must be open.
+func notificationFd(fd int) (int, error) {
+	if fd < 0 {
+		v, ok, err := servicedir.ReadUintFile(".", servicedir.NotificationFDFile)
+		if err != nil {
+			return 0, err
+		}
+		if !ok || v > 1<<20 {
+			return 0, fmt.Errorf("%w: no -3 and no valid ./%s", ErrUsage, servicedir.NotificationFDFile)
+		}
+		fd = int(v)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+		return 0, fmt.Errorf("notification fd %d: %w", fd, err)
+	}
+	return fd, nil
 }
 
 func withoutNotifySocket(env []string) []string {
@@ -143,35 +170,58 @@ func start(notif int, opts Options) (string, error) {
 		return "", err
 	}
 	defer unix.Close(sock)
-	self := opts.Self
+	if err := startWatcher(opts.Self, []string{modeSocket, path, strconv.Itoa(pid), strconv.FormatInt(opts.Timeout.Milliseconds(), 10)},
+		-1, sock, notif, pidfd, !opts.NoDoubleFork); err != nil {
+		os.Remove(path)
+		return "", err
+	}
+	return path, nil
+}
+
+// Watcher modes: the first argument of [WatchCommand].
+const (
+	modeSocket = "socket" // SOCKET-PATH PID TIMEOUT-MS: [Watch]
+	modeCheck  = "check"  // CHECK-PROGRAM PID TIMEOUT-MS: [WatchCheck]
+)
+
+// startWatcher runs `gosv WatchCommand args...` (self: the gosv binary,
+// "" = /proc/self/exe) with stdout (-1: /dev/null), stderr, sock (-1:
+// /dev/null), the notification fd and the pidfd as fds 1-5, as the
+// caller's parent's child when sibling is set.
+func startWatcher(self string, args []string, stdout, sock, notif, pidfd int, sibling bool) error {
 	if self == "" {
 		self = "/proc/self/exe"
 	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer null.Close()
-	argv := []string{"gosv", WatchCommand, path, strconv.Itoa(pid), strconv.FormatInt(opts.Timeout.Milliseconds(), 10)}
+	if stdout < 0 {
+		stdout = int(null.Fd())
+	}
+	if sock < 0 {
+		sock = int(null.Fd())
+	}
+	argv := append([]string{"gosv", WatchCommand}, args...)
 	attr := &syscall.ProcAttr{
-		Env:   []string{},
-		Files: []uintptr{null.Fd(), null.Fd(), 2, uintptr(sock), uintptr(notif), uintptr(pidfd)},
+		Env:   os.Environ(),
+		Files: []uintptr{null.Fd(), uintptr(stdout), 2, uintptr(sock), uintptr(notif), uintptr(pidfd)},
 		Sys:   &syscall.SysProcAttr{},
 	}
-	if !opts.NoDoubleFork {
+	if sibling {
 		attr.Sys.Cloneflags = unix.CLONE_PARENT
 	}
 	_, err = syscall.ForkExec(self, argv, attr)
-	if err == unix.EINVAL && !opts.NoDoubleFork {
+	if err == unix.EINVAL && sibling {
 		// CLONE_PARENT is refused to a namespace's init: keep the child.
 		attr.Sys.Cloneflags = 0
 		_, err = syscall.ForkExec(self, argv, attr)
 	}
 	if err != nil {
-		os.Remove(path)
-		return "", &os.PathError{Op: "start the watcher", Path: self, Err: err}
+		return &os.PathError{Op: "start the watcher", Path: self, Err: err}
 	}
-	return path, nil
+	return nil
 }
 
 // socketDir is where the sockets live: /run/gosv-notify (gosv's own
