@@ -121,6 +121,40 @@ chmod 0755 /etc/init.d/gosv-redis`)
 	}
 	e.mustSvc(t, "gosv-handwritten", "stop")
 
+	// A hand-written directory whose readiness a check script tells
+	// (runit's sv check convention): gosv's scanner runs ./check itself,
+	// runit's backend through gosv notifyoncheck. s6 ignores check.
+	if b.name != "s6" {
+		e.Sh(t, `mkdir -p /etc/sv/redis-check && cd /etc/sv/redis-check &&
+cat > run <<'_EOF'
+#!/bin/sh
+mkdir -p /run/gosv-redis-check
+exec redis-server --port 0 --unixsocket /run/gosv-redis-check/redis.sock --dir /run/gosv-redis-check --save '' --appendonly no --daemonize no
+_EOF
+cat > check <<'_EOF'
+#!/bin/sh
+exec redis-cli -s /run/gosv-redis-check/redis.sock ping >/dev/null 2>&1
+_EOF
+chmod 0755 run check
+printf '#!/sbin/openrc-run\nsupervisor=gosv\ngosv_service_path=/etc/sv/redis-check\n' > /etc/init.d/gosv-redis-check
+chmod 0755 /etc/init.d/gosv-redis-check`)
+		t0 = time.Now()
+		e.mustSvc(t, "gosv-redis-check", "start")
+		if d := time.Since(t0); d < 200*time.Millisecond {
+			t.Errorf("check: start returned after %v, before the first check (200 ms)", d)
+		}
+		if err := probeUnix(e, "/run/gosv-redis-check/redis.sock", []byte("PING\r\n"), []byte("+PONG")); err != nil {
+			t.Errorf("check: redis right after start: %v", err)
+		}
+		if ps := e.procs(" notify-fd-watch "); len(ps) != 0 {
+			t.Errorf("check: notifyoncheck's watcher left after the start: %+v", ps)
+		}
+		e.mustSvc(t, "gosv-redis-check", "stop")
+		if ps := e.procs("redis-server"); len(ps) != 0 {
+			t.Errorf("check: redis left running after stop: %+v", ps)
+		}
+	}
+
 	// Timeout with the reason and the last log lines; nothing left.
 	r := e.svc(t, "gosv-neverready", "start")
 	if r.Code != 1 {
