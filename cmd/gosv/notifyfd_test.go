@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,5 +86,45 @@ func TestNotifyFdFromSocketDaemonDeath(t *testing.T) {
 	rd.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := rd.Read(b[:]); n != 0 || err == nil || os.IsTimeout(err) {
 		t.Fatalf("after the daemon's death: %q, %v; want EOF (the watcher gone)", b[:n], err)
+	}
+}
+
+// gosv notifyoncheck: the check succeeds once the daemon made its file;
+// the daemon keeps the wrapper's pid and the watcher is gone after the
+// newline.
+func TestNotifyOnCheck(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "up")
+	check := filepath.Join(dir, "check")
+	if err := os.WriteFile(check, []byte("#!/bin/sh\nexec test -e "+flag+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	cmd := exec.Command(gosvBin, "notifyoncheck", "-3", "3", "-c", check, "--", "/bin/sh", "-c", `echo $$; touch "$0"; exec sleep 60`, flag)
+	cmd.ExtraFiles = []*os.File{wr}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wr.Close()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if pid, _ := strconv.Atoi(strings.TrimSpace(line)); err != nil || pid != cmd.Process.Pid {
+		t.Errorf("daemon pid %q (%v), want the wrapper's %d", line, err, cmd.Process.Pid)
+	}
+	rd.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [8]byte
+	if n, err := rd.Read(b[:]); err != nil || string(b[:n]) != "\n" {
+		t.Fatalf("notification fd: %q, %v; want a newline", b[:n], err)
+	}
+	if n, err := rd.Read(b[:]); n != 0 || err == nil {
+		t.Fatalf("after the newline: %q, %v; want EOF (the watcher gone)", b[:n], err)
 	}
 }

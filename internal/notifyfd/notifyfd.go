@@ -61,6 +61,9 @@ const WatchCommand = "notify-fd-watch"
 // RunWatcher runs the watcher of mode (the first argument of
 // WatchCommand) and returns its exit code.
 func RunWatcher(mode, arg string, daemon int, timeout time.Duration) (int, error) {
+	// A reload's SIGHUP, were it sent to the daemon's process group, is
+	// not for the watcher: it would lose the readiness it waits for.
+	signal.Ignore(unix.SIGHUP)
 	switch mode {
 	case modeSocket:
 		return Watch(arg, daemon, timeout), nil
@@ -284,7 +287,7 @@ func Watch(path string, daemon int, timeout time.Duration) int {
 	// A stop signals the daemon's process group, the watcher's too: the
 	// socket goes with it.
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT)
 	go func() {
 		<-sigs
 		os.Remove(path)
