@@ -297,13 +297,14 @@ func Watch(path string, daemon int, timeout time.Duration) int {
 	if err != nil {
 		return ExitReady // already gone
 	}
-	w := watcher{sock: watchSock, notif: watchNotif, pidfd: watchPidfd, daemon: daemon, sid: sid}
+	w := watcher{sock: watchSock, notif: watchNotif, pidfd: watchPidfd, daemon: daemon, sid: sid, path: path}
 	return w.run(timeout)
 }
 
 type watcher struct {
 	sock, notif, pidfd int
 	daemon, sid        int
+	path               string // the socket's, removed before the newline
 }
 
 func (w *watcher) run(timeout time.Duration) int {
@@ -335,6 +336,11 @@ func (w *watcher) run(timeout time.Duration) int {
 		}
 		if fds[0].Revents&unix.POLLIN != 0 {
 			if w.readReady(buf, oob) {
+				// NOTE: before the newline: once the start returns, no
+				// socket of the service is left.
+				if w.path != "" {
+					os.Remove(w.path)
+				}
 				if _, err := unix.Write(w.notif, []byte{'\n'}); err != nil {
 					return ExitSystem
 				}
