@@ -14,6 +14,7 @@ import (
 
 	"mvdan.cc/sh/v3/syntax"
 
+	"github.com/gosv/gosv/backends/registry"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -26,6 +27,11 @@ const (
 	// minDeathTally is s6's default max-death-tally; the respawn policy
 	// needs respawn_max+1 records.
 	minDeathTally = 100
+	// wrapNotifyFd is the notification-fd of a notify=socket service under
+	// a backend without sd_notify: gosv notify-fd-from-socket writes the
+	// newline there and closes it in the daemon, so that any free number
+	// does; runit's backend opens it from the run script's shell (0-9).
+	wrapNotifyFd = 3
 )
 
 // generated lists every file Generate may write, so that files a previous
@@ -191,12 +197,21 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 	// openrc-run.sh does) and then execs gosv.
 	run, finish := head, head+"exec "+shQuote(gc.Gosv)+" openrc finish \"$@\"\n"
 	direct := shebangOK(gc.Gosv)
-	if sh, ok := shellRun(sp, gc, head); ok {
+	// wrap: a supervisor without sd_notify (s6-supervise, runsv) gets
+	// notify=socket through gosv notify-fd-from-socket, which execs the
+	// command (or the exec helper) with NOTIFY_SOCKET set.
+	wrap := ""
+	if sp.Notify == NotifySocket && sp.Backend != registry.Default {
+		wrap = shQuote(gc.Gosv) + " notify-fd-from-socket -3 " + strconv.Itoa(wrapNotifyFd) + " -- "
+	}
+	if sh, ok := shellRun(sp, gc, head, wrap); ok {
 		run = sh
 	} else {
 		switch {
 		case sp.Ulimit != "":
-			run += "ulimit " + sp.Ulimit + " || exit 111\n" + "exec " + shQuote(gc.Gosv) + " openrc exec\n"
+			run += "ulimit " + sp.Ulimit + " || exit 111\n" + "exec " + wrap + shQuote(gc.Gosv) + " openrc exec\n"
+		case wrap != "":
+			run += "exec " + wrap + shQuote(gc.Gosv) + " openrc exec\n"
 		case direct:
 			run = "#!" + gc.Gosv + " openrc\n" + gen + "# (gosv openrc ./run: the exec helper, see " + ExecFile + ")\n"
 		default:
@@ -220,6 +235,10 @@ func Files(sp *Spec, gc GenConfig) (map[string]string, error) {
 	case NotifyFd:
 		f[servicedir.NotificationFDFile] = strconv.Itoa(sp.NotifyFd) + "\n"
 	case NotifySocket:
+		if wrap != "" {
+			f[servicedir.NotificationFDFile] = strconv.Itoa(wrapNotifyFd) + "\n"
+			break
+		}
 		// NOTE: "all", not "main": supervise-daemon takes READY=1 from any
 		// process (systemd-notify run by a wrapper script, for one).
 		f[servicedir.NotificationSocketFile] = "all\n"
@@ -327,7 +346,10 @@ const envProgram = "/usr/bin/env"
 // It is not possible when the service needs a user, chroot, capabilities,
 // securebits, no_new_privs, priorities or redirections: gosv's exec helper
 // does those.
-func shellRun(sp *Spec, gc GenConfig, head string) (string, bool) {
+//
+// wrap, when not empty, is a command (and its arguments) that env runs
+// with the service's command as its last arguments.
+func shellRun(sp *Spec, gc GenConfig, head, wrap string) (string, bool) {
 	if sp.User != "" || sp.Group != "" || sp.Chroot != "" || sp.Capabilities != "" || sp.Secbits != nil ||
 		sp.NoNewPrivs || sp.Nice != nil || sp.IONice != nil || sp.OOMScoreAdj != nil ||
 		sp.InputFile != "" || sp.OutputLog != "" || sp.ErrorLog != "" || len(sp.Argv) == 0 {
@@ -368,6 +390,9 @@ func shellRun(sp *Spec, gc GenConfig, head string) (string, bool) {
 	}
 	for _, v := range supervisorVars {
 		fmt.Fprintf(&b, " ${%s+\"%s=$%s\"}", v, v, v)
+	}
+	if wrap != "" {
+		b.WriteString(" " + strings.TrimSuffix(wrap, " "))
 	}
 	for _, a := range sp.Argv {
 		b.WriteString(" " + shQuote(a))

@@ -75,6 +75,38 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("status after stop: %s, want 3", r)
 	}
 
+	// sd_notify readiness (notify=socket): gosv's scanner reads the
+	// socket, s6 and runit get it through gosv notify-fd-from-socket. The
+	// start blocks until READY=1, and the watcher is gone with it.
+	t0 = time.Now()
+	e.mustSvc(t, "gosv-sdnotify", "start")
+	if d := time.Since(t0); d < 300*time.Millisecond {
+		t.Errorf("sd_notify: start returned after %v, before the daemon was ready", d)
+	}
+	if st := b.state(t, e, "gosv-sdnotify"); !st.up || !st.ready {
+		t.Errorf("sd_notify: after start: %v, want up and ready", st)
+	}
+	e.mustSvc(t, "gosv-sdnotify", "stop")
+	// A real sd_notify daemon, as a user (the exec helper drops
+	// privileges under the wrapper): redis answers as soon as start
+	// returns.
+	e.Sh(t, `cat > /etc/init.d/gosv-redis <<'_EOF'
+`+contractRedis+`_EOF
+chmod 0755 /etc/init.d/gosv-redis`)
+	e.mustSvc(t, "gosv-redis", "start")
+	if err := probeUnix(e, "/run/gosv-redis/redis.sock", []byte("PING\r\n"), []byte("+PONG")); err != nil {
+		t.Errorf("redis right after start: %v", err)
+	}
+	// The watcher exits right after its newline, maybe after the start.
+	waitGone(t, e.procs(" notify-fd-watch "), eventTimeout)
+	if r := e.Sh(t, "ls /run/gosv-notify/ 2>/dev/null | grep '^fd-'"); r.Stdout != "" {
+		t.Errorf("sockets left after the start: %q", r.Stdout)
+	}
+	e.mustSvc(t, "gosv-redis", "stop")
+	if ps := e.procs("redis-server"); len(ps) != 0 {
+		t.Errorf("redis left running after stop: %+v", ps)
+	}
+
 	// A hand-written directory (gosv_service_path: what a supervisor=s6
 	// service moves with) runs on the backend's scanner too.
 	t0 = time.Now()
@@ -87,6 +119,38 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("hand-written: status %s, want 0", r)
 	}
 	e.mustSvc(t, "gosv-handwritten", "stop")
+
+	// A hand-written directory whose readiness a check script tells
+	// (runit's sv check convention): gosv's scanner runs ./check itself,
+	// runit's backend through gosv notifyoncheck. s6 ignores check.
+	if b.name != "s6" {
+		e.Sh(t, `mkdir -p /etc/sv/redis-check && cd /etc/sv/redis-check &&
+cat > run <<'_EOF'
+#!/bin/sh
+mkdir -p /run/gosv-redis-check
+exec redis-server --port 0 --unixsocket /run/gosv-redis-check/redis.sock --dir /run/gosv-redis-check --save '' --appendonly no --daemonize no
+_EOF
+cat > check <<'_EOF'
+#!/bin/sh
+exec redis-cli -s /run/gosv-redis-check/redis.sock ping >/dev/null 2>&1
+_EOF
+chmod 0755 run check
+printf '#!/sbin/openrc-run\nsupervisor=gosv\ngosv_service_path=/etc/sv/redis-check\n' > /etc/init.d/gosv-redis-check
+chmod 0755 /etc/init.d/gosv-redis-check`)
+		t0 = time.Now()
+		e.mustSvc(t, "gosv-redis-check", "start")
+		if d := time.Since(t0); d < 200*time.Millisecond {
+			t.Errorf("check: start returned after %v, before the first check (200 ms)", d)
+		}
+		if err := probeUnix(e, "/run/gosv-redis-check/redis.sock", []byte("PING\r\n"), []byte("+PONG")); err != nil {
+			t.Errorf("check: redis right after start: %v", err)
+		}
+		waitGone(t, e.procs(" notify-fd-watch "), eventTimeout)
+		e.mustSvc(t, "gosv-redis-check", "stop")
+		if ps := e.procs("redis-server"); len(ps) != 0 {
+			t.Errorf("check: redis left running after stop: %+v", ps)
+		}
+	}
 
 	// Timeout with the reason and the last log lines; nothing left.
 	r := e.svc(t, "gosv-neverready", "start")
@@ -179,6 +243,44 @@ func testContract(t *testing.T, version string, b contractBackend) {
 		t.Errorf("left running after stop without a scanner: %+v", ps)
 	}
 }
+
+// waitGone waits, within d, until every process of ps has exited.
+func waitGone(t *testing.T, ps []Process, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for _, p := range ps {
+		fd, err := unix.PidfdOpen(p.HostPid, 0)
+		if err != nil {
+			continue // gone already
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, int(max(time.Until(deadline), 0).Milliseconds()))
+			if err == unix.EINTR {
+				continue
+			}
+			if n <= 0 {
+				t.Errorf("still running after %v: %+v", d, p)
+			}
+			break
+		}
+		unix.Close(fd)
+	}
+}
+
+// contractRedis is Debian's redis-server as its own user, ready by
+// sd_notify (--supervised systemd), on a unix socket only.
+const contractRedis = `#!/sbin/openrc-run
+supervisor=gosv
+command=/usr/bin/redis-server
+command_args="--port 0 --unixsocket /run/gosv-redis/redis.sock --dir /run/gosv-redis --save '' --appendonly no --daemonize no --supervised systemd"
+command_user=redis
+notify=socket:ready
+timeout_ready=10s
+start_pre() {
+	checkpath -d -o redis /run/gosv-redis
+}
+`
 
 // svState is what the contract reads of a service's state, from its
 // supervisor's own status file and without gosv's codecs: s6's

@@ -15,6 +15,19 @@ import (
 // tmpfs): two archives of 1 MiB besides current.
 const defaultLogConfig = "s1048576\nn2\n"
 
+// checkNotifyFd is the notification fd of a source with a check script:
+// gosv notifyoncheck writes there and closes it in the daemon.
+const checkNotifyFd = 3
+
+// gosv is the gosv binary the run of a check service execs: Gosv, or
+// this executable (the backend runs inside gosv openrc).
+func (b *Backend) gosv() (string, error) {
+	if b.Gosv != "" {
+		return b.Gosv, nil
+	}
+	return os.Executable()
+}
+
 // writeDir (re)writes the runit directory rdir for the source src and
 // returns the source's notification-fd (0: none).
 func (b *Backend) writeDir(name, src, rdir string) (int, error) {
@@ -32,11 +45,22 @@ func (b *Backend) writeDir(name, src, rdir string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// A check script: gosv notifyoncheck runs it on gosv's schedule and
+	// writes the newline (Check refuses it beside a notification-fd).
+	wrap := ""
+	if isFile(filepath.Join(src, servicedir.CheckFile)) {
+		gosv, err := b.gosv()
+		if err != nil {
+			return 0, err
+		}
+		fd = checkNotifyFd
+		wrap = shQuote(gosv) + " notifyoncheck -3 " + itoa(checkNotifyFd) + " -- "
+	}
 	run := head + "cd " + shQuote(src) + " || exit 111\n"
 	if fd > 0 {
 		run += "exec " + itoa(int(fd)) + "<>" + shQuote(filepath.Join(rdir, servicedir.RunitNotifyFifo)) + " || exit 111\n"
 	}
-	run += "exec " + shQuote(chpst) + " -P ./" + servicedir.RunFile + "\n"
+	run += "exec " + shQuote(chpst) + " -P " + wrap + "./" + servicedir.RunFile + "\n"
 	files := map[string]string{servicedir.RunFile: run}
 	if _, err := os.Stat(filepath.Join(src, servicedir.FinishFile)); err == nil {
 		files[servicedir.FinishFile] = head + "cd " + shQuote(src) + " || exit 0\nexec ./" + servicedir.FinishFile + " \"$@\"\n"

@@ -20,7 +20,11 @@
 //     source's own log/run.
 //
 // runit has no readiness protocol: a notification-fd is the source's
-// daemon writing a newline to a FIFO the start reads. What runsv cannot
+// daemon writing a newline to a FIFO the start reads (for an sd_notify
+// daemon, gosv notify-fd-from-socket writes it: gosv openrc generates
+// that run for notify=socket). A check script is run by gosv
+// notifyoncheck, which the run puts between chpst and the source's run:
+// it runs ./check on gosv's schedule and writes that newline. What runsv cannot
 // do is refused with one error naming the file (see [Unsupported]).
 package runit
 
@@ -68,8 +72,10 @@ const (
 // Unsupported maps the files runsv cannot honour to their feature: a
 // start with one of them fails with that name (docs/backends.md).
 var Unsupported = []struct{ File, Feature string }{
-	{servicedir.NotificationSocketFile, "sd_notify readiness (notify=socket)"},
-	{servicedir.CheckFile, "check readiness (runit's sv check polls it)"},
+	// A generated notify=socket directory has none (its run goes through
+	// gosv notify-fd-from-socket, with a notification-fd): only a
+	// hand-written one gets here.
+	{servicedir.NotificationSocketFile, "sd_notify readiness (notification-socket): run the daemon under gosv notify-fd-from-socket with a notification-fd instead"},
 	{servicedir.PidfileFile, "forking daemons (pidfile)"},
 	{servicedir.HealthCheckFile, "health checks (gosv_healthcheck)"},
 	{servicedir.OnEventFile, "event hooks (gosv_on_event)"},
@@ -94,6 +100,9 @@ const maxNotifyFd = 9
 // Backend supervises services in the runsvdir scan directory ScanDir.
 type Backend struct {
 	ScanDir string
+	// Gosv is the gosv binary a check script's run uses (gosv
+	// notifyoncheck); "" is this executable.
+	Gosv string
 }
 
 var (
@@ -139,8 +148,15 @@ func Check(dir string) error {
 			return fmt.Errorf("%s: %s: %w (gosv_backend=runit)", filepath.Join(dir, u.File), u.Feature, ErrUnsupported)
 		}
 	}
-	if fd, ok, err := servicedir.ReadUintFile(dir, servicedir.NotificationFDFile); err == nil && ok && fd > maxNotifyFd {
+	fd, ok, err := servicedir.ReadUintFile(dir, servicedir.NotificationFDFile)
+	if err == nil && ok && fd > maxNotifyFd {
 		return fmt.Errorf("%s: %d: %w: above %d (gosv_backend=runit)", filepath.Join(dir, servicedir.NotificationFDFile), fd, ErrUnsupported, maxNotifyFd)
+	}
+	if _, cerr := os.Lstat(filepath.Join(dir, servicedir.CheckFile)); cerr == nil && ok {
+		// gosv notifyoncheck writes to the one fd runsv's start reads, and
+		// closes it in the daemon.
+		return fmt.Errorf("%s: a check script beside %s: %w: one readiness source (gosv_backend=runit)",
+			filepath.Join(dir, servicedir.CheckFile), servicedir.NotificationFDFile, ErrUnsupported)
 	}
 	if words, err := servicedir.ReadLogScript(dir); err == nil && words != nil {
 		if _, _, _, err := svlogdScript(words); err != nil {

@@ -230,6 +230,16 @@ func TestUnsupported(t *testing.T) {
 	if err := b.CheckFiles([]string{servicedir.RunFile, servicedir.HealthCheckFile}); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("CheckFiles = %v", err)
 	}
+	// A check script is run by gosv notifyoncheck on the notification
+	// fd: beside a notification-fd of its own, one of them would be lost.
+	svc := service(t, readyRun, map[string]string{servicedir.CheckFile: "#!/bin/sh\nexit 0\n", servicedir.NotificationFDFile: "3\n"})
+	if err := Check(svc.Dir); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "one readiness source") {
+		t.Errorf("check and notification-fd: %v, want a refusal", err)
+	}
+	svc = service(t, readyRun, map[string]string{servicedir.CheckFile: "#!/bin/sh\nexit 0\n"})
+	if err := Check(svc.Dir); err != nil {
+		t.Errorf("a check script alone: %v, want accepted", err)
+	}
 }
 
 func TestSvlogdScript(t *testing.T) {

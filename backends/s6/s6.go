@@ -46,7 +46,10 @@ const Scanner = "s6-svscan"
 // s6-supervise would silently ignore to the feature they carry: a start
 // with one of them fails with that name (docs/backends.md).
 var Unsupported = []struct{ File, Feature string }{
-	{servicedir.NotificationSocketFile, "sd_notify readiness (notify=socket)"},
+	// A generated notify=socket directory has none (its run goes through
+	// gosv notify-fd-from-socket, with a notification-fd): only a
+	// hand-written one gets here.
+	{servicedir.NotificationSocketFile, "sd_notify readiness (notification-socket): run the daemon under gosv notify-fd-from-socket with a notification-fd instead"},
 	{servicedir.PidfileFile, "forking daemons (pidfile)"},
 	{servicedir.HealthCheckFile, "health checks (gosv_healthcheck)"},
 	{servicedir.OnEventFile, "event hooks (gosv_on_event)"},

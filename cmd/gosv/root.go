@@ -32,6 +32,7 @@ var commands = []func(*env) *cobra.Command{
 	sub(newEventsCmd), sub(newMetricsCmd),
 	sub(newFdholderCmd), sub(newSpawnerCmd),
 	sub(newInitCmd),
+	sub(newNotifyFdCmd), sub(newNotifyOnCheckCmd), sub(newNotifyWatchCmd),
 }
 
 // sub adapts newXCmd(env, runF) to the commands list: runF nil means "run
