@@ -534,6 +534,42 @@ func TestLsOwnStart(t *testing.T) {
 	}
 }
 
+// TestStopLeftoversOnlyGosvEntries: s6-svscan's and runsvdir's scan
+// directories are shared with OpenRC's own supervisor=s6/runit services;
+// their stop_post leaves those entries alone (before: runit's stop failed
+// on /etc/sv/NAME, s6's unlinked it).
+func TestStopLeftoversOnlyGosvEntries(t *testing.T) {
+	for _, backend := range []string{"s6", "runit"} {
+		t.Run(backend, func(t *testing.T) {
+			svcdir := t.TempDir()
+			scan := BackendScanDir(backend, svcdir)
+			foreign := filepath.Join(t.TempDir(), "sv", "foo")
+			if err := os.MkdirAll(foreign, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(foreign, "run"), []byte("#!/bin/sh\nexec sleep 100\n"), 0o755)
+			if err := os.MkdirAll(scan, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			link := filepath.Join(scan, "foo")
+			if err := os.Symlink(foreign, link); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := StopLeftovers(ctx, backend, scan); err != nil {
+				t.Errorf("StopLeftovers: %v, want nothing done", err)
+			}
+			if _, err := os.Lstat(link); err != nil {
+				t.Errorf("OpenRC's own service's link: %v, want it kept", err)
+			}
+			if _, err := os.Stat(filepath.Join(foreign, "runit")); err == nil {
+				t.Errorf("a runit directory was made in OpenRC's own service directory")
+			}
+		})
+	}
+}
+
 // TestStopLeftoversRefusesLiveScanner: stop_post must never stop the
 // services of a scanner that is running (its control fifo has a reader).
 func TestStopLeftoversRefusesLiveScanner(t *testing.T) {

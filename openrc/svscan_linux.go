@@ -176,7 +176,8 @@ func WaitScanner(ctx context.Context, scanDir string) error {
 // and this does nothing. It refuses to run while a scanner accepts
 // services on scanDir. backend names the scanner's backend: gosv's stop
 // serves s6-svscan's directories too (the same protocol); a runsvdir's
-// need runit's.
+// need runit's. In another backend's scan directory only the entries gosv
+// linked are stopped ([linkedByGosv]).
 func StopLeftovers(ctx context.Context, backend, scanDir string) error {
 	fd, err := unix.Open(filepath.Join(scanDir, servicedir.ScanCtlPath), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err == nil {
@@ -209,11 +210,45 @@ func StopLeftovers(ctx context.Context, backend, scanDir string) error {
 			continue
 		}
 		svc := backends.Service{Name: e.Name(), Dir: filepath.Join(scanDir, e.Name())}
+		if backend != registry.Default && !linkedByGosv(backend, scanDir, svc.Dir) {
+			// The scan directories of s6-svscan and runsvdir are shared
+			// with OpenRC's own supervisor=s6 and supervisor=runit
+			// services (and hand-made links), which OpenRC stops itself:
+			// only what gosv linked is gosv's to stop.
+			continue
+		}
 		if err := b.Stop(ctx, svc, backends.StopOptions{}); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", e.Name(), err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// linkedByGosv reports whether the scan-directory entry link of backend's
+// scanDir is one gosv's backend made: for runit a link to the runit
+// directory gosv writes inside a service directory, for s6 a link to a
+// directory gosv generated (below [ServicesDir] of the RC_SVCDIR that
+// holds scanDir). A hand-written directory (gosv_service_path) linked
+// there cannot be told from OpenRC's own service and counts as not gosv's.
+func linkedByGosv(backend, scanDir, link string) bool {
+	target, err := os.Readlink(link)
+	if err != nil {
+		return false
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(scanDir, target)
+	}
+	target = filepath.Clean(target)
+	switch backend {
+	case "runit":
+		if filepath.Base(target) != servicedir.RunitDir {
+			return false
+		}
+		st, err := os.Lstat(filepath.Join(filepath.Dir(target), servicedir.RunFile))
+		return err == nil && st.Mode().IsRegular()
+	default:
+		return strings.HasPrefix(target, ServicesDir(filepath.Dir(scanDir))+string(filepath.Separator))
+	}
 }
 
 // raiseNoFile raises the hard RLIMIT_NOFILE to n when it is lower, and
