@@ -371,6 +371,15 @@ func (l *loop) cancelledDaemon(s *service) (pid, pgid int, ok bool) {
 	if err != nil || d.Pid <= 0 || d.Pid == s.launch.launcher {
 		return 0, 0, false
 	}
+	// NOTE: only a pidfile this launch wrote: a d early in the launch
+	// mostly finds the previous run's, whose pid may since name another
+	// process that daemonOf would accept (an orphan reparented to the
+	// scanner, younger than the launcher). pidfileVerdict waits such a
+	// file out; here there is nothing to wait for.
+	if s.launch.beforeOK && d.Pid == s.launch.before.Pid && d.ModTime.Equal(s.launch.before.ModTime) ||
+		d.ModTime.Before(s.launch.at.Add(-pidfileSlack)) {
+		return 0, 0, false
+	}
 	why, pgid, _ := l.daemonOf(s, d.Pid, trustedPidfile(p, d))
 	if why != "" {
 		return 0, 0, false

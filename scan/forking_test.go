@@ -545,3 +545,57 @@ func TestForkingStopDuringLaunchForeign(t *testing.T) {
 		t.Fatalf("pid %d, named by the pidfile but not the launch's daemon, was signalled", other.Process.Pid)
 	}
 }
+
+// TestForkingStopDuringLaunchStalePidfile: a d during a launch never
+// signals what a pidfile from before the launch names, even a process that
+// passes the daemon checks (here an orphan of another service, reparented
+// to the scanner and younger than the launcher: what a recycled pid can
+// be).
+func TestForkingStopDuringLaunchStalePidfile(t *testing.T) {
+	scan := t.TempDir()
+	dir, pidfile := forkingSvc(t, scan, "st", "names", nil)
+	if err := unix.Mkfifo(pidfile+".gate", 0o600); err != nil {
+		t.Fatal(err)
+	}
+	orphanPid := filepath.Join(t.TempDir(), "orphan.pid")
+	t.Cleanup(func() { killStrays(orphanPid) })
+	odir := mksvc(t, scan, "orph", role("forker", "plain", orphanPid), map[string]string{servicedir.DownFile: ""})
+	startScanner(t, scan)
+	sub, err := servicedir.Subscribe(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	osvc := link(t, scan, odir)
+	svc := link(t, scan, dir)
+	waitEvent(t, sub, "u")
+	// The orphan: started after st's launcher, below the scanner, no
+	// service's process.
+	if err := servicedir.WriteControl(osvc, []byte("o")); err != nil {
+		t.Fatal(err)
+	}
+	waitFileContains(t, orphanPid, "\n")
+	b, err := os.ReadFile(orphanPid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, err := os.OpenFile(pidfile+".gate", os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate.Write([]byte(strconv.Itoa(orphan) + "\n"))
+	gate.Close()
+	waitFileContains(t, pidfile, "\n")
+	old := time.Now().Add(-time.Hour) // the previous run's pidfile
+	if err := os.Chtimes(pidfile, old, old); err != nil {
+		t.Fatal(err)
+	}
+	ctlWait(t, svc, "d", svwait.DownReady)
+	if dead(orphan) {
+		t.Fatalf("pid %d, named by a pidfile from before the launch, was signalled", orphan)
+	}
+}
