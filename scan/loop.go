@@ -276,8 +276,10 @@ func (l *loop) announceReady() {
 	l.cfg.NotifyFd = -1
 }
 
-// forwardSignals is the only goroutine besides the loop: it records each
-// signal and wakes the loop. It decides nothing.
+// forwardSignals records each signal and wakes the loop. It decides
+// nothing, and owns no state: like the https pool (health_tls.go) and the
+// preparing workers (prepare.go), the loop's other goroutines hand results
+// back through pendSig and the eventfd.
 func (l *loop) forwardSignals(sigc chan os.Signal) {
 	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
 	for s := range sigc {

@@ -135,14 +135,38 @@ func (l *loop) takePreparations() {
 	l.prep.done = nil
 	l.prep.mu.Unlock()
 	l.prep.inFlight -= len(done)
+	dropped := l.dropUnwanted()
 	l.prep.handOut() // the next directories, while the loop starts these
 	for i := range done {
 		l.sc.prepared(&done[i])
 	}
-	if len(done) > 0 {
+	if len(done) > 0 || dropped {
 		l.resolveOrphans()
 		l.announceReady()
 	}
+}
+
+// dropUnwanted releases, without preparing them, the waiting jobs whose
+// entry left the scan directory or whose scanner exits (as prepared
+// releases such a result): a t, b or re-exec during the bring-up of
+// thousands of services waits only for the jobs out, and no directory
+// gets the lock, supervisor record and empty death tally of a scanner
+// that will not supervise it.
+func (l *loop) dropUnwanted() bool {
+	p, dropped := l.prep, false
+	kept := p.waiting[:0]
+	for _, j := range p.waiting {
+		if j.e.active && !l.sc.exiting && j.e.dirfd >= 0 {
+			kept = append(kept, j)
+			continue
+		}
+		r := prepResult{job: j, dirfd: -1}
+		l.sc.prepared(&r)
+		dropped = true
+	}
+	clear(p.waiting[len(kept):])
+	p.waiting = kept
+	return dropped
 }
 
 // fdRoom says whether descriptors are plentiful: an estimate of those in
