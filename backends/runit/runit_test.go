@@ -253,3 +253,32 @@ func TestSvlogdScript(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativeLogDir: a log-script's relative directory (./log, as in
+// PROTOCOL.md) is the service directory's, where svlogd writes: its
+// config goes there, not to the client's working directory.
+func TestRelativeLogDir(t *testing.T) {
+	b, _ := scanner(t)
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	svc := service(t, "echo hello from the run\necho >&3\nexec sleep 1000 3>&-\n", map[string]string{
+		servicedir.NotificationFDFile: "3\n",
+		servicedir.LogScriptFile:      "t s4096 ./log\n",
+	})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	logDir := filepath.Join(svc.Dir, servicedir.LogDir)
+	if cfg, err := os.ReadFile(filepath.Join(logDir, servicedir.RunitLogConfig)); err != nil || string(cfg) != "s4096\n" {
+		t.Errorf("config in %s: %q, %v", logDir, cfg, err)
+	}
+	if cur, _ := os.ReadFile(filepath.Join(logDir, "current")); !strings.Contains(string(cur), " hello from the run\n") {
+		t.Errorf("%s/current: %q", logDir, cur)
+	}
+	if ents, _ := os.ReadDir(cwd); len(ents) != 0 {
+		t.Errorf("the start wrote into its working directory: %v", ents)
+	}
+}
