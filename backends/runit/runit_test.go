@@ -282,3 +282,123 @@ func TestRelativeLogDir(t *testing.T) {
 		t.Errorf("the start wrote into its working directory: %v", ents)
 	}
 }
+
+// leader starts sleep in a session of its own, as chpst -P runs the run,
+// or in the test's process group.
+func leader(t *testing.T, setsid bool) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// writeStatus writes a runit supervise/status naming pid as the run
+// process since stamp, as a dead runsv left it.
+func writeStatus(t *testing.T, svc backends.Service, pid int, stamp time.Time) {
+	t.Helper()
+	rdir := filepath.Join(svc.Dir, servicedir.RunitDir)
+	if err := os.MkdirAll(filepath.Join(rdir, servicedir.SuperviseDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := servicedir.RunitStatus{Stamp: stamp, Pid: pid, WantUp: true, State: servicedir.RunitRun}
+	b := st.Pack()
+	if err := os.WriteFile(filepath.Join(rdir, servicedir.StatusPath), b[:], 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecycledPid: with runsv dead, the pid of runit's status is the run
+// only while /proc shows a session leader started when runsv stamped the
+// status; any other process of that pid (recycled) is neither reported,
+// nor signalled by reload, nor stopped.
+func TestRecycledPid(t *testing.T) {
+	b := New(t.TempDir())
+	for _, c := range []struct {
+		name   string
+		setsid bool
+		age    time.Duration // of the status stamp, against the process's start
+		up     bool
+	}{
+		{"the run", true, 0, true},
+		{"recycled, started after the stamp", true, time.Hour, false},
+		{"recycled, from a previous boot's status", true, -time.Hour, false},
+		{"not a group leader", false, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			svc := service(t, readyRun, nil)
+			p := leader(t, c.setsid)
+			ps, err := servicedir.ReadProcStat(p.Process.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeStatus(t, svc, p.Process.Pid, procStart(ps.StartTime).Add(-c.age))
+			st, err := b.Status(svc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Up != c.up || (c.up && st.Pid != p.Process.Pid) {
+				t.Errorf("status = %+v; want up %v", st, c.up)
+			}
+			if c.up {
+				return
+			}
+			if err := b.Signal(svc, unix.SIGTERM); !errors.Is(err, backends.ErrNotUp) {
+				t.Errorf("reload = %v; want ErrNotUp", err)
+			}
+			if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 10 * time.Second}); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+			if !alive(p.Process.Pid) {
+				t.Errorf("the stop or the reload killed pid %d, which is not the run", p.Process.Pid)
+			}
+		})
+	}
+}
+
+// TestStopRunsvDead: with runsvdir and runsv dead, nothing writes
+// runit's status: the stop waits on the run process itself, and returns
+// once it is gone, not after timeout-kill.
+func TestStopRunsvDead(t *testing.T) {
+	b, cmd := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n", servicedir.TimeoutKillFile: "60000\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	before, _ := b.Status(svc)
+	cmd.Process.Kill()
+	cmd.Wait()
+	rdir := filepath.Join(svc.Dir, servicedir.RunitDir)
+	runsv := flockHolder(filepath.Join(rdir, servicedir.LockPath))
+	fd, err := unix.PidfdOpen(runsv, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	if !pollFd(testCtx(t), fd) {
+		t.Fatal("runsv outlived SIGKILL")
+	}
+	st, err := b.Status(svc)
+	if err != nil || !st.Up || st.Pid != before.Pid || !strings.HasPrefix(st.Line, "unsupervised (pid ") {
+		t.Fatalf("status with runsv dead = %+v, %v; want unsupervised, pid %d", st, err, before.Pid)
+	}
+	t0 := time.Now()
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 90 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	// NOTE: no timing target: 30 s is half the timeout-kill the old wait
+	// on the status file always took.
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Errorf("stop took %v: it waited for timeout-kill", d)
+	}
+	if alive(before.Pid) {
+		t.Errorf("the run process %d outlived the stop", before.Pid)
+	}
+}
