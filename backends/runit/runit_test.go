@@ -402,3 +402,45 @@ func TestStopRunsvDead(t *testing.T) {
 		t.Errorf("the run process %d outlived the stop", before.Pid)
 	}
 }
+
+// TestStopNoTimeoutKill: without timeout-kill the stop never SIGKILLs,
+// as gosv and s6 read it: a daemon ignoring its down-signal outlives a
+// stop that ends with an error naming it.
+func TestStopNoTimeoutKill(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "trap '' TERM\necho >&3\nexec 3>&-\nwhile :; do sleep 1000 & wait; done\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st, _ := b.Status(svc)
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	t.Cleanup(func() { unix.Kill(-st.Pid, unix.SIGKILL) })
+	err = b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "did not stop") {
+		t.Errorf("stop = %v; want an error: the run did not stop", err)
+	}
+	if exited(fd) {
+		t.Errorf("the run process was killed without a timeout-kill")
+	}
+}
+
+// TestOneRewake: the take of a new link is awaited with ONE more wake a
+// second after the first (runsvdir ignores a wake within a second of its
+// last look: the second one cannot be lost), not a wake every second.
+func TestOneRewake(t *testing.T) {
+	rdir := t.TempDir()
+	w, err := newWatch(testCtx(t), rdir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	n := 0
+	err = w.untilWaking(time.Now().Add(rewakeAfter*5/2), func() bool { return false }, func() { n++ })
+	if !errors.Is(err, errDeadline) || n != 1 {
+		t.Errorf("untilWaking = %v after %d wakes; want errDeadline after 1", err, n)
+	}
+}
