@@ -417,8 +417,16 @@ func TestStopNoTimeoutKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fd)
-	t.Cleanup(func() { unix.Kill(-st.Pid, unix.SIGKILL) })
+	t.Cleanup(func() {
+		// runsv stays (want down) until the run is gone: then a stop
+		// ends it, before its directory is removed.
+		unix.Kill(-st.Pid, unix.SIGKILL)
+		pollFd(testCtx(t), fd)
+		unix.Close(fd)
+		if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+			t.Errorf("stop after SIGKILL: %v", err)
+		}
+	})
 	err = b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 2 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "did not stop") {
 		t.Errorf("stop = %v; want an error: the run did not stop", err)
