@@ -206,19 +206,6 @@ func sameDev(a, b string) bool {
 	return true
 }
 
-// alive reports whether pid is a live process (not a zombie).
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
-}
-
 // parentPid returns the parent of pid, or 0.
 func parentPid(pid int) int {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")

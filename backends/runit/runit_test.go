@@ -52,6 +52,12 @@ func scanner(t *testing.T) (*Backend, *exec.Cmd) {
 	return b, cmd
 }
 
+// alive reports whether pid is a live process (not a zombie).
+func alive(pid int) bool {
+	ps, err := servicedir.ReadProcStat(pid)
+	return pid > 0 && err == nil && ps.State != 'Z'
+}
+
 func deadline(t *testing.T) time.Time {
 	if d, ok := t.Deadline(); ok {
 		return d.Add(-5 * time.Second)
