@@ -110,6 +110,12 @@ func (b *Backend) logRun(name, src, head string) (string, error) {
 		if flags, dir, config, err = svlogdScript(words); err != nil {
 			return "", fmt.Errorf("%s: %w", filepath.Join(src, servicedir.LogScriptFile), err)
 		}
+		// A relative directory (./log) is the service directory's
+		// (PROTOCOL.md), for the config written here from the client's
+		// working directory as for svlogd, which runs in runit/log/.
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(src, dir)
+		}
 	case isFile(filepath.Join(src, servicedir.LogRunPath)):
 		return head + "cd " + shQuote(filepath.Join(src, servicedir.LogDir)) + " || exit 111\nexec ./" + servicedir.RunFile + "\n", nil
 	default:

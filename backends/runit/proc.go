@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/servicedir"
 )
 
 // findRunsvdir returns the pid of the runsvdir running on scanDir, or 0.
@@ -71,8 +74,35 @@ func isRunsvdirOn(pid int, want os.FileInfo) bool {
 	return false
 }
 
-// wake asks the runsvdir pid to rescan its directory now rather than at
-// its next 5-second check:
+// scannerProc is the runsvdir of a scan directory, with a pidfd on it:
+// the wakes go through the pidfd, never to a bare pid that may have been
+// recycled meanwhile.
+type scannerProc struct{ pid, fd int }
+
+// openScanner returns the runsvdir of the scan directory with a pidfd
+// on it, or false. The pidfd is opened once the process is found, and
+// the process is checked again to be a runsvdir on that directory.
+func (b *Backend) openScanner() (scannerProc, bool) {
+	pid := findRunsvdir(b.ScanDir)
+	if pid <= 0 {
+		return scannerProc{}, false
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return scannerProc{}, false
+	}
+	want, err := os.Stat(b.ScanDir)
+	if err != nil || !isRunsvdirOn(pid, want) || exited(fd) {
+		unix.Close(fd)
+		return scannerProc{}, false
+	}
+	return scannerProc{pid: pid, fd: fd}, true
+}
+
+func (s scannerProc) close() { unix.Close(s.fd) }
+
+// wake asks runsvdir to rescan its directory now rather than at its
+// next 5-second check:
 //
 //   - Debian's runsvdir (2.1.2-35 and later, bug #933078) catches
 //     SIGALRM and then rescans whatever the directory's mtime says,
@@ -92,12 +122,15 @@ func isRunsvdirOn(pid int, want os.FileInfo) bool {
 // Measured with strace (runsvdir 2.1.2-54): the pair made runsvdir start
 // the runsv in 2 ms; the dot alone after the second of the directory's
 // change had passed; a pair 0.4 s after a look only 5 s later. So a
-// start repeats the wake each second until runsv appears (untilWaking).
-func wake(pid int) {
-	if catches(pid, unix.SIGALRM) {
-		unix.Kill(pid, unix.SIGALRM)
+// start wakes it once more a second later if runsv has not appeared
+// (untilWaking). The signal goes through the pidfd; the pipe is opened
+// through /proc/PID and written only if the pidfd's process still runs
+// after the open, so that the pipe is that runsvdir's.
+func (s scannerProc) wake() {
+	if catches(s.pid, unix.SIGALRM) {
+		unix.PidfdSendSignal(s.fd, unix.SIGALRM, nil, 0)
 	}
-	fd := "/proc/" + strconv.Itoa(pid) + "/fd/2"
+	fd := "/proc/" + strconv.Itoa(s.pid) + "/fd/2"
 	if l, err := os.Readlink(fd); err != nil || !strings.HasPrefix(l, "pipe:") {
 		return
 	}
@@ -105,8 +138,10 @@ func wake(pid int) {
 	if err != nil {
 		return
 	}
-	f.Write([]byte{'.'})
-	f.Close()
+	defer f.Close()
+	if !exited(s.fd) {
+		f.Write([]byte{'.'})
+	}
 }
 
 // catches reports whether pid has a handler for sig (SigCgt).
@@ -171,19 +206,6 @@ func sameDev(a, b string) bool {
 	return true
 }
 
-// alive reports whether pid is a live process (not a zombie).
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
-}
-
 // parentPid returns the parent of pid, or 0.
 func parentPid(pid int) int {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -226,4 +248,97 @@ func (b *Backend) WaitRunning(ctx context.Context) error {
 		unix.Read(ino, buf[:])
 	}
 	return nil
+}
+
+// clockTicks is sysconf(_SC_CLK_TCK), the unit of a process's start time
+// in /proc/PID/stat: USER_HZ, 100 on every Linux Go supports.
+const clockTicks = 100
+
+// stampSlack is how far a run process's start may lie from the stamp of
+// runit's status: runsv stamps it just after the fork (runsv.c's
+// startservice), /proc counts in ticks, and the wall clock may have
+// been slewed since.
+const stampSlack = time.Second
+
+// procStart is the wall-clock time of a start time from /proc/PID/stat
+// (ticks of CLOCK_BOOTTIME): boot is now's CLOCK_REALTIME less its
+// CLOCK_BOOTTIME, as precise as the two reads, where /proc/stat's btime
+// has whole seconds.
+func procStart(ticks uint64) time.Time {
+	var rt, bt unix.Timespec
+	unix.ClockGettime(unix.CLOCK_REALTIME, &rt)
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt)
+	boot := time.Unix(rt.Unix()).Add(-time.Duration(bt.Nano()))
+	return boot.Add(time.Duration(ticks) * (time.Second / clockTicks))
+}
+
+// exited reports whether the process of a pidfd has exited (a zombie
+// has): a pidfd is readable then.
+func exited(pidfd int) bool {
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || n > 0
+	}
+}
+
+// runProc is the run process of a service, with a pidfd on it.
+type runProc struct{ pid, fd int }
+
+// openRun returns the run process that runit's status st names, with a
+// pidfd on it, or false. runsv, when non-zero, is the runsv holding the
+// directory.
+//
+// NOTE: once runsv is dead, nothing updates st: its pid may have been
+// reaped by init and recycled. The pid is taken only if /proc shows a
+// process-group leader (chpst -P runs the run in a session of its own)
+// that is runsv's child, or that started when runsv stamped the status:
+// within stampSlack of it, as runsv forks just before it stamps. A
+// recycled pid's process started after the run died (later than the
+// stamp), and a status left from a previous boot names a pid whose
+// process started after it too. The pidfd is opened first and checked
+// to be still running after /proc was read, so it refers to the process
+// checked; from then on signals go through it, and waits on it.
+func openRun(st servicedir.RunitStatus, runsv int) (runProc, bool) {
+	if !st.Up() {
+		return runProc{}, false
+	}
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		return runProc{}, false
+	}
+	ps, err := servicedir.ReadProcStat(st.Pid)
+	ok := err == nil && ps.State != 'Z' && ps.Pgrp == st.Pid
+	if ok && (runsv <= 0 || ps.Ppid != runsv) {
+		d := procStart(ps.StartTime).Sub(st.Stamp)
+		ok = d > -stampSlack && d < stampSlack
+	}
+	if !ok || exited(fd) {
+		unix.Close(fd)
+		return runProc{}, false
+	}
+	return runProc{pid: st.Pid, fd: fd}, true
+}
+
+// openRunsv returns the runsv holding the lock of a runit directory with
+// a pidfd on it, or 0 and -1. The pidfd is opened right after the lock
+// is looked up, which is then looked up again: a runsv that exited in
+// between may have left its pid to another process.
+func openRunsv(lock string) (pid, pidfd int) {
+	pid = flockHolder(lock)
+	if pid <= 0 {
+		return 0, -1
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return 0, -1
+	}
+	if flockHolder(lock) != pid || exited(fd) {
+		unix.Close(fd)
+		return 0, -1
+	}
+	return pid, fd
 }

@@ -56,17 +56,15 @@ const (
 	// link: one runsvdir check period (5 s) and a margin, for a runsvdir
 	// that cannot be woken (no log argument).
 	TakeTimeout = 7 * time.Second
-	// rewakePeriod: runsvdir looks at its directory at most once a
-	// second, and a wake within that second is lost (see wake): while
-	// the take is awaited, the wake is repeated this often.
-	rewakePeriod = time.Second
+	// rewakeAfter: runsvdir looks at its directory at most once a
+	// second, and a wake within that second is lost (see wake): a
+	// take not seen this long after the first wake gets one more.
+	rewakeAfter = time.Second
 	// scannerGrace is how long a start waits for a runsvdir being
 	// started (its supervise-daemon returned before the exec).
 	scannerGrace = time.Second
 	// CleanupTimeout bounds the stop that follows a failed start.
 	CleanupTimeout = 20 * time.Second
-	// defaultTimeoutKill is timeout-kill when the source has none.
-	defaultTimeoutKill = 5 * time.Second
 )
 
 // Unsupported maps the files runsv cannot honour to their feature: a
@@ -189,10 +187,11 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := Check(src); err != nil {
 		return fail(err.Error(), err)
 	}
-	scanner := b.findScanner(ctx)
-	if scanner == 0 {
+	scanner, ok := b.findScanner(ctx)
+	if !ok {
 		return fail(Scanner+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)
 	}
+	defer scanner.close()
 	notify, err := b.prepare(svc.Name, src, rdir)
 	if err != nil {
 		return fail(err.Error(), err)
@@ -205,13 +204,13 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := linkDir(filepath.Join(b.ScanDir, svc.Name), rdir); err != nil {
 		return fail(err.Error(), err)
 	}
-	wake(scanner)
+	scanner.wake()
 	cleanup := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 		defer cancel()
 		b.Stop(ctx, svc, backends.StopOptions{Timeout: CleanupTimeout})
 	}
-	if err := w.untilWaking(time.Now().Add(TakeTimeout), func() bool { return listening(rdir) }, func() { wake(scanner) }); err != nil {
+	if err := w.untilWaking(time.Now().Add(TakeTimeout), func() bool { return listening(rdir) }, scanner.wake); err != nil {
 		cleanup()
 		return fail(Scanner+" did not start runsv on "+rdir+": "+err.Error(), err)
 	}
@@ -237,18 +236,18 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	return nil
 }
 
-// findScanner returns the pid of the runsvdir of the scan directory, or
-// 0. OpenRC 0.63's init.d/runsvdir does not wait for its runsvdir: a
-// service that needs it may start before the exec, so a runsvdir not
-// found yet gets scannerGrace.
-func (b *Backend) findScanner(ctx context.Context) int {
-	if pid := findRunsvdir(b.ScanDir); pid != 0 {
-		return pid
+// findScanner returns the runsvdir of the scan directory with a pidfd
+// on it, or false. OpenRC 0.63's init.d/runsvdir does not wait for its
+// runsvdir: a service that needs it may start before the exec, so a
+// runsvdir not found yet gets scannerGrace.
+func (b *Backend) findScanner(ctx context.Context) (scannerProc, bool) {
+	if sc, ok := b.openScanner(); ok {
+		return sc, true
 	}
 	wctx, cancel := context.WithTimeout(ctx, scannerGrace)
 	defer cancel()
 	b.WaitRunning(wctx)
-	return findRunsvdir(b.ScanDir)
+	return b.openScanner()
 }
 
 // prepare writes the runit directory rdir and the source's supervise/,
@@ -361,9 +360,12 @@ func linkDir(link, dir string) error {
 
 // Stop unlinks the service (runsvdir then forgets it), tells runsv d and
 // waits for the run process to go: the down-signal reaches its process
-// group through control/t, SIGKILL the group after timeout-kill. Then it
-// kills what is left of the group, tells runsv x (exit, once its logger
-// drained the pipe) and waits for it to exit.
+// group through control/t, SIGKILL the group after timeout-kill (none
+// without it: the stop then waits for the down until ctx ends, as gosv
+// and s6 do). Then it kills what is left of the group, tells runsv x
+// (exit, once its logger drained the pipe) and waits for it to exit.
+// With runsv dead, the backend sends the down-signal itself. The waits
+// are on pidfds of the run and of runsv: a dead runsv updates no status.
 func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
 	src, rdir := dirs(svc.Dir)
 	if opts.Timeout > 0 {
@@ -371,22 +373,21 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
+	runsv, runsvFd := openRunsv(filepath.Join(rdir, servicedir.LockPath))
+	if runsvFd >= 0 {
+		defer unix.Close(runsvFd)
+	}
 	st, _ := servicedir.ReadRunitStatus(rdir)
-	pgid := 0
-	if st.Up() && alive(st.Pid) {
-		pgid = st.Pid
+	run, hasRun := openRun(st, runsv)
+	if hasRun {
+		defer unix.Close(run.fd)
 	}
-	runsv := flockHolder(filepath.Join(rdir, servicedir.LockPath))
-	w, err := newWatch(ctx, rdir, 0)
-	if err != nil {
-		return err
-	}
-	defer w.close()
 	if err := os.Remove(filepath.Join(b.ScanDir, svc.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if scanner := findRunsvdir(b.ScanDir); scanner != 0 {
-		wake(scanner)
+	if sc, ok := b.openScanner(); ok {
+		sc.wake()
+		sc.close()
 	}
 	if runsv > 0 {
 		// NOTE: d alone, x once the service is down: runsv 2.1.2 read
@@ -395,54 +396,66 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		if err := servicedir.WriteControl(rdir, []byte{'d'}); err != nil && !errors.Is(err, servicedir.ErrNotListening) {
 			return err
 		}
-	} else if pgid > 0 {
+	} else if hasRun {
 		sig, err := servicedir.ReadDownSignal(src)
 		if err != nil || sig == 0 {
 			sig = unix.SIGTERM
 		}
-		unix.Kill(-pgid, sig)
-		unix.Kill(-pgid, unix.SIGCONT)
+		// The run lives (its pidfd says so): its group id is its pid.
+		unix.Kill(-run.pid, sig)
+		unix.Kill(-run.pid, unix.SIGCONT)
 	}
-	if pgid > 0 {
-		kill := time.Now().Add(timeoutKill(src))
-		down := func() bool { return !alive(pgid) }
-		if w.until(kill, down) != nil {
-			unix.Kill(-pgid, unix.SIGKILL)
+	if hasRun {
+		kctx := ctx
+		tk := timeoutKill(src)
+		if tk > 0 {
+			var cancel context.CancelFunc
+			kctx, cancel = context.WithTimeout(ctx, tk)
+			defer cancel()
 		}
-		unix.Kill(-pgid, unix.SIGKILL) // the daemon's children
+		if !pollFd(kctx, run.fd) && tk > 0 && ctx.Err() == nil {
+			// Still running after timeout-kill, so still the group's
+			// leader: the group id is its pid.
+			unix.Kill(-run.pid, unix.SIGKILL)
+			pollFd(ctx, run.fd)
+		}
+		if !exited(run.fd) {
+			return fmt.Errorf("%s: the run process (pid %d) did not stop: %w", rdir, run.pid, context.Cause(ctx))
+		}
+		// NOTE: the daemon's children. Linux does not reuse a group's id
+		// while the group has a member.
+		unix.Kill(-run.pid, unix.SIGKILL)
 	}
 	if runsv > 0 {
 		if err := servicedir.WriteControl(rdir, []byte{'x'}); err != nil && !errors.Is(err, servicedir.ErrNotListening) {
 			return err
 		}
-		if err := waitExit(ctx, runsv); err != nil {
+		if err := waitExit(ctx, runsvFd); err != nil {
 			return fmt.Errorf("%s: runsv (pid %d) did not exit: %w", rdir, runsv, err)
 		}
 	}
 	return nil
 }
 
-// timeoutKill is the source's timeout-kill, or the default.
+// timeoutKill is the source's timeout-kill; 0 (none, or 0 in the file):
+// never SIGKILL, as s6-supervise and gosv read it. gosv openrc always
+// writes one (timeout_kill, default 10 s).
 func timeoutKill(src string) time.Duration {
 	ms, ok, err := servicedir.ReadUintFile(src, servicedir.TimeoutKillFile)
-	if err != nil || !ok || ms == 0 {
-		return defaultTimeoutKill
+	if err != nil || !ok {
+		return 0
 	}
 	return time.Duration(ms) * time.Millisecond
 }
 
-// waitExit waits until pid exits, or ctx ends (then runsv is killed: the
-// stop must not leave a supervisor that would restart the service).
-func waitExit(ctx context.Context, pid int) error {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return nil // gone already
-	}
-	defer unix.Close(fd)
-	if pollFd(ctx, fd) {
+// waitExit waits until the process of pidfd exits, or ctx ends (then
+// runsv is killed: the stop must not leave a supervisor that would
+// restart the service).
+func waitExit(ctx context.Context, pidfd int) error {
+	if pollFd(ctx, pidfd) {
 		return nil
 	}
-	unix.Kill(pid, unix.SIGKILL)
+	unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
 	return ctx.Err()
 }
 
@@ -453,8 +466,19 @@ func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 	src, rdir := dirs(svc.Dir)
 	var s backends.Status
 	st, err := servicedir.ReadRunitStatus(rdir)
-	running := err == nil && st.Up() && alive(st.Pid)
-	if !listening(rdir) {
+	listen := listening(rdir)
+	running := false
+	if err == nil && st.Up() {
+		runsv := 0
+		if listen {
+			runsv = flockHolder(filepath.Join(rdir, servicedir.LockPath))
+		}
+		if run, ok := openRun(st, runsv); ok {
+			running = true
+			unix.Close(run.fd)
+		}
+	}
+	if !listen {
 		if _, err := servicedir.ReadRecord(src, servicedir.SupervisorRecordPath); err == nil {
 			s.SupervisorDead = true
 		}
@@ -529,9 +553,26 @@ func svLine(st *servicedir.RunitStatus, now time.Time) string {
 	return b.String()
 }
 
-// Signal sends sig to the service's process (reload).
+// Signal sends sig to the service's process (reload), through a pidfd
+// on the run process that runit's status names (see openRun).
 func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error {
-	return backends.SignalUp(b, svc, sig)
+	_, rdir := dirs(svc.Dir)
+	st, err := servicedir.ReadRunitStatus(rdir)
+	if errors.Is(err, os.ErrNotExist) {
+		return backends.ErrNotUp
+	}
+	if err != nil {
+		return err
+	}
+	run, ok := openRun(st, flockHolder(filepath.Join(rdir, servicedir.LockPath)))
+	if !ok {
+		return backends.ErrNotUp
+	}
+	defer unix.Close(run.fd)
+	if err := unix.PidfdSendSignal(run.fd, sig, nil, 0); err != nil {
+		return os.NewSyscallError("pidfd_send_signal", err)
+	}
+	return nil
 }
 
 // Wait waits until svc reaches goal, or ctx ends. runit has no

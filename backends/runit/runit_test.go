@@ -52,6 +52,12 @@ func scanner(t *testing.T) (*Backend, *exec.Cmd) {
 	return b, cmd
 }
 
+// alive reports whether pid is a live process (not a zombie).
+func alive(pid int) bool {
+	ps, err := servicedir.ReadProcStat(pid)
+	return pid > 0 && err == nil && ps.State != 'Z'
+}
+
 func deadline(t *testing.T) time.Time {
 	if d, ok := t.Deadline(); ok {
 		return d.Add(-5 * time.Second)
@@ -251,5 +257,204 @@ func TestSvlogdScript(t *testing.T) {
 		if _, _, _, err := svlogdScript(strings.Fields(bad)); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("svlogdScript(%q) = %v, want ErrUnsupported", bad, err)
 		}
+	}
+}
+
+// TestRelativeLogDir: a log-script's relative directory (./log, as in
+// PROTOCOL.md) is the service directory's, where svlogd writes: its
+// config goes there, not to the client's working directory.
+func TestRelativeLogDir(t *testing.T) {
+	b, _ := scanner(t)
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	svc := service(t, "echo hello from the run\necho >&3\nexec sleep 1000 3>&-\n", map[string]string{
+		servicedir.NotificationFDFile: "3\n",
+		servicedir.LogScriptFile:      "t s4096 ./log\n",
+	})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	logDir := filepath.Join(svc.Dir, servicedir.LogDir)
+	if cfg, err := os.ReadFile(filepath.Join(logDir, servicedir.RunitLogConfig)); err != nil || string(cfg) != "s4096\n" {
+		t.Errorf("config in %s: %q, %v", logDir, cfg, err)
+	}
+	if cur, _ := os.ReadFile(filepath.Join(logDir, "current")); !strings.Contains(string(cur), " hello from the run\n") {
+		t.Errorf("%s/current: %q", logDir, cur)
+	}
+	if ents, _ := os.ReadDir(cwd); len(ents) != 0 {
+		t.Errorf("the start wrote into its working directory: %v", ents)
+	}
+}
+
+// leader starts sleep in a session of its own, as chpst -P runs the run,
+// or in the test's process group.
+func leader(t *testing.T, setsid bool) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+// writeStatus writes a runit supervise/status naming pid as the run
+// process since stamp, as a dead runsv left it.
+func writeStatus(t *testing.T, svc backends.Service, pid int, stamp time.Time) {
+	t.Helper()
+	rdir := filepath.Join(svc.Dir, servicedir.RunitDir)
+	if err := os.MkdirAll(filepath.Join(rdir, servicedir.SuperviseDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := servicedir.RunitStatus{Stamp: stamp, Pid: pid, WantUp: true, State: servicedir.RunitRun}
+	b := st.Pack()
+	if err := os.WriteFile(filepath.Join(rdir, servicedir.StatusPath), b[:], 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecycledPid: with runsv dead, the pid of runit's status is the run
+// only while /proc shows a session leader started when runsv stamped the
+// status; any other process of that pid (recycled) is neither reported,
+// nor signalled by reload, nor stopped.
+func TestRecycledPid(t *testing.T) {
+	b := New(t.TempDir())
+	for _, c := range []struct {
+		name   string
+		setsid bool
+		age    time.Duration // of the status stamp, against the process's start
+		up     bool
+	}{
+		{"the run", true, 0, true},
+		{"recycled, started after the stamp", true, time.Hour, false},
+		{"recycled, from a previous boot's status", true, -time.Hour, false},
+		{"not a group leader", false, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			svc := service(t, readyRun, nil)
+			p := leader(t, c.setsid)
+			ps, err := servicedir.ReadProcStat(p.Process.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeStatus(t, svc, p.Process.Pid, procStart(ps.StartTime).Add(-c.age))
+			st, err := b.Status(svc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Up != c.up || (c.up && st.Pid != p.Process.Pid) {
+				t.Errorf("status = %+v; want up %v", st, c.up)
+			}
+			if c.up {
+				return
+			}
+			if err := b.Signal(svc, unix.SIGTERM); !errors.Is(err, backends.ErrNotUp) {
+				t.Errorf("reload = %v; want ErrNotUp", err)
+			}
+			if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 10 * time.Second}); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+			if !alive(p.Process.Pid) {
+				t.Errorf("the stop or the reload killed pid %d, which is not the run", p.Process.Pid)
+			}
+		})
+	}
+}
+
+// TestStopRunsvDead: with runsvdir and runsv dead, nothing writes
+// runit's status: the stop waits on the run process itself, and returns
+// once it is gone, not after timeout-kill.
+func TestStopRunsvDead(t *testing.T) {
+	b, cmd := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n", servicedir.TimeoutKillFile: "60000\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	before, _ := b.Status(svc)
+	cmd.Process.Kill()
+	cmd.Wait()
+	rdir := filepath.Join(svc.Dir, servicedir.RunitDir)
+	runsv := flockHolder(filepath.Join(rdir, servicedir.LockPath))
+	fd, err := unix.PidfdOpen(runsv, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+	if !pollFd(testCtx(t), fd) {
+		t.Fatal("runsv outlived SIGKILL")
+	}
+	st, err := b.Status(svc)
+	if err != nil || !st.Up || st.Pid != before.Pid || !strings.HasPrefix(st.Line, "unsupervised (pid ") {
+		t.Fatalf("status with runsv dead = %+v, %v; want unsupervised, pid %d", st, err, before.Pid)
+	}
+	t0 := time.Now()
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 90 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	// NOTE: no timing target: 30 s is half the timeout-kill the old wait
+	// on the status file always took.
+	if d := time.Since(t0); d > 30*time.Second {
+		t.Errorf("stop took %v: it waited for timeout-kill", d)
+	}
+	if alive(before.Pid) {
+		t.Errorf("the run process %d outlived the stop", before.Pid)
+	}
+}
+
+// TestStopNoTimeoutKill: without timeout-kill the stop never SIGKILLs,
+// as gosv and s6 read it: a daemon ignoring its down-signal outlives a
+// stop that ends with an error naming it.
+func TestStopNoTimeoutKill(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "trap '' TERM\necho >&3\nexec 3>&-\nwhile :; do sleep 1000 & wait; done\n", map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st, _ := b.Status(svc)
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// runsv stays (want down) until the run is gone: then a stop
+		// ends it, before its directory is removed.
+		unix.Kill(-st.Pid, unix.SIGKILL)
+		pollFd(testCtx(t), fd)
+		unix.Close(fd)
+		if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+			t.Errorf("stop after SIGKILL: %v", err)
+		}
+	})
+	err = b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "did not stop") {
+		t.Errorf("stop = %v; want an error: the run did not stop", err)
+	}
+	if exited(fd) {
+		t.Errorf("the run process was killed without a timeout-kill")
+	}
+}
+
+// TestOneRewake: the take of a new link is awaited with ONE more wake a
+// second after the first (runsvdir ignores a wake within a second of its
+// last look: the second one cannot be lost), not a wake every second.
+func TestOneRewake(t *testing.T) {
+	rdir := t.TempDir()
+	w, err := newWatch(testCtx(t), rdir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	n := 0
+	err = w.untilWaking(time.Now().Add(rewakeAfter*5/2), func() bool { return false }, func() { n++ })
+	if !errors.Is(err, errDeadline) || n != 1 {
+		t.Errorf("untilWaking = %v after %d wakes; want errDeadline after 1", err, n)
 	}
 }

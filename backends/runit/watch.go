@@ -157,16 +157,25 @@ func (w *watch) until(deadline time.Time, cond func() bool) error {
 	return nil
 }
 
-// untilWaking is until, calling again every rewakePeriod while it
-// waits (NOTE: a timer with a reason: runsvdir ignores a wake that comes
-// within a second of its last look at its directory).
+// untilWaking is until, calling again once, rewakeAfter after it
+// started waiting, if cond does not hold by then.
+//
+// NOTE: a timer with a reason, and no retry loop: runsvdir looks at its
+// directory at most once a second (runsvdir.c's stampcheck) and ignores
+// a wake that comes within a second of its last look. The first wake
+// (the caller's, just after the link) is lost only if runsvdir looked
+// less than a second before it; a look after the link sees the link. So
+// a second wake a second after the first comes at least a second after
+// any look that could have missed the link, and cannot be lost. The
+// deadline still bounds the wait (a runsvdir without a log argument
+// cannot be woken, and scans every 5 s).
 func (w *watch) untilWaking(deadline time.Time, cond func() bool, again func()) error {
-	next := time.Now().Add(rewakePeriod)
+	next := time.Now().Add(rewakeAfter)
 	for !cond() {
 		_, err := w.wait(earliest(deadline, next))
-		if errors.Is(err, errDeadline) && time.Now().Before(deadline) {
+		if errors.Is(err, errDeadline) && !next.IsZero() && time.Now().Before(deadline) {
 			again()
-			next = time.Now().Add(rewakePeriod)
+			next = time.Time{}
 			continue
 		}
 		if err != nil {
@@ -176,7 +185,11 @@ func (w *watch) untilWaking(deadline time.Time, cond func() bool, again func()) 
 	return nil
 }
 
+// earliest is the earlier of two deadlines, zero meaning none.
 func earliest(a, b time.Time) time.Time {
+	if b.IsZero() {
+		return a
+	}
 	if a.IsZero() || b.Before(a) {
 		return b
 	}
