@@ -355,6 +355,13 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
+	if _, err := os.Lstat(rdir); errors.Is(err, os.ErrNotExist) {
+		// Never started: nothing runs, nothing to create.
+		if err := os.Remove(filepath.Join(b.ScanDir, svc.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
 	st, _ := servicedir.ReadRunitStatus(rdir)
 	pgid := 0
 	if st.Up() && alive(st.Pid) {

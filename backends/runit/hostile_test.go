@@ -1,0 +1,105 @@
+package runit
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosv/gosv/backends"
+	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
+)
+
+// Bad input (BRIEF.md): one clear error naming the file and the cause,
+// never a running service or a log line lost, never a file written
+// through a symlink planted in a service directory.
+
+// TestStopNeverStarted: a stop of a service that was never started (no
+// runit directory) succeeds, and creates nothing in its directory.
+func TestStopNeverStarted(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, readyRun, nil)
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 5 * time.Second}); err != nil {
+		t.Errorf("stop of a service never started = %v; want nil", err)
+	}
+	if _, err := os.Lstat(filepath.Join(svc.Dir, servicedir.RunitDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stop created %s: %v", servicedir.RunitDir, err)
+	}
+	if st, err := b.Status(svc); err != nil || st.Supervised || st.Up {
+		t.Errorf("status of a service never started = %+v, %v", st, err)
+	}
+}
+
+// TestPlantedSymlinks: a symlink planted where the backend writes its
+// runit directory (or control/, log/ in it) is refused with an error
+// naming it, and nothing is written where it points.
+func TestPlantedSymlinks(t *testing.T) {
+	b, _ := scanner(t)
+	for _, rel := range []string{servicedir.RunitDir, servicedir.RunitDir + "/" + servicedir.RunitControlDir, servicedir.RunitDir + "/" + servicedir.LogDir} {
+		t.Run(strings.ReplaceAll(rel, "/", "_"), func(t *testing.T) {
+			svc := service(t, readyRun, nil)
+			target := t.TempDir()
+			p := filepath.Join(svc.Dir, rel)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+			err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 5 * time.Second})
+			if err == nil || !strings.Contains(err.Error(), p) {
+				t.Errorf("start = %v; want an error naming %s", err, p)
+			}
+			if ents, _ := os.ReadDir(target); len(ents) != 0 {
+				t.Errorf("the start wrote %d files through the symlink %s (%s)", len(ents), p, ents[0].Name())
+			}
+			if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a refused start linked the directory: %v", err)
+			}
+		})
+	}
+}
+
+// TestMissingChpst: chpst missing from PATH fails the start naming it.
+func TestMissingChpst(t *testing.T) {
+	b, _ := scanner(t)
+	t.Setenv("PATH", t.TempDir())
+	svc := service(t, readyRun, nil)
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "chpst") {
+		t.Errorf("start without chpst = %v; want an error naming it", err)
+	}
+}
+
+// TestCorruptStatus: a truncated or oversized supervise/status under a
+// live runsv gives one error naming the file; with no runsv the service
+// is not supervised; stop still stops the running service.
+func TestCorruptStatus(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "exec sleep 1000\n", nil)
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st0, err := b.Status(svc)
+	if err != nil || !st0.Up {
+		t.Fatalf("status = %+v, %v", st0, err)
+	}
+	p := filepath.Join(svc.Dir, servicedir.RunitDir, servicedir.StatusPath)
+	for _, bad := range []string{"short", strings.Repeat("x", 43)} {
+		if err := os.WriteFile(p, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Status(svc); err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("status with a %d-byte status = %v; want an error naming %s", len(bad), err, p)
+		}
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if alive(st0.Pid) {
+		t.Errorf("pid %d outlived the stop", st0.Pid)
+	}
+}
