@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -144,10 +145,23 @@ func logRun(dir string) error {
 		return err
 	}
 	script := strings.TrimSpace(string(b))
-	if err := os.Mkdir(filepath.Join(dir, servicedir.LogDir), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	// NOTE: looked up here, so that a missing s6-log fails the start
+	// rather than making a logger that exits 127 every second.
+	s6log, err := exec.LookPath("s6-log")
+	if err != nil {
+		return fmt.Errorf("s6-log (s6) not found, needed by %s: %w", filepath.Join(dir, servicedir.LogScriptFile), err)
+	}
+	logDir := filepath.Join(dir, servicedir.LogDir)
+	if err := os.Mkdir(logDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	run := "#!/bin/sh\n# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + "\nexec s6-log " + script + "\n"
+	// Never through a symlink: log/run would land where it points.
+	if fi, err := os.Lstat(logDir); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory (%v): refused, gosv follows no symlink in a service directory", logDir, fi.Mode().Type())
+	}
+	run := "#!/bin/sh\n# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + "\nexec " + shQuote(s6log) + " " + script + "\n"
 	return servicedir.WriteFileMode(filepath.Join(dir, servicedir.LogDir), servicedir.RunFile, []byte(run), 0o755)
 }
 
@@ -220,3 +234,6 @@ func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error { return b
 func (b *Backend) Wait(ctx context.Context, svc backends.Service, goal svwait.Goal) error {
 	return b.g.Wait(ctx, svc, goal)
 }
+
+// shQuote quotes s for sh.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
