@@ -197,7 +197,7 @@ func recordSupervisor(dir string) error {
 // member.
 func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
 	pgid := 0
-	if st, err := b.g.Status(svc); err == nil && st.Supervised && st.Up && st.Pid > 0 {
+	if st, err := b.g.Status(svc); err == nil && st.Supervised && st.Up && runLeader(svc.Dir, st.Pid) {
 		pgid = st.Pid
 		sig, err := servicedir.ReadDownSignal(svc.Dir)
 		if err != nil || sig == 0 {
@@ -211,6 +211,22 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		unix.Kill(-pgid, unix.SIGKILL)
 	}
 	return err
+}
+
+// runLeader reports whether pid, which supervise/status names, is the
+// run process of dir's s6-supervise: its child and a process group
+// leader. Only then is its group signalled: a corrupt or planted status
+// (pid 1: kill(-1)) must not make the stop signal another group.
+func runLeader(dir string, pid int) bool {
+	if pid <= 1 {
+		return false
+	}
+	sup, err := servicedir.HolderPid(filepath.Join(dir, servicedir.LockPath))
+	if err != nil || sup <= 0 {
+		return false
+	}
+	ps, err := servicedir.ReadProcStat(pid)
+	return err == nil && ps.Ppid == sup && ps.Pgrp == pid
 }
 
 // Status reads supervise/status (s6's format). When no s6-svscan holds
