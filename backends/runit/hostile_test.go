@@ -3,10 +3,14 @@ package runit
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/internal/servicedir"
@@ -101,5 +105,65 @@ func TestCorruptStatus(t *testing.T) {
 	}
 	if alive(st0.Pid) {
 		t.Errorf("pid %d outlived the stop", st0.Pid)
+	}
+}
+
+// decoy starts a process of the test's own, in a process group of its
+// own, and returns a pidfd that is readable once it is dead.
+func decoy(t *testing.T) (int, int) {
+	t.Helper()
+	cmd := exec.Command("sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	fd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return cmd.Process.Pid, fd
+}
+
+func dead(pidfd int) bool {
+	n, _ := unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 0)
+	return n == 1
+}
+
+// TestStatusPidNotTrusted: a supervise/status naming a process that is
+// not runsv's child (a corrupt file, or one planted: pid 1 would make
+// the group kill kill(-1)) does not make the stop signal that process's
+// group; the service itself is stopped.
+func TestStatusPidNotTrusted(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "exec sleep 1000\n", map[string]string{servicedir.TimeoutKillFile: "300\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	rdir := filepath.Join(svc.Dir, servicedir.RunitDir)
+	st, err := servicedir.ReadRunitStatus(rdir)
+	if err != nil || !st.Up() {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	svcFd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(svcFd)
+	pid, fd := decoy(t)
+	st.Pid = pid
+	raw := st.Pack()
+	if err := os.WriteFile(filepath.Join(rdir, servicedir.StatusPath), raw[:], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	if dead(fd) {
+		t.Errorf("the stop killed pid %d, which the planted status named", pid)
+	}
+	if !dead(svcFd) {
+		t.Errorf("the service outlived the stop")
 	}
 }

@@ -363,11 +363,11 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		return nil
 	}
 	st, _ := servicedir.ReadRunitStatus(rdir)
+	runsv := flockHolder(filepath.Join(rdir, servicedir.LockPath))
 	pgid := 0
-	if st.Up() && alive(st.Pid) {
+	if st.Up() && alive(st.Pid) && runLeader(st.Pid, runsv) {
 		pgid = st.Pid
 	}
-	runsv := flockHolder(filepath.Join(rdir, servicedir.LockPath))
 	w, err := newWatch(ctx, rdir, 0)
 	if err != nil {
 		return err
@@ -411,6 +411,20 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		}
 	}
 	return nil
+}
+
+// runLeader reports whether pid, which supervise/status names, may be
+// the run process: a process group leader (chpst -P), and runsv's child
+// while a runsv holds the directory. Only then is its group signalled: a
+// corrupt or planted status (pid 1: kill(-1)) must not make the stop
+// signal another group.
+// NOTE: with runsv dead, any group leader but init passes.
+func runLeader(pid, runsv int) bool {
+	if pid <= 1 {
+		return false
+	}
+	ps, err := servicedir.ReadProcStat(pid)
+	return err == nil && ps.Pgrp == pid && (runsv <= 0 || ps.Ppid == runsv)
 }
 
 // timeoutKill is the source's timeout-kill, or the default.
