@@ -167,3 +167,31 @@ func TestStatusPidNotTrusted(t *testing.T) {
 		t.Errorf("the service outlived the stop")
 	}
 }
+
+// TestOddNames: names with blanks and quotes work (the scripts quote
+// them); a name runsvdir ignores (a leading dot) fails at once, saying
+// why, rather than after TakeTimeout.
+func TestOddNames(t *testing.T) {
+	b, _ := scanner(t)
+	for _, name := range []string{"a b", "it's", "-x"} {
+		svc := service(t, "exec sleep 1000\n", nil)
+		svc.Name = name
+		if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 20 * time.Second}); err != nil {
+			t.Errorf("start %q: %v", name, err)
+			continue
+		}
+		if st, err := b.Status(svc); err != nil || !st.Up {
+			t.Errorf("status %q = %+v, %v", name, st, err)
+		}
+		if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+			t.Errorf("stop %q: %v", name, err)
+		}
+	}
+	svc := service(t, "exec sleep 1000\n", nil)
+	svc.Name = ".hidden"
+	t0 := time.Now()
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 20 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "dot") || time.Since(t0) > 2*time.Second {
+		t.Errorf("start %q = %v after %v; want an error at once saying runsvdir ignores a leading dot", svc.Name, err, time.Since(t0))
+	}
+}

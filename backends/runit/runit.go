@@ -173,6 +173,10 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := Check(src); err != nil {
 		return fail(err.Error(), err)
 	}
+	if strings.HasPrefix(svc.Name, ".") {
+		err := fmt.Errorf("%s: the name begins with a dot, which %s ignores in %s", svc.Name, Scanner, b.ScanDir)
+		return fail(err.Error(), err)
+	}
 	scanner := b.findScanner(ctx)
 	if scanner == 0 {
 		return fail(Scanner+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)

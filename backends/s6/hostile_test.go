@@ -170,3 +170,31 @@ func TestStatusPidNotTrusted(t *testing.T) {
 		t.Errorf("the service outlived the stop")
 	}
 }
+
+// TestOddNames: names with blanks and quotes work; a name s6-svscan
+// ignores (a leading dot) fails at once, saying why, rather than after
+// TakeTimeout.
+func TestOddNames(t *testing.T) {
+	b, _ := scanner(t)
+	for _, name := range []string{"a b", "it's", "-x"} {
+		svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+		svc.Name = name
+		if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+			t.Errorf("start %q: %v", name, err)
+			continue
+		}
+		if st, err := b.Status(svc); err != nil || !st.Up {
+			t.Errorf("status %q = %+v, %v", name, st, err)
+		}
+		if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+			t.Errorf("stop %q: %v", name, err)
+		}
+	}
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	svc.Name = ".hidden"
+	t0 := time.Now()
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "dot") || time.Since(t0) > 2*time.Second {
+		t.Errorf("start %q = %v after %v; want an error at once saying s6-svscan ignores a leading dot", svc.Name, err, time.Since(t0))
+	}
+}

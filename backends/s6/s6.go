@@ -93,6 +93,10 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := Check(svc.Dir); err != nil {
 		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
 	}
+	if strings.HasPrefix(svc.Name, ".") {
+		err := fmt.Errorf("%s: the name begins with a dot, which %s ignores in %s", svc.Name, Scanner, b.ScanDir)
+		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
+	}
 	if err := logRun(svc.Dir); err != nil {
 		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
 	}
