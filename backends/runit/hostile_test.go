@@ -195,3 +195,29 @@ func TestOddNames(t *testing.T) {
 		t.Errorf("start %q = %v after %v; want an error at once saying runsvdir ignores a leading dot", svc.Name, err, time.Since(t0))
 	}
 }
+
+// TestStartTimeoutZero: timeout 0 is no timeout, not an immediate one.
+func TestStartTimeoutZero(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady}); err != nil {
+		t.Fatalf("start with timeout 0: %v", err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{}); err != nil {
+		t.Errorf("stop with timeout 0: %v", err)
+	}
+}
+
+// TestScanDirNotADirectory: the scan directory being a file fails the
+// start naming it.
+func TestScanDirNotADirectory(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "sv")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := New(f)
+	err := b.Start(testCtx(t), service(t, readyRun, nil), backends.StartOptions{Goal: svwait.Up, Timeout: 5 * time.Second})
+	if !errors.Is(err, backends.ErrNoSupervisor) || !strings.Contains(err.Error(), f) {
+		t.Errorf("start = %v; want ErrNoSupervisor naming %s", err, f)
+	}
+}
