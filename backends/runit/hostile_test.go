@@ -221,3 +221,116 @@ func TestScanDirNotADirectory(t *testing.T) {
 		t.Errorf("start = %v; want ErrNoSupervisor naming %s", err, f)
 	}
 }
+
+// nsEnv marks the re-executed test binary running in its own mount
+// namespace, where it may mount a small tmpfs (internal/logdir's way).
+const nsEnv = "RUNIT_TEST_MOUNTNS"
+
+// inMountNS re-runs the calling test in a child process with a private
+// mount namespace and returns false; in that child it returns true.
+func inMountNS(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(nsEnv) == t.Name() {
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			t.Fatalf("make / private: %v", err)
+		}
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs in a private mount namespace")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), nsEnv+"="+t.Name())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	// NOTE: a file, not a pipe: a runsv the child leaves behind would
+	// keep a pipe open and the wait for its end would never return.
+	log, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	err = cmd.Run()
+	out, _ := os.ReadFile(log.Name())
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Errorf("in a mount namespace: %v\n%s", err, out)
+	}
+	return false
+}
+
+// TestFullAndReadOnlyFS: a service directory on a full, then read-only,
+// file system fails the start with one error naming a file and the
+// cause; nothing is linked; a service already running is not lost.
+func TestFullAndReadOnlyFS(t *testing.T) {
+	if !inMountNS(t) {
+		return
+	}
+	b, _ := scanner(t)
+	mnt := t.TempDir()
+	fullMnt := mnt
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(fullMnt, unix.MNT_DETACH) })
+	mk := func(name string) backends.Service {
+		dir := filepath.Join(mnt, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, servicedir.RunFile), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return backends.Service{Name: name, Dir: dir}
+	}
+	running := mk("running")
+	if err := b.Start(testCtx(t), running, backends.StartOptions{Goal: svwait.Up, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st0, _ := b.Status(running)
+	full := mk("full")
+	f, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err = f.Write(make([]byte, 4096)); err == nil; _, err = f.Write(make([]byte, 4096)) {
+	}
+	f.Close()
+	if !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("filling: %v", err)
+	}
+	check := func(svc backends.Service, cause string) {
+		t.Helper()
+		err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 5 * time.Second})
+		t.Logf("start of %s on a %s file system: %v", svc.Name, cause, err)
+		if err == nil || !strings.Contains(err.Error(), cause) || !strings.Contains(err.Error(), svc.Dir+"/") {
+			t.Errorf("start of %s = %v; want an error naming a file in it and %q", svc.Name, err, cause)
+		}
+		if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a failed start linked %s: %v", svc.Name, err)
+		}
+	}
+	check(full, "no space left on device")
+	if st, err := b.Status(running); err != nil || !st.Up || st.Pid != st0.Pid {
+		t.Errorf("the running service after the failure: %+v, %v; want pid %d up", st, err, st0.Pid)
+	}
+	// The full directory's service still stops.
+	if err := b.Stop(testCtx(t), running, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Errorf("stop on a full file system: %v", err)
+	}
+	if alive(st0.Pid) {
+		t.Errorf("pid %d outlived the stop", st0.Pid)
+	}
+	// NOTE: a file system is remounted read-only only while nothing has
+	// a file open for writing on it (runsv does): a fresh one.
+	ro := t.TempDir()
+	if err := unix.Mount("tmpfs", ro, "tmpfs", 0, "size=64k"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(ro, unix.MNT_DETACH) })
+	mnt = ro
+	rosvc := mk("ro")
+	if err := unix.Mount("", ro, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remount read-only: %v", err)
+	}
+	check(rosvc, "read-only file system")
+}
