@@ -224,3 +224,84 @@ func TestScanDirNotADirectory(t *testing.T) {
 		t.Errorf("start = %v; want ErrNoSupervisor naming %s", err, f)
 	}
 }
+
+// nsEnv marks the re-executed test binary running in its own mount
+// namespace, where it may mount a small tmpfs (internal/logdir's way).
+const nsEnv = "S6_TEST_MOUNTNS"
+
+// inMountNS re-runs the calling test in a child process with a private
+// mount namespace and returns false; in that child it returns true.
+func inMountNS(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(nsEnv) == t.Name() {
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			t.Fatalf("make / private: %v", err)
+		}
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs in a private mount namespace")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), nsEnv+"="+t.Name())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	// NOTE: a file, not a pipe: a supervisor the child leaves behind
+	// would keep a pipe open and the wait for its end would never return.
+	log, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	err = cmd.Run()
+	out, _ := os.ReadFile(log.Name())
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Errorf("in a mount namespace: %v\n%s", err, out)
+	}
+	return false
+}
+
+// TestFullAndReadOnlyFS: a service directory on a full, or a read-only,
+// file system fails the start with one error naming the cause; nothing
+// is linked.
+func TestFullAndReadOnlyFS(t *testing.T) {
+	if !inMountNS(t) {
+		return
+	}
+	b, _ := scanner(t)
+	for _, c := range []struct{ name, cause string }{{"full", "no space left on device"}, {"ro", "read-only file system"}} {
+		mnt := t.TempDir()
+		if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k"); err != nil {
+			t.Fatalf("mount tmpfs: %v", err)
+		}
+		t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+		dir := filepath.Join(mnt, c.name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, servicedir.RunFile), []byte("#!/bin/sh\nexec sleep 1000\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if c.name == "full" {
+			f, err := os.Create(filepath.Join(mnt, "filler"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, err = f.Write(make([]byte, 4096)); err == nil; _, err = f.Write(make([]byte, 4096)) {
+			}
+			f.Close()
+		} else if err := unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			t.Fatalf("remount read-only: %v", err)
+		}
+		svc := backends.Service{Name: c.name, Dir: dir}
+		t0 := time.Now()
+		err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 20 * time.Second})
+		t.Logf("start on a %s file system, after %v: %v", c.cause, time.Since(t0), err)
+		if err == nil || !strings.Contains(err.Error(), c.cause) {
+			t.Errorf("start of %s = %v; want an error saying %q", c.name, err, c.cause)
+		}
+		if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a failed start linked %s: %v", svc.Name, err)
+		}
+	}
+}

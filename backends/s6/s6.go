@@ -100,6 +100,9 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := logRun(svc.Dir); err != nil {
 		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
 	}
+	if err := probeWrite(svc.Dir); err != nil {
+		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
+	}
 	if err := b.g.Start(ctx, svc, opts); err != nil {
 		return err
 	}
@@ -167,6 +170,20 @@ func logRun(dir string) error {
 	}
 	run := "#!/bin/sh\n# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + "\nexec " + shQuote(s6log) + " " + script + "\n"
 	return servicedir.WriteFileMode(filepath.Join(dir, servicedir.LogDir), servicedir.RunFile, []byte(run), 0o755)
+}
+
+// probeWrite writes (then removes) the record recordSupervisor writes
+// after the start: on a full file system s6-supervise runs, cannot write
+// its status and only warns, every second, and the start would time out
+// without saying why; this says which file and why.
+func probeWrite(dir string) error {
+	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+		return err
+	}
+	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, servicedir.PidRecord{}); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(dir, servicedir.SupervisorRecordPath))
 }
 
 // recordSupervisor writes supervise/gosv/supervisor with the pid and
