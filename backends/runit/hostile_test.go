@@ -67,7 +67,8 @@ func TestPlantedSymlinks(t *testing.T) {
 	}
 }
 
-// TestMissingChpst: chpst missing from PATH fails the start naming it.
+// TestMissingChpst: chpst, then svlogd, missing from PATH fails the
+// start naming it.
 func TestMissingChpst(t *testing.T) {
 	b, _ := scanner(t)
 	t.Setenv("PATH", t.TempDir())
@@ -75,6 +76,23 @@ func TestMissingChpst(t *testing.T) {
 	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 5 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "chpst") {
 		t.Errorf("start without chpst = %v; want an error naming it", err)
+	}
+	// chpst found, svlogd not.
+	bin := t.TempDir()
+	chpst, err := exec.LookPath("/usr/bin/chpst")
+	if err != nil {
+		t.Skip(err)
+	}
+	if err := os.Symlink(chpst, filepath.Join(bin, "chpst")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	err = b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.Up, Timeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "svlogd") {
+		t.Errorf("start without svlogd = %v; want an error naming it", err)
+	}
+	if _, err := os.Lstat(filepath.Join(b.ScanDir, svc.Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused start linked the directory: %v", err)
 	}
 }
 
