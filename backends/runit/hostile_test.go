@@ -352,3 +352,30 @@ func TestFullAndReadOnlyFS(t *testing.T) {
 	}
 	check(rosvc, "read-only file system")
 }
+
+// TestScannerDiesMidStart: runsvdir dying after the link is made and
+// before it took the directory fails the start saying so, within the
+// rewake period, not after TakeTimeout as "timed out".
+func TestScannerDiesMidStart(t *testing.T) {
+	b, cmd := scanner(t)
+	// Stopped, it cannot take the link; killed once the link exists.
+	cmd.Process.Signal(syscall.SIGSTOP)
+	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ino)
+	if _, err := unix.InotifyAddWatch(ino, b.ScanDir, unix.IN_CREATE); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		var buf [4096]byte
+		unix.Read(ino, buf[:])
+		cmd.Process.Kill()
+	}()
+	t0 := time.Now()
+	err = b.Start(testCtx(t), service(t, "exec sleep 1000\n", nil), backends.StartOptions{Goal: svwait.Up, Timeout: 20 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "exited") || time.Since(t0) > 3*time.Second {
+		t.Errorf("start = %v after %v; want an error saying runsvdir exited, within a few seconds", err, time.Since(t0))
+	}
+}

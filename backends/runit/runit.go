@@ -199,9 +199,17 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		defer cancel()
 		b.Stop(ctx, svc, backends.StopOptions{Timeout: CleanupTimeout})
 	}
-	if err := w.untilWaking(time.Now().Add(TakeTimeout), func() bool { return listening(rdir) }, func() { wake(scanner) }); err != nil {
+	// NOTE: a runsvdir gone meanwhile ends the wait too (checked at each
+	// rewake), and is the reason given.
+	taken := func() bool { return listening(rdir) || !alive(scanner) }
+	if err := w.untilWaking(time.Now().Add(TakeTimeout), taken, func() { wake(scanner) }); err != nil {
 		cleanup()
 		return fail(Scanner+" did not start runsv on "+rdir+": "+err.Error(), err)
+	}
+	if !listening(rdir) {
+		cleanup()
+		err := fmt.Errorf("%s (pid %d) exited before it started runsv on %s", Scanner, scanner, rdir)
+		return fail(err.Error(), backends.ErrNoSupervisor)
 	}
 	// NOTE: timeout_ready counts from here, when runsv took the
 	// directory: runsvdir may take up to a second (see wake), a delay
