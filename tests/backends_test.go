@@ -195,6 +195,20 @@ chmod 0755 /etc/init.d/gosv-redis-check`)
 		t.Errorf("rc-status of a given-up crash loop: %q, want [ failed ]", got)
 	}
 
+	// Two rc-service start at once (hostile14): one daemon, started, and
+	// no error but OpenRC's own "already starting".
+	r = e.Run(t, "sh", "-c", "rc-service gosv-plain start 2>&1 & rc-service gosv-plain start 2>&1; wait")
+	if strings.Contains(r.Stdout, "ERROR") || strings.Contains(r.Stdout, "exists and is not a symlink") {
+		t.Errorf("two starts at once: %s", r)
+	}
+	if ps := e.procs(e.helper); len(ps) != 1 {
+		t.Errorf("%d helper processes after two starts at once, want 1: %+v", len(ps), ps)
+	}
+	if r := e.svc(t, "gosv-plain", "status"); r.Code != 0 {
+		t.Errorf("status after two starts at once: %s, want 0", r)
+	}
+	e.mustSvc(t, "gosv-plain", "stop")
+
 	// Crash restart: a SIGKILLed daemon comes back, status stays 0 and
 	// says how it died.
 	e.mustSvc(t, "gosv-plain", "start")

@@ -36,7 +36,7 @@ func (b *Backend) writeDir(name, src, rdir string) (int, error) {
 		return 0, fmt.Errorf("chpst (runit) not found: %w", err)
 	}
 	for _, d := range []string{rdir, filepath.Join(rdir, servicedir.RunitControlDir), filepath.Join(rdir, servicedir.LogDir)} {
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := mkdirNoFollow(d); err != nil {
 			return 0, err
 		}
 	}
@@ -171,6 +171,23 @@ func digits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// mkdirNoFollow creates the directory d, or accepts an existing one,
+// never a symlink: the files gosv writes in it would land where the link
+// points (a planted runit -> /etc makes root write /etc/run).
+func mkdirNoFollow(d string) error {
+	if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(d)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory (%v): refused, gosv follows no symlink in a service directory", d, fi.Mode().Type())
+	}
+	return nil
 }
 
 func isFile(p string) bool {

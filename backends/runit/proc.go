@@ -295,7 +295,8 @@ type runProc struct{ pid, fd int }
 // NOTE: once runsv is dead, nothing updates st: its pid may have been
 // reaped by init and recycled. The pid is taken only if /proc shows a
 // process-group leader (chpst -P runs the run in a session of its own)
-// that is runsv's child, or that started when runsv stamped the status:
+// other than init that is runsv's child while a runsv holds the
+// directory, or, with runsv gone, that started when runsv stamped the status:
 // within stampSlack of it, as runsv forks just before it stamps. A
 // recycled pid's process started after the run died (later than the
 // stamp), and a status left from a previous boot names a pid whose
@@ -311,8 +312,15 @@ func openRun(st servicedir.RunitStatus, runsv int) (runProc, bool) {
 		return runProc{}, false
 	}
 	ps, err := servicedir.ReadProcStat(st.Pid)
-	ok := err == nil && ps.State != 'Z' && ps.Pgrp == st.Pid
-	if ok && (runsv <= 0 || ps.Ppid != runsv) {
+	ok := err == nil && st.Pid > 1 && ps.State != 'Z' && ps.Pgrp == st.Pid
+	switch {
+	case !ok:
+	case runsv > 0:
+		// While a runsv holds the directory its run is its child: a
+		// corrupt or planted status naming another process (pid 1 would
+		// make the group kill kill(-1)) is not believed.
+		ok = ps.Ppid == runsv
+	default:
 		d := procStart(ps.StartTime).Sub(st.Stamp)
 		ok = d > -stampSlack && d < stampSlack
 	}

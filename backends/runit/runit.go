@@ -187,6 +187,10 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := Check(src); err != nil {
 		return fail(err.Error(), err)
 	}
+	if strings.HasPrefix(svc.Name, ".") {
+		err := fmt.Errorf("%s: the name begins with a dot, which %s ignores in %s", svc.Name, Scanner, b.ScanDir)
+		return fail(err.Error(), err)
+	}
 	scanner, ok := b.findScanner(ctx)
 	if !ok {
 		return fail(Scanner+" is not running on "+b.ScanDir, backends.ErrNoSupervisor)
@@ -210,9 +214,17 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		defer cancel()
 		b.Stop(ctx, svc, backends.StopOptions{Timeout: CleanupTimeout})
 	}
-	if err := w.untilWaking(time.Now().Add(TakeTimeout), func() bool { return listening(rdir) }, scanner.wake); err != nil {
+	// NOTE: a runsvdir gone meanwhile ends the wait too (checked at the
+	// rewake), and is the reason given.
+	taken := func() bool { return listening(rdir) || exited(scanner.fd) }
+	if err := w.untilWaking(time.Now().Add(TakeTimeout), taken, scanner.wake); err != nil {
 		cleanup()
 		return fail(Scanner+" did not start runsv on "+rdir+": "+err.Error(), err)
+	}
+	if !listening(rdir) {
+		cleanup()
+		err := fmt.Errorf("%s (pid %d) exited before it started runsv on %s", Scanner, scanner.pid, rdir)
+		return fail(err.Error(), backends.ErrNoSupervisor)
 	}
 	// NOTE: timeout_ready counts from here, when runsv took the
 	// directory: runsvdir may take up to a second (see wake), a delay
@@ -372,6 +384,13 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
+	}
+	if _, err := os.Lstat(rdir); errors.Is(err, os.ErrNotExist) {
+		// Never started: nothing runs, nothing to create.
+		if err := os.Remove(filepath.Join(b.ScanDir, svc.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
 	}
 	runsv, runsvFd := openRunsv(filepath.Join(rdir, servicedir.LockPath))
 	if runsvFd >= 0 {

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -95,7 +96,14 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	if err := Check(svc.Dir); err != nil {
 		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
 	}
+	if strings.HasPrefix(svc.Name, ".") {
+		err := fmt.Errorf("%s: the name begins with a dot, which %s ignores in %s", svc.Name, Scanner, b.ScanDir)
+		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
+	}
 	if err := logRun(svc.Dir); err != nil {
+		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
+	}
+	if err := probeWrite(svc.Dir); err != nil {
 		return &backends.StartError{Service: svc.Name, Reason: err.Error(), Err: err}
 	}
 	if err := b.g.Start(ctx, svc, opts); err != nil {
@@ -147,11 +155,38 @@ func logRun(dir string) error {
 		return err
 	}
 	script := strings.TrimSpace(string(b))
-	if err := os.Mkdir(filepath.Join(dir, servicedir.LogDir), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	// NOTE: looked up here, so that a missing s6-log fails the start
+	// rather than making a logger that exits 127 every second.
+	s6log, err := exec.LookPath("s6-log")
+	if err != nil {
+		return fmt.Errorf("s6-log (s6) not found, needed by %s: %w", filepath.Join(dir, servicedir.LogScriptFile), err)
+	}
+	logDir := filepath.Join(dir, servicedir.LogDir)
+	if err := os.Mkdir(logDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	run := "#!/bin/sh\n# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + "\nexec s6-log " + script + "\n"
+	// Never through a symlink: log/run would land where it points.
+	if fi, err := os.Lstat(logDir); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory (%v): refused, gosv follows no symlink in a service directory", logDir, fi.Mode().Type())
+	}
+	run := "#!/bin/sh\n# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + "\nexec " + shQuote(s6log) + " " + script + "\n"
 	return servicedir.WriteFileMode(filepath.Join(dir, servicedir.LogDir), servicedir.RunFile, []byte(run), 0o755)
+}
+
+// probeWrite writes (then removes) the record recordSupervisor writes
+// after the start: on a full file system s6-supervise runs, cannot write
+// its status and only warns, every second, and the start would time out
+// without saying why; this says which file and why.
+func probeWrite(dir string) error {
+	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+		return err
+	}
+	if err := servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, servicedir.PidRecord{}); err != nil {
+		return err
+	}
+	return os.Remove(filepath.Join(dir, servicedir.SupervisorRecordPath))
 }
 
 // recordSupervisor writes supervise/gosv/supervisor with the pid and
@@ -186,7 +221,7 @@ func recordSupervisor(dir string) error {
 // member.
 func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
 	pgid := 0
-	if st, err := b.g.Status(svc); err == nil && st.Supervised && st.Up && st.Pid > 0 {
+	if st, err := b.g.Status(svc); err == nil && st.Supervised && st.Up && runLeader(svc.Dir, st.Pid) {
 		pgid = st.Pid
 		sig, err := servicedir.ReadDownSignal(svc.Dir)
 		if err != nil || sig == 0 {
@@ -200,6 +235,22 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		unix.Kill(-pgid, unix.SIGKILL)
 	}
 	return err
+}
+
+// runLeader reports whether pid, which supervise/status names, is the
+// run process of dir's s6-supervise: its child and a process group
+// leader. Only then is its group signalled: a corrupt or planted status
+// (pid 1: kill(-1)) must not make the stop signal another group.
+func runLeader(dir string, pid int) bool {
+	if pid <= 1 {
+		return false
+	}
+	sup, err := servicedir.HolderPid(filepath.Join(dir, servicedir.LockPath))
+	if err != nil || sup <= 0 {
+		return false
+	}
+	ps, err := servicedir.ReadProcStat(pid)
+	return err == nil && ps.Ppid == sup && ps.Pgrp == pid
 }
 
 // Status reads supervise/status (s6's format). When no s6-svscan holds
@@ -223,3 +274,6 @@ func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error { return b
 func (b *Backend) Wait(ctx context.Context, svc backends.Service, goal svwait.Goal) error {
 	return b.g.Wait(ctx, svc, goal)
 }
+
+// shQuote quotes s for sh.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
