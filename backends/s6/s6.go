@@ -29,11 +29,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/backends/gosv"
+	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/svwait"
 )
@@ -172,34 +174,104 @@ func recordSupervisor(dir string) error {
 	return servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, servicedir.PidRecord{Pid: pid, StartTime: ps.StartTime})
 }
 
-// Stop stops as the native backend does: unlink, "an" to s6-svscan,
-// "dx" to the service's s6-supervise and "x" to its logger's, each
-// s6-supervise applying down-signal and timeout-kill; then waits for
-// them to exit.
+// Stop brings the service down, then stops as the native backend does
+// (unlink, "an" to s6-svscan, "dx" to the service's s6-supervise and "x"
+// to its logger's) and waits for the supervisors to exit.
 //
 // NOTE: s6-supervise signals the run process only, where gosv and
-// supervise-daemon signal its process group: the backend sends the
-// down-signal to the group too, and SIGKILL to what is left of it once
-// the service is down, so that a daemon's forked children do not outlive
-// the stop. The group's id is the run process's pid (s6-supervise runs it
-// in a new session), which Linux does not reuse while the group has a
-// member.
+// supervise-daemon signal its process group, so the backend signals the
+// group too; but only once s6-supervise has taken 'd' (its status says
+// wanted down): a death it saw while the service was still wanted up
+// would be a crash to it, and to the generated finish, which counts it
+// toward respawn_max and can give up (OpenRC's service marked failed in
+// the middle of a stop), and s6-supervise could respawn it. So: 'd',
+// wait for wanted down, the down-signal (and SIGCONT) to the group, wait
+// for down (s6-supervise applies timeout-kill), SIGKILL to what is left
+// of the group, then the native stop. The group's id is the run
+// process's pid (s6-supervise runs it in a new session), which Linux
+// does not reuse while the group has a member.
 func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+		opts.Timeout = 0 // ctx carries it to the native stop
+	}
 	pgid := 0
 	if st, err := b.g.Status(svc); err == nil && st.Supervised && st.Up && st.Pid > 0 {
-		pgid = st.Pid
-		sig, err := servicedir.ReadDownSignal(svc.Dir)
-		if err != nil || sig == 0 {
-			sig = unix.SIGTERM
+		dir := b.dir(svc)
+		if err := wantDown(ctx, dir); err == nil {
+			pgid = st.Pid
+			sig, err := servicedir.ReadDownSignal(dir)
+			if err != nil || sig == 0 {
+				sig = unix.SIGTERM
+			}
+			unix.Kill(-pgid, sig)
+			unix.Kill(-pgid, unix.SIGCONT)
+			if err := svwait.Wait(ctx, []string{dir}, svwait.Down, svwait.All); err != nil && ctx.Err() != nil {
+				// The timeout is over: SIGKILL below, and a short
+				// while for the supervisors to see it and exit.
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(context.Background(), gosv.TakeTimeout)
+				defer cancel()
+			}
+			unix.Kill(-pgid, unix.SIGKILL)
 		}
-		unix.Kill(-pgid, sig)
-		unix.Kill(-pgid, unix.SIGCONT)
 	}
 	err := b.g.Stop(ctx, svc, opts)
 	if pgid > 0 {
 		unix.Kill(-pgid, unix.SIGKILL)
 	}
 	return err
+}
+
+// dir is the service directory the scan directory's link names, or
+// svc.Dir.
+func (b *Backend) dir(svc backends.Service) string {
+	if target, err := filepath.EvalSymlinks(filepath.Join(b.ScanDir, svc.Name)); err == nil {
+		return target
+	}
+	return svc.Dir
+}
+
+// wantDown writes 'd' to dir's s6-supervise and waits until its status
+// says the service is wanted down (or is down), or ctx ends (bounded by
+// gosv.TakeTimeout): s6-supervise rewrites supervise/status (a rename)
+// as it takes the command.
+func wantDown(ctx context.Context, dir string) error {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, filepath.Join(dir, servicedir.SuperviseDir), unix.IN_MOVED_TO|unix.IN_CLOSE_WRITE); err != nil {
+		return err
+	}
+	if err := servicedir.WriteControl(dir, []byte{'d'}); err != nil {
+		return err
+	}
+	dl := time.Now().Add(gosv.TakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	var buf [4096]byte
+	for {
+		st, err := servicedir.ReadStatus(dir)
+		if err != nil {
+			return err
+		}
+		if !st.WantUp || !st.Up() {
+			return nil
+		}
+		if !fdwait.Readable(fd, dl) {
+			return fmt.Errorf("%s: s6-supervise did not take 'd' in time", dir)
+		}
+		for {
+			if _, err := unix.Read(fd, buf[:]); err != nil {
+				break
+			}
+		}
+	}
 }
 
 // Status reads supervise/status (s6's format). When no s6-svscan holds

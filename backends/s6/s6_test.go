@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -276,5 +277,85 @@ func TestScannerDeath(t *testing.T) {
 	}
 	if st, _ := b.Status(svc); st.Up {
 		t.Errorf("status after stop = %+v", st)
+	}
+}
+
+// TestStopNeverSeenAsCrash: a stop tells s6-supervise 'd' before any
+// signal reaches the run, so that finish (the generated one counts a
+// death while wanted up toward respawn_max and can give up) never sees
+// the stop's death as a crash, and nothing respawns during the stop.
+func TestStopNeverSeenAsCrash(t *testing.T) {
+	if _, err := exec.LookPath("s6-svstat"); err != nil {
+		t.Skipf("s6-svstat: %v", err)
+	}
+	b, _ := scanner(t)
+	svc := service(t, "echo spawn >> spawns\necho >&3\nexec sleep 1000 3>&-\n",
+		map[string]string{servicedir.NotificationFDFile: "3\n"})
+	finish := "#!/bin/sh\ns6-svstat -o wantedup . >> finish-wantedup\n"
+	if err := os.WriteFile(filepath.Join(svc.Dir, servicedir.FinishFile), []byte(finish), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for i := 0; i < n; i++ {
+		if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+			t.Fatalf("stop %d: %v", i, err)
+		}
+	}
+	got, _ := os.ReadFile(filepath.Join(svc.Dir, "finish-wantedup"))
+	if w := strings.Fields(string(got)); len(w) != n || slices.Contains(w, "true") {
+		t.Errorf("finish saw wanted-up %q over %d stops; want %d times false", w, n, n)
+	}
+	spawns, _ := os.ReadFile(filepath.Join(svc.Dir, "spawns"))
+	if c := strings.Count(string(spawns), "spawn"); c != n {
+		t.Errorf("%d spawns for %d starts: something respawned during a stop", c, n)
+	}
+}
+
+// TestStopSignalsAfterDown holds s6-supervise stopped (SIGSTOP) during a
+// stop: the run must not get a signal before s6-supervise has read 'd'
+// (it would see a crash while the service is wanted up), so it lives
+// until s6-supervise runs again, and finish then sees it wanted down.
+func TestStopSignalsAfterDown(t *testing.T) {
+	if _, err := exec.LookPath("s6-svstat"); err != nil {
+		t.Skipf("s6-svstat: %v", err)
+	}
+	b, _ := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	finish := "#!/bin/sh\ns6-svstat -o wantedup . >> finish-wantedup\n"
+	if err := os.WriteFile(filepath.Join(svc.Dir, servicedir.FinishFile), []byte(finish), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st, _ := b.Status(svc)
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	sup, err := servicedir.HolderPid(filepath.Join(svc.Dir, servicedir.LockPath))
+	if err != nil || sup <= 0 {
+		t.Fatalf("s6-supervise's pid: %d, %v", sup, err)
+	}
+	unix.Kill(sup, unix.SIGSTOP)
+	t.Cleanup(func() { unix.Kill(sup, unix.SIGCONT) })
+	errc := make(chan error, 1)
+	go func() { errc <- b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}) }()
+	if fdwait.Readable(pidfd, time.Now().Add(time.Second)) {
+		t.Errorf("the run died while s6-supervise had not read 'd' yet")
+	}
+	unix.Kill(sup, unix.SIGCONT)
+	if err := <-errc; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if !fdwait.Readable(pidfd, deadline(t)) {
+		t.Errorf("the run survived the stop")
+	}
+	if got, _ := os.ReadFile(filepath.Join(svc.Dir, "finish-wantedup")); strings.TrimSpace(string(got)) != "false" {
+		t.Errorf("finish saw wanted-up %q; want false", got)
 	}
 }
