@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/backends/gosv"
@@ -137,23 +138,66 @@ func (b *Backend) CheckFiles(names []string) error {
 	return nil
 }
 
+// logRunHeader follows the #! line of the log/run logRun writes: it
+// tells gosv's own file from a hand-written one. oldLogRunHeader is the
+// one earlier versions wrote.
+const (
+	logRunHeader    = "# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + ": rewritten at each start, removed at the stop\n"
+	oldLogRunHeader = "# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + "\n"
+)
+
 // logRun writes log/run for gosv's in-process logger (log-script holds
-// an s6-log script and its directory, s6-log's own syntax): under s6 the
-// logger is s6-log, fed by s6-svscan's pipe.
+// an s6-log script and its directories, s6-log's own syntax): under s6
+// the logger is s6-log, fed by s6-svscan's pipe. Each word of the script
+// is one argument of s6-log, quoted for sh (a directive such as "-.*" or
+// "+^a|b" is not shell syntax). A log/run gosv did not write is left
+// alone: it is the logger, as under gosv (PROTOCOL.md §9.1).
 func logRun(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, servicedir.LogScriptFile))
-	if errors.Is(err, os.ErrNotExist) {
+	words, err := servicedir.ReadLogScript(dir)
+	if err != nil || words == nil {
+		return err
+	}
+	logDir := filepath.Join(dir, servicedir.LogDir)
+	if b, err := os.ReadFile(filepath.Join(logDir, servicedir.RunFile)); err == nil && !gosvLogRun(b) {
 		return nil
-	}
-	if err != nil {
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	script := strings.TrimSpace(string(b))
-	if err := os.Mkdir(filepath.Join(dir, servicedir.LogDir), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := os.Mkdir(logDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	run := "#!/bin/sh\n# written by gosv for gosv_backend=s6 from " + servicedir.LogScriptFile + "\nexec s6-log " + script + "\n"
-	return servicedir.WriteFileMode(filepath.Join(dir, servicedir.LogDir), servicedir.RunFile, []byte(run), 0o755)
+	run := "#!/bin/sh\n" + logRunHeader + "exec s6-log"
+	for _, w := range words {
+		run += " " + shQuote(w)
+	}
+	return servicedir.WriteFileMode(logDir, servicedir.RunFile, []byte(run+"\n"), 0o755)
+}
+
+// gosvLogRun reports whether b, a log/run, is one logRun wrote.
+func gosvLogRun(b []byte) bool {
+	s := string(b)
+	return strings.HasPrefix(s, "#!/bin/sh\n"+logRunHeader) || strings.HasPrefix(s, "#!/bin/sh\n"+oldLogRunHeader)
+}
+
+// removeLogRun removes the log/run logRun wrote, once the service is
+// stopped: left there, it would make the directory's logger an s6-log
+// service under gosv too, where log-script means in-process logging.
+func removeLogRun(dir string) {
+	p := filepath.Join(dir, servicedir.LogDir, servicedir.RunFile)
+	if b, err := os.ReadFile(p); err == nil && gosvLogRun(b) {
+		os.Remove(p)
+	}
+}
+
+// shQuote quotes s for /bin/sh (POSIX).
+//
+// NOTE: syntax.Quote refuses, in POSIX mode, a control character or
+// invalid UTF-8; POSIX single quotes keep every byte but NUL.
+func shQuote(s string) string {
+	if q, err := syntax.Quote(s, syntax.LangPOSIX); err == nil {
+		return q
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // recordSupervisor writes supervise/gosv/supervisor with the pid and
@@ -197,9 +241,9 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 		defer cancel()
 		opts.Timeout = 0 // ctx carries it to the native stop
 	}
+	dir := b.dir(svc)
 	pgid := 0
 	if st, err := b.g.Status(svc); err == nil && st.Supervised && st.Up && st.Pid > 0 {
-		dir := b.dir(svc)
 		if err := wantDown(ctx, dir); err == nil {
 			pgid = st.Pid
 			sig, err := servicedir.ReadDownSignal(dir)
@@ -221,6 +265,9 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 	err := b.g.Stop(ctx, svc, opts)
 	if pgid > 0 {
 		unix.Kill(-pgid, unix.SIGKILL)
+	}
+	if err == nil {
+		removeLogRun(dir)
 	}
 	return err
 }

@@ -359,3 +359,76 @@ func TestStopSignalsAfterDown(t *testing.T) {
 		t.Errorf("finish saw wanted-up %q; want false", got)
 	}
 }
+
+// TestLogScriptQuoted: s6-log directives reach s6-log as words, not as
+// shell syntax (a '|' in a selection regex, a glob that matches a file
+// in log/).
+func TestLogScriptQuoted(t *testing.T) {
+	b, _ := scanner(t)
+	logDir := filepath.Join(t.TempDir(), "log")
+	svc := service(t, "echo other\necho starting\necho >&3\nexec sleep 1000 3>&-\n", map[string]string{servicedir.NotificationFDFile: "3\n",
+		servicedir.LogScriptFile: "n3 -.* +^start|^stop " + logDir + "\n"})
+	if err := os.Mkdir(filepath.Join(svc.Dir, servicedir.LogDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A file the unquoted glob -.* would expand to.
+	if err := os.WriteFile(filepath.Join(svc.Dir, servicedir.LogDir, "-.x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(logDir, "current"))
+	if err != nil || !strings.Contains(string(got), "starting") || strings.Contains(string(got), "other") {
+		t.Errorf("s6-log's current = %q, %v; want the selected line only", got, err)
+	}
+}
+
+// TestLogRunHandWrittenWins: a log/run gosv did not write is the logger
+// (PROTOCOL.md §9.1: log/run wins over log-script); the one gosv wrote is
+// removed at the stop, so that the directory means the same under gosv.
+func TestLogRunHandWrittenWins(t *testing.T) {
+	b, _ := scanner(t)
+	logDir := filepath.Join(t.TempDir(), "log")
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n",
+		servicedir.LogScriptFile: "n3 " + logDir + "\n"})
+	hand := "#!/bin/sh\nexec cat > ../handlog\n"
+	logRunPath := filepath.Join(svc.Dir, servicedir.LogDir, servicedir.RunFile)
+	if err := os.Mkdir(filepath.Join(svc.Dir, servicedir.LogDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(logRunPath, []byte(hand), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if got, _ := os.ReadFile(logRunPath); string(got) != hand {
+		t.Errorf("the hand-written log/run became %q", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(svc.Dir, "handlog")); !strings.Contains(string(got), "starting") {
+		t.Errorf("the hand-written logger got %q", got)
+	}
+	// gosv's own log/run: written at the start, gone after the stop.
+	if err := os.Remove(logRunPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if _, err := os.Stat(logRunPath); err != nil {
+		t.Errorf("no log/run written from log-script: %v", err)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if _, err := os.Lstat(logRunPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("gosv's log/run is left after the stop: %v", err)
+	}
+}
