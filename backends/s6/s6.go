@@ -18,7 +18,12 @@
 //     still does: nothing would restart it if it died.
 //
 // What s6-supervise cannot do is refused at start with one error naming
-// the file and the feature (see [Unsupported]), never ignored.
+// the file and the feature (see [Unsupported], and a check script
+// without a notification-fd: s6-supervise runs no check, the run must,
+// through gosv notifyoncheck or s6-notifyoncheck). One gosv-only file is
+// ignored by design: finish-wanted-up (s6-supervise runs finish after
+// every death, a stop's too; gosv's generated finish does nothing then,
+// a hand-written one must check its state itself).
 package s6
 
 import (
@@ -114,12 +119,23 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	return nil
 }
 
+// checkFeature is what a check script without a notification-fd needs:
+// s6-supervise runs no check; a run that execs the daemon under gosv
+// notifyoncheck (or s6-notifyoncheck) runs it and tells readiness on the
+// notification fd.
+const checkFeature = "readiness check scripts (check) without a notification-fd: s6-supervise runs no check; exec the daemon under gosv notifyoncheck (or s6-notifyoncheck) in run, with a notification-fd"
+
 // Check returns an error naming the first file of dir that needs what
 // s6-supervise cannot do.
 func Check(dir string) error {
 	for _, u := range Unsupported {
 		if _, err := os.Lstat(filepath.Join(dir, u.File)); err == nil {
 			return fmt.Errorf("%s: %s: %w (gosv_backend=s6)", filepath.Join(dir, u.File), u.Feature, ErrUnsupported)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, servicedir.CheckFile)); err == nil {
+		if _, err := os.Lstat(filepath.Join(dir, servicedir.NotificationFDFile)); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %s: %w (gosv_backend=s6)", filepath.Join(dir, servicedir.CheckFile), checkFeature, ErrUnsupported)
 		}
 	}
 	return nil
@@ -134,6 +150,9 @@ func (b *Backend) CheckFiles(names []string) error {
 		if slices.Contains(names, u.File) {
 			return fmt.Errorf("%s (%s): %w", u.Feature, u.File, ErrUnsupported)
 		}
+	}
+	if slices.Contains(names, servicedir.CheckFile) && !slices.Contains(names, servicedir.NotificationFDFile) {
+		return fmt.Errorf("%s (%s): %w", checkFeature, servicedir.CheckFile, ErrUnsupported)
 	}
 	return nil
 }

@@ -432,3 +432,28 @@ func TestLogRunHandWrittenWins(t *testing.T) {
 		t.Errorf("gosv's log/run is left after the stop: %v", err)
 	}
 }
+
+// TestCheckNeedsNotifyOnCheck: s6-supervise does not run a check
+// script: one without a notification-fd (whose run would run it through
+// gosv notifyoncheck or s6-notifyoncheck) is refused, not ignored.
+func TestCheckNeedsNotifyOnCheck(t *testing.T) {
+	b, _ := scanner(t)
+	svc := service(t, "exec sleep 1000\n", map[string]string{servicedir.CheckFile: "#!/bin/sh\nexit 1\n"})
+	err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "gosv notifyoncheck") ||
+		!strings.Contains(err.Error(), filepath.Join(svc.Dir, servicedir.CheckFile)) {
+		t.Fatalf("start = %v; want ErrUnsupported naming the check and gosv notifyoncheck", err)
+	}
+	if err := b.CheckFiles([]string{servicedir.RunFile, servicedir.CheckFile}); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("CheckFiles(run, check) = %v; want ErrUnsupported", err)
+	}
+	if err := b.CheckFiles([]string{servicedir.RunFile, servicedir.CheckFile, servicedir.NotificationFDFile}); err != nil {
+		t.Errorf("CheckFiles(run, check, notification-fd) = %v; want nil (the run runs the check)", err)
+	}
+	if err := os.WriteFile(filepath.Join(svc.Dir, servicedir.NotificationFDFile), []byte("3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(svc.Dir); err != nil {
+		t.Errorf("Check with a notification-fd = %v; want nil", err)
+	}
+}
