@@ -281,7 +281,11 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 			unix.Kill(-pgid, unix.SIGKILL)
 		}
 	}
+	orphanPid, isOrphan := orphan(dir)
 	err := b.g.Stop(ctx, svc, opts)
+	if isOrphan && err == nil {
+		err = killOrphan(ctx, dir, orphanPid)
+	}
 	if pgid > 0 {
 		unix.Kill(-pgid, unix.SIGKILL)
 	}
@@ -346,12 +350,76 @@ func wantDown(ctx context.Context, dir string) error {
 // restart that one.
 func (b *Backend) Status(svc backends.Service) (backends.Status, error) {
 	s, err := b.g.Status(svc)
+	if err == nil && !s.Supervised && !s.Up {
+		if pid, ok := orphan(b.dir(svc)); ok {
+			s.Pid, s.Up = pid, true
+			s.Line = fmt.Sprintf("unsupervised (pid %d): its s6-supervise is not running", pid)
+		}
+	}
 	if err != nil || b.Running() {
 		return s, err
 	}
 	s.Supervised, s.SupervisorDead = false, true
 	s.Line = Scanner + " is not running on " + b.ScanDir + "; " + s.Line
 	return s, nil
+}
+
+// orphan returns the run pid of s6's supervise/status when nobody
+// supervises dir (its s6-supervise died) and that process still lives:
+// s6-supervise writes no gosv pid record, so the native backend's own
+// look finds nothing. The pid is that run only if its process started
+// no later than the status stamp (s6-supervise writes it after the fork;
+// stampSlack covers the clocks' resolution): a later one reuses the pid.
+func orphan(dir string) (int, bool) {
+	if ok, err := servicedir.IsLocked(filepath.Join(dir, servicedir.LockPath)); err != nil || ok {
+		return 0, false
+	}
+	st, err := servicedir.ReadStatus(dir)
+	if err != nil || !st.Up() || st.Pid <= 0 {
+		return 0, false
+	}
+	ps, err := servicedir.ReadProcStat(st.Pid)
+	if err != nil || ps.State == 'Z' {
+		return 0, false
+	}
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0, false
+	}
+	// /proc/PID/stat's start time is in clock ticks (USER_HZ, 100 on
+	// Linux) since boot.
+	stamp := time.Duration(ts.Nano()) - time.Since(st.Stamp)
+	if time.Duration(ps.StartTime)*10*time.Millisecond > stamp+stampSlack {
+		return 0, false
+	}
+	return st.Pid, true
+}
+
+const stampSlack = 500 * time.Millisecond
+
+// killOrphan stops pid, the run of a dead s6-supervise: the down-signal
+// to its process group, then SIGKILL when ctx ends.
+func killOrphan(ctx context.Context, dir string, pid int) error {
+	sig, err := servicedir.ReadDownSignal(dir)
+	if err != nil || sig == 0 {
+		sig = unix.SIGTERM
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil // gone meanwhile
+	}
+	defer unix.Close(fd)
+	unix.Kill(-pid, sig)
+	unix.Kill(-pid, unix.SIGCONT)
+	dl, _ := ctx.Deadline()
+	if !fdwait.Readable(fd, dl) {
+		unix.Kill(-pid, unix.SIGKILL)
+		if !fdwait.Readable(fd, time.Now().Add(gosv.TakeTimeout)) {
+			return fmt.Errorf("%s: pid %d survived SIGKILL", dir, pid)
+		}
+	}
+	unix.Kill(-pid, unix.SIGKILL) // what is left of its group
+	return nil
 }
 
 // Signal sends sig to the service's process (reload).

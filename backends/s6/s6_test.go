@@ -457,3 +457,49 @@ func TestCheckNeedsNotifyOnCheck(t *testing.T) {
 		t.Errorf("Check with a notification-fd = %v; want nil", err)
 	}
 }
+
+// TestSuperviseDeath: after s6-svscan and then the service's s6-supervise
+// are killed, the run lives on: status names it (unsupervised, from s6's
+// own status pid), and stop stops it.
+func TestSuperviseDeath(t *testing.T) {
+	b, cmd := scanner(t)
+	svc := service(t, readyRun, map[string]string{servicedir.NotificationFDFile: "3\n"})
+	if err := b.Start(testCtx(t), svc, backends.StartOptions{Goal: svwait.UpReady, Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	st, _ := b.Status(svc)
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	t.Cleanup(func() { unix.Kill(st.Pid, unix.SIGKILL) })
+	sup, err := servicedir.HolderPid(filepath.Join(svc.Dir, servicedir.LockPath))
+	if err != nil || sup <= 0 {
+		t.Fatalf("s6-supervise's pid: %d, %v", sup, err)
+	}
+	cmd.Process.Kill() // first s6-svscan, which would start another s6-supervise
+	cmd.Wait()
+	supfd, err := unix.PidfdOpen(sup, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(supfd)
+	unix.Kill(sup, unix.SIGKILL)
+	if !fdwait.Readable(supfd, deadline(t)) {
+		t.Fatal("s6-supervise survived SIGKILL")
+	}
+	st2, err := b.Status(svc)
+	if err != nil || st2.Supervised || !st2.Up || st2.Pid != st.Pid || !st2.SupervisorDead {
+		t.Errorf("status after s6-supervise died = %+v, %v; want unsupervised, up, pid %d", st2, err, st.Pid)
+	}
+	if err := b.Stop(testCtx(t), svc, backends.StopOptions{Timeout: 20 * time.Second}); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if !fdwait.Readable(pidfd, time.Now().Add(20*time.Second)) {
+		t.Errorf("the daemon (pid %d) survived the stop", st.Pid)
+	}
+	if st3, _ := b.Status(svc); st3.Up {
+		t.Errorf("status after stop = %+v", st3)
+	}
+}
