@@ -252,7 +252,9 @@ func recordSupervisor(dir string) error {
 // for down (s6-supervise applies timeout-kill), SIGKILL to what is left
 // of the group, then the native stop. The group's id is the run
 // process's pid (s6-supervise runs it in a new session), which Linux
-// does not reuse while the group has a member.
+// does not reuse while the group has a member. A run whose s6-supervise
+// died ([orphan]) gets the down-signal on its group, SIGKILL at the
+// timeout.
 func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.StopOptions) error {
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
