@@ -61,12 +61,21 @@ func newNotifyFdCmd(e *env, runF func(*notifyFdOptions) error) *cobra.Command {
 }
 
 func parseNotifyFdArgs(args []string, opts *notifyFdOptions) error {
-	opts.Fd = -1
-	p := getopt.New(args, "3:t:f")
+	var err error
+	opts.Argv, err = parseNotifyArgs(args, "3:t:f", &opts.Fd, &opts.Timeout, func(rune, string) { opts.NoDoubleFork = true })
+	return err
+}
+
+// parseNotifyArgs parses the options the notification commands share
+// (-3 fd, -t ms) and hands any other option of optstring to other; it
+// returns prog and its arguments.
+func parseNotifyArgs(args []string, optstring string, fd *int, timeout *time.Duration, other func(opt rune, arg string)) ([]string, error) {
+	*fd = -1
+	p := getopt.New(args, optstring)
 	for {
 		opt, arg, err := p.Next()
 		if err != nil {
-			return &usageError{err: err}
+			return nil, &usageError{err: err}
 		}
 		if opt == getopt.End {
 			break
@@ -75,22 +84,22 @@ func parseNotifyFdArgs(args []string, opts *notifyFdOptions) error {
 		case '3', 't':
 			n, err := strconv.ParseUint(arg, 10, 31)
 			if err != nil {
-				return usageErrorf("-%c: not a number: %q", opt, arg)
+				return nil, usageErrorf("-%c: not a number: %q", opt, arg)
 			}
 			if opt == '3' {
-				opts.Fd = int(n)
+				*fd = int(n)
 			} else {
-				opts.Timeout = time.Duration(n) * time.Millisecond
+				*timeout = time.Duration(n) * time.Millisecond
 			}
-		case 'f':
-			opts.NoDoubleFork = true
+		default:
+			other(opt, arg)
 		}
 	}
-	opts.Argv = args[p.Index():]
-	if len(opts.Argv) == 0 {
-		return &usageError{}
+	argv := args[p.Index():]
+	if len(argv) == 0 {
+		return nil, &usageError{}
 	}
-	return nil
+	return argv, nil
 }
 
 type notifyWatchOptions struct{}
@@ -182,34 +191,7 @@ func newNotifyOnCheckCmd(e *env, runF func(*notifyOnCheckOptions) error) *cobra.
 }
 
 func parseNotifyOnCheckArgs(args []string, opts *notifyOnCheckOptions) error {
-	opts.Fd = -1
-	p := getopt.New(args, "3:t:c:")
-	for {
-		opt, arg, err := p.Next()
-		if err != nil {
-			return &usageError{err: err}
-		}
-		if opt == getopt.End {
-			break
-		}
-		switch opt {
-		case '3', 't':
-			n, err := strconv.ParseUint(arg, 10, 31)
-			if err != nil {
-				return usageErrorf("-%c: not a number: %q", opt, arg)
-			}
-			if opt == '3' {
-				opts.Fd = int(n)
-			} else {
-				opts.Timeout = time.Duration(n) * time.Millisecond
-			}
-		case 'c':
-			opts.Check = arg
-		}
-	}
-	opts.Argv = args[p.Index():]
-	if len(opts.Argv) == 0 {
-		return &usageError{}
-	}
-	return nil
+	var err error
+	opts.Argv, err = parseNotifyArgs(args, "3:t:c:", &opts.Fd, &opts.Timeout, func(_ rune, arg string) { opts.Check = arg })
+	return err
 }
