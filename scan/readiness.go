@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosv/gosv/internal/notifyfd"
 	"github.com/gosv/gosv/internal/reap"
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/internal/supervise"
@@ -98,7 +99,7 @@ func (l *loop) openNotifySocket(s *service) ([]string, error) {
 			return nil, &os.PathError{Op: "stat", Path: s.dir, Err: err}
 		}
 		path := filepath.Join(dir, fmt.Sprintf("%d-%d.sock", st.Dev, st.Ino))
-		fd, err := bindNotifySocket(path)
+		fd, err := notifyfd.BindSocket(path, unix.SOCK_NONBLOCK)
 		if err != nil {
 			return nil, err
 		}
@@ -111,31 +112,6 @@ func (l *loop) openNotifySocket(s *service) ([]string, error) {
 		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(s.m.Cfg.Watchdog.Microseconds(), 10))
 	}
 	return env, nil
-}
-
-func bindNotifySocket(path string) (int, error) {
-	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
-		return -1, &os.PathError{Op: "bind", Path: path, Err: unix.ENAMETOOLONG}
-	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	os.Remove(path) // a socket left by a scanner that was killed
-	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		unix.Close(fd)
-		return -1, &os.PathError{Op: "bind", Path: path, Err: err}
-	}
-	// NOTE: sendto(2) on a unix socket needs write permission on it.
-	if err := unix.Chmod(path, 0o666); err == nil {
-		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
-	}
-	if err != nil {
-		unix.Close(fd)
-		os.Remove(path)
-		return -1, &os.PathError{Op: "setup", Path: path, Err: err}
-	}
-	return fd, nil
 }
 
 func (l *loop) closeNotifySocket(s *service) {

@@ -168,7 +168,7 @@ func start(notif int, opts Options) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, "fd-"+strconv.Itoa(pid)+".sock")
-	sock, err := bind(path)
+	sock, err := BindSocket(path, 0)
 	if err != nil {
 		return "", err
 	}
@@ -252,15 +252,20 @@ func socketDir() (string, error) {
 	return dir, nil
 }
 
-func bind(path string) (int, error) {
+// BindSocket binds an sd_notify socket at path (a stale one is removed),
+// writable by all (sendto needs it) and with SO_PASSCRED, so that each
+// datagram carries its sender's credentials; flags are added to the
+// socket's type (SOCK_NONBLOCK for an event loop). gosv's scanner binds
+// its services' sockets with it too.
+func BindSocket(path string, flags int) (int, error) {
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 		return -1, &os.PathError{Op: "bind", Path: path, Err: unix.ENAMETOOLONG}
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|flags, 0)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
-	os.Remove(path) // left by a watcher that was SIGKILLed with a pid now ours
+	os.Remove(path) // left by a process that was SIGKILLed
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
 		return -1, &os.PathError{Op: "bind", Path: path, Err: err}

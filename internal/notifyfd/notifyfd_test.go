@@ -22,7 +22,7 @@ type fixture struct {
 func newFixture(t *testing.T, daemon int) *fixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "n.sock")
-	sock, err := bind(path)
+	sock, err := BindSocket(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
