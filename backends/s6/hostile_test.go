@@ -14,6 +14,7 @@ import (
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/internal/testns"
 	"github.com/gosv/gosv/svwait"
 )
 
@@ -225,47 +226,11 @@ func TestScanDirNotADirectory(t *testing.T) {
 	}
 }
 
-// nsEnv marks the re-executed test binary running in its own mount
-// namespace, where it may mount a small tmpfs (internal/logdir's way).
-const nsEnv = "S6_TEST_MOUNTNS"
-
-// inMountNS re-runs the calling test in a child process with a private
-// mount namespace and returns false; in that child it returns true.
-func inMountNS(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(nsEnv) == t.Name() {
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			t.Fatalf("make / private: %v", err)
-		}
-		return true
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs in a private mount namespace")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), nsEnv+"="+t.Name())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
-	// NOTE: a file, not a pipe: a supervisor the child leaves behind
-	// would keep a pipe open and the wait for its end would never return.
-	log, err := os.Create(filepath.Join(t.TempDir(), "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	err = cmd.Run()
-	out, _ := os.ReadFile(log.Name())
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Errorf("in a mount namespace: %v\n%s", err, out)
-	}
-	return false
-}
-
 // TestFullAndReadOnlyFS: a service directory on a full, or a read-only,
 // file system fails the start with one error naming the cause; nothing
 // is linked.
 func TestFullAndReadOnlyFS(t *testing.T) {
-	if !inMountNS(t) {
+	if !testns.InMountNS(t) {
 		return
 	}
 	b, _ := scanner(t)

@@ -4,45 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gosv/gosv/internal/testns"
 )
-
-// nsEnv marks the re-executed test binary running in its own mount
-// namespace, where it may mount a small tmpfs.
-const nsEnv = "LOGDIR_TEST_MOUNTNS"
-
-// inMountNS re-runs the calling test in a child process with a private
-// mount namespace and returns false; in that child it returns true. It
-// skips when not root (tmpfs mounts need CAP_SYS_ADMIN).
-func inMountNS(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(nsEnv) == t.Name() {
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			t.Fatalf("make / private: %v", err)
-		}
-		return true
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs in a private mount namespace")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), nsEnv+"="+t.Name())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Errorf("in a mount namespace: %v\n%s", err, out)
-	} else if testing.Verbose() {
-		t.Logf("in a mount namespace:\n%s", out)
-	}
-	return false
-}
 
 // smallFS mounts a tmpfs of size bytes and returns its path.
 func smallFS(t *testing.T, size int) string {
@@ -91,7 +60,7 @@ func pipeBytes(t *testing.T, fd int) int {
 
 // TestENOSPC fills the file system under a log directory, in both modes.
 func TestENOSPC(t *testing.T) {
-	if !inMountNS(t) {
+	if !testns.InMountNS(t) {
 		return
 	}
 	t.Run("lossless", testENOSPCLossless)
