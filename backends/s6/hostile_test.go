@@ -14,8 +14,8 @@ import (
 
 	"github.com/gosv/gosv/backends"
 	"github.com/gosv/gosv/internal/servicedir"
-	"github.com/gosv/gosv/internal/testns"
 	"github.com/gosv/gosv/svwait"
+	"github.com/gosv/gosv/tests/testns"
 )
 
 // Bad input (BRIEF.md): one clear error naming the file and the cause,

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/gosv/gosv/internal/testns"
+	"github.com/gosv/gosv/tests/testns"
 )
 
 // smallFS mounts a tmpfs of size bytes and returns its path.
