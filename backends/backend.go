@@ -3,6 +3,7 @@ package backends
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -81,6 +82,25 @@ var ErrNoSupervisor = errors.New("the supervisor is not running")
 
 // ErrNotUp is returned by Signal when the service has no process.
 var ErrNotUp = errors.New("the service is not up")
+
+// LinkDir makes link, a scan directory's entry, a symlink to dir,
+// replacing a link to another directory; anything else there is an error
+// naming it.
+func LinkDir(link, dir string) error {
+	if target, err := os.Readlink(link); err == nil {
+		if target == dir {
+			return nil
+		}
+		if err := os.Remove(link); err != nil {
+			return err
+		}
+	}
+	err := os.Symlink(dir, link)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists and is not a symlink", link)
+	}
+	return err
+}
 
 // SignalUp sends sig to the process of a service whose status b reports
 // up (what every backend's Signal does), or returns [ErrNotUp].

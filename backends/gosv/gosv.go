@@ -99,7 +99,7 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 	}
 	defer w.close()
 	fresh := !supervised(dir) // the take below is this start's
-	if err := b.linkDir(svc.Name, dir); err != nil {
+	if err := backends.LinkDir(b.link(svc.Name), dir); err != nil {
 		return fail(err.Error(), err)
 	}
 	if b.Rescan != nil {
@@ -230,25 +230,6 @@ func deathText(wstat uint16) string {
 		return "killed by " + d.String()
 	}
 	return d.String()
-}
-
-// linkDir makes ScanDir/name a symlink to dir (replacing a link to
-// another directory).
-func (b *Backend) linkDir(name, dir string) error {
-	link := b.link(name)
-	if target, err := os.Readlink(link); err == nil {
-		if target == dir {
-			return nil
-		}
-		if err := os.Remove(link); err != nil {
-			return err
-		}
-	}
-	err := os.Symlink(dir, link)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("%s exists and is not a symlink", link)
-	}
-	return err
 }
 
 // cleanup stops what a failed start left, bounded by CleanupTimeout.

@@ -205,7 +205,7 @@ func (b *Backend) Start(ctx context.Context, svc backends.Service, opts backends
 		return fail(fmt.Sprintf("unable to watch %s: %v", rdir, err), err)
 	}
 	defer w.close()
-	if err := linkDir(filepath.Join(b.ScanDir, svc.Name), rdir); err != nil {
+	if err := backends.LinkDir(filepath.Join(b.ScanDir, svc.Name), rdir); err != nil {
 		return fail(err.Error(), err)
 	}
 	scanner.wake()
@@ -351,23 +351,6 @@ func recordSupervisor(src, rdir string) error {
 		return err
 	}
 	return servicedir.WriteRecord(src, servicedir.SupervisorRecordPath, servicedir.PidRecord{Pid: pid, StartTime: ps.StartTime})
-}
-
-// linkDir makes link a symlink to dir (replacing a link to another one).
-func linkDir(link, dir string) error {
-	if target, err := os.Readlink(link); err == nil {
-		if target == dir {
-			return nil
-		}
-		if err := os.Remove(link); err != nil {
-			return err
-		}
-	}
-	err := os.Symlink(dir, link)
-	if errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("%s exists and is not a symlink", link)
-	}
-	return err
 }
 
 // Stop unlinks the service (runsvdir then forgets it), tells runsv d and
