@@ -266,9 +266,12 @@ exit 3
 	}
 
 	// A hook that hangs: killed at timeout-on-event, the service goes on.
-	hang := link(t, scan, mksvc(t, scan, "hang", pauseRun, map[string]string{
-		"on-event": "#!/bin/sh\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n", "timeout-on-event": "200\n"}))
-	os.Chmod(filepath.Join(hang, "on-event"), 0o755)
+	// NOTE: executable before the link, as above (a take fast enough
+	// to start the service before the chmod skipped the hook).
+	hangDir := mksvc(t, scan, "hang", pauseRun, map[string]string{
+		"on-event": "#!/bin/sh\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\"\n", "timeout-on-event": "200\n"})
+	os.Chmod(filepath.Join(hangDir, "on-event"), 0o755)
+	hang := link(t, scan, hangDir)
 	waitFor(t, hang, svwait.Up)
 	timeout := time.After(10 * time.Second)
 	for w.count("hang", "on-event start", "ran longer than", "killed") == 0 {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -359,5 +360,78 @@ func TestKillNeverZero(t *testing.T) {
 	}
 	if len(f.calls) != 0 {
 		t.Errorf("calls %q, want none", f.calls)
+	}
+}
+
+// TestStatusWrittenOnceAtStart: a start that spawns at once writes the
+// status once (one new file, one inode), after the spawn, with the
+// spawned run's content, and still announces s then u, each after it.
+// A directory whose status on disk may name a pid (not known to be down)
+// keeps the write before the spawn, which the look for orphaned runs
+// needs (orphans.go).
+func TestStatusWrittenOnceAtStart(t *testing.T) {
+	for _, tc := range []struct {
+		downOnDisk bool
+		writes     int
+	}{{true, 1}, {false, 2}} {
+		t.Run(fmt.Sprint("downOnDisk=", tc.downOnDisk), func(t *testing.T) {
+			f := &fakeSys{t: t, clock: time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)}
+			l, s, _ := newExecLoop(t, f, servicedir.RunFile)
+			s.downOnDisk = tc.downOnDisk
+			ino, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(ino)
+			// NOTE: IN_CREATE too: the kernel merges an event identical to
+			// the one before it in the queue, cookie aside (two renames
+			// onto status in a row would read as one).
+			if _, err := unix.InotifyAddWatch(ino, filepath.Join(s.dir, servicedir.SuperviseDir), unix.IN_MOVED_TO|unix.IN_CREATE); err != nil {
+				t.Fatal(err)
+			}
+			sub, err := servicedir.Subscribe(s.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			s.m.WantUp = true
+			l.feed(s, supervise.Event{Kind: supervise.EvStart})
+
+			writes := 0
+			buf := make([]byte, 4096)
+			for {
+				n, err := unix.Read(ino, buf)
+				if err != nil || n <= 0 {
+					break
+				}
+				for off := 0; off < n; {
+					ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+					name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+					if ev.Mask&unix.IN_MOVED_TO != 0 && name == filepath.Base(servicedir.StatusPath) {
+						writes++
+					}
+					off += unix.SizeofInotifyEvent + int(ev.Len)
+				}
+			}
+			if writes != tc.writes {
+				t.Errorf("status written %d times, want %d", writes, tc.writes)
+			}
+			st, err := servicedir.ReadStatus(s.dir)
+			if err != nil || st.Pid != f.last || !st.WantUp || st.Ready {
+				t.Errorf("status after the start: %+v, %v; want up with pid %d, not ready", st, err, f.last)
+			}
+			sub.File.SetReadDeadline(time.Now().Add(5 * time.Second))
+			var got []byte
+			for len(got) < 2 {
+				n, err := sub.File.Read(buf)
+				if err != nil {
+					t.Fatalf("events so far %q: %v", got, err)
+				}
+				got = append(got, buf[:n]...)
+			}
+			if string(got) != "su" {
+				t.Errorf("events %q, want \"su\"", got)
+			}
+		})
 	}
 }

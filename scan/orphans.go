@@ -3,6 +3,8 @@ package scan
 import (
 	"bytes"
 	"cmp"
+	"errors"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -57,8 +59,10 @@ func (l *loop) orphanCandidate(s *service) (uint64, bool) {
 	if s.prev.Pid == 0 || s.prev == l.self {
 		return 0, false
 	}
+	// No status at all is down too: a supervisor that made supervise/
+	// writes its first status after the first spawn (holdStatus).
 	st, err := servicedir.ReadStatus(s.dir)
-	if err != nil || st.Pid != 0 || st.Finishing {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) || err == nil && (st.Pid != 0 || st.Finishing) {
 		return 0, false
 	}
 	since := s.prev.StartTime

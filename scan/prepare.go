@@ -46,7 +46,7 @@ type prepJob struct {
 	e       *entry
 	log     bool
 	dir     string // the directory: the entry's fdPath, or its log/ under it
-	self    servicedir.PidRecord
+	recs    *servicedir.RecordLinker
 	resumed bool
 }
 
@@ -81,7 +81,7 @@ func (sc *scanner) prepare(e *entry, log bool, dir string) {
 		}
 	}
 	e.preparing = true
-	l.prep.waiting = append(l.prep.waiting, prepJob{e: e, log: log, dir: dir, self: l.self, resumed: l.rx.resumed})
+	l.prep.waiting = append(l.prep.waiting, prepJob{e: e, log: log, dir: dir, recs: l.recs, resumed: l.rx.resumed})
 	l.prep.handOut()
 }
 
@@ -113,7 +113,7 @@ func (p *prepPool) work(l *loop) {
 			}
 		}
 		if r.err == nil {
-			r.p, r.err = prepareDir(dir, nil, -1, j.self, j.resumed)
+			r.p, r.err = prepareDir(dir, nil, -1, j.recs, j.resumed)
 		}
 		p.mu.Lock()
 		p.done = append(p.done, r)

@@ -1,12 +1,17 @@
 package scan
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gosv/gosv/internal/servicedir"
+	"github.com/gosv/gosv/svwait"
 )
 
 // TestReadyAfterFirstScan: workers prepare the directories (prepare.go),
@@ -41,6 +46,44 @@ func TestReadyAfterFirstScan(t *testing.T) {
 		}
 		if _, err := servicedir.ReadStatus(dir); err != nil {
 			t.Errorf("%s: no status at readiness: %v", dir, err)
+		}
+	}
+}
+
+// TestNoTallyBeforeFirstDeath: taking a directory creates no
+// death_tally (a file less to allocate per service), and removes the one
+// an earlier supervisor left, as s6-supervise empties it; the first death
+// makes it. The real s6-svdt reads no tally as an empty one.
+func TestNoTallyBeforeFirstDeath(t *testing.T) {
+	scan := t.TempDir()
+	startScanner(t, scan)
+	fresh := mksvc(t, scan, "fresh", pauseRun, nil)
+	old := mksvc(t, scan, "old", pauseRun, nil)
+	if err := os.MkdirAll(filepath.Join(old, servicedir.SuperviseDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := servicedir.AppendDeath(old, servicedir.DeathFromWstat(time.Now(), 0x0100), 10); err != nil {
+		t.Fatal(err)
+	}
+	svdt, _ := exec.LookPath("s6-svdt")
+	if svdt == "" && os.Getenv("REQUIRE_S6") != "" {
+		t.Error("s6-svdt not installed (REQUIRE_S6 is set)")
+	}
+	for _, dir := range []string{fresh, old} {
+		svc := link(t, scan, dir)
+		waitFor(t, svc, svwait.Up)
+		if _, err := os.Lstat(filepath.Join(dir, servicedir.DeathTallyPath)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: death_tally before the first death: %v", dir, err)
+		}
+		if svdt != "" {
+			if out, err := exec.Command(svdt, svc).CombinedOutput(); err != nil || len(out) != 0 {
+				t.Errorf("%s: s6-svdt printed %q (%v), want nothing and exit 0", dir, out, err)
+			}
+		}
+		ctlWait(t, svc, "k", svwait.Down) // a death
+		waitFor(t, svc, svwait.Up)        // its restart: the death's feed, tally included, is over
+		if ds, err := servicedir.ReadDeathTally(dir); err != nil || len(ds) != 1 || ds[0].Sig != 9 {
+			t.Errorf("%s: death_tally after one SIGKILL: %+v, %v", dir, ds, err)
 		}
 	}
 }

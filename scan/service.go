@@ -71,6 +71,20 @@ type service struct {
 	launch     launchState // forking mode (pidfile): the current launch
 	health     *healthRun  // health checks (health.go); nil until the first
 
+	// held: a status write of the current feed not made yet, and the
+	// events that announce it (see holdStatus).
+	held    bool
+	heldSt  servicedir.Status
+	heldEv  [4]string
+	heldEvN int
+	// downOnDisk: supervise/status says down (pid 0, not finishing) or
+	// does not exist, as the look for orphaned runs wants it before a
+	// spawn of run (orphans.go); so a status write may be held across one.
+	downOnDisk bool
+	// fresh: taken with a supervise/ this take made (prepared.fresh),
+	// until the start.
+	fresh bool
+
 	hook        hookState            // the event hook (events.go)
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
 	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
@@ -128,7 +142,7 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if len(l.rx.given) > 0 {
 		given, ctl, _ = l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
 	}
-	p, err := prepareDir(dir, given, ctl, l.self, l.rx.resumed)
+	p, err := prepareDir(dir, given, ctl, l.recs, l.rx.resumed)
 	if err != nil {
 		if given != nil {
 			given.Close()
@@ -147,7 +161,10 @@ type prepared struct {
 	ctl      int
 	prev     servicedir.PidRecord
 	recErr   error // writing the supervisor record failed
-	tallyErr error // emptying the death tally failed
+	tallyErr error // removing the death tally failed
+	// fresh: supervise/ was made by this take, so nothing in it is an
+	// earlier supervisor's (no record, status or tally to look for).
+	fresh bool
 }
 
 // release gives back what p holds (a take abandoned after preparing).
@@ -164,16 +181,16 @@ func (p *prepared) release() {
 // supervises it) and the control FIFO (given, from a re-exec, or made
 // here), the supervisor record, and a new death tally. It touches
 // nothing but dir, so the loop may run it on a worker (prepare.go).
-func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, resumed bool) (prepared, error) {
+func prepareDir(dir string, lock *os.File, ctl int, recs *servicedir.RecordLinker, resumed bool) (prepared, error) {
 	p := prepared{ctl: -1}
-	if err := servicedir.MkdirPrivate(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
+	var err error
+	if p.fresh, err = servicedir.MkdirPrivateNew(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
 		return p, err
 	}
 	if err := servicedir.MakeEventDir(filepath.Join(dir, servicedir.EventDir), os.Getegid()); err != nil {
 		return p, err
 	}
 	if lock == nil {
-		var err error
 		if lock, err = servicedir.Lock(filepath.Join(dir, servicedir.LockPath), 0o644); err != nil {
 			return p, err
 		}
@@ -183,14 +200,16 @@ func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, r
 		}
 	}
 	p.lock, p.ctl = lock, ctl
-	p.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
-	p.recErr = servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, self)
+	if !p.fresh {
+		p.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
+	}
+	p.recErr = recs.Write(dir, servicedir.SupervisorRecordPath)
 	// A new supervisor starts a new tally, as s6-supervise does; one
 	// that continues a live run (a re-exec, or the adoption of a run
 	// left by a dead scanner) continues its tally too: its restart
 	// counters are the run's history (issue 15).
-	if !resumed && !liveRecord(dir) {
-		p.tallyErr = servicedir.TruncateDeathTally(dir)
+	if !p.fresh && !resumed && !liveRecord(dir) {
+		p.tallyErr = servicedir.ResetDeathTally(dir)
 	}
 	return p, nil
 }
@@ -202,7 +221,7 @@ func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, r
 func (l *loop) takePrepared(dirfd int, path, name string, stdin, stdout int, p *prepared) (*service, error) {
 	dir := fdPath(dirfd)
 	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: p.lock, ctl: p.ctl, notify: -1, pidfd: -1, wd: -1,
-		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1, prev: p.prev}
+		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1, prev: p.prev, fresh: p.fresh, downOnDisk: p.fresh}
 	s.launch.wd = -1
 	if err := l.register(p.ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
 		p.release()
@@ -214,7 +233,7 @@ func (l *loop) takePrepared(dirfd int, path, name string, stdin, stdout int, p *
 		l.warn(s, "record", "unable to record the supervisor pid: %v", p.recErr)
 	}
 	if p.tallyErr != nil {
-		l.warn(s, "tally", "unable to truncate the death tally: %v", p.tallyErr)
+		l.warn(s, "tally", "unable to reset the death tally: %v", p.tallyErr)
 	}
 	// Fresh for startService, which follows in the same loop turn: the
 	// first spawn need not read (and list) the files a second time.
@@ -255,11 +274,14 @@ func (l *loop) startService(s *service) {
 	// The read at take serves this turn's feed only (feed clears it too):
 	// a start deferred to a later turn reads the files again.
 	defer func() { s.cfgFresh = false }()
-	if l.adoptLaunch(s) {
-		return // before the pid record, which names the launcher then
-	}
-	if pid, ok := l.adoptable(s); ok && l.adopt(s, pid, 0) {
-		return
+	defer func() { s.fresh = false }()
+	if !s.fresh {
+		if l.adoptLaunch(s) {
+			return // before the pid record, which names the launcher then
+		}
+		if pid, ok := l.adoptable(s); ok && l.adopt(s, pid, 0) {
+			return
+		}
 	}
 	if l.deferStart(s) {
 		return
@@ -323,8 +345,10 @@ func (l *loop) start(s *service) {
 	if l.sc != nil {
 		l.sc.takeNotify(s, false)
 	}
-	l.unseenDeath(s)
-	servicedir.RemovePidRecord(s.dir)
+	if !s.fresh { // else there is no record of an earlier run
+		l.unseenDeath(s)
+		servicedir.RemovePidRecord(s.dir)
+	}
 	_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
 	s.m.WantUp = err != nil
 	l.feed(s, supervise.Event{Kind: supervise.EvStart})
@@ -390,6 +414,7 @@ func (l *loop) feed(s *service, e supervise.Event) {
 		}
 	}
 	l.pending = l.pending[:0]
+	l.flushStatus(s)
 	l.flushTally(s) // with the feed's listing (max-death-tally)
 	s.cfgFresh = false
 	l.rearm(s)
@@ -405,23 +430,84 @@ func (l *loop) flushTally(s *service) {
 	}
 }
 
+// holdStatus says whether a status write held back (s.held) may stay
+// held across a: a start writes the status of the supervisor's start
+// ("s"), spawns, then writes the spawned run's ("u"). Written as they
+// come, that was two files (two inodes: each rewrite is a new file
+// renamed over the old) where the second replaces the first a
+// millisecond later. Held, the status is written once, with the last
+// content, and the events follow it in their order: a listener still
+// gets "s" then "u", each after the status it announces is in place,
+// and finds the same file it would have found after the "u". Only the
+// spawn of run and the bookkeeping between the two writes go through;
+// anything else that may look at the status (finish, check, the event
+// hook, exit) sees it written first.
+func (l *loop) holdStatus(s *service, a *supervise.Action) bool {
+	switch a.Kind {
+	case supervise.ActWriteStatus, supervise.ActDeathTally:
+		return true
+	case supervise.ActSpawnRun:
+		// A scanner killed after the fork and before the write must
+		// leave a status that lets the next one look for the orphan.
+		return s.downOnDisk
+	case supervise.ActNotify:
+		return s.heldEvN < len(s.heldEv)
+	case supervise.ActEvent:
+		return !l.has(s, servicedir.OnEventFile) // the events log never reads the status
+	}
+	return false
+}
+
+// flushStatus writes the held status, then sends its events in order.
+func (l *loop) flushStatus(s *service) {
+	if !s.held {
+		return
+	}
+	s.held = false
+	if !s.m.WantUp {
+		// As in announce, and before the status: a reader that finds
+		// it down (svwait -D, then the metrics) finds the tally
+		// complete too.
+		l.flushTally(s)
+	}
+	l.writeStatus(s, &s.heldSt)
+	for i := range s.heldEvN {
+		l.announce(s, s.heldEv[i])
+		s.heldEv[i] = ""
+	}
+	s.heldEvN = 0
+}
+
+// announce sends ev to s's event/ listeners.
+func (l *loop) announce(s *service, ev string) {
+	if s.stateFiles && (ev == "U" || ev == "D" || ev == "OD") {
+		os.Remove(filepath.Join(s.dir, readyDeadlineFile)) // no deadline to extend any more
+	}
+	if !s.m.WantUp {
+		// No restart to hurry: the tally is complete before a
+		// waiter (s6-svwait -D, then s6-svdt) can look at it.
+		l.flushTally(s)
+	}
+	if err := l.notify(s, ev); err != nil {
+		l.warn(s, "event", "unable to notify event listeners: %v", err)
+	}
+}
+
 // do carries out one action of s's machine.
 func (l *loop) do(s *service, a *supervise.Action) {
+	if s.held && !l.holdStatus(s, a) {
+		l.flushStatus(s)
+	}
 	switch a.Kind {
 	case supervise.ActWriteStatus:
-		l.writeStatus(s, &a.Status)
+		s.held, s.heldSt = true, a.Status // written by flushStatus
 	case supervise.ActNotify:
-		if s.stateFiles && (a.Ev == "U" || a.Ev == "D" || a.Ev == "OD") {
-			os.Remove(filepath.Join(s.dir, readyDeadlineFile)) // no deadline to extend any more
+		if s.held {
+			s.heldEv[s.heldEvN] = a.Ev
+			s.heldEvN++
+			return
 		}
-		if !s.m.WantUp {
-			// No restart to hurry: the tally is complete before a
-			// waiter (s6-svwait -D, then s6-svdt) can look at it.
-			l.flushTally(s)
-		}
-		if err := l.notify(s, a.Ev); err != nil {
-			l.warn(s, "event", "unable to notify event listeners: %v", err)
-		}
+		l.announce(s, a.Ev)
 	case supervise.ActSpawnRun:
 		l.spawnRun(s)
 	case supervise.ActSpawnFinish:
@@ -488,8 +574,10 @@ func (l *loop) doMore(s *service, a *supervise.Action) {
 
 func (l *loop) writeStatus(s *service, st *servicedir.Status) {
 	if err := servicedir.WriteStatus(s.dir, st); err != nil {
+		s.downOnDisk = false // unknown
 		l.warn(s, "status", "unable to write status: %v", err)
 	} else {
+		s.downOnDisk = st.Pid == 0 && !st.Finishing
 		s.limits.Clear("status")
 		l.metricsChanged()
 	}

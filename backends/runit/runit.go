@@ -275,7 +275,7 @@ func (b *Backend) prepare(name, src, rdir string) (int, error) {
 	if err := os.Mkdir(filepath.Join(src, servicedir.SuperviseDir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return 0, err
 	}
-	servicedir.TruncateDeathTally(src)
+	servicedir.ResetDeathTally(src)
 	return notify, nil
 }
 

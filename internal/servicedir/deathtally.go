@@ -146,15 +146,23 @@ func readDeathTail(dir string, n int) ([]byte, error) {
 	return buf, nil
 }
 
-// TruncateDeathTally empties dir/supervise/death_tally (done at supervisor start).
-// The file is created if missing. It is replaced by an empty file (atomic
-// rewrite) rather than truncated in place, so that a symlink planted at
-// its name is replaced, never followed.
-func TruncateDeathTally(dir string) error {
-	err := writeAtomic(dir, DeathTallyPath, nil, deathTallyPerm)
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		pe.Path = filepath.Join(dir, DeathTallyPath)
+// ResetDeathTally starts a new tally of dir (done at supervisor start, as
+// s6-supervise empties death_tally): it removes supervise/death_tally, and
+// the first death creates it again (AppendDeath). A missing tally is an
+// empty one to every reader, s6-svdt included (it prints nothing and exits
+// 0 on both), so a supervisor start need not create a file: on a disk file
+// system an inode allocation is the costliest part of taking a directory
+// (bench/README.md). unlink removes a symlink planted at the name, never
+// its target.
+func ResetDeathTally(dir string) error {
+	p := filepath.Join(dir, DeathTallyPath)
+	dfd, base, err := openParent(dir, DeathTallyPath)
+	if err != nil {
+		return &os.PathError{Op: "unlink", Path: p, Err: errors.Unwrap(err)}
 	}
-	return err
+	defer unix.Close(dfd)
+	if err := unix.Unlinkat(dfd, base, 0); err != nil && err != unix.ENOENT {
+		return &os.PathError{Op: "unlink", Path: p, Err: err}
+	}
+	return nil
 }

@@ -128,7 +128,9 @@ func TestAppendDeathCap(t *testing.T) {
 	}
 }
 
-func TestTruncateDeathTally(t *testing.T) {
+// TestResetDeathTally: a supervisor start leaves no death_tally (the
+// first death makes it), whatever was there, and creates nothing.
+func TestResetDeathTally(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, DeathTallyPath)
 	mkdir(t, filepath.Dir(p))
@@ -136,14 +138,23 @@ func TestTruncateDeathTally(t *testing.T) {
 		if initial != nil {
 			writeFile(t, p, initial)
 		}
-		if err := TruncateDeathTally(dir); err != nil {
+		if err := ResetDeathTally(dir); err != nil {
 			t.Fatal(err)
 		}
-		if fi, err := os.Stat(p); err != nil || fi.Size() != 0 {
-			t.Errorf("after truncate: %v, %v", fi, err)
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after reset: %v, want no death_tally", err)
+		}
+		if ds, err := ReadDeathTally(dir); err != nil || len(ds) != 0 {
+			t.Errorf("ReadDeathTally after reset: %v, %v; want no records", ds, err)
 		}
 	}
-	err := TruncateDeathTally(filepath.Join(dir, "nope"))
+	if err := AppendDeath(dir, Death{Stamp: time.Now(), Code: 1}, 10); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := ReadDeathTally(dir); err != nil || len(ds) != 1 {
+		t.Errorf("first death after reset: %v, %v; want one record", ds, err)
+	}
+	err := ResetDeathTally(filepath.Join(dir, "nope"))
 	assertPathError(t, err, filepath.Join(dir, "nope", DeathTallyPath), fs.ErrNotExist)
 }
 
@@ -171,6 +182,15 @@ func TestDeathTallyS6svdt(t *testing.T) {
 	out, err := exec.Command(bin, dir).CombinedOutput()
 	if err != nil || string(out) != want.String() {
 		t.Errorf("s6-svdt printed\n%s(%v), want\n%s", out, err, want.String())
+	}
+	// A supervisor start removes the tally (ResetDeathTally): s6-svdt
+	// reads no file as it reads an empty one.
+	if err := ResetDeathTally(dir); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(bin, dir).CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("s6-svdt on a reset tally printed %q (%v), want nothing and exit 0", out, err)
 	}
 }
 

@@ -187,29 +187,37 @@ func CreateDown(dir string) error {
 // opened without following symlinks, so a symlink swapped in after the
 // mkdir cannot redirect it.
 func MkdirPrivate(path string, mode uint32) error {
+	_, err := MkdirPrivateNew(path, mode)
+	return err
+}
+
+// MkdirPrivateNew is MkdirPrivate, and says whether it created path: a
+// supervisor that has just made supervise/ knows that no earlier
+// supervisor left a record, a status or a tally there, and skips looking.
+func MkdirPrivateNew(path string, mode uint32) (bool, error) {
 	err := unix.Mkdir(path, mode)
 	if err == nil {
 		fd, err := openRetry(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return &os.PathError{Op: "open", Path: path, Err: err}
+			return false, &os.PathError{Op: "open", Path: path, Err: err}
 		}
 		defer unix.Close(fd)
 		if err := unix.Fchmod(fd, mode); err != nil {
-			return &os.PathError{Op: "chmod", Path: path, Err: err}
+			return false, &os.PathError{Op: "chmod", Path: path, Err: err}
 		}
-		return nil
+		return true, nil
 	}
 	if err != unix.EEXIST {
-		return &os.PathError{Op: "mkdir", Path: path, Err: err}
+		return false, &os.PathError{Op: "mkdir", Path: path, Err: err}
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return &os.PathError{Op: "stat", Path: path, Err: err}
+		return false, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return &os.PathError{Op: "mkdir", Path: path, Err: unix.ENOTDIR}
+		return false, &os.PathError{Op: "mkdir", Path: path, Err: unix.ENOTDIR}
 	}
-	return nil
+	return false, nil
 }
 
 // writeAll writes all of b to fd, retrying short writes and EINTR.

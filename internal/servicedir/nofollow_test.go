@@ -66,8 +66,8 @@ func TestNoSymlinkFollowed(t *testing.T) {
 	if err := WriteStatus(dir, &st); err != nil {
 		t.Errorf("WriteStatus: %v", err)
 	}
-	if err := TruncateDeathTally(dir); err != nil {
-		t.Errorf("TruncateDeathTally: %v", err)
+	if err := ResetDeathTally(dir); err != nil {
+		t.Errorf("ResetDeathTally: %v", err)
 	}
 	if err := AppendDeath(dir, Death{Stamp: now, Code: 1}, 10); err != nil {
 		t.Errorf("AppendDeath: %v", err)
