@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -107,6 +108,11 @@ func (l *loop) resolveOrphans() {
 			// start writes wstat 0, as s6-supervise does).
 			if st, err := servicedir.ReadStatus(s.dir); err == nil {
 				s.m.WantUp, s.m.Wstat = st.WantUp, st.Wstat
+			} else {
+				// No status (holdStatus): the dead scanner was
+				// starting it, so it wanted it up unless down says no.
+				_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
+				s.m.WantUp = err != nil
 			}
 			// NOTE: recorded before the status names it: a scanner
 			// killed in between must find the record, since a status

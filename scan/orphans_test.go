@@ -112,6 +112,26 @@ func TestAdoptOrphanedRun(t *testing.T) {
 	ctlWait(t, svc, "u", svwait.Up)
 }
 
+// TestAdoptOrphanedRunNoStatus: a scanner that made supervise/ writes
+// its first status only after the first spawn (holdStatus); killed in
+// between it leaves no status at all, and the next scanner still adopts
+// the orphaned run rather than start a second.
+func TestAdoptOrphanedRunNoStatus(t *testing.T) {
+	scan, svc := killedBeforeRecord(t)
+	if err := os.Remove(filepath.Join(svc, servicedir.StatusPath)); err != nil {
+		t.Fatal(err)
+	}
+	pid := spawnStray(t, svc, true)
+	startScanner(t, scan)
+	waitFor(t, svc, svwait.Up)
+	if st := status(t, svc); st.Pid != pid || !st.WantUp {
+		t.Fatalf("status %+v, want the orphaned run %d adopted, want up", st, pid)
+	}
+	if runs := runsIn(t, svc); len(runs) != 1 || runs[0] != pid {
+		t.Fatalf("processes in the service directory: %v, want only %d", runs, pid)
+	}
+}
+
 // TestOrphanNotAdopted: what is not a run the dead scanner started is
 // never adopted; the scanner starts its own run and leaves it alone.
 func TestOrphanNotAdopted(t *testing.T) {
