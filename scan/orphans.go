@@ -28,8 +28,9 @@ import (
 //   - the previous supervisor of the directory was a gosv process that is
 //     not this one (its supervise/gosv/supervisor record, read before it
 //     is overwritten) and
-//   - the status file it left says down (pid 0, not finishing): every
-//     spawn of run starts from that status, while a status naming a pid
+//   - the status file it left says down (pid 0, not finishing), or there
+//     is none (a first status is held across the first spawn:
+//     holdStatus): every spawn of run starts from that, while a status naming a pid
 //     (up, or finishing) means the dead scanner was not spawning run: a
 //     leftover finish or check is then never taken for the run (s6 does
 //     not adopt finish either; run is started beside it).

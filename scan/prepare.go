@@ -12,8 +12,9 @@ import (
 // Preparing service directories off the loop.
 //
 // Taking a directory (prepareDir) creates supervise/ and event/, the lock,
-// the control FIFO and the supervisor record, and empties the death
-// tally: a dozen file-system operations, seven of which allocate an inode.
+// the control FIFO and the supervisor record (a hard link: RecordLinker),
+// and removes an earlier supervisor's death tally: a dozen file-system
+// operations, five of which allocate an inode.
 // On a disk file system they cost more than the spawn itself, and done by
 // the loop one service after another they made a bring-up of many
 // services wait on each other's metadata (bench/README.md, "Bring-up off
@@ -143,6 +144,17 @@ func (l *loop) takePreparations() {
 	if len(done) > 0 || dropped {
 		l.resolveOrphans()
 		l.announceReady()
+	}
+	l.recsIdle()
+}
+
+// recsIdle lets go of the supervisor record's files once no directory is
+// being prepared: each is an open file on the file system of a directory
+// taken, which would otherwise keep that file system busy (umount says
+// EBUSY) long after its services left. The next batch makes a new one.
+func (l *loop) recsIdle() {
+	if !l.preparing() {
+		l.recs.Close()
 	}
 }
 

@@ -87,3 +87,33 @@ func TestNoTallyBeforeFirstDeath(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordFileNotKept: the file the supervisor records are links to
+// (servicedir.RecordLinker) is let go once the directories are taken, so
+// that the scanner keeps no descriptor on a file system whose services
+// may all leave (its umount would say EBUSY).
+func TestRecordFileNotKept(t *testing.T) {
+	scan := t.TempDir()
+	tr := startScanner(t, scan)
+	var dirs []string
+	for i := range 3 {
+		dirs = append(dirs, mksvc(t, scan, fmt.Sprintf("r%d", i), pauseRun, nil))
+	}
+	for _, dir := range dirs {
+		waitFor(t, link(t, scan, dir), svwait.Up)
+	}
+	a, err := os.Lstat(filepath.Join(dirs[0], servicedir.SupervisorRecordPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdDir := fmt.Sprintf("/proc/%d/fd", tr.cmd.Process.Pid)
+	ents, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if b, err := os.Stat(filepath.Join(fdDir, e.Name())); err == nil && os.SameFile(a, b) {
+			t.Errorf("the scanner keeps fd %s on the supervisor record file", e.Name())
+		}
+	}
+}

@@ -143,6 +143,7 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 		given, ctl, _ = l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
 	}
 	p, err := prepareDir(dir, given, ctl, l.recs, l.rx.resumed)
+	l.recsIdle()
 	if err != nil {
 		if given != nil {
 			given.Close()

@@ -45,6 +45,9 @@ func (k *RecordLinker) Record() PidRecord { return k.rec }
 
 // Close closes k's files (the links stay).
 func (k *RecordLinker) Close() {
+	if k == nil {
+		return
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, fd := range k.fds {
