@@ -30,8 +30,9 @@ import (
 //     is overwritten) and
 //   - the status file it left says down (pid 0, not finishing), or there
 //     is none (a first status is held across the first spawn:
-//     holdStatus): every spawn of run starts from that, while a status naming a pid
-//     (up, or finishing) means the dead scanner was not spawning run: a
+//     holdStatus): every spawn of run starts from that, while a status
+//     naming a pid (up, or finishing) means the dead scanner was not
+//     spawning run: a
 //     leftover finish or check is then never taken for the run (s6 does
 //     not adopt finish either; run is started beside it).
 //
