@@ -151,10 +151,6 @@ type loop struct {
 	tls        *tlsPool
 
 	rx reexecState // in-place re-exec (reexec.go)
-
-	// recs writes l.self as each directory's supervisor record: hard
-	// links to one file, no inode each (prepareDir).
-	recs *servicedir.RecordLinker
 }
 
 // Run supervises until told to exit. Setup errors are returned (fatal);
@@ -185,8 +181,6 @@ func Run(cfg Config) error {
 	}
 	l.self.Pid = os.Getpid()
 	l.self.StartTime, _ = servicedir.ProcStartTime(l.self.Pid)
-	l.recs = servicedir.NewRecordLinker(l.self)
-	defer l.recs.Close()
 	reserveThreads(reservedThreads)
 	l.cfg.Stderr = &lockedWriter{w: cfg.Stderr} // shared with the metrics goroutines
 	if err := l.setup(); err != nil {

@@ -12,9 +12,9 @@ import (
 // Preparing service directories off the loop.
 //
 // Taking a directory (prepareDir) creates supervise/ and event/, the lock,
-// the control FIFO and the supervisor record (a hard link: RecordLinker),
-// and removes an earlier supervisor's death tally: a dozen file-system
-// operations, five of which allocate an inode.
+// the control FIFO and the supervisor record, and removes an earlier
+// supervisor's death tally: a dozen file-system operations, six of which
+// allocate an inode.
 // On a disk file system they cost more than the spawn itself, and done by
 // the loop one service after another they made a bring-up of many
 // services wait on each other's metadata (bench/README.md, "Bring-up off
@@ -47,7 +47,7 @@ type prepJob struct {
 	e       *entry
 	log     bool
 	dir     string // the directory: the entry's fdPath, or its log/ under it
-	recs    *servicedir.RecordLinker
+	self    servicedir.PidRecord
 	resumed bool
 }
 
@@ -82,7 +82,7 @@ func (sc *scanner) prepare(e *entry, log bool, dir string) {
 		}
 	}
 	e.preparing = true
-	l.prep.waiting = append(l.prep.waiting, prepJob{e: e, log: log, dir: dir, recs: l.recs, resumed: l.rx.resumed})
+	l.prep.waiting = append(l.prep.waiting, prepJob{e: e, log: log, dir: dir, self: l.self, resumed: l.rx.resumed})
 	l.prep.handOut()
 }
 
@@ -114,7 +114,7 @@ func (p *prepPool) work(l *loop) {
 			}
 		}
 		if r.err == nil {
-			r.p, r.err = prepareDir(dir, nil, -1, j.recs, j.resumed)
+			r.p, r.err = prepareDir(dir, nil, -1, j.self, j.resumed)
 		}
 		p.mu.Lock()
 		p.done = append(p.done, r)
@@ -144,17 +144,6 @@ func (l *loop) takePreparations() {
 	if len(done) > 0 || dropped {
 		l.resolveOrphans()
 		l.announceReady()
-	}
-	l.recsIdle()
-}
-
-// recsIdle lets go of the supervisor record's files once no directory is
-// being prepared: each is an open file on the file system of a directory
-// taken, which would otherwise keep that file system busy (umount says
-// EBUSY) long after its services left. The next batch makes a new one.
-func (l *loop) recsIdle() {
-	if !l.preparing() {
-		l.recs.Close()
 	}
 }
 

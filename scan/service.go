@@ -142,8 +142,7 @@ func (l *loop) takeDir(dirfd int, path, name string, stdin, stdout int) (*servic
 	if len(l.rx.given) > 0 {
 		given, ctl, _ = l.givenFds(dirKey(dirfd), filepath.Join(dir, servicedir.LockPath), filepath.Join(dir, servicedir.ControlPath))
 	}
-	p, err := prepareDir(dir, given, ctl, l.recs, l.rx.resumed)
-	l.recsIdle()
+	p, err := prepareDir(dir, given, ctl, l.self, l.rx.resumed)
 	if err != nil {
 		if given != nil {
 			given.Close()
@@ -182,7 +181,7 @@ func (p *prepared) release() {
 // supervises it) and the control FIFO (given, from a re-exec, or made
 // here), the supervisor record, and a new death tally. It touches
 // nothing but dir, so the loop may run it on a worker (prepare.go).
-func prepareDir(dir string, lock *os.File, ctl int, recs *servicedir.RecordLinker, resumed bool) (prepared, error) {
+func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, resumed bool) (prepared, error) {
 	p := prepared{ctl: -1}
 	var err error
 	if p.fresh, err = servicedir.MkdirPrivateNew(filepath.Join(dir, servicedir.SuperviseDir), 0o700); err != nil {
@@ -204,7 +203,7 @@ func prepareDir(dir string, lock *os.File, ctl int, recs *servicedir.RecordLinke
 	if !p.fresh {
 		p.prev, _ = servicedir.ReadRecord(dir, servicedir.SupervisorRecordPath) // before it is overwritten
 	}
-	p.recErr = recs.Write(dir, servicedir.SupervisorRecordPath)
+	p.recErr = servicedir.WriteRecord(dir, servicedir.SupervisorRecordPath, self)
 	// A new supervisor starts a new tally, as s6-supervise does; one
 	// that continues a live run (a re-exec, or the adoption of a run
 	// left by a dead scanner) continues its tally too: its restart
