@@ -29,12 +29,15 @@ import (
 //     not this one (its supervise/gosv/supervisor record, read before it
 //     is overwritten) and
 //   - the status file it left says down (pid 0, not finishing), or there
-//     is none (a first status is held across the first spawn:
-//     holdStatus): every spawn of run starts from that, while a status
-//     naming a pid (up, or finishing) means the dead scanner was not
-//     spawning run: a
-//     leftover finish or check is then never taken for the run (s6 does
-//     not adopt finish either; run is started beside it).
+//     is none and no death tally either (a first status is held across
+//     the first spawn: holdStatus): every spawn of run starts from that,
+//     while a status naming a pid (up, or finishing) means the dead
+//     scanner was not spawning run: a leftover finish or check is then
+//     never taken for the run (s6 does not adopt finish either; run is
+//     started beside it). A missing status with a tally (or with
+//     max-death-tally 0) is not down: a scanner whose status writes all
+//     failed (ENOSPC, EDQUOT) may have seen run die and left finish or
+//     check running.
 //
 // Every run is started in a new session (setsid: sid == pid) with the
 // service directory as its cwd, so one walk of /proc maps the (device,
@@ -62,10 +65,18 @@ func (l *loop) orphanCandidate(s *service) (uint64, bool) {
 	if s.prev.Pid == 0 || s.prev == l.self {
 		return 0, false
 	}
-	// No status at all is down too: a supervisor that made supervise/
-	// writes its first status after the first spawn (holdStatus).
 	st, err := servicedir.ReadStatus(s.dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) || err == nil && (st.Pid != 0 || st.Finishing) {
+	switch {
+	case err == nil:
+		if st.Pid != 0 || st.Finishing {
+			return 0, false
+		}
+	case errors.Is(err, fs.ErrNotExist) && !s.prevDeaths && l.talliesDeaths(s):
+		// No status and no death: a supervisor that made supervise/
+		// writes its first status after the first spawn (holdStatus).
+		// A finish starts only once its death is in the tally
+		// (spawnFinish), so none of the dead scanner's is running.
+	default:
 		return 0, false
 	}
 	since := s.prev.StartTime
@@ -73,6 +84,16 @@ func (l *loop) orphanCandidate(s *service) (uint64, bool) {
 		since = rec.StartTime
 	}
 	return since, true
+}
+
+// talliesDeaths says whether a death of s's run leaves a death tally:
+// with max-death-tally 0 none does, and a missing one tells nothing.
+func (l *loop) talliesDeaths(s *service) bool {
+	if !l.has(s, servicedir.MaxDeathTallyFile) {
+		return true
+	}
+	max, _ := supervise.ReadMaxDeathTally(s.dir) // the value the writer used, error or not (deathTally)
+	return max > 0
 }
 
 // deferStart puts s, which has no live recorded run, on the list of

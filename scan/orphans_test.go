@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/svwait"
@@ -129,6 +130,42 @@ func TestAdoptOrphanedRunNoStatus(t *testing.T) {
 	}
 	if runs := runsIn(t, svc); len(runs) != 1 || runs[0] != pid {
 		t.Fatalf("processes in the service directory: %v, want only %d", runs, pid)
+	}
+}
+
+// TestOrphanNotAdoptedNoStatusAfterDeath: no status is down only when
+// the dead scanner recorded no death either (or could not: max-death-tally
+// 0 keeps no tally). A scanner whose status writes all failed (ENOSPC)
+// may have seen run die and left finish or check running in the
+// directory: that process is not adopted as the run.
+func TestOrphanNotAdoptedNoStatusAfterDeath(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		maxTally string // max-death-tally, "" for none (100)
+	}{{"a death in the tally", ""}, {"max-death-tally 0", "0\n"}} {
+		t.Run(c.name, func(t *testing.T) {
+			scan, svc := killedBeforeRecord(t)
+			if err := os.Remove(filepath.Join(svc, servicedir.StatusPath)); err != nil {
+				t.Fatal(err)
+			}
+			if c.maxTally == "" {
+				if err := servicedir.AppendDeath(svc, servicedir.DeathFromWstat(time.Now(), oldWstat), 10); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(filepath.Join(svc, servicedir.MaxDeathTallyFile), []byte(c.maxTally), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stray := spawnStray(t, svc, true) // the finish left running
+			startScanner(t, scan)
+			waitFor(t, svc, svwait.Up)
+			st := status(t, svc)
+			if st.Pid == stray {
+				t.Fatalf("stray process %d adopted as the run", stray)
+			}
+			if !alive(st.Pid) || !alive(stray) {
+				t.Fatalf("run %d alive %v, stray %d alive %v; want both", st.Pid, alive(st.Pid), stray, alive(stray))
+			}
+		})
 	}
 }
 

@@ -87,6 +87,7 @@ type service struct {
 
 	hook        hookState            // the event hook (events.go)
 	prev        servicedir.PidRecord // the previous supervisor's record, read when taken (orphans.go)
+	prevDeaths  bool                 // a death tally was there when taken (prepared.prevDeaths; orphans.go)
 	orphanSince uint64               // an orphaned run must have started no earlier (orphans.go)
 
 	// sharedDir: dirfd is its scan-directory entry's, closed by the entry.
@@ -165,6 +166,9 @@ type prepared struct {
 	// fresh: supervise/ was made by this take, so nothing in it is an
 	// earlier supervisor's (no record, status or tally to look for).
 	fresh bool
+	// prevDeaths: the directory had a death tally when taken (or it
+	// could not be told): the previous supervisor saw run die.
+	prevDeaths bool
 }
 
 // release gives back what p holds (a take abandoned after preparing).
@@ -179,7 +183,8 @@ func (p *prepared) release() {
 // prepareDir does the file-system part of taking the service directory
 // dir: supervise/ and event/, the lock (which proves nobody else
 // supervises it) and the control FIFO (given, from a re-exec, or made
-// here), the supervisor record, and a new death tally. It touches
+// here), the supervisor record, and a new death tally (none until the
+// first death). It touches
 // nothing but dir, so the loop may run it on a worker (prepare.go).
 func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, resumed bool) (prepared, error) {
 	p := prepared{ctl: -1}
@@ -208,8 +213,15 @@ func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, r
 	// that continues a live run (a re-exec, or the adoption of a run
 	// left by a dead scanner) continues its tally too: its restart
 	// counters are the run's history (issue 15).
-	if !p.fresh && !resumed && !liveRecord(dir) {
-		p.tallyErr = servicedir.ResetDeathTally(dir)
+	if p.fresh {
+		return p, nil
+	}
+	if !resumed && !liveRecord(dir) {
+		var removed bool
+		removed, p.tallyErr = servicedir.ResetDeathTally(dir)
+		p.prevDeaths = removed || p.tallyErr != nil
+	} else {
+		p.prevDeaths = true // not looked at: main's reading of no status
 	}
 	return p, nil
 }
@@ -221,7 +233,7 @@ func prepareDir(dir string, lock *os.File, ctl int, self servicedir.PidRecord, r
 func (l *loop) takePrepared(dirfd int, path, name string, stdin, stdout int, p *prepared) (*service, error) {
 	dir := fdPath(dirfd)
 	s := &service{dir: dir, dirfd: dirfd, path: path, name: name, lock: p.lock, ctl: p.ctl, notify: -1, pidfd: -1, wd: -1,
-		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1, prev: p.prev, fresh: p.fresh, downOnDisk: p.fresh}
+		stdin: stdin, stdout: stdout, sdfd: -1, checkFd: -1, prev: p.prev, prevDeaths: p.prevDeaths, fresh: p.fresh, downOnDisk: p.fresh}
 	s.launch.wd = -1
 	if err := l.register(p.ctl, fdOwner{kind: fdControl, svc: s}); err != nil {
 		p.release()

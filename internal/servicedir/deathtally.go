@@ -154,15 +154,22 @@ func readDeathTail(dir string, n int) ([]byte, error) {
 // system an inode allocation is the costliest part of taking a directory
 // (bench/README.md). unlink removes a symlink planted at the name, never
 // its target.
-func ResetDeathTally(dir string) error {
+//
+// It says whether it removed a tally: whether the previous supervisor
+// saw run die at all (the look for orphaned runs asks, scan/orphans.go).
+func ResetDeathTally(dir string) (removed bool, err error) {
 	p := filepath.Join(dir, DeathTallyPath)
 	dfd, base, err := openParent(dir, DeathTallyPath)
 	if err != nil {
-		return &os.PathError{Op: "unlink", Path: p, Err: errors.Unwrap(err)}
+		return false, &os.PathError{Op: "unlink", Path: p, Err: errors.Unwrap(err)}
 	}
 	defer unix.Close(dfd)
-	if err := unix.Unlinkat(dfd, base, 0); err != nil && err != unix.ENOENT {
-		return &os.PathError{Op: "unlink", Path: p, Err: err}
+	switch err := unix.Unlinkat(dfd, base, 0); err {
+	case nil:
+		return true, nil
+	case unix.ENOENT:
+		return false, nil
+	default:
+		return false, &os.PathError{Op: "unlink", Path: p, Err: err}
 	}
-	return nil
 }

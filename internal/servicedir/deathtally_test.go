@@ -138,8 +138,12 @@ func TestResetDeathTally(t *testing.T) {
 		if initial != nil {
 			writeFile(t, p, initial)
 		}
-		if err := ResetDeathTally(dir); err != nil {
+		removed, err := ResetDeathTally(dir)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if removed != (initial != nil) {
+			t.Errorf("ResetDeathTally says removed %v, with a tally there %v", removed, initial != nil)
 		}
 		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("after reset: %v, want no death_tally", err)
@@ -154,7 +158,7 @@ func TestResetDeathTally(t *testing.T) {
 	if ds, err := ReadDeathTally(dir); err != nil || len(ds) != 1 {
 		t.Errorf("first death after reset: %v, %v; want one record", ds, err)
 	}
-	err := ResetDeathTally(filepath.Join(dir, "nope"))
+	_, err := ResetDeathTally(filepath.Join(dir, "nope"))
 	assertPathError(t, err, filepath.Join(dir, "nope", DeathTallyPath), fs.ErrNotExist)
 }
 
@@ -185,7 +189,7 @@ func TestDeathTallyS6svdt(t *testing.T) {
 	}
 	// A supervisor start removes the tally (ResetDeathTally): s6-svdt
 	// reads no file as it reads an empty one.
-	if err := ResetDeathTally(dir); err != nil {
+	if _, err := ResetDeathTally(dir); err != nil {
 		t.Fatal(err)
 	}
 	out, err = exec.Command(bin, dir).CombinedOutput()

@@ -66,7 +66,7 @@ func TestNoSymlinkFollowed(t *testing.T) {
 	if err := WriteStatus(dir, &st); err != nil {
 		t.Errorf("WriteStatus: %v", err)
 	}
-	if err := ResetDeathTally(dir); err != nil {
+	if _, err := ResetDeathTally(dir); err != nil {
 		t.Errorf("ResetDeathTally: %v", err)
 	}
 	if err := AppendDeath(dir, Death{Stamp: now, Code: 1}, 10); err != nil {
