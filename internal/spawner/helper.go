@@ -15,12 +15,12 @@ const helperComm = "gosv"
 
 // helperMemoryLimit is the helper's soft memory limit, a bound in case of
 // a leak: a request is at most maxRequest bytes, decoded once, and GOGC
-// keeps the heap near the runtime's floor (about 2.5 MiB PSS in all).
-// NOTE: not lower. The limit counts all the runtime's memory, about 5.5
-// MiB mapped here; at 4 MiB the runtime returned pages to the kernel
-// (madvise) at every request and faulted them back in, which cost each
-// spawn about 0.1 ms before its clone (bench/README.md, "The restart
-// path at 5000 services").
+// keeps the heap small (the helper's PSS stays about 2.5 MiB).
+// NOTE: the limit counts every byte the runtime maps, about 5 MiB here
+// even after FreeOSMemory. At 4 MiB the runtime returned pages to the
+// kernel (madvise) at every request and faulted them back in: about 0.1
+// ms more between the request and the clone (bench/README.md, "The
+// restart path at 5000 services"; TestMemoryLimitAboveRuntime).
 const helperMemoryLimit = 16 << 20
 
 // dieBeforeReply is a test hook (set only by this package's tests): the
