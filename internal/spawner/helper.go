@@ -15,12 +15,13 @@ const helperComm = "gosv"
 
 // helperMemoryLimit is the helper's soft memory limit, a bound in case of
 // a leak: a request is at most maxRequest bytes, decoded once, and GOGC
-// keeps the heap small (the helper's PSS stays about 2.5 MiB).
+// keeps the heap small.
 // NOTE: the limit counts every byte the runtime maps, about 5 MiB here
 // even after FreeOSMemory. At 4 MiB the runtime returned pages to the
 // kernel (madvise) at every request and faulted them back in: about 0.1
-// ms more between the request and the clone (bench/README.md, "The
-// restart path at 5000 services"; TestMemoryLimitAboveRuntime).
+// ms more between the request and the clone. The price: ~0.6-1 MiB more
+// anonymous memory in the helper (bench/README.md, "The restart path at
+// 5000 services"; TestMemoryLimitAboveRuntime).
 const helperMemoryLimit = 16 << 20
 
 // dieBeforeReply is a test hook (set only by this package's tests): the

@@ -11,7 +11,8 @@ import (
 // process of this size keeps mapped after FreeOSMemory, the runtime
 // returned pages to the kernel at every request and faulted them back
 // in (bench/README.md, "The restart path at 5000 services"). The test
-// binary stands in for the helper (same runtime, more packages); the
+// binary stands in for the helper (the same runtime; gosv's binary adds
+// its packages' initialisers, which FreeOSMemory mostly returns): the
 // limit must leave it at least half free.
 func TestMemoryLimitAboveRuntime(t *testing.T) {
 	debug.FreeOSMemory()
