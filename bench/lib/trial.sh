@@ -194,11 +194,20 @@ scale)
 	progress "supervisor started"
 	"$bin/benchutil" waitsize -file "$W/marker" -bytes $((2 * n)) -timeout 280s >/dev/null
 	progress "all $n idle services up"
+	suffix() { sed "s|^\([^ ]*\) |\1@$n/r$r |"; }
+	# The floor at this N: the helper fork+execs a copy of the run script
+	# that stamps into a directory of its own (the services' stamps must
+	# name live runs), with the N idle services up.
+	mkdir -p "$W/bstamps"
+	sed "s|$W/stamps/svc0001|$W/bstamps/base|" "$W/sv/svc0001/run" >"$W/base-run"
+	chmod +x "$W/base-run"
+	"$bin/latency" -dir "$W/bstamps" -baseline "$W/base-run" -n 30 -timeout 10s | tr ' ' '\n' | tr '=' ' ' |
+		sed -n 's/^median_ms /base_median_ms /p' | suffix >&3
+	progress "baseline done"
 	ln -s "$W"/sv/* "$W/scan/"
 	case $sys in
 	s6) s6-svscanctl -a "$W/scan" ;;
 	esac
-	suffix() { sed "s|^\([^ ]*\) |\1@$n/r$r |"; }
 	trace=""
 	[ "$sys" = gosv ] && trace=$W/gosv-trace
 	"$bin/latency" -dir "$W/stamps" -services "$k" -n 30 -min-up 2100ms -timeout 10s -trace "$trace" | tr ' ' '\n' | tr '=' ' ' | suffix >&3

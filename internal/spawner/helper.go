@@ -13,9 +13,16 @@ import (
 // counting a supervisor's processes by name (bench/) counts the helper.
 const helperComm = "gosv"
 
-// helperMemoryLimit is the helper's soft heap limit: a request is at most
-// maxRequest bytes, decoded once.
-const helperMemoryLimit = 4 << 20
+// helperMemoryLimit is the helper's soft memory limit, a bound in case of
+// a leak: a request is at most maxRequest bytes, decoded once, and GOGC
+// keeps the heap small.
+// NOTE: the limit counts every byte the runtime maps, about 5 MiB here
+// even after FreeOSMemory. At 4 MiB the runtime returned pages to the
+// kernel (madvise) at every request and faulted them back in: about 0.1
+// ms more between the request and the clone. The price: ~0.6-1 MiB more
+// anonymous memory in the helper (bench/README.md, "The restart path at
+// 5000 services"; TestMemoryLimitAboveRuntime).
+const helperMemoryLimit = 16 << 20
 
 // dieBeforeReply is a test hook (set only by this package's tests): the
 // helper kills itself after a successful spawn, before its reply.
@@ -30,8 +37,7 @@ func Serve(fd int) error {
 	os.WriteFile("/proc/self/comm", []byte(helperComm), 0)
 	// The socket came as a plain fd 3: no child may inherit it.
 	unix.CloseOnExec(fd)
-	// One request at a time: one P is enough, and a small heap limit keeps
-	// the helper's memory near the runtime's floor (as the fd holder's).
+	// One request at a time: one P is enough.
 	runtime.GOMAXPROCS(1)
 	debug.SetMemoryLimit(helperMemoryLimit)
 	// What the binary's package initialisers allocated is garbage here:

@@ -75,6 +75,8 @@ func TestReportScale(t *testing.T) {
 		"scale\ttmpfs\tgosv\tmedian_ms@10/r3\t3",
 		"scale\ttmpfs\tgosv\tmedian_ms@5000/r1\t6",
 		"scale\ttmpfs\tgosv\tmedian_ms@5000/r2\t9",
+		"scale\ttmpfs\tgosv\tbase_median_ms@10/r1\t1",
+		"scale\ttmpfs\tgosv\tbase_median_ms@5000/r1\t1.5",
 		"scale\ttmpfs\tgosv\tcpu_us_per_line@10/r1\t10",
 		"scale\ttmpfs\tgosv\tcpu_us_per_line@5000/r1\t11",
 		"scale\ttmpfs\tgosv\tmedian_ms\tnot a scale key",
@@ -86,8 +88,8 @@ func TestReportScale(t *testing.T) {
 	var out bytes.Buffer
 	writeReport(&out, res)
 	for _, want := range []string{
-		"| 10 | 3.00 [2, 3, 4] | 1.00 | 10.00 [10] | 1.00 |",
-		"| 5000 | 7.50 [6, 9] | 2.50 | 11.00 [11] | 1.10 |",
+		"| 10 | 3.00 [2, 3, 4] | 1.00 | 1.00 [1] | 1.00 | 10.00 [10] | 1.00 |",
+		"| 5000 | 7.50 [6, 9] | 2.50 | 1.50 [1.5] | 1.50 | 11.00 [11] | 1.10 |",
 		"`bench/run.sh scale --systems gosv --fs tmpfs`",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -19,11 +19,15 @@ const scaleIntro = "N services run `exec sleep` in the same tree; then the resta
 	"measured as in restart (median of 30 samples per run), then 3000 lines are written one at a time into a " +
 	"gosv service with a log-script, each after the previous one is in its log, and gosv svscan's CPU time " +
 	"(every thread, schedstat) is divided by the lines. Runs are interleaved over N. " +
+	"baseline at N: the restart row's baseline (the measuring helper fork+execs the same run script itself, " +
+	"30 times) with the N idle services up and no other service yet: what the machine alone adds with N " +
+	"more processes. " +
 	"Targets: restart at 5000 within 1.3× of 10; CPU per log line flat."
 
 // scaleFigures are the figures of the scale table, in column order.
 var scaleFigures = []struct{ key, head string }{
 	{"median_ms", "restart median (ms)"},
+	{"base_median_ms", "baseline at N (ms)"},
 	{"gosv_reap_median_ms", "kill→reap median (ms)"},
 	{"gosv_share_median_ms", "gosv share median (ms)"},
 	{"gosv_exec_median_ms", "clone→execve median (ms)"},
