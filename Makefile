@@ -1,6 +1,6 @@
 # gosv build, install and test entry points.
 #
-#   make build                      bin/gosv
+#   make build                      bin/gosv, bin/gosv-openrc
 #   make install DESTDIR= PREFIX=/usr
 #   make test                       deps (as root), vet, unit tests, integration tests
 #   make demo                       real OpenRC + gosv session in a throw-away namespace (root)
@@ -61,8 +61,11 @@ all: build
 # CGO_ENABLED=1 make build gives the cgo build back.
 CGO_ENABLED ?= 0
 
+# bin/gosv-openrc: the OpenRC hook's lean client (gosv openrc start, stop,
+# status, reload), installed beside gosv (cmd/gosv-openrc).
 build:
 	CGO_ENABLED=$(CGO_ENABLED) $(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/gosv ./cmd/gosv
+	CGO_ENABLED=$(CGO_ENABLED) $(GO) build -o bin/gosv-openrc ./cmd/gosv-openrc
 
 # The man pages are generated from the commands (and man/*.md) by
 # cmd/gosv's TestManPages, and committed: installing needs no generator,
@@ -82,6 +85,7 @@ bench-charts:
 
 install: build completions
 	install -D -m 0755 bin/gosv $(DESTDIR)$(BINDIR)/gosv
+	install -m 0755 bin/gosv-openrc $(DESTDIR)$(BINDIR)/gosv-openrc
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8
@@ -116,7 +120,7 @@ install: build completions
 	@if [ -z "$(DESTDIR)" ] && command -v rc-update >/dev/null 2>&1; then echo rc-update -u; rc-update -u >/dev/null; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/gosv
+	rm -f $(DESTDIR)$(BINDIR)/gosv $(DESTDIR)$(BINDIR)/gosv-openrc
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(wildcard man/*.5)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/gosv $(DESTDIR)$(ZSHCOMPDIR)/_gosv $(DESTDIR)$(FISHCOMPDIR)/gosv.fish

@@ -691,31 +691,61 @@ func TestStartFailureWaitsForTheCatchAllLog(t *testing.T) {
 	}
 }
 
-// TestHookGOMAXPROCS runs the hook's _gosv_call with a stand-in gosv: the
-// client gets GOMAXPROCS=1 unless the environment sets it, and the shell
-// that called it does not keep the value.
+// TestHookGOMAXPROCS runs the hook's _gosv_call with stand-ins for gosv
+// and its lean client: the client gets GOMAXPROCS=1 unless the environment
+// sets it (marked _gosv_gomaxprocs, which the service's environment drops:
+// TestFilterEnvHookGOMAXPROCS), the shell that calls it keeps its own, and
+// GOSV-openrc runs instead of `GOSV openrc` when it is there.
 func TestHookGOMAXPROCS(t *testing.T) {
 	fn := regexp.MustCompile(`(?s)\n_gosv_call\(\) \{\n.*?\n\}\n`).FindString(Hook("/usr/bin"))
 	if fn == "" {
 		t.Fatal("no _gosv_call in the hook")
 	}
-	fake := filepath.Join(t.TempDir(), "gosv")
-	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"GOMAXPROCS=${GOMAXPROCS-unset} $*\"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fake := "#!/bin/sh\necho \"${0##*/} GOMAXPROCS=${GOMAXPROCS-unset} mark=${_gosv_gomaxprocs-unset} $*\"\n"
 	script := fn + `out=$(_gosv_call status); echo "$out; caller ${GOMAXPROCS-unset}"`
-	for _, tt := range []struct{ env, want string }{
-		{"", "GOMAXPROCS=1 openrc status --var supervisor=gosv; caller unset"},
-		{"GOMAXPROCS=4", "GOMAXPROCS=4 openrc status --var supervisor=gosv; caller 4"},
+	for _, tt := range []struct {
+		env    string
+		client bool // gosv-openrc beside gosv
+		want   string
+	}{
+		{"", false, "gosv GOMAXPROCS=1 mark=1 openrc status --var supervisor=gosv; caller unset"},
+		{"GOMAXPROCS=4", false, "gosv GOMAXPROCS=4 mark=unset openrc status --var supervisor=gosv; caller 4"},
+		{"", true, "gosv-openrc GOMAXPROCS=1 mark=1 status --var supervisor=gosv; caller unset"},
+		{"GOMAXPROCS=4", true, "gosv-openrc GOMAXPROCS=4 mark=unset status --var supervisor=gosv; caller 4"},
 	} {
+		dir := t.TempDir()
+		gosv := filepath.Join(dir, "gosv")
+		names := []string{gosv}
+		if tt.client {
+			names = append(names, gosv+"-openrc")
+		}
+		for _, n := range names {
+			if err := os.WriteFile(n, []byte(fake), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 		cmd := exec.Command("sh", "-c", script)
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "gosv_bin=" + fake, "supervisor=gosv"}
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "gosv_bin=" + gosv, "supervisor=gosv"}
 		if tt.env != "" {
 			cmd.Env = append(cmd.Env, tt.env)
 		}
 		out, err := cmd.CombinedOutput()
 		if got := strings.TrimSpace(string(out)); err != nil || got != tt.want {
-			t.Errorf("environment %q: %q (%v), want %q", tt.env, got, err, tt.want)
+			t.Errorf("environment %q, client %v: %q (%v), want %q", tt.env, tt.client, got, err, tt.want)
+		}
+	}
+}
+
+// TestFilterEnvHookGOMAXPROCS: the GOMAXPROCS=1 the hook sets for its
+// client (marked) stays out of the service's environment; one the caller
+// set is kept.
+func TestFilterEnvHookGOMAXPROCS(t *testing.T) {
+	for _, tt := range []struct{ in, want []string }{
+		{[]string{"A=1", "GOMAXPROCS=1", "_gosv_gomaxprocs=1"}, []string{"A=1"}},
+		{[]string{"A=1", "GOMAXPROCS=4"}, []string{"A=1", "GOMAXPROCS=4"}},
+	} {
+		if got := filterEnv(tt.in, "/lib/rc"); !slices.Equal(got, tt.want) {
+			t.Errorf("filterEnv(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -538,13 +538,18 @@ func isOpenRCVar(name string) bool {
 	return false
 }
 
-// filterEnv removes OpenRC's own variables from env and OpenRC's helper
-// directories from PATH.
+// hookGOMAXPROCS marks a GOMAXPROCS=1 the hook set for its own client
+// (openrc/gosv.conf, _gosv_call), which the service must not inherit.
+const hookGOMAXPROCS = "_gosv_gomaxprocs=1"
+
+// filterEnv removes OpenRC's own variables from env, the hook's
+// GOMAXPROCS, and OpenRC's helper directories from PATH.
 func filterEnv(env []string, libexec string) []string {
 	out := env[:0:0]
+	hookSet := slices.Contains(env, hookGOMAXPROCS)
 	for _, kv := range env {
 		name, val, _ := strings.Cut(kv, "=")
-		if isOpenRCVar(name) {
+		if isOpenRCVar(name) || name == "_gosv_gomaxprocs" || (hookSet && name == "GOMAXPROCS") {
 			continue
 		}
 		if name == "PATH" {

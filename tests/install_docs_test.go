@@ -11,7 +11,8 @@ import (
 // install PREFIX=/usr, in a namespace) and uses what it put beside the
 // binary the way an admin would: man finds and renders every page, bash
 // (through bash-completion's loader, as for a <TAB>), fish and zsh find
-// the completions in their standard places and complete `gosv sv`; make
+// the completions in their standard places and complete `gosv sv`, the
+// hook's client gosv-openrc hands what it does not run to gosv; make
 // uninstall then removes them all.
 func TestInstallManAndCompletions(t *testing.T) {
 	requireGosv(t)
@@ -57,8 +58,16 @@ printf '%s\n' "${COMPREPLY[@]}"`)
 		t.Errorf("zsh: compinit did not register _gosv for gosv: %s", r)
 	}
 
+	// The hook's lean client beside gosv: what it does not run itself
+	// (here --help) is gosv openrc's.
+	client := e.Run(t, "/usr/bin/gosv-openrc", "--help")
+	full := e.Run(t, "/usr/bin/gosv", "openrc", "--help")
+	if client.Code != 0 || client.Stdout != full.Stdout || !strings.Contains(client.Stdout, "EXIT STATUS") {
+		t.Errorf("gosv-openrc --help is not gosv openrc --help:\n%s\nwant:\n%s", client, full)
+	}
+
 	e.MustRun(t, "make", "-C", suite.repoRoot, "uninstall", "DESTDIR=", "PREFIX=/usr")
-	r = e.Run(t, "sh", "-c", "ls /usr/share/man/man8/gosv* /usr/share/man/man5/gosv* /usr/share/bash-completion/completions/gosv /usr/share/fish/vendor_completions.d/gosv.fish /usr/share/zsh/site-functions/_gosv 2>/dev/null")
+	r = e.Run(t, "sh", "-c", "ls /usr/bin/gosv /usr/bin/gosv-openrc /usr/share/man/man8/gosv* /usr/share/man/man5/gosv* /usr/share/bash-completion/completions/gosv /usr/share/fish/vendor_completions.d/gosv.fish /usr/share/zsh/site-functions/_gosv 2>/dev/null")
 	if r.Stdout != "" {
 		t.Errorf("left after make uninstall:\n%s", r.Stdout)
 	}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestParse: the hook's command lines are the client's; everything else
+// goes to gosv (ok false).
+func TestParse(t *testing.T) {
+	for _, tt := range []struct {
+		args       string // split on blanks
+		ok         bool
+		sub        string
+		vars, argv []string
+	}{
+		{"start --var supervisor=gosv --var command=/bin/d -- /bin/d -f", true, "start", []string{"supervisor=gosv", "command=/bin/d"}, []string{"/bin/d", "-f"}},
+		{"start --var=a=b --", true, "start", []string{"a=b"}, []string{}},
+		{"start", true, "start", nil, nil},
+		{"stop --var supervisor=gosv", true, "stop", []string{"supervisor=gosv"}, nil},
+		{"status --var supervisor=gosv", true, "status", []string{"supervisor=gosv"}, nil},
+		{"reload", true, "reload", nil, nil},
+		{"", false, "", nil, nil},
+		{"ls", false, "", nil, nil},
+		{"check web", false, "", nil, nil},
+		{"svscan --wait", false, "", nil, nil},
+		{"start --help", false, "", nil, nil},
+		{"status -h", false, "", nil, nil},
+		{"stop extra", false, "", nil, nil},
+		{"stop -- x", false, "", nil, nil},
+		{"start /bin/d", false, "", nil, nil},
+		{"status --var", false, "", nil, nil},
+		{"--help", false, "", nil, nil},
+	} {
+		c, ok := parse(strings.Fields(tt.args))
+		if ok != tt.ok {
+			t.Errorf("parse(%q): ok %v, want %v", tt.args, ok, tt.ok)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if c.Sub != tt.sub || !slices.Equal(c.Vars, tt.vars) || !slices.Equal(c.Args, tt.argv) || (c.Args == nil) != (tt.argv == nil) {
+			t.Errorf("parse(%q) = %q %q %q, want %q %q %q", tt.args, c.Sub, c.Vars, c.Args, tt.sub, tt.vars, tt.argv)
+		}
+	}
+}
+
+// TestGosvBinary: GOSV-openrc belongs to GOSV, symbolic links resolved as
+// gosv's own os.Executable resolves them; another name is an error.
+func TestGosvBinary(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real-gosv")
+	if err := os.WriteFile(real, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(dir, "gosv")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := gosvBinary(filepath.Join(dir, "gosv-openrc")); err != nil || got != real {
+		t.Errorf("gosvBinary = %q, %v; want %q", got, err, real)
+	}
+	if _, err := gosvBinary(filepath.Join(dir, "client")); err == nil {
+		t.Error("gosvBinary of a client not named GOSV-openrc: no error")
+	}
+	if _, err := gosvBinary(filepath.Join(dir, "none-openrc")); err == nil {
+		t.Error("gosvBinary without its gosv: no error")
+	}
+}
