@@ -124,7 +124,14 @@ func gosvBinary(argv0 string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%s: the client must be named GOSV%s, beside the gosv binary GOSV", self, clientSuffix)
 	}
-	resolved, err := filepath.EvalSymlinks(gosv)
+	// NOTE: absolute first: a relative GOSV (./bin/gosv-openrc, a
+	// relative gosv_bin) would otherwise be written into the generated
+	// finish, which runs in the service directory.
+	abs, err := filepath.Abs(gosv)
+	if err != nil {
+		return "", fmt.Errorf("the gosv binary beside %s: %w", self, err)
+	}
+	resolved, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return "", fmt.Errorf("the gosv binary beside %s: %w", self, err)
 	}

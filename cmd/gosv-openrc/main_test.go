@@ -63,6 +63,16 @@ func TestGosvBinary(t *testing.T) {
 	if got, err := gosvBinary(filepath.Join(dir, "gosv-openrc")); err != nil || got != real {
 		t.Errorf("gosvBinary = %q, %v; want %q", got, err, real)
 	}
+	// A relative path (./bin/gosv-openrc, a relative gosv_bin): absolute,
+	// since the generated finish runs in the service directory.
+	// Both for a symbolic link and for a plain file.
+	t.Chdir(filepath.Dir(dir))
+	for _, name := range []string{"gosv-openrc", "real-gosv-openrc"} {
+		rel := filepath.Join(".", filepath.Base(dir), name)
+		if got, err := gosvBinary(rel); err != nil || got != real {
+			t.Errorf("gosvBinary(%q) = %q, %v; want %q", rel, got, err, real)
+		}
+	}
 	if _, err := gosvBinary(filepath.Join(dir, "client")); err == nil {
 		t.Error("gosvBinary of a client not named GOSV-openrc: no error")
 	}
