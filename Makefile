@@ -62,10 +62,12 @@ all: build
 CGO_ENABLED ?= 0
 
 # bin/gosv-openrc: the OpenRC hook's lean client (gosv openrc start, stop,
-# status, reload), installed beside gosv (cmd/gosv-openrc).
+# status, reload), installed beside gosv (cmd/gosv-openrc). The same
+# -ldflags as gosv: its build information then records the same version
+# stamp, which gosv openrc check compares (cmd/gosv/client.go).
 build:
 	CGO_ENABLED=$(CGO_ENABLED) $(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/gosv ./cmd/gosv
-	CGO_ENABLED=$(CGO_ENABLED) $(GO) build -o bin/gosv-openrc ./cmd/gosv-openrc
+	CGO_ENABLED=$(CGO_ENABLED) $(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o bin/gosv-openrc ./cmd/gosv-openrc
 
 # The man pages are generated from the commands (and man/*.md) by
 # cmd/gosv's TestManPages, and committed: installing needs no generator,

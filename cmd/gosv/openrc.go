@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -244,6 +246,12 @@ func newOpenRCCmd(e *env, runF func(*openrcOptions) error) *cobra.Command {
 func runOpenRC(ctx context.Context, e *env, o *openrcOptions) error {
 	o.Getenv, o.Environ, o.Stdin, o.Stdout, o.Stderr = e.Getenv, os.Environ(), os.Stdin, e.Stdout, e.Stderr
 	code, err := openrc.Run(ctx, o)
+	if o.Sub == "check" && err == nil {
+		self, _ := debug.ReadBuildInfo()
+		if p := clientProblem(o.Gosv, self); p != nil {
+			fmt.Fprintln(o.Stdout, p)
+		}
+	}
 	var ue *openrc.UsageError
 	switch {
 	case errors.As(err, &ue):
