@@ -112,10 +112,7 @@ func (s *Service) ownStart() (Func, bool) {
 // describe writes a service's resolved configuration, indented.
 func describe(w io.Writer, s *Service, sp *Spec, dir, gosv string) {
 	if sp.Declarative {
-		newest, _ := s.NewestSource()
-		if fi, err := os.Stat(gosv); err == nil && fi.ModTime().After(newest) {
-			newest = fi.ModTime()
-		}
+		newest, _ := newestInput(s, gosv)
 		fresh := "current"
 		if Stale(dir, newest) {
 			fresh = "stale: the next start rewrites it"

@@ -189,12 +189,9 @@ func prepare(req *Request, s *Service, sp *Spec) (string, backends.StartOptions,
 		opts.Timeout += launchGrace
 	}
 	dir := filepath.Join(ServicesDir(req.Layout.SvcDir), req.Name)
-	newest, err := s.NewestSource()
+	newest, err := newestInput(s, req.Gosv) // a new gosv or client rewrites what they wrote
 	if err != nil {
 		return "", opts, err
-	}
-	if fi, err := os.Stat(req.Gosv); err == nil && fi.ModTime().After(newest) {
-		newest = fi.ModTime() // a new gosv rewrites the run and finish it wrote
 	}
 	if err := checkUser(sp); err != nil {
 		return "", opts, err
