@@ -702,17 +702,23 @@ func TestHookGOMAXPROCS(t *testing.T) {
 		t.Fatal("no _gosv_call in the hook")
 	}
 	fake := "#!/bin/sh\necho \"${0##*/} GOMAXPROCS=${GOMAXPROCS-unset} mark=${_gosv_gomaxprocs-unset} $*\"\n"
-	script := fn + `out=$(_gosv_call status); echo "$out; caller ${GOMAXPROCS-unset}"`
 	for _, tt := range []struct {
 		env    string
 		client bool // gosv-openrc beside gosv
 		want   string
+		shell  string // the script's own lines (conf.d) before the call
 	}{
-		{"", false, "gosv GOMAXPROCS=1 mark=1 openrc status --var supervisor=gosv; caller unset"},
-		{"GOMAXPROCS=4", false, "gosv GOMAXPROCS=4 mark=unset openrc status --var supervisor=gosv; caller 4"},
-		{"", true, "gosv-openrc GOMAXPROCS=1 mark=1 status --var supervisor=gosv; caller unset"},
-		{"GOMAXPROCS=4", true, "gosv-openrc GOMAXPROCS=4 mark=unset status --var supervisor=gosv; caller 4"},
+		{"", false, "gosv GOMAXPROCS=1 mark=1 openrc status --var supervisor=gosv; caller unset", ""},
+		{"GOMAXPROCS=4", false, "gosv GOMAXPROCS=4 mark=unset openrc status --var supervisor=gosv; caller 4", ""},
+		{"", true, "gosv-openrc GOMAXPROCS=1 mark=1 status --var supervisor=gosv; caller unset", ""},
+		{"GOMAXPROCS=4", true, "gosv-openrc GOMAXPROCS=4 mark=unset status --var supervisor=gosv; caller 4", ""},
+		// conf.d: a plain GOMAXPROCS=4 is the script's shell variable,
+		// which (as every unexported variable) reaches neither gosv nor
+		// the service; an exported one reaches both.
+		{"", true, "gosv-openrc GOMAXPROCS=unset mark=unset status --var supervisor=gosv; caller 4", "GOMAXPROCS=4\n"},
+		{"", true, "gosv-openrc GOMAXPROCS=4 mark=unset status --var supervisor=gosv; caller 4", "export GOMAXPROCS=4\n"},
 	} {
+		script := fn + tt.shell + `out=$(_gosv_call status); echo "$out; caller ${GOMAXPROCS-unset}"`
 		dir := t.TempDir()
 		gosv := filepath.Join(dir, "gosv")
 		names := []string{gosv}
@@ -743,6 +749,8 @@ func TestFilterEnvHookGOMAXPROCS(t *testing.T) {
 	for _, tt := range []struct{ in, want []string }{
 		{[]string{"A=1", "GOMAXPROCS=1", "_gosv_gomaxprocs=1"}, []string{"A=1"}},
 		{[]string{"A=1", "GOMAXPROCS=4"}, []string{"A=1", "GOMAXPROCS=4"}},
+		// GOMAXPROCS=1 without the marker: the caller's, kept.
+		{[]string{"A=1", "GOMAXPROCS=1"}, []string{"A=1", "GOMAXPROCS=1"}},
 	} {
 		if got := filterEnv(tt.in, "/lib/rc"); !slices.Equal(got, tt.want) {
 			t.Errorf("filterEnv(%q) = %q, want %q", tt.in, got, tt.want)
