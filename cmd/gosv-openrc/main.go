@@ -11,7 +11,9 @@
 //
 //	gosv-openrc start|stop|status|reload [--var NAME=VALUE]... [-- ARGV...]
 //
-// (ARGV for start only) and execs `GOSV openrc ARG...` for anything else
+// (ARGV for start only), and `resolve` (the limited child of check and
+// ls, which re-runs /proc/self/exe as `gosv openrc resolve`: a leading
+// "openrc" is dropped), and execs `GOSV openrc ARG...` for anything else
 // (other subcommands, --help, a command line it does not take, a usage
 // error), so that gosv-openrc X always means gosv openrc X, with gosv's
 // messages and exit codes.
@@ -46,14 +48,25 @@ var hookSubs = map[string]bool{"start": true, "stop": true, "status": true, "rel
 func main() { os.Exit(run(os.Args)) }
 
 func run(argv []string) (code int) {
+	args := argv[1:]
+	if len(args) > 0 && args[0] == "openrc" {
+		// GOSV-openrc openrc ARG... is GOSV openrc ARG...: the resolver
+		// of check and ls re-runs /proc/self/exe as `gosv openrc
+		// resolve` (openrc/resolver_linux.go).
+		args = args[1:]
+	}
+	c, ok := parse(args)
+	if ok && c.Sub == "resolve" {
+		// The resolver's child: no gosv binary needed (argv[0] is "gosv").
+		return serveResolve()
+	}
 	gosv, err := gosvBinary(argv[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gosv-openrc: fatal: %v\n", err)
 		return exitSystem
 	}
-	c, ok := parse(argv[1:])
 	if !ok {
-		return execGosv(gosv, argv[1:])
+		return execGosv(gosv, args)
 	}
 	prog := "gosv openrc " + c.Sub
 	c.Gosv, c.Getenv, c.Environ = gosv, os.Getenv, os.Environ()
@@ -72,7 +85,7 @@ func run(argv []string) (code int) {
 	if _, usage := err.(*openrc.UsageError); usage {
 		// Before any side effect (the request is built first): gosv
 		// prints the error and the usage line.
-		return execGosv(gosv, argv[1:])
+		return execGosv(gosv, args)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: fatal: %v\n", prog, err)
@@ -81,10 +94,24 @@ func run(argv []string) (code int) {
 	return code
 }
 
+// serveResolve is `gosv openrc resolve`: the limited child that resolves
+// init scripts for ResolveAll, its request on stdin.
+func serveResolve() int {
+	if err := openrc.ServeResolve(context.Background(), os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "gosv openrc resolve: fatal: %v\n", err)
+		return exitSystem
+	}
+	return 0
+}
+
 // parse takes the hook's command line: SUB, then --var NAME=VALUE (or
-// --var=NAME=VALUE) options, then for start "--" and the command line.
-// It reports false for anything else, which gosv itself must answer.
+// --var=NAME=VALUE) options, then for start "--" and the command line;
+// or a bare resolve. It reports false for anything else, which gosv
+// itself must answer.
 func parse(args []string) (*openrc.Command, bool) {
+	if len(args) == 1 && args[0] == "resolve" {
+		return &openrc.Command{Sub: "resolve"}, true
+	}
 	if len(args) == 0 || !hookSubs[args[0]] {
 		return nil, false
 	}

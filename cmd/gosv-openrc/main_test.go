@@ -1,12 +1,40 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gosv/gosv/openrc"
 )
+
+// TestMain: this test binary is also the client, for the resolver's
+// child that ResolveAll runs as `/proc/self/exe openrc resolve`.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "openrc" {
+		os.Exit(run(os.Args))
+	}
+	os.Exit(m.Run())
+}
+
+// TestResolveAllInClient: check and ls resolve in a child that re-runs
+// the running binary as gosv (`gosv openrc resolve`); inside the client
+// that is `gosv-openrc openrc resolve`, which it serves.
+func TestResolveAllInClient(t *testing.T) {
+	dir := t.TempDir()
+	l := openrc.Layout{RCConf: dir + "/none", RCConfD: dir + "/none", LibexecDir: dir, SvcDir: dir, Runlevel: "default"}
+	script := filepath.Join(dir, "web")
+	if err := os.WriteFile(script, []byte("#!/sbin/openrc-run\nsupervisor=gosv\ncommand=/bin/one\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	svcs, errs := openrc.ResolveAll(context.Background(), l, []string{script})
+	if errs[0] != nil || svcs[0].Get("command") != "/bin/one" {
+		t.Errorf("ResolveAll in the client: %v, want command=/bin/one", errs[0])
+	}
+}
 
 // TestParse: the hook's command lines are the client's; everything else
 // goes to gosv (ok false).
@@ -34,6 +62,8 @@ func TestParse(t *testing.T) {
 		{"start /bin/d", false, "", nil, nil},
 		{"status --var", false, "", nil, nil},
 		{"--help", false, "", nil, nil},
+		{"resolve", true, "resolve", nil, nil},
+		{"resolve x", false, "", nil, nil},
 	} {
 		c, ok := parse(strings.Fields(tt.args))
 		if ok != tt.ok {
