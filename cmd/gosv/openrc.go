@@ -118,7 +118,8 @@ EXIT STATUS
   0    listed
   111  system error`,
 	"check": `Lint init scripts (names in /etc/init.d, or paths) and the installed
-hook; problems are printed as file:line:col: severity: message.
+hook; problems are printed as file:line:col: severity: message. A warning
+says when the hook's client gosv-openrc, beside gosv, is another build.
 
 EXIT STATUS
   0    no errors (warnings may be printed)
