@@ -13,22 +13,26 @@ import (
 // sources are not, and a binary's status change time counts (an install
 // that keeps the old mtime).
 func TestNewestInputClient(t *testing.T) {
-	gosv := "/bin/sh" // an old file: mtime and ctime long past
+	const old = "/bin/sh" // an old file: mtime and ctime long past
 	var st syscall.Stat_t
-	if err := syscall.Stat(gosv, &st); err != nil {
+	if err := syscall.Stat(old, &st); err != nil {
 		t.Skip(err)
 	}
 	generated := time.Now().Add(-10 * time.Second)
 	if time.Unix(st.Ctim.Unix()).After(generated.Add(-time.Second)) {
-		t.Skipf("%s changed in the last seconds", gosv)
+		t.Skipf("%s changed in the last seconds", old)
 	}
 	dir := t.TempDir()
+	gosv := filepath.Join(dir, "gosv") // with old's times
+	if err := os.Symlink(old, gosv); err != nil {
+		t.Fatal(err)
+	}
 	script := filepath.Join(dir, "web")
 	if err := os.WriteFile(script, nil, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	old := generated.Add(-time.Hour)
-	if err := os.Chtimes(script, old, old); err != nil {
+	past := generated.Add(-time.Hour)
+	if err := os.Chtimes(script, past, past); err != nil {
 		t.Fatal(err)
 	}
 	svc := filepath.Join(dir, "svc")
@@ -51,15 +55,23 @@ func TestNewestInputClient(t *testing.T) {
 		t.Fatalf("old gosv, old sources: newest %v, %v; want the directory current", newest, err)
 	}
 	// A new client, installed with an old mtime kept: its ctime is now.
-	exe = filepath.Join(dir, "gosv-openrc")
-	if err := os.WriteFile(exe, nil, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(exe, old, old); err != nil {
-		t.Fatal(err)
-	}
-	newest, err = newestInput(s, gosv)
-	if err != nil || !Stale(svc, newest) {
-		t.Errorf("a new client: newest %v, %v; want the directory stale", newest, err)
+	// Running, or beside gosv when gosv runs.
+	for _, tt := range []struct{ client, exe string }{
+		{filepath.Join(dir, "bin", "gosv-openrc"), filepath.Join(dir, "bin", "gosv-openrc")},
+		{gosv + "-openrc", gosv},
+	} {
+		os.MkdirAll(filepath.Dir(tt.client), 0o755)
+		if err := os.WriteFile(tt.client, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(tt.client, past, past); err != nil {
+			t.Fatal(err)
+		}
+		exe = tt.exe
+		newest, err = newestInput(s, gosv)
+		if err != nil || !Stale(svc, newest) {
+			t.Errorf("a new client %s, running %s: newest %v, %v; want the directory stale", tt.client, exe, newest, err)
+		}
+		os.Remove(tt.client)
 	}
 }
