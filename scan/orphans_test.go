@@ -2,7 +2,9 @@ package scan
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gosv/gosv/internal/servicedir"
 	"github.com/gosv/gosv/svwait"
+	"golang.org/x/sys/unix"
 )
 
 // killedBeforeRecord leaves a service directory as a scanner SIGKILLed
@@ -325,4 +328,71 @@ func TestAdoptOrphanedLogger(t *testing.T) {
 	// Supervised: d stops it (this stand-in never reads its stdin, so it
 	// would not end at the pipe's EOF when the scanner exits).
 	ctlWait(t, logDir, "d", svwait.DownReady)
+}
+
+// TestOrphanNotAdoptedFinishAfterFailedWrites: a scanner whose status
+// and death tally writes all fail (here a directory planted at each
+// temporary name; ENOSPC or EDQUOT do the same) leaves no status and no
+// tally, yet its run died and its finish is running. Killed then, the
+// next scanner must not adopt that finish as the run.
+func TestOrphanNotAdoptedFinishAfterFailedWrites(t *testing.T) {
+	scan := t.TempDir()
+	fifo := filepath.Join(t.TempDir(), "finishing")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	finish := "#!/bin/sh\necho x > " + fifo + "\nGOSV_TEST_ROLE=pause exec \"$GOSV_TEST_BIN\" finish\n"
+	dir := mksvc(t, scan, "orph", "#!/bin/sh\nexit 1\n", map[string]string{
+		"finish": finish, servicedir.TimeoutFinishFile: "0\n"})
+	for _, p := range []string{servicedir.StatusPath, servicedir.DeathTallyPath} {
+		if err := os.MkdirAll(filepath.Join(dir, p+".new", "x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan error, 1)
+	go func() {
+		b, err := os.ReadFile(fifo) // returns once finish has written and closed
+		if err == nil && len(b) == 0 {
+			err = errors.New("empty")
+		}
+		got <- err
+	}()
+	tr := startScanner(t, scan)
+	if err := os.Symlink(dir, filepath.Join(scan, "orph")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-deadline(t).Done():
+		t.Fatal("finish did not start")
+	}
+	tr.kill()
+	if _, err := os.Stat(filepath.Join(dir, servicedir.StatusPath)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("status: %v, want none (its writes failed)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, servicedir.DeathTallyPath)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("death tally: %v, want none (its writes failed)", err)
+	}
+	finishers := runsIn(t, dir)
+	if len(finishers) != 1 {
+		t.Fatalf("processes in the service directory: %v, want the finish only", finishers)
+	}
+	t.Cleanup(func() { unix.Kill(finishers[0], unix.SIGKILL) })
+	for _, p := range []string{servicedir.StatusPath, servicedir.DeathTallyPath} {
+		if err := os.RemoveAll(filepath.Join(dir, p+".new")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "run"), []byte(pauseRun), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startScanner(t, scan)
+	svc := filepath.Join(scan, "orph")
+	waitFor(t, svc, svwait.Up)
+	if st := status(t, svc); st.Pid == finishers[0] {
+		t.Fatalf("the dead scanner's finish %d adopted as the run", finishers[0])
+	}
 }
