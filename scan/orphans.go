@@ -74,8 +74,8 @@ func (l *loop) orphanCandidate(s *service) (uint64, bool) {
 	case errors.Is(err, fs.ErrNotExist) && !s.prevDeaths && l.talliesDeaths(s):
 		// No status and no death: a supervisor that made supervise/
 		// writes its first status after the first spawn (holdStatus).
-		// A finish starts only once its death is in the tally
-		// (spawnFinish), so none of the dead scanner's is running.
+		// A finish starts only once its death is in the tally or the
+		// status (spawnFinish), so none of the dead scanner's is running.
 	default:
 		return 0, false
 	}

@@ -71,6 +71,11 @@ type service struct {
 	launch     launchState // forking mode (pidfile): the current launch
 	health     *healthRun  // health checks (health.go); nil until the first
 
+	// The last status write, and the death tally write of the last
+	// death, failed: the disk may say down (or nothing) while a finish
+	// runs (spawnFinish).
+	statusFailed, tallyFailed bool
+
 	// held: a status write of the current feed not made yet, and the
 	// events that announce it (see holdStatus).
 	held    bool
@@ -585,7 +590,9 @@ func (l *loop) doMore(s *service, a *supervise.Action) {
 }
 
 func (l *loop) writeStatus(s *service, st *servicedir.Status) {
-	if err := servicedir.WriteStatus(s.dir, st); err != nil {
+	err := servicedir.WriteStatus(s.dir, st)
+	s.statusFailed = err != nil
+	if err != nil {
 		s.downOnDisk = false // unknown
 		l.warn(s, "status", "unable to write status: %v", err)
 	} else {
@@ -639,7 +646,9 @@ func (l *loop) deathTally(s *service, wstat uint16, at time.Time) {
 	if err != nil {
 		l.configWarn(s, err, fmt.Sprintf("using %d", servicedir.DefaultMaxDeathTally))
 	}
-	if err := servicedir.AppendDeath(s.dir, servicedir.DeathFromWstat(at, wstat), max); err != nil {
+	err = servicedir.AppendDeath(s.dir, servicedir.DeathFromWstat(at, wstat), max)
+	s.tallyFailed = err != nil
+	if err != nil {
 		l.warn(s, "tally", "unable to write the death tally: %v", err)
 	} else {
 		s.limits.Clear("tally")

@@ -237,6 +237,15 @@ func (l *loop) spawnFinish(s *service, a *supervise.Action) {
 	// feed (a loaded machine) saw one death fewer and respawned once too
 	// often.
 	l.flushTally(s)
+	if s.statusFailed && s.tallyFailed {
+		// Nothing on disk tells of this death: a scanner started after
+		// this one died would find no status and no tally, take the
+		// directory for one whose run was being spawned, and adopt the
+		// finish as the run (orphans.go).
+		l.warn(s, "finish", "not spawning %s: neither the status nor the death tally could be written", filepath.Join(s.dir, servicedir.FinishFile))
+		l.pending = append(l.pending, supervise.Event{Kind: supervise.EvSpawnFailed})
+		return
+	}
 	argv := []string{servicedir.FinishFile, strconv.Itoa(a.Code), strconv.Itoa(a.FinSig), s.name}
 	pid, err := l.sys.start(&supervise.Proc{Dir: s.dir, Path: "./" + servicedir.FinishFile, Argv: argv, Env: l.env,
 		Files: []int{s.stdin, s.stdout, 2}, Via: l.via()})
