@@ -409,3 +409,50 @@ func TestOrphanNotAdoptedFinishAfterFailedWrites(t *testing.T) {
 		t.Fatalf("the dead scanner's finish %d adopted as the run", st.Pid)
 	}
 }
+
+// TestRunCannotStartStatus: in a directory taken with a new supervise/,
+// the status of the start is held across the first spawn of run
+// (holdStatus). When that spawn fails (no run, not executable, not a
+// program), the status must still be in place when the "s" event
+// announces the supervisor, say down, and no death be tallied: s6-svstat
+// and s6-svdt read them then. A scanner SIGKILLed afterwards leaves
+// nothing to adopt: the next one starts run once it can.
+func TestRunCannotStartStatus(t *testing.T) {
+	for name, run := range map[string]struct {
+		data []byte
+		mode os.FileMode
+	}{
+		"missing": {nil, 0},
+		"notexec": {[]byte(pauseRun), 0o644},
+		"garbage": {[]byte("\x7fELF not a program\n"), 0o755},
+	} {
+		t.Run(name, func(t *testing.T) {
+			scan := t.TempDir()
+			tr := startScanner(t, scan)
+			dir := mksvc(t, scan, "bad", "", nil)
+			if run.data != nil {
+				if err := os.WriteFile(filepath.Join(dir, "run"), run.data, run.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc := link(t, scan, dir)
+			st := status(t, svc)
+			if st.Pid != 0 || !st.WantUp || st.Finishing {
+				t.Fatalf("status after s: %+v, want down, wanted up", st)
+			}
+			if ds, err := servicedir.ReadDeathTally(svc); err != nil || len(ds) != 0 {
+				t.Fatalf("death tally %v (%v), want none: run never ran", ds, err)
+			}
+			tr.kill()
+			os.Remove(filepath.Join(dir, "run"))
+			if err := os.WriteFile(filepath.Join(dir, "run"), []byte(pauseRun), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			startScanner(t, scan)
+			waitFor(t, svc, svwait.Up)
+			if runs := runsIn(t, svc); len(runs) != 1 || runs[0] != status(t, svc).Pid {
+				t.Fatalf("processes in the service directory %v, status %+v", runs, status(t, svc))
+			}
+		})
+	}
+}
