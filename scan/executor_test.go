@@ -31,14 +31,18 @@ const fakePid0 = 1 << 22
 type fakeSys struct {
 	t       *testing.T
 	clock   time.Time
-	last    int              // the last pid started
-	calls   []string         // "start ./finish 3 0 tally=1", "kill -#100 15"
-	fail    map[string]error // start of this path fails so
-	members map[int][]int    // process groups with live members
-	tick    time.Duration    // the clock moves this much at each reading
+	last    int                     // the last pid started
+	calls   []string                // "start ./finish 3 0 tally=1", "kill -#100 15"
+	fail    map[string]error        // start of this path fails so
+	members map[int][]int           // process groups with live members
+	tick    time.Duration           // the clock moves this much at each reading
+	onStart func(p *supervise.Proc) // called at each start, before it
 }
 
 func (f *fakeSys) start(p *supervise.Proc) (int, error) {
+	if f.onStart != nil {
+		f.onStart(p)
+	}
 	call := "start " + p.Path
 	if p.Path == "./"+servicedir.FinishFile {
 		// What finish would find in death_tally at its start.
@@ -431,6 +435,46 @@ func TestStatusWrittenOnceAtStart(t *testing.T) {
 			}
 			if string(got) != "su" {
 				t.Errorf("events %q, want \"su\"", got)
+			}
+		})
+	}
+}
+
+// TestStatusAtSpawnKeepsWantUp: the status on disk when run is forked is
+// what a scanner SIGKILLed right after the fork leaves to the next one,
+// which adopts the run with that status's want-up (resolveOrphans). The
+// held status may skip the write before the spawn only when the status
+// on disk already says what it would: after d, a u must have "want up"
+// on disk before the fork, or the adopted run is wanted down and not
+// restarted when it dies.
+func TestStatusAtSpawnKeepsWantUp(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		ctl  byte
+		want bool
+	}{{'u', true}, {'o', false}} {
+		t.Run(string(c.ctl), func(t *testing.T) {
+			f := &fakeSys{t: t, clock: t0}
+			l, s, _ := newExecLoop(t, f, servicedir.RunFile)
+			s.m.State, s.m.WantUp, s.m.Ready = supervise.Down, false, true
+			l.writeStatus(s, &servicedir.Status{Stamp: t0, ReadyStamp: t0, Ready: true}) // down, want down
+			seen := false
+			f.onStart = func(p *supervise.Proc) {
+				st, err := servicedir.ReadStatus(s.dir)
+				if err != nil {
+					t.Errorf("status at the fork of %s: %v", p.Path, err)
+				}
+				seen = true
+				if st.WantUp != c.want {
+					t.Errorf("status at the fork after %c: %+v, want up %v", c.ctl, st, c.want)
+				}
+			}
+			l.feed(s, supervise.Event{Kind: supervise.EvCtl, Byte: c.ctl})
+			if !seen || s.m.State != supervise.Up {
+				t.Fatalf("run not started (state %s)", s.m.State)
+			}
+			if st, err := servicedir.ReadStatus(s.dir); err != nil || st.Pid != f.last || st.WantUp != c.want {
+				t.Fatalf("status after the feed %+v (%v), want pid %d, want up %v", st, err, f.last, c.want)
 			}
 		})
 	}
