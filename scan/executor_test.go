@@ -381,7 +381,7 @@ func TestStatusWrittenOnceAtStart(t *testing.T) {
 		t.Run(fmt.Sprint("downOnDisk=", tc.downOnDisk), func(t *testing.T) {
 			f := &fakeSys{t: t, clock: time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)}
 			l, s, _ := newExecLoop(t, f, servicedir.RunFile)
-			s.downOnDisk = tc.downOnDisk
+			s.downOnDisk, s.diskWantUp = tc.downOnDisk, true // as start makes it with no down file
 			ino, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 			if err != nil {
 				t.Fatal(err)

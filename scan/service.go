@@ -86,6 +86,10 @@ type service struct {
 	// does not exist, as the look for orphaned runs wants it before a
 	// spawn of run (orphans.go); so a status write may be held across one.
 	downOnDisk bool
+	// diskWantUp: the want-up the status on disk says (a missing one:
+	// unless down exists, as resolveOrphans reads it), which a run
+	// adopted from a scanner killed at its spawn gets.
+	diskWantUp bool
 	// fresh: taken with a supervise/ this take made (prepared.fresh),
 	// until the start.
 	fresh bool
@@ -368,6 +372,9 @@ func (l *loop) start(s *service) {
 	}
 	_, err := os.Stat(filepath.Join(s.dir, servicedir.DownFile))
 	s.m.WantUp = err != nil
+	if s.fresh {
+		s.diskWantUp = s.m.WantUp // no status: read so (resolveOrphans)
+	}
 	l.feed(s, supervise.Event{Kind: supervise.EvStart})
 }
 
@@ -526,6 +533,14 @@ func (l *loop) do(s *service, a *supervise.Action) {
 		}
 		l.announce(s, a.Ev)
 	case supervise.ActSpawnRun:
+		if s.downOnDisk && s.diskWantUp != s.m.WantUp {
+			// A scanner killed after the fork and before the write
+			// leaves this status to the next, which adopts the run
+			// with its want-up (resolveOrphans): u after d says so
+			// before the fork.
+			st := s.m.Status()
+			l.writeStatus(s, &st)
+		}
 		l.spawnRun(s)
 	case supervise.ActSpawnFinish:
 		l.spawnFinish(s, a)
@@ -596,7 +611,7 @@ func (l *loop) writeStatus(s *service, st *servicedir.Status) {
 		s.downOnDisk = false // unknown
 		l.warn(s, "status", "unable to write status: %v", err)
 	} else {
-		s.downOnDisk = st.Pid == 0 && !st.Finishing
+		s.downOnDisk, s.diskWantUp = st.Pid == 0 && !st.Finishing, st.WantUp
 		s.limits.Clear("status")
 		l.metricsChanged()
 	}
