@@ -76,6 +76,14 @@ type FileChecker interface {
 	CheckFiles(names []string) error
 }
 
+// GosvUser is implemented by a backend whose generated directories run
+// a gosv command (gosv notifyoncheck): UseGosv names the gosv binary to
+// run. Without it the backend runs its own executable, which is not gosv
+// when the hook's lean client (gosv-openrc) drives the backend.
+type GosvUser interface {
+	UseGosv(path string)
+}
+
 // ErrNoSupervisor is returned when the backend's supervisor (the scanner)
 // is not running.
 var ErrNoSupervisor = errors.New("the supervisor is not running")

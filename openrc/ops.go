@@ -72,8 +72,16 @@ func LiveService(req *Request) *Service {
 }
 
 // backend is the supervision backend of the service: sp.Backend
-// (gosv_backend), driving its scanner.
-func (req *Request) backend(sp *Spec) backends.Backend { return newBackend(sp, req.Layout.SvcDir) }
+// (gosv_backend), driving its scanner. A backend that runs gosv commands
+// in what it generates is told which binary gosv is: req.Gosv, not the
+// running client (gosv-openrc).
+func (req *Request) backend(sp *Spec) backends.Backend {
+	b := newBackend(sp, req.Layout.SvcDir)
+	if u, ok := b.(backends.GosvUser); ok && req.Gosv != "" {
+		u.UseGosv(req.Gosv)
+	}
+	return b
+}
 
 // newBackend is sp's backend (gosv_backend) on the scan directory it has
 // under rcSvcDir.

@@ -106,7 +106,11 @@ type Backend struct {
 var (
 	_ backends.Backend     = (*Backend)(nil)
 	_ backends.FileChecker = (*Backend)(nil)
+	_ backends.GosvUser    = (*Backend)(nil)
 )
+
+// UseGosv sets Gosv ([backends.GosvUser]).
+func (b *Backend) UseGosv(path string) { b.Gosv = path }
 
 // New returns the backend for the runsvdir of scanDir.
 func New(scanDir string) *Backend { return &Backend{ScanDir: scanDir} }
