@@ -321,30 +321,13 @@ func supervised(dir string) bool {
 }
 
 // killOrphan stops a run process whose supervisor is gone: its recorded
-// pid, if still the same process, gets the down-signal on its process
-// group, then SIGKILL when ctx ends.
+// pid, if still the same process ([backends.StopOrphan]).
 func killOrphan(ctx context.Context, dir string) error {
 	pid, ok := orphan(dir)
 	if !ok {
 		return nil
 	}
-	sig, err := servicedir.ReadDownSignal(dir)
-	if err != nil || sig == 0 {
-		sig = unix.SIGTERM
-	}
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return nil // gone meanwhile
-	}
-	defer unix.Close(fd)
-	unix.Kill(-pid, sig)
-	unix.Kill(-pid, unix.SIGCONT)
-	if waitFd(ctx, fd) {
-		return nil
-	}
-	unix.Kill(-pid, unix.SIGKILL)
-	waitFd(context.Background(), fd)
-	return nil
+	return backends.StopOrphan(ctx, dir, pid, TakeTimeout)
 }
 
 // orphan returns the recorded run pid of dir when that process still

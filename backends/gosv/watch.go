@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/gosv/gosv/internal/fdwait"
 	"github.com/gosv/gosv/internal/servicedir"
 )
 
@@ -99,13 +98,6 @@ func (w *watch) exited(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// waitFd waits until fd (a pidfd) is readable, that is until its process
-// has exited, or ctx's deadline passes; it reports whether it exited.
-func waitFd(ctx context.Context, fd int) bool {
-	dl, _ := ctx.Deadline()
-	return fdwait.Readable(fd, dl)
 }
 
 // waitUnlocked waits until nobody holds dir's supervise/lock, or ctx

@@ -320,7 +320,7 @@ func (b *Backend) Stop(ctx context.Context, svc backends.Service, opts backends.
 	orphanPid, isOrphan := orphan(dir)
 	err := b.g.Stop(ctx, svc, opts)
 	if isOrphan && err == nil {
-		err = killOrphan(ctx, dir, orphanPid)
+		err = backends.StopOrphan(ctx, dir, orphanPid, gosv.TakeTimeout)
 	}
 	if pgid > 0 {
 		unix.Kill(-pgid, unix.SIGKILL)
@@ -454,31 +454,6 @@ func orphan(dir string) (int, bool) {
 }
 
 const stampSlack = 500 * time.Millisecond
-
-// killOrphan stops pid, the run of a dead s6-supervise: the down-signal
-// to its process group, then SIGKILL when ctx ends.
-func killOrphan(ctx context.Context, dir string, pid int) error {
-	sig, err := servicedir.ReadDownSignal(dir)
-	if err != nil || sig == 0 {
-		sig = unix.SIGTERM
-	}
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return nil // gone meanwhile
-	}
-	defer unix.Close(fd)
-	unix.Kill(-pid, sig)
-	unix.Kill(-pid, unix.SIGCONT)
-	dl, _ := ctx.Deadline()
-	if !fdwait.Readable(fd, dl) {
-		unix.Kill(-pid, unix.SIGKILL)
-		if !fdwait.Readable(fd, time.Now().Add(gosv.TakeTimeout)) {
-			return fmt.Errorf("%s: pid %d survived SIGKILL", dir, pid)
-		}
-	}
-	unix.Kill(-pid, unix.SIGKILL) // what is left of its group
-	return nil
-}
 
 // Signal sends sig to the service's process (reload).
 func (b *Backend) Signal(svc backends.Service, sig unix.Signal) error { return b.g.Signal(svc, sig) }
